@@ -1,0 +1,148 @@
+//! Every Redis channel name is built and parsed here, and nowhere else (protocol.md §1.1).
+//!
+//! With key `K`, namespace `N` and server uid `U`:
+//!
+//! | purpose | channel |
+//! |---|---|
+//! | broadcast to everybody / several rooms | `K#N#` |
+//! | broadcast to exactly one room `R` | `K#N#R#` |
+//! | requests | `K-request#N#` |
+//! | responses, shared | `K-response#N#` |
+//! | responses for server `U` only | `K-response#N#U#` |
+//!
+//! Broadcasts are received through the pattern `K#N#*`. No escaping is applied anywhere,
+//! exactly as in the official adapter.
+
+/// The channels of one namespace adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channels {
+    broadcast: String,
+    pattern: String,
+    request: String,
+    response: String,
+    specific_response: String,
+}
+
+/// What a received channel name means to the namespace adapter that subscribed to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelKind<'a> {
+    /// A broadcast: on the main channel (`None`) or for exactly one room.
+    Broadcast(Option<&'a [u8]>),
+    /// The request channel.
+    Request,
+    /// A response channel (shared or this server's own).
+    Response,
+}
+
+impl Channels {
+    /// The channels for key prefix `key` (empty means `socket.io`, as in the official adapter),
+    /// namespace `nsp` and server uid `uid`.
+    pub fn new(key: &str, nsp: &str, uid: &str) -> Self {
+        let key = if key.is_empty() { crate::config::DEFAULT_KEY } else { key };
+        let broadcast = format!("{key}#{nsp}#");
+        let response = format!("{key}-response#{nsp}#");
+        Channels {
+            pattern: format!("{broadcast}*"),
+            broadcast,
+            request: format!("{key}-request#{nsp}#"),
+            specific_response: format!("{response}{uid}#"),
+            response,
+        }
+    }
+
+    /// `K#N#`: broadcasts to everybody, to several rooms, or with excepts only.
+    pub fn broadcast(&self) -> &str {
+        &self.broadcast
+    }
+
+    /// `K#N#*`: the pattern every node PSUBSCRIBEs to receive broadcasts.
+    pub fn broadcast_pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// The channel a broadcast is published on: `K#N#R#` for exactly one room, else `K#N#`.
+    pub fn broadcast_for(&self, single_room: Option<&str>) -> String {
+        match single_room {
+            Some(room) => format!("{}{room}#", self.broadcast),
+            None => self.broadcast.clone(),
+        }
+    }
+
+    /// `K-request#N#`.
+    pub fn request(&self) -> &str {
+        &self.request
+    }
+
+    /// `K-response#N#`, the shared response channel.
+    pub fn response(&self) -> &str {
+        &self.response
+    }
+
+    /// `K-response#N#U#` for this server.
+    pub fn own_response(&self) -> &str {
+        &self.specific_response
+    }
+
+    /// `K-response#N#U#` for another server `uid` (where a responder with
+    /// `publishOnSpecificResponseChannel` answers that server's requests).
+    pub fn response_for(&self, uid: &str) -> String {
+        format!("{}{uid}#", self.response)
+    }
+
+    /// The plain channels to SUBSCRIBE (request, shared response, own response).
+    pub fn subscriptions(&self) -> [&str; 3] {
+        [&self.request, &self.response, &self.specific_response]
+    }
+
+    /// Classifies a received channel name; `None` when it is not one of this adapter's.
+    pub fn classify<'a>(&self, channel: &'a [u8]) -> Option<ChannelKind<'a>> {
+        if let Some(rest) = channel.strip_prefix(self.broadcast.as_bytes()) {
+            // The room is what lies between the prefix and the final character; `K#N##` (room
+            // "") means the main channel, as in the official receiver.
+            return Some(ChannelKind::Broadcast(match rest.split_last() {
+                Some((_, room)) if !room.is_empty() => Some(room),
+                _ => None,
+            }));
+        }
+        if channel == self.request.as_bytes() {
+            Some(ChannelKind::Request)
+        } else if channel == self.response.as_bytes() || channel == self.specific_response.as_bytes() {
+            Some(ChannelKind::Response)
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_official_adapter() {
+        let c = Channels::new("socket.io", "/", "AAAAAA");
+        assert_eq!(c.broadcast(), "socket.io#/#");
+        assert_eq!(c.broadcast_pattern(), "socket.io#/#*");
+        assert_eq!(c.broadcast_for(Some("room1")), "socket.io#/#room1#");
+        assert_eq!(c.broadcast_for(None), "socket.io#/#");
+        assert_eq!(c.subscriptions(), ["socket.io-request#/#", "socket.io-response#/#", "socket.io-response#/#AAAAAA#"]);
+        assert_eq!(c.response_for("BBBBBB"), "socket.io-response#/#BBBBBB#");
+        let admin = Channels::new("", "/admin", "x");
+        assert_eq!(admin.broadcast(), "socket.io#/admin#");
+        assert_eq!(admin.request(), "socket.io-request#/admin#");
+    }
+
+    #[test]
+    fn classify_recovers_rooms_verbatim() {
+        let c = Channels::new("k", "/", "U");
+        assert_eq!(c.classify(b"k#/#"), Some(ChannelKind::Broadcast(None)));
+        assert_eq!(c.classify(b"k#/##"), Some(ChannelKind::Broadcast(None)));
+        assert_eq!(c.classify(b"k#/#a#b c#"), Some(ChannelKind::Broadcast(Some(b"a#b c"))));
+        assert_eq!(c.classify(b"k-request#/#"), Some(ChannelKind::Request));
+        assert_eq!(c.classify(b"k-response#/#"), Some(ChannelKind::Response));
+        assert_eq!(c.classify(b"k-response#/#U#"), Some(ChannelKind::Response));
+        assert_eq!(c.classify(b"k-response#/#V#"), None);
+        assert_eq!(c.classify(b"k#/admin#"), None);
+        assert_eq!(c.classify(b"other"), None);
+    }
+}

@@ -1,0 +1,83 @@
+//! Options, with the official adapter's names and defaults.
+
+use std::time::Duration;
+
+use crate::error::{redact, Error};
+
+/// Default key prefix of every channel (`key` option).
+pub const DEFAULT_KEY: &str = "socket.io";
+/// Default time a cluster request waits for responses (`requestsTimeout` option).
+pub const DEFAULT_REQUESTS_TIMEOUT: Duration = Duration::from_millis(5000);
+/// Redis used when nothing else is configured, as the seeds' `adapter()` did.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+/// Default bound of the publish queue (messages waiting while Redis is slow or away).
+pub const DEFAULT_MAX_QUEUED_PUBLISHES: usize = 100_000;
+
+/// Settings shared by every namespace adapter of one Redis connection pair.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdapterConfig {
+    /// Channel key prefix (`key`, default `"socket.io"`).
+    pub key: String,
+    /// How long `allRooms`, `fetchSockets`, ... wait (`requestsTimeout`, default 5 s).
+    pub requests_timeout: Duration,
+    /// Answer requests on `K-response#N#<requester uid>#` instead of the shared channel
+    /// (`publishOnSpecificResponseChannel`, default false).
+    pub publish_on_specific_response_channel: bool,
+}
+
+impl Default for AdapterConfig {
+    fn default() -> Self {
+        AdapterConfig {
+            key: DEFAULT_KEY.to_owned(),
+            requests_timeout: DEFAULT_REQUESTS_TIMEOUT,
+            publish_on_specific_response_channel: false,
+        }
+    }
+}
+
+impl AdapterConfig {
+    /// Sets the key prefix; `""` means the default, as in the official adapter.
+    pub fn with_key(mut self, key: &str) -> Self {
+        self.key = if key.is_empty() { DEFAULT_KEY.to_owned() } else { key.to_owned() };
+        self
+    }
+
+    /// Sets `requestsTimeout`; zero means the default, as in the official adapter.
+    pub fn with_requests_timeout(mut self, timeout: Duration) -> Self {
+        self.requests_timeout = if timeout.is_zero() { DEFAULT_REQUESTS_TIMEOUT } else { timeout };
+        self
+    }
+
+    /// Sets `publishOnSpecificResponseChannel`.
+    pub fn with_specific_response_channel(mut self, on: bool) -> Self {
+        self.publish_on_specific_response_channel = on;
+        self
+    }
+}
+
+/// Where and how to reach Redis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// A `redis://` URL (`redis://[user[:password]@]host[:port][/db]`).
+    pub url: String,
+    /// Most messages kept while Redis cannot take them; beyond it new publishes are dropped and
+    /// counted.
+    pub max_queued_publishes: usize,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig { url: DEFAULT_REDIS_URL.to_owned(), max_queued_publishes: DEFAULT_MAX_QUEUED_PUBLISHES }
+    }
+}
+
+impl RedisConfig {
+    /// A configuration for the Redis at `url`, checked for form (not connected yet).
+    pub fn from_url(url: &str) -> Result<Self, Error> {
+        let parsed = redis::parse_redis_url(url)
+            .filter(|u| matches!(u.scheme(), "redis" | "rediss" | "unix" | "redis+unix"))
+            .ok_or_else(|| Error::InvalidOption { option: "url", reason: format!("not a redis:// URL: {}", redact(url)) })?;
+        drop(parsed);
+        Ok(RedisConfig { url: url.to_owned(), ..Default::default() })
+    }
+}

@@ -1,0 +1,34 @@
+//! # sioadapter
+//!
+//! The socket.io Redis adapter protocol in Rust, wire-compatible with
+//! `@socket.io/redis-adapter` 8.x and `@socket.io/redis-emitter` 5.x, so that official Node
+//! nodes and nodes built on this crate form one cluster.
+//!
+//! ## How it works
+//!
+//! Every socket.io server ("node") runs one [`Adapter`] per namespace. A broadcast that must
+//! reach sockets on other nodes is encoded as the msgpack array `[uid, packet, opts]` (byte for
+//! byte as notepack.io writes it, see [`protocol`]) and PUBLISHed on `K#N#` — or `K#N#R#` when
+//! it targets exactly one room (see [`channels`]). Every node PSUBSCRIBEs `K#N#*`, drops its own
+//! echo (same uid), drops single-room messages for rooms it has no socket in before decoding,
+//! validates the rest and hands them to its [`Host`] (the local socket.io server) in batches.
+//!
+//! The [`transport`] layer owns the Redis connections (one to publish, pipelined behind a
+//! bounded queue; one RESP3 connection to subscribe, resubscribed after reconnects) and is
+//! shared by the namespaces of a node.
+
+pub mod adapter;
+pub mod channels;
+pub mod config;
+pub mod error;
+pub mod host;
+pub mod protocol;
+pub mod transport;
+
+pub use adapter::{Adapter, AdapterStats};
+pub use config::{AdapterConfig, RedisConfig};
+pub use error::Error;
+pub use host::{AdapterEvent, Delivery, Host};
+
+/// The crate version, e.g. `0.1.0`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,47 @@
+//! The wire format, with no I/O: msgpack as notepack.io writes it, the broadcast envelope,
+//! server uids. Everything here is a pure function of bytes, tested against captures of the
+//! official adapter in `../shared/fixtures/`.
+
+pub mod broadcast;
+pub mod msgpack;
+mod uid;
+
+pub use broadcast::{Broadcast, BroadcastOptions, BroadcastRef, Flags, OptsLayout, Packet, Room};
+pub use uid::new_uid;
+
+/// Why bytes received from Redis could not be understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// The input ends in the middle of a value (or a length prefix claims more than is there).
+    #[error("truncated message")]
+    Truncated,
+    /// A complete value was read but bytes were left over.
+    #[error("{0} trailing bytes")]
+    TrailingBytes(usize),
+    /// A byte that is not a msgpack marker (0xc1).
+    #[error("unknown msgpack marker 0x{0:02x}")]
+    UnknownMarker(u8),
+    /// Arrays or maps nested deeper than [`msgpack::MAX_DEPTH`].
+    #[error("message nested too deeply")]
+    TooDeep,
+    /// A string that is not UTF-8 where the protocol needs text (uid, namespace, room).
+    #[error("invalid UTF-8 in a protocol string")]
+    InvalidUtf8,
+    /// A well-formed value of the wrong kind.
+    #[error("expected {expected}, found {found}")]
+    Unexpected {
+        /// What the protocol requires at this place.
+        expected: &'static str,
+        /// What was there instead.
+        found: String,
+    },
+    /// The message is well-formed msgpack/JSON but not a message of this protocol.
+    #[error("invalid message: {0}")]
+    Shape(&'static str),
+}
+
+impl ProtocolError {
+    pub(crate) fn unexpected(expected: &'static str, found: rmp::Marker) -> Self {
+        ProtocolError::Unexpected { expected, found: format!("{found:?}") }
+    }
+}

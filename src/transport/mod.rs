@@ -1,0 +1,172 @@
+//! Moving bytes through a pub/sub broker, behind one small trait.
+//!
+//! [`redis::RedisTransport`] is the real thing: it owns one connection to publish (pipelined,
+//! behind a bounded queue) and one to subscribe (RESP3, resubscribed automatically after a
+//! reconnect). [`memory::MemoryBroker`] is its in-process twin, so the engine above can be
+//! tested without Redis. Received messages are handed to [`Subscriber`]s in batches.
+
+pub mod memory;
+pub mod redis;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+
+use crate::error::Error;
+
+/// A boxed future, so the trait stays object-safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One message received from the broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    /// The channel it was published on.
+    pub channel: Vec<u8>,
+    /// The payload, as published.
+    pub payload: Vec<u8>,
+}
+
+/// Something the transport wants its subscribers to know about the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportEvent {
+    /// The connection failed or was lost; messages may be delayed until it is back.
+    Error(String),
+    /// Connected (again) with every subscription in place.
+    Ready,
+}
+
+/// Receives what arrives on the channels it subscribed to.
+pub trait Subscriber: Send + Sync + 'static {
+    /// Messages in the order the broker sent them.
+    fn on_messages(&self, batch: Vec<Inbound>);
+    /// A change of the connection's state.
+    fn on_event(&self, event: &TransportEvent);
+}
+
+/// What one subscriber listens to: a pattern (PSUBSCRIBE) and plain channels (SUBSCRIBE).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Subscription {
+    /// Glob patterns, e.g. `socket.io#/#*`.
+    pub patterns: Vec<String>,
+    /// Exact channel names.
+    pub channels: Vec<String>,
+}
+
+/// A pub/sub broker connection shared by the namespace adapters of one node.
+pub trait Transport: Send + Sync + 'static {
+    /// Queues a message for publishing and returns at once. Fails when the queue is full or the
+    /// transport is closed; the message is then not sent.
+    fn publish(&self, channel: String, payload: Vec<u8>) -> Result<(), Error>;
+
+    /// Starts delivering messages of `subscription` to `subscriber`. Resolves once the broker
+    /// confirmed; if it cannot be reached the subscription is kept and retried in the
+    /// background, and the future resolves with the first error.
+    fn subscribe(&self, subscription: Subscription, subscriber: Arc<dyn Subscriber>) -> BoxFuture<'_, Result<(), Error>>;
+
+    /// Stops the deliveries of `subscription`.
+    fn unsubscribe(&self, subscription: Subscription) -> BoxFuture<'_, Result<(), Error>>;
+
+    /// The number of subscribers of `channel` on the broker (`PUBSUB NUMSUB`).
+    fn num_sub(&self, channel: &str) -> BoxFuture<'_, Result<usize, Error>>;
+
+    /// Sends what is queued (within a short grace period), then closes the connections.
+    fn close(&self) -> BoxFuture<'_, ()>;
+}
+
+/// Maps patterns and channels to the subscriber that asked for them, and delivers batches.
+#[derive(Default)]
+pub(crate) struct Router {
+    routes: RwLock<HashMap<String, Arc<dyn Subscriber>>>,
+}
+
+impl Router {
+    pub(crate) fn add(&self, subscription: &Subscription, subscriber: &Arc<dyn Subscriber>) {
+        let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
+        for name in subscription.patterns.iter().chain(&subscription.channels) {
+            routes.insert(name.clone(), subscriber.clone());
+        }
+    }
+
+    pub(crate) fn remove(&self, subscription: &Subscription) {
+        let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
+        for name in subscription.patterns.iter().chain(&subscription.channels) {
+            routes.remove(name);
+        }
+    }
+
+    pub(crate) fn subscribers(&self) -> Vec<Arc<dyn Subscriber>> {
+        let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
+        let mut all: Vec<Arc<dyn Subscriber>> = Vec::new();
+        for s in routes.values() {
+            if !all.iter().any(|known| Arc::ptr_eq(known, s)) {
+                all.push(s.clone());
+            }
+        }
+        all
+    }
+
+    pub(crate) fn broadcast_event(&self, event: &TransportEvent) {
+        for s in self.subscribers() {
+            s.on_event(event);
+        }
+    }
+
+    /// Delivers `(route, message)` pairs, where the route is the pattern or channel that
+    /// matched; one call per subscriber, order kept within each.
+    pub(crate) fn deliver(&self, batch: Vec<(String, Inbound)>) {
+        let mut grouped: Vec<(Arc<dyn Subscriber>, Vec<Inbound>)> = Vec::new();
+        {
+            let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
+            for (route, message) in batch {
+                let Some(subscriber) = routes.get(&route) else { continue };
+                match grouped.iter_mut().find(|(s, _)| Arc::ptr_eq(s, subscriber)) {
+                    Some((_, messages)) => messages.push(message),
+                    None => grouped.push((subscriber.clone(), vec![message])),
+                }
+            }
+        }
+        for (subscriber, messages) in grouped {
+            subscriber.on_messages(messages);
+        }
+    }
+}
+
+/// True when `channel` matches the Redis glob `pattern` (`*`, `?`, `[...]`, `\` escapes).
+pub(crate) fn glob_match(pattern: &[u8], channel: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => channel.is_empty(),
+        Some((b'*', rest)) => (0..=channel.len()).any(|i| glob_match(rest, &channel[i..])),
+        Some((b'?', rest)) => !channel.is_empty() && glob_match(rest, &channel[1..]),
+        Some((b'\\', rest)) if !rest.is_empty() => channel.first() == Some(&rest[0]) && glob_match(&rest[1..], &channel[1..]),
+        Some((b'[', rest)) => match (rest.iter().position(|&b| b == b']'), channel.split_first()) {
+            (Some(end), Some((c, tail))) => {
+                let class = &rest[..end];
+                let (negate, class) = match class.split_first() {
+                    Some((b'^', c)) => (true, c),
+                    _ => (false, class),
+                };
+                let hit = class.windows(3).any(|w| w[1] == b'-' && w[0] <= *c && *c <= w[2]) || class.contains(c);
+                hit != negate && glob_match(&rest[end + 1..], tail)
+            }
+            _ => false,
+        },
+        Some((p, rest)) => channel.first() == Some(p) && glob_match(rest, &channel[1..]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn glob_matches_like_redis() {
+        assert!(glob_match(b"socket.io#/#*", b"socket.io#/#"));
+        assert!(glob_match(b"socket.io#/#*", b"socket.io#/#room#"));
+        assert!(!glob_match(b"socket.io#/#*", b"socket.io#/admin#"));
+        assert!(glob_match(b"a?c", b"abc"));
+        assert!(glob_match(b"a[b-d]e", b"ace"));
+        assert!(!glob_match(b"a[^b]e", b"abe"));
+        assert!(glob_match(b"a\\*", b"a*"));
+    }
+}
