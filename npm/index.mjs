@@ -1,0 +1,6 @@
+// ESM entry: the same module as index.js.
+import cjs from "./index.js";
+
+export const createAdapter = cjs.createAdapter;
+export const RedisAdapter = cjs.RedisAdapter;
+export default cjs;
