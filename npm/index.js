@@ -14,6 +14,56 @@ const { resolveRedisUrl, isPlainObject, isRedisClient, optionError } = require("
 
 const DEFAULTS = { key: "socket.io", requestsTimeout: 5000, publishOnSpecificResponseChannel: false };
 
+/** Request types on the wire (protocol.md §3.1). */
+const RequestType = {
+  SOCKETS: 0,
+  ALL_ROOMS: 1,
+  REMOTE_JOIN: 2,
+  REMOTE_LEAVE: 3,
+  REMOTE_DISCONNECT: 4,
+  REMOTE_FETCH: 5,
+  SERVER_SIDE_EMIT: 6,
+  BROADCAST: 7,
+  BROADCAST_CLIENT_COUNT: 8,
+  BROADCAST_ACK: 9,
+};
+
+/** Kinds of the records of a batch from the engine. */
+const KIND_BROADCAST = 0;
+const KIND_REQUEST = 1;
+
+/** The server-side event that carries the seeds' customRequest (answered by customHook). */
+const CUSTOM_REQUEST_EVENT = "sioadapter:customRequest";
+
+/** An Error for a request that did not complete, with the official message. */
+function requestError(result) {
+  const err = new Error(result.error);
+  err.code = result.code;
+  err.received = result.received;
+  err.expected = result.expected;
+  return err;
+}
+
+/** The items of a request result, or its error. */
+function itemsOf(result) {
+  if (result.error) throw requestError(result);
+  return JSON.parse(result.items);
+}
+
+/** Settles a seeds-style trailing Node callback from a promise, and returns the promise. */
+function withCallback(promise, callback) {
+  if (typeof callback === "function") promise.then((value) => callback(null, value), (err) => callback(err));
+  return promise;
+}
+
+function targetsJson(opts) {
+  return [JSON.stringify([...(opts.rooms || [])]), JSON.stringify([...new Set(opts.except || [])])];
+}
+
+function toSets(opts) {
+  return { rooms: new Set(opts.rooms), except: new Set(opts.except || []) };
+}
+
 /** Options of the seeds' APIs that no longer apply when Rust owns the connections. */
 const IGNORED_OPTIONS = new Set(["subEvent", "return_buffers", "host", "port", "password", "username", "db", "database", "url", "socket", "tls", "path", "pubClient", "subClient"]);
 
@@ -101,6 +151,8 @@ class RedisAdapter extends Adapter {
       (kind, message) => this._onEngineEvent(kind, message),
     );
     this.uid = this.engine.uid;
+    /** Broadcasts with ack waiting for other nodes' client counts and acks, by request id. */
+    this.ackRequests = new Map();
     this.ready = new Promise((resolve) => (this._resolveReady = resolve));
     this.on("create-room", (room) => this.engine.roomCreated(String(room)));
     this.on("delete-room", (room) => this.engine.roomDeleted(String(room)));
@@ -121,29 +173,121 @@ class RedisAdapter extends Adapter {
     super.broadcast(packet, opts);
   }
 
-  /** Broadcasts from other nodes: one Buffer with every message, and their end offsets. */
-  _onBatch(data, ends) {
+  /** Messages from other nodes: one Buffer holding them all, and `[kind, end]` pairs. */
+  _onBatch(data, index) {
     let start = 0;
-    for (let i = 0; i < ends.length; i++) {
-      const end = ends[i];
-      let message;
+    for (let i = 0; i < index.length; i += 2) {
+      const kind = index[i];
+      const bytes = data.subarray(start, index[i + 1]);
+      start = index[i + 1];
       try {
-        message = notepack.decode(data.subarray(start, end));
+        if (kind === KIND_BROADCAST) this._deliverBroadcast(bytes);
+        else if (kind === KIND_REQUEST) this._onRequest(bytes);
+        else this._onAckResponse(bytes);
       } catch (err) {
-        // The core validated the envelope, so this is not expected; never let it escape.
-        this._emitError(err, "ERR_SIO_DECODE");
-        start = end;
-        continue;
+        // A throwing listener or an unexpected message must not stop the rest of the batch.
+        this._emitError(err, "ERR_SIO_HANDLER");
       }
-      start = end;
-      const [, packet, opts] = message;
-      packet.nsp = this.nsp.name;
-      super.broadcast(packet, {
-        rooms: new Set(opts.rooms),
-        except: new Set(opts.except || []),
-        flags: opts.flags || {},
-      });
     }
+  }
+
+  _deliverBroadcast(bytes) {
+    const [, packet, opts] = notepack.decode(bytes);
+    packet.nsp = this.nsp.name;
+    super.broadcast(packet, { ...toSets(opts), flags: opts.flags || {} });
+  }
+
+  /** A request of another node (validated by the engine, never this node's own). */
+  _onRequest(bytes) {
+    const request = bytes[0] === 0x7b ? JSON.parse(bytes.toString()) : notepack.decode(bytes);
+    const id = request.requestId;
+    const requester = typeof request.uid === "string" ? request.uid : null;
+    switch (request.type) {
+      case RequestType.SOCKETS:
+        return super.sockets(new Set(request.rooms || [])).then((ids) => this._respondList(request.type, id, requester, [...ids]));
+      case RequestType.ALL_ROOMS:
+        return this._respondList(request.type, id, requester, [...this.rooms.keys()]);
+      case RequestType.REMOTE_JOIN:
+      case RequestType.REMOTE_LEAVE: {
+        const join = request.type === RequestType.REMOTE_JOIN;
+        if (request.opts) return join ? super.addSockets(toSets(request.opts), request.rooms) : super.delSockets(toSets(request.opts), request.rooms);
+        const socket = this.nsp.sockets.get(request.sid);
+        if (!socket) return;
+        if (join) socket.join(request.room);
+        else socket.leave(request.room);
+        return this._respondList(request.type, id, requester, null);
+      }
+      case RequestType.REMOTE_DISCONNECT: {
+        if (request.opts) return super.disconnectSockets(toSets(request.opts), request.close);
+        const socket = this.nsp.sockets.get(request.sid);
+        if (!socket) return;
+        socket.disconnect(request.close);
+        return this._respondList(request.type, id, requester, null);
+      }
+      case RequestType.REMOTE_FETCH:
+        return super.fetchSockets(toSets(request.opts)).then((sockets) =>
+          this._respondList(
+            request.type,
+            id,
+            requester,
+            sockets.map((socket) => {
+              const { sessionStore, ...handshake } = socket.handshake;
+              return { id: socket.id, handshake, rooms: [...socket.rooms], data: socket.data };
+            }),
+          ),
+        );
+      case RequestType.SERVER_SIDE_EMIT:
+        return this._onServerSideEmit(request, id, requester);
+      case RequestType.BROADCAST:
+        return super.broadcastWithAck(
+          request.packet,
+          toSets(request.opts),
+          (count) => this._respond(() => this.engine.respondClientCount(id, requester, count)),
+          (arg) => this._respond(() => this.engine.respondAck(id, requester, notepack.encode(arg))),
+        );
+    }
+  }
+
+  _onServerSideEmit(request, id, requester) {
+    const [event, ...args] = request.data;
+    const custom = event === CUSTOM_REQUEST_EVENT;
+    if (id === undefined) {
+      if (!custom) this.nsp._onServerSideEmit(request.data);
+      return;
+    }
+    let called = false;
+    const reply = (arg) => {
+      if (called) return;
+      called = true;
+      this._respond(() => this.engine.respondServerSideEmit(id, requester, arg === undefined ? null : JSON.stringify(arg)));
+    };
+    if (custom) {
+      this.customHook(args[0], (err, data) => reply(err ? null : data));
+    } else {
+      this.nsp._onServerSideEmit([...request.data, reply]);
+    }
+  }
+
+  _respondList(type, id, requester, items) {
+    this._respond(() => this.engine.respondList(type, id, requester, items === null ? null : JSON.stringify(items)));
+  }
+
+  _respond(send) {
+    if (this._closed) return;
+    try {
+      send();
+    } catch (err) {
+      this._emitError(err, "ERR_SIO_PUBLISH");
+    }
+  }
+
+  /** A client count or client ack for one of this node's broadcasts with ack. */
+  _onAckResponse(bytes) {
+    const response = bytes[0] === 0x7b ? JSON.parse(bytes.toString()) : notepack.decode(bytes);
+    const entry = this.ackRequests.get(response.requestId);
+    if (!entry) return;
+    if (response.type === RequestType.BROADCAST_CLIENT_COUNT) entry.clientCountCallback(response.clientCount);
+    else entry.ack(response.packet);
   }
 
   _onEngineEvent(kind, message) {
@@ -167,7 +311,173 @@ class RedisAdapter extends Adapter {
     }
   }
 
-  /** Counters of the native engine (published, delivered, malformed, skipped). */
+  /** Broadcast whose clients acknowledge; other nodes answer with counts and acks. */
+  broadcastWithAck(packet, opts, clientCountCallback, ack) {
+    packet.nsp = this.nsp.name;
+    if (!(opts.flags && opts.flags.local)) {
+      const rawOpts = { rooms: [...opts.rooms], except: [...new Set(opts.except)], flags: opts.flags };
+      const timeout = (opts.flags && opts.flags.timeout) || 0;
+      try {
+        const requestId = this.engine.broadcastWithAck(notepack.encode([packet, rawOpts]), timeout);
+        this.ackRequests.set(requestId, { clientCountCallback, ack });
+        // Nobody can tell here when every client has answered: forget the entry after the
+        // broadcast's timeout, as the official adapter does.
+        setTimeout(() => this.ackRequests.delete(requestId), timeout).unref();
+      } catch (err) {
+        this._emitError(err, "ERR_SIO_PUBLISH");
+      }
+    }
+    super.broadcastWithAck(packet, opts, clientCountCallback, ack);
+  }
+
+  /** Number of nodes serving this namespace (this one included). */
+  serverCount() {
+    return this.engine.serverCount();
+  }
+
+  /** Every room of every node. Accepts a trailing Node-style callback (seeds' API). */
+  allRooms(callback) {
+    const promise = this.engine.allRooms().then((result) => {
+      const rooms = new Set(this.rooms.keys());
+      for (const room of itemsOf(result)) rooms.add(room);
+      return rooms;
+    });
+    return withCallback(promise, callback);
+  }
+
+  /** Local sockets plus the details of matching sockets on every other node. */
+  async fetchSockets(opts) {
+    const localSockets = await super.fetchSockets(opts);
+    if (opts.flags && opts.flags.local) return localSockets;
+    const [rooms, except] = targetsJson(opts);
+    const result = await this.engine.fetchSockets(rooms, except, (opts.flags && opts.flags.timeout) || undefined);
+    return localSockets.concat(itemsOf(result));
+  }
+
+  /** `socketsJoin`: applied here at once, and published to the other nodes. */
+  addSockets(opts, rooms) {
+    super.addSockets(opts, rooms);
+    if (opts.flags && opts.flags.local) return;
+    this._publish(() => this.engine.changeRooms(true, ...targetsJson(opts), JSON.stringify([...rooms])));
+  }
+
+  /** `socketsLeave`: applied here at once, and published to the other nodes. */
+  delSockets(opts, rooms) {
+    super.delSockets(opts, rooms);
+    if (opts.flags && opts.flags.local) return;
+    this._publish(() => this.engine.changeRooms(false, ...targetsJson(opts), JSON.stringify([...rooms])));
+  }
+
+  /** `disconnectSockets`: applied here at once, and published to the other nodes. */
+  disconnectSockets(opts, close) {
+    if (!(opts.flags && opts.flags.local)) this._publish(() => this.engine.disconnectSockets(...targetsJson(opts), Boolean(close)));
+    super.disconnectSockets(opts, close);
+  }
+
+  /** `serverSideEmit`, with an ack callback as last element or without. */
+  serverSideEmit(packet) {
+    if (typeof packet[packet.length - 1] !== "function") {
+      this._publish(() => this.engine.serverSideEmit(JSON.stringify(packet)));
+      return;
+    }
+    const ack = packet.pop();
+    this.engine.serverSideEmitWithAck(JSON.stringify(packet)).then(
+      (result) => ack(result.error ? requestError(result) : null, JSON.parse(result.items)),
+      (err) => ack(err, []),
+    );
+  }
+
+  _publish(send) {
+    try {
+      send();
+    } catch (err) {
+      this._emitError(err, "ERR_SIO_PUBLISH");
+    }
+  }
+
+  /** Seeds' API: ids of the sockets in `rooms` (all when empty) on every node, as a Set. */
+  sockets(rooms, callback) {
+    const wanted = new Set(rooms || []);
+    const promise = Promise.all([super.sockets(wanted), this.engine.sockets(JSON.stringify([...wanted]))]).then(([local, result]) => {
+      for (const id of itemsOf(result)) local.add(id);
+      return local;
+    });
+    return withCallback(promise, callback);
+  }
+
+  /** Seeds' API: like `sockets(rooms)`, as an array. */
+  clients(rooms, callback) {
+    if (typeof rooms === "function") [rooms, callback] = [[], rooms];
+    return withCallback(this.sockets(rooms).then((ids) => [...ids]), callback);
+  }
+
+  /** Seeds' API: the rooms of socket `id`, wherever it lives (over fetchSockets). */
+  clientRooms(id, callback) {
+    const local = this.sids.get(id);
+    const promise = local
+      ? Promise.resolve([...local])
+      : this.fetchSockets({ rooms: new Set([id]), except: new Set(), flags: {} }).then((sockets) => {
+          const found = sockets.find((s) => s.id === id);
+          if (!found) throw Object.assign(new Error(`socket ${id} not found`), { code: "ERR_SIO_NOT_FOUND" });
+          return [...found.rooms];
+        });
+    return withCallback(promise, callback);
+  }
+
+  /** Seeds' API: makes socket `id` join `room`, on whichever node it lives. */
+  remoteJoin(id, room, callback) {
+    return withCallback(this._remoteSocket(id, "join", (s) => s.join(room), room), callback);
+  }
+
+  /** Seeds' API: makes socket `id` leave `room`, on whichever node it lives. */
+  remoteLeave(id, room, callback) {
+    return withCallback(this._remoteSocket(id, "leave", (s) => s.leave(room), room), callback);
+  }
+
+  /** Seeds' API: disconnects socket `id`; rejects when no node has it. */
+  remoteDisconnect(id, close, callback) {
+    if (typeof close === "function") [close, callback] = [false, close];
+    return withCallback(this._remoteSocket(id, "disconnect", (s) => s.disconnect(Boolean(close)), undefined, Boolean(close)), callback);
+  }
+
+  async _remoteSocket(id, action, applyLocally, room, close) {
+    const socket = this.nsp.sockets.get(id);
+    if (socket) {
+      applyLocally(socket);
+      return;
+    }
+    const result = await this.engine.remoteSocket(action, id, room === undefined ? null : JSON.stringify(room), close);
+    itemsOf(result);
+  }
+
+  /**
+   * Seeds' API: sends `data` to every node's `customHook(data, cb)` and resolves with every
+   * node's reply, this one's first. Carried as a server-side emit with ack, so official nodes
+   * (which have no customHook) do not answer and the request then times out.
+   */
+  customRequest(data, callback) {
+    const promise = new Promise((resolve, reject) => {
+      this.customHook(data, (err, localReply) => {
+        this.engine.serverSideEmitWithAck(JSON.stringify([CUSTOM_REQUEST_EVENT, data])).then((result) => {
+          if (result.error) reject(requestError(result));
+          else resolve([err ? null : localReply, ...JSON.parse(result.items)]);
+        }, reject);
+      });
+    });
+    return withCallback(promise, callback);
+  }
+
+  /** Answers `customRequest(data)` of any node; override it. The default replies `null`. */
+  customHook(data, callback) {
+    callback(null, null);
+  }
+
+  /** Requests of this node still waiting for answers (always empty after completion or timeout). */
+  get requests() {
+    return { size: this.engine.stats().pendingRequests };
+  }
+
+  /** Counters of the native engine (published, delivered, malformed, skipped, pending...). */
   stats() {
     return this.engine.stats();
   }
@@ -176,6 +486,7 @@ class RedisAdapter extends Adapter {
   async close() {
     if (this._closed) return;
     this._closed = true;
+    this.ackRequests.clear();
     try {
       await this.engine.close();
     } finally {
@@ -224,4 +535,5 @@ function createAdapter(...args) {
 module.exports = createAdapter;
 module.exports.createAdapter = createAdapter;
 module.exports.RedisAdapter = RedisAdapter;
+module.exports.RequestType = RequestType;
 module.exports.default = createAdapter;

@@ -3,14 +3,33 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde_json::value::RawValue;
 
 use crate::channels::{ChannelKind, Channels};
 use crate::config::AdapterConfig;
 use crate::error::Error;
-use crate::host::{AdapterEvent, Delivery, Host};
+use crate::host::{AdapterEvent, Delivery, DeliveryKind, Host};
 use crate::protocol::broadcast::frame_with_uid;
+use crate::protocol::request::{self as req, RequestType, ResponseBody, SocketAction, Targets};
 use crate::protocol::{new_uid, Broadcast, BroadcastOptions, BroadcastRef, OptsLayout, Packet};
+use crate::requests::{AckRequests, Outcome, PendingRequests};
 use crate::transport::{Inbound, Subscriber, Subscription, Transport, TransportEvent};
+
+/// A node's answer to a request, for [`Adapter::respond`].
+#[derive(Debug)]
+pub enum Reply {
+    /// ALL_ROOMS (`rooms`), REMOTE_FETCH or SOCKETS (`sockets`): a JSON array; `None` for the
+    /// bare `{requestId}` answer of legacy single-socket join/leave/disconnect.
+    List(Option<Box<RawValue>>),
+    /// SERVER_SIDE_EMIT acknowledgement: the ack's first argument as JSON (`None`: no argument).
+    ServerSideEmit(Option<Box<RawValue>>),
+    /// BROADCAST: how many local clients the broadcast reached.
+    ClientCount(u64),
+    /// BROADCAST: one client's acknowledgement, msgpack-encoded (notepack).
+    Ack(Vec<u8>),
+}
 
 /// Counters of one namespace adapter.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +42,10 @@ pub struct AdapterStats {
     pub malformed: u64,
     /// Single-room broadcasts skipped because no local socket is in the room.
     pub skipped: u64,
+    /// Requests of this node waiting for responses.
+    pub pending_requests: u64,
+    /// Broadcasts with ack of this node whose acknowledgements are still awaited.
+    pub pending_acks: u64,
 }
 
 #[derive(Default)]
@@ -45,7 +68,10 @@ pub struct Adapter {
 struct Inner {
     nsp: String,
     uid: String,
+    config: AdapterConfig,
     channels: Channels,
+    pending: PendingRequests,
+    acks: AckRequests,
     transport: Arc<dyn Transport>,
     host: Arc<dyn Host>,
     /// Rooms with at least one local socket, kept by the host through
@@ -65,6 +91,9 @@ impl Adapter {
             nsp: nsp.to_owned(),
             channels: Channels::new(&config.key, nsp, &uid),
             uid,
+            config: config.clone(),
+            pending: PendingRequests::default(),
+            acks: AckRequests::default(),
             transport,
             host,
             rooms: RwLock::new(HashSet::new()),
@@ -144,16 +173,141 @@ impl Adapter {
             delivered: c.delivered.load(Ordering::Relaxed),
             malformed: c.malformed.load(Ordering::Relaxed),
             skipped: c.skipped.load(Ordering::Relaxed),
+            pending_requests: self.inner.pending.len() as u64,
+            pending_acks: self.inner.acks.len() as u64,
         }
     }
 
-    /// Unsubscribes; nothing is delivered to the host afterwards. The transport stays open for
-    /// the other namespaces sharing it.
+    /// Unsubscribes and ends every waiting request with [`Error::Closed`]; nothing is delivered
+    /// to the host afterwards. The transport stays open for other namespaces sharing it.
     pub async fn close(&self) -> Result<(), Error> {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        self.inner.pending.cancel_all();
+        self.inner.acks.clear();
         self.inner.transport.unsubscribe(self.inner.subscription()).await
+    }
+
+    /// The number of nodes serving this namespace: subscribers of the request channel
+    /// (`PUBSUB NUMSUB`), this node included.
+    pub async fn server_count(&self) -> Result<usize, Error> {
+        self.inner.transport.num_sub(self.inner.channels.request()).await
+    }
+
+    /// Sends a request that every other node answers, and waits for the answers or the
+    /// deadline. No request is sent when this node is alone.
+    async fn request(&self, kind: RequestType, timeout: Option<Duration>, build: impl FnOnce(&str) -> Vec<u8>) -> Result<Outcome, Error> {
+        let expected = self.server_count().await?.saturating_sub(1);
+        if expected == 0 {
+            return Ok(Outcome::nobody_to_ask());
+        }
+        self.send_and_wait(kind, expected, timeout, build).await
+    }
+
+    async fn send_and_wait(&self, kind: RequestType, expected: usize, timeout: Option<Duration>, build: impl FnOnce(&str) -> Vec<u8>) -> Result<Outcome, Error> {
+        let id = new_uid();
+        let ticket = self.inner.pending.register(&id, kind, expected);
+        if let Err(err) = self.publish_request(build(&id)) {
+            self.inner.pending.remove(&id);
+            return Err(err);
+        }
+        Ok(self.inner.pending.wait(ticket, timeout.unwrap_or(self.inner.config.requests_timeout)).await)
+    }
+
+    fn publish_request(&self, payload: Vec<u8>) -> Result<(), Error> {
+        self.publish(self.inner.channels.request().to_owned(), payload)
+    }
+
+    /// `allRooms()`: the rooms of every other node (local rooms are the host's to add).
+    pub async fn all_rooms(&self) -> Result<Outcome, Error> {
+        let uid = self.inner.uid.clone();
+        self.request(RequestType::AllRooms, None, |id| req::all_rooms_request(&uid, id)).await
+    }
+
+    /// `fetchSockets()`: details (`{id, handshake, rooms, data}`) of the matching sockets of
+    /// every other node. `timeout` overrides `requestsTimeout` (socket.io's `flags.timeout`).
+    pub async fn fetch_sockets(&self, targets: &Targets<'_>, timeout: Option<Duration>) -> Result<Outcome, Error> {
+        let uid = self.inner.uid.clone();
+        self.request(RequestType::RemoteFetch, timeout, |id| req::fetch_sockets_request(&uid, id, targets)).await
+    }
+
+    /// The legacy cluster-wide `sockets(rooms)`: ids of the matching sockets of every other node.
+    pub async fn sockets(&self, rooms: &RawValue) -> Result<Outcome, Error> {
+        let uid = self.inner.uid.clone();
+        self.request(RequestType::Sockets, None, |id| req::sockets_request(&uid, id, rooms)).await
+    }
+
+    /// The seeds' `remoteJoin` / `remoteLeave` / `remoteDisconnect` for a socket that is not
+    /// local: only the node owning `sid` acts and answers, so the first answer completes the
+    /// request; with no answer (or no other node) the outcome is the official timeout error.
+    pub async fn remote_socket(&self, sid: &str, action: SocketAction<'_>) -> Result<Outcome, Error> {
+        let kind = action.request_type();
+        if self.server_count().await? <= 1 {
+            let message = crate::requests::timeout_message(kind, 0, 1);
+            return Ok(Outcome { error: Some(Error::Timeout { message, received: 0, expected: 1 }), expected: 1, ..Outcome::nobody_to_ask() });
+        }
+        let uid = self.inner.uid.clone();
+        self.send_and_wait(kind, 1, None, |id| req::socket_request(&uid, id, sid, action)).await
+    }
+
+    /// `serverSideEmit(...)` with an acknowledgement: the first ack argument of every other
+    /// node. On timeout the outcome carries the official error and the answers received.
+    pub async fn server_side_emit_with_ack(&self, data: &RawValue) -> Result<Outcome, Error> {
+        let uid = self.inner.uid.clone();
+        self.request(RequestType::ServerSideEmit, None, |id| req::server_side_emit_request(&uid, Some(id), data)).await
+    }
+
+    /// `serverSideEmit(...)` without acknowledgement (`data` = `[event, ...args]` as JSON).
+    pub fn server_side_emit(&self, data: &RawValue) -> Result<(), Error> {
+        self.publish_request(req::server_side_emit_request(&self.inner.uid, None, data))
+    }
+
+    /// `socketsJoin(rooms)` on the other nodes (the host applies it locally itself).
+    pub fn add_sockets(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
+        self.publish_request(req::rooms_request(&self.inner.uid, true, targets, rooms))
+    }
+
+    /// `socketsLeave(rooms)` on the other nodes (the host applies it locally itself).
+    pub fn del_sockets(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
+        self.publish_request(req::rooms_request(&self.inner.uid, false, targets, rooms))
+    }
+
+    /// `disconnectSockets(close)` on the other nodes (the host applies it locally itself).
+    pub fn disconnect_sockets(&self, targets: &Targets<'_>, close: bool) -> Result<(), Error> {
+        self.publish_request(req::disconnect_request(&self.inner.uid, targets, close))
+    }
+
+    /// Publishes a broadcast with acknowledgements (`[packet, opts]` pre-encoded as for
+    /// [`Adapter::broadcast_encoded`]) and returns its request id. Client counts and
+    /// acknowledgements of other nodes reach the host as [`DeliveryKind::AckResponse`] for
+    /// `timeout` (socket.io's `flags.timeout`).
+    pub fn broadcast_with_ack_encoded(&self, packet_and_opts: &[u8], timeout: Duration) -> Result<String, Error> {
+        let id = new_uid();
+        let payload = req::broadcast_with_ack_request(&self.inner.uid, &id, packet_and_opts)?;
+        self.inner.acks.insert(&id, timeout);
+        self.publish_request(payload)?;
+        Ok(id)
+    }
+
+    /// Answers request `request_id` of type `kind` sent by node `requester` (its uid, when the
+    /// request carried one). The channel follows `publishOnSpecificResponseChannel`, except for
+    /// server-side-emit acks, which always use the shared channel (as the official adapter does).
+    pub fn respond(&self, kind: RequestType, request_id: &str, requester: Option<&str>, reply: Reply) -> Result<(), Error> {
+        let payload = match reply {
+            Reply::List(items) => {
+                let key = if kind == RequestType::AllRooms { "rooms" } else { "sockets" };
+                req::list_response(request_id, key, items.as_deref())
+            }
+            Reply::ServerSideEmit(data) => req::server_side_emit_response(request_id, data.as_deref()),
+            Reply::ClientCount(count) => req::client_count_response(request_id, count),
+            Reply::Ack(packet) => req::broadcast_ack_response(request_id, &packet)?,
+        };
+        let channel = match requester {
+            Some(uid) if self.inner.config.publish_on_specific_response_channel && kind != RequestType::ServerSideEmit => self.inner.channels.response_for(uid),
+            _ => self.inner.channels.response().to_owned(),
+        };
+        self.publish(channel, payload)
     }
 }
 
@@ -177,12 +331,49 @@ impl Inner {
         }
         match BroadcastRef::parse(&payload) {
             Err(err) => {
-                self.counters.malformed.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(nsp = %self.nsp, "dropping malformed broadcast: {err}");
+                self.malformed("broadcast", err);
                 None
             }
             Ok(message) if message.uid == self.uid || message.namespace() != self.nsp => None,
-            Ok(_) => Some(Delivery::new(payload)),
+            Ok(_) => Some(Delivery::new(DeliveryKind::Broadcast, payload)),
+        }
+    }
+
+    fn malformed(&self, what: &str, err: impl std::fmt::Display) {
+        self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(nsp = %self.nsp, "dropping malformed {what}: {err}");
+    }
+
+    /// Requests of other nodes go to the host; this node's own (same uid) are ignored, since
+    /// its local effects were applied when it sent them.
+    fn accept_request(&self, payload: Vec<u8>) -> Option<Delivery> {
+        match req::parse_request(&payload) {
+            Err(err) => {
+                self.malformed("request", err);
+                None
+            }
+            Ok(header) if header.uid.as_deref() == Some(self.uid.as_str()) => None,
+            Ok(header) if header.request_id.as_deref().is_some_and(|id| self.pending.contains(id) || self.acks.contains(id)) => None,
+            Ok(header) => Some(Delivery::new(DeliveryKind::Request(header), payload)),
+        }
+    }
+
+    /// Responses complete pending requests; acknowledgements of broadcasts go to the host.
+    fn accept_response(&self, payload: Vec<u8>) -> Option<Delivery> {
+        match req::parse_response(&payload) {
+            Err(err) => {
+                self.malformed("response", err);
+                None
+            }
+            Ok(response) => match response.body {
+                ResponseBody::ClientCount(_) | ResponseBody::Ack => {
+                    self.acks.contains(&response.request_id).then(|| Delivery::new(DeliveryKind::AckResponse, payload))
+                }
+                _ => {
+                    self.pending.on_response(response);
+                    None
+                }
+            },
         }
     }
 }
@@ -194,12 +385,13 @@ impl Subscriber for Inner {
         }
         let mut deliveries = Vec::with_capacity(batch.len());
         for Inbound { channel, payload } in batch {
-            match self.channels.classify(&channel) {
-                Some(ChannelKind::Broadcast(room)) => deliveries.extend(self.accept_broadcast(room, payload)),
-                // Requests and responses are handled by the request layer; until a node asks
-                // us something we only need to ignore them without harm.
-                Some(ChannelKind::Request | ChannelKind::Response) | None => {}
-            }
+            let delivery = match self.channels.classify(&channel) {
+                Some(ChannelKind::Broadcast(room)) => self.accept_broadcast(room, payload),
+                Some(ChannelKind::Request) => self.accept_request(payload),
+                Some(ChannelKind::Response) => self.accept_response(payload),
+                None => None,
+            };
+            deliveries.extend(delivery);
         }
         if !deliveries.is_empty() {
             self.counters.delivered.fetch_add(deliveries.len() as u64, Ordering::Relaxed);
@@ -235,7 +427,7 @@ mod tests {
     impl Host for Recorder {
         fn deliver(&self, batch: Vec<Delivery>) {
             let mut delivered = self.delivered.lock().unwrap();
-            delivered.extend(batch.iter().map(|d| d.decode().unwrap()));
+            delivered.extend(batch.iter().filter(|d| *d.kind() == DeliveryKind::Broadcast).map(|d| d.decode().unwrap()));
         }
         fn on_event(&self, event: AdapterEvent) {
             self.events.lock().unwrap().push(event);
@@ -312,6 +504,60 @@ mod tests {
         a.broadcast(&Packet::event("/", "after", vec![]), &BroadcastOptions::default()).unwrap();
         assert_eq!(b.stats().malformed, 5);
         assert_eq!(host_b.delivered.lock().unwrap().len(), 1);
+    }
+
+    /// A host that answers ALL_ROOMS requests with a fixed room list.
+    struct Answering {
+        adapter: std::sync::OnceLock<Adapter>,
+        rooms: &'static str,
+    }
+
+    impl Host for Answering {
+        fn deliver(&self, batch: Vec<Delivery>) {
+            for d in batch {
+                if let DeliveryKind::Request(h) = d.kind() {
+                    let items = serde_json::value::RawValue::from_string(self.rooms.to_owned()).unwrap();
+                    let adapter = self.adapter.get().unwrap();
+                    adapter.respond(h.kind, h.request_id.as_deref().unwrap(), h.uid.as_deref(), Reply::List(Some(items))).unwrap();
+                }
+            }
+        }
+        fn on_event(&self, _: AdapterEvent) {}
+    }
+
+    fn answering_node(broker: &MemoryBroker, rooms: &'static str) -> Adapter {
+        let host = Arc::new(Answering { adapter: std::sync::OnceLock::new(), rooms });
+        let adapter = Adapter::new("/", &AdapterConfig::default(), Arc::new(broker.connect()), host.clone());
+        host.adapter.set(adapter.clone()).ok();
+        adapter
+    }
+
+    #[tokio::test]
+    async fn all_rooms_collects_one_answer_per_other_node_over_the_transport() {
+        let broker = MemoryBroker::new();
+        let (a, _) = node(&broker, "/");
+        let _b = answering_node(&broker, r#"["b1","b2"]"#);
+        let _c = answering_node(&broker, r#"["c1"]"#);
+        settle().await;
+        assert_eq!(a.server_count().await.unwrap(), 3);
+        let outcome = a.all_rooms().await.unwrap();
+        assert_eq!(outcome.error, None);
+        assert_eq!((outcome.received, outcome.expected), (2, 2));
+        let mut rooms: Vec<String> = outcome.items.iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+        rooms.sort();
+        assert_eq!(rooms, ["b1", "b2", "c1"]);
+        assert_eq!(a.stats().pending_requests, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_node_makes_the_request_time_out_with_the_official_text() {
+        let broker = MemoryBroker::new();
+        let (a, _) = node(&broker, "/");
+        let (_silent, _) = node(&broker, "/");
+        settle().await;
+        let outcome = a.all_rooms().await.unwrap();
+        assert_eq!(outcome.error.unwrap().to_string(), "timeout reached while waiting for allRooms response");
+        assert_eq!(a.stats().pending_requests, 0);
     }
 
     #[tokio::test]

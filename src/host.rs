@@ -2,26 +2,46 @@
 //! binding, or a C/C++/Rust program. The engine calls it; it never calls into Redis itself.
 
 use crate::error::Error;
+use crate::protocol::request::RequestHeader;
 use crate::protocol::{Broadcast, ProtocolError};
 
-/// A broadcast from another node, already validated: its envelope is well-formed, it is not
-/// this node's own echo, and it is for this namespace.
+/// What a [`Delivery`] is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryKind {
+    /// A broadcast for local sockets: msgpack `[uid, packet, opts]`.
+    Broadcast,
+    /// A request of another node (or emitter) for the local server to act on or answer with
+    /// [`crate::Adapter::respond`]: JSON, or msgpack for a broadcast with ack.
+    Request(RequestHeader),
+    /// A client count (JSON) or client acknowledgement (msgpack) for one of this node's
+    /// broadcasts with ack.
+    AckResponse,
+}
+
+/// A message from another node, already validated: well-formed, not this node's own echo, and
+/// for this namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
+    kind: DeliveryKind,
     bytes: Vec<u8>,
 }
 
 impl Delivery {
-    pub(crate) fn new(bytes: Vec<u8>) -> Self {
-        Delivery { bytes }
+    pub(crate) fn new(kind: DeliveryKind, bytes: Vec<u8>) -> Self {
+        Delivery { kind, bytes }
     }
 
-    /// The message as received: msgpack `[uid, packet, opts]`.
+    /// What the message is.
+    pub fn kind(&self) -> &DeliveryKind {
+        &self.kind
+    }
+
+    /// The message as received.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
 
-    /// The message decoded into values.
+    /// A broadcast decoded into values.
     pub fn decode(&self) -> Result<Broadcast, ProtocolError> {
         Broadcast::decode(&self.bytes)
     }
@@ -41,7 +61,7 @@ pub enum AdapterEvent {
 /// Methods are called from the engine's tasks (tokio threads), never while the engine holds a
 /// lock, and must not block for long: hand the work to your own thread or event loop.
 pub trait Host: Send + Sync + 'static {
-    /// Broadcasts from other nodes to deliver to local sockets, in arrival order.
+    /// Broadcasts, requests and acknowledgements from other nodes, in arrival order.
     fn deliver(&self, batch: Vec<Delivery>);
 
     /// A change of connection state, or an error worth reporting.

@@ -13,6 +13,11 @@
 //! echo (same uid), drops single-room messages for rooms it has no socket in before decoding,
 //! validates the rest and hands them to its [`Host`] (the local socket.io server) in batches.
 //!
+//! Cluster requests (`allRooms`, `fetchSockets`, `serverSideEmit` with ack, ...) are JSON
+//! messages on `K-request#N#`; every other node answers on `K-response#N#` (or the requester's
+//! own `K-response#N#U#`), and [`requests`] correlates the answers, counts them against
+//! `PUBSUB NUMSUB` and times them out with the official error texts.
+//!
 //! The [`transport`] layer owns the Redis connections (one to publish, pipelined behind a
 //! bounded queue; one RESP3 connection to subscribe, resubscribed after reconnects) and is
 //! shared by the namespaces of a node.
@@ -23,12 +28,14 @@ pub mod config;
 pub mod error;
 pub mod host;
 pub mod protocol;
+pub mod requests;
 pub mod transport;
 
 pub use adapter::{Adapter, AdapterStats};
 pub use config::{AdapterConfig, RedisConfig};
 pub use error::Error;
-pub use host::{AdapterEvent, Delivery, Host};
+pub use host::{AdapterEvent, Delivery, DeliveryKind, Host};
+pub use requests::Outcome;
 
 /// The crate version, e.g. `0.1.0`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -287,66 +287,85 @@ pub struct BroadcastRef<'a> {
     /// `packet.type`.
     pub kind: i64,
     data: Range<usize>,
+    opts: OptsSpans,
+}
+
+/// Where the parts of a validated `packet` map are.
+pub(crate) struct PacketSpans<'a> {
+    pub(crate) kind: i64,
+    pub(crate) data: Range<usize>,
+    pub(crate) nsp: Option<&'a str>,
+}
+
+/// Where the parts of a validated `opts` map are.
+#[derive(Debug, Clone)]
+pub(crate) struct OptsSpans {
     rooms: Range<usize>,
     except: Option<Range<usize>>,
     flags: Option<Range<usize>>,
     layout: OptsLayout,
 }
 
+/// Validates a packet map: integer `type`, array `data`, optional string `nsp`.
+pub(crate) fn parse_packet<'a>(r: &mut Reader<'a>) -> Result<PacketSpans<'a>, ProtocolError> {
+    let (mut kind, mut data, mut nsp) = (None, None, None);
+    for _ in 0..r.read_map_len()? {
+        match r.read_str_bytes()? {
+            b"type" => kind = Some(read_int(r)?),
+            b"data" => data = Some(span(r, skip_array)?),
+            b"nsp" => nsp = Some(r.read_str()?),
+            _ => r.skip_value()?,
+        }
+    }
+    Ok(PacketSpans {
+        kind: kind.ok_or(ProtocolError::Shape("packet without type"))?,
+        data: data.ok_or(ProtocolError::Shape("packet without data"))?,
+        nsp,
+    })
+}
+
+/// Validates an opts map: `rooms` and optional `except` arrays of strings or integers,
+/// optional `flags` map with string keys.
+pub(crate) fn parse_opts(r: &mut Reader<'_>) -> Result<OptsSpans, ProtocolError> {
+    let (mut rooms, mut except, mut flags, mut layout) = (None, None, None, OptsLayout::Adapter);
+    for _ in 0..r.read_map_len()? {
+        match r.read_str_bytes()? {
+            b"rooms" => rooms = Some(span(r, skip_rooms)?),
+            b"except" => except = Some(span(r, skip_rooms)?),
+            b"flags" => {
+                if except.is_none() {
+                    layout = OptsLayout::Emitter;
+                }
+                flags = Some(span(r, |r| {
+                    for _ in 0..r.read_map_len()? {
+                        r.read_str()?;
+                        r.skip_value()?;
+                    }
+                    Ok(())
+                })?)
+            }
+            _ => r.skip_value()?,
+        }
+    }
+    if except.is_none() {
+        layout = OptsLayout::Adapter;
+    }
+    Ok(OptsSpans { rooms: rooms.ok_or(ProtocolError::Shape("opts without rooms"))?, except, flags, layout })
+}
+
 impl<'a> BroadcastRef<'a> {
-    /// Validates the whole envelope: a 3-array of uid string, packet map (integer `type`, array
-    /// `data`, optional string `nsp`) and opts map (`rooms` and optional `except` arrays of
-    /// strings or integers, optional `flags` map), with nothing after it.
+    /// Validates the whole envelope: a 3-array of uid string, packet map and opts map (see
+    /// [`parse_packet`] and [`parse_opts`]), with nothing after it.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, ProtocolError> {
         let mut r = Reader::new(bytes);
         if r.read_array_len()? != 3 {
             return Err(ProtocolError::Shape("a broadcast is a 3-element array"));
         }
         let uid = r.read_str()?;
-        let (mut kind, mut data, mut nsp) = (None, None, None);
-        for _ in 0..r.read_map_len()? {
-            match r.read_str_bytes()? {
-                b"type" => kind = Some(read_int(&mut r)?),
-                b"data" => data = Some(span(&mut r, |r| skip_array(r))?),
-                b"nsp" => nsp = Some(r.read_str()?),
-                _ => r.skip_value()?,
-            }
-        }
-        let (mut rooms, mut except, mut flags, mut layout) = (None, None, None, OptsLayout::Adapter);
-        for _ in 0..r.read_map_len()? {
-            match r.read_str_bytes()? {
-                b"rooms" => rooms = Some(span(&mut r, skip_rooms)?),
-                b"except" => except = Some(span(&mut r, skip_rooms)?),
-                b"flags" => {
-                    if except.is_none() {
-                        layout = OptsLayout::Emitter;
-                    }
-                    flags = Some(span(&mut r, |r| {
-                        for _ in 0..r.read_map_len()? {
-                            r.read_str()?;
-                            r.skip_value()?;
-                        }
-                        Ok(())
-                    })?)
-                }
-                _ => r.skip_value()?,
-            }
-        }
+        let packet = parse_packet(&mut r)?;
+        let opts = parse_opts(&mut r)?;
         r.finish()?;
-        if except.is_none() {
-            layout = OptsLayout::Adapter;
-        }
-        Ok(BroadcastRef {
-            bytes,
-            uid,
-            nsp,
-            kind: kind.ok_or(ProtocolError::Shape("packet without type"))?,
-            data: data.ok_or(ProtocolError::Shape("packet without data"))?,
-            rooms: rooms.ok_or(ProtocolError::Shape("opts without rooms"))?,
-            except,
-            flags,
-            layout,
-        })
+        Ok(BroadcastRef { bytes, uid, nsp: packet.nsp, kind: packet.kind, data: packet.data, opts })
     }
 
     /// The namespace the packet is for (`/` when an old emitter left it out).
@@ -369,18 +388,19 @@ impl<'a> BroadcastRef<'a> {
             let mut r = Reader::new(&self.bytes[range.clone()]);
             (0..r.read_array_len()?).map(|_| Room::read(&mut r)).collect()
         };
+        let opts = &self.opts;
         Ok(Broadcast {
             uid: self.uid.to_owned(),
             packet: Packet { kind: self.kind, data, nsp: self.nsp.map(str::to_owned) },
             opts: BroadcastOptions {
-                rooms: rooms(&self.rooms)?,
-                except: self.except.as_ref().map(rooms).transpose()?.unwrap_or_default(),
-                flags: match &self.flags {
+                rooms: rooms(&opts.rooms)?,
+                except: opts.except.as_ref().map(rooms).transpose()?.unwrap_or_default(),
+                flags: match &opts.flags {
                     Some(range) => Flags::read(&mut Reader::new(&self.bytes[range.clone()]))?,
                     None => Flags::new(),
                 },
             },
-            layout: self.layout,
+            layout: opts.layout,
         })
     }
 }

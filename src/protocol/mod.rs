@@ -4,6 +4,7 @@
 
 pub mod broadcast;
 pub mod msgpack;
+pub mod request;
 mod uid;
 
 pub use broadcast::{Broadcast, BroadcastOptions, BroadcastRef, Flags, OptsLayout, Packet, Room};

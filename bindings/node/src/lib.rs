@@ -18,12 +18,55 @@ use napi::bindgen_prelude::{within_runtime_if_available, Buffer, Function, Uint3
 use napi::threadsafe_function::{ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Error as JsError, Result, Status};
 use napi_derive::napi;
+use sioadapter::adapter::Reply;
+use sioadapter::protocol::request::{raw_json, RawJson, RequestType, SocketAction, Targets};
 use sioadapter::transport::redis::RedisTransport;
 use sioadapter::transport::Transport;
-use sioadapter::{Adapter, AdapterConfig, AdapterEvent, Delivery, Host, RedisConfig};
+use sioadapter::{Adapter, AdapterConfig, AdapterEvent, Delivery, DeliveryKind, Host, Outcome, RedisConfig};
 
-fn js_error(err: sioadapter::Error) -> JsError {
-    JsError::new(Status::GenericFailure, err.to_string())
+fn js_error(err: impl Into<sioadapter::Error>) -> JsError {
+    JsError::new(Status::GenericFailure, err.into().to_string())
+}
+
+/// JSON text from JS (`JSON.stringify` output), checked once.
+fn json(text: String, what: &'static str) -> Result<RawJson> {
+    raw_json(text, what).map_err(js_error)
+}
+
+fn request_type(kind: u32) -> Result<RequestType> {
+    RequestType::from_wire(i64::from(kind)).ok_or_else(|| JsError::new(Status::InvalidArg, format!("unknown request type {kind}")))
+}
+
+/// What a cluster request brought back, for the JS layer to turn into results or errors.
+#[napi(object)]
+pub struct RequestResult {
+    /// Every item of every answer, as one JSON array.
+    pub items: String,
+    /// Answers expected (other nodes).
+    pub expected: u32,
+    /// Answers received.
+    pub received: u32,
+    /// Set when the request did not complete: the official timeout text, or `adapter closed`.
+    pub error: Option<String>,
+    /// `ERR_SIO_TIMEOUT` or `ERR_SIO_CLOSED` with `error`.
+    pub code: Option<String>,
+}
+
+impl From<Outcome> for RequestResult {
+    fn from(outcome: Outcome) -> Self {
+        let code = outcome.error.as_ref().map(|err| match err {
+            sioadapter::Error::Timeout { .. } => "ERR_SIO_TIMEOUT".to_owned(),
+            sioadapter::Error::Closed => "ERR_SIO_CLOSED".to_owned(),
+            _ => "ERR_SIO_REDIS".to_owned(),
+        });
+        RequestResult {
+            items: serde_json::to_string(&outcome.items).unwrap_or_else(|_| "[]".to_owned()),
+            expected: outcome.expected as u32,
+            received: outcome.received as u32,
+            error: outcome.error.map(|e| e.to_string()),
+            code,
+        }
+    }
 }
 
 /// The Redis connections (one to publish, one to subscribe) of one `createAdapter` call.
@@ -101,7 +144,16 @@ pub struct EngineStats {
     pub malformed: f64,
     /// Single-room broadcasts skipped (no local socket in the room).
     pub skipped: f64,
+    /// Requests waiting for answers.
+    pub pending_requests: f64,
+    /// Broadcasts with ack whose acknowledgements are still awaited.
+    pub pending_acks: f64,
 }
+
+/// Kinds of records in a batch, as the JS layer reads them.
+const KIND_BROADCAST: u32 = 0;
+const KIND_REQUEST: u32 = 1;
+const KIND_ACK_RESPONSE: u32 = 2;
 
 type BatchFn = ThreadsafeFunction<Vec<Delivery>, (), napi::bindgen_prelude::FnArgs<(Buffer, Uint32Array)>, Status, false, true>;
 type EventFn = ThreadsafeFunction<(String, String), (), napi::bindgen_prelude::FnArgs<(String, String)>, Status, false, true>;
@@ -126,16 +178,21 @@ impl Host for NodeHost {
     }
 }
 
-/// Concatenates a batch into one buffer plus the end offset of each message.
+/// Concatenates a batch into one buffer plus, per message, its kind and end offset.
 fn pack(ctx: ThreadsafeCallContext<Vec<Delivery>>) -> Result<napi::bindgen_prelude::FnArgs<(Buffer, Uint32Array)>> {
     let total = ctx.value.iter().map(|d| d.bytes().len()).sum();
     let mut data = Vec::with_capacity(total);
-    let mut ends = Vec::with_capacity(ctx.value.len());
+    let mut index = Vec::with_capacity(ctx.value.len() * 2);
     for delivery in &ctx.value {
         data.extend_from_slice(delivery.bytes());
-        ends.push(data.len() as u32);
+        index.push(match delivery.kind() {
+            DeliveryKind::Broadcast => KIND_BROADCAST,
+            DeliveryKind::Request(_) => KIND_REQUEST,
+            DeliveryKind::AckResponse => KIND_ACK_RESPONSE,
+        });
+        index.push(data.len() as u32);
     }
-    Ok((Buffer::from(data), Uint32Array::new(ends)).into())
+    Ok((Buffer::from(data), Uint32Array::new(index)).into())
 }
 
 /// One namespace's engine.
@@ -146,8 +203,9 @@ pub struct Engine {
 
 #[napi]
 impl Engine {
-    /// Creates the engine of namespace `nsp` on `connection`. `onBatch(data, ends)` receives
-    /// broadcasts from other nodes; `onEvent(kind, message)` receives `ready` and `error`.
+    /// Creates the engine of namespace `nsp` on `connection`. `onBatch(data, index)` receives
+    /// messages from other nodes: `index` holds `[kind, end]` pairs (0 broadcast, 1 request,
+    /// 2 ack response); `onEvent(kind, message)` receives `ready` and `error`.
     #[napi(constructor, catch_unwind)]
     pub fn new(
         connection: &Connection,
@@ -201,7 +259,117 @@ impl Engine {
     #[napi(catch_unwind)]
     pub fn stats(&self) -> EngineStats {
         let s = self.adapter.stats();
-        EngineStats { published: s.published as f64, delivered: s.delivered as f64, malformed: s.malformed as f64, skipped: s.skipped as f64 }
+        EngineStats {
+            published: s.published as f64,
+            delivered: s.delivered as f64,
+            malformed: s.malformed as f64,
+            skipped: s.skipped as f64,
+            pending_requests: s.pending_requests as f64,
+            pending_acks: s.pending_acks as f64,
+        }
+    }
+
+    /// Nodes serving the namespace (`PUBSUB NUMSUB` of the request channel).
+    #[napi(catch_unwind)]
+    pub async fn server_count(&self) -> Result<u32> {
+        self.adapter.server_count().await.map(|n| n as u32).map_err(js_error)
+    }
+
+    /// Rooms of every other node.
+    #[napi(catch_unwind)]
+    pub async fn all_rooms(&self) -> Result<RequestResult> {
+        self.adapter.all_rooms().await.map(RequestResult::from).map_err(js_error)
+    }
+
+    /// Socket details of every other node; `rooms`/`except` are JSON arrays.
+    #[napi(catch_unwind)]
+    pub async fn fetch_sockets(&self, rooms: String, except: String, timeout_ms: Option<f64>) -> Result<RequestResult> {
+        let (rooms, except) = (json(rooms, "rooms")?, json(except, "except")?);
+        let timeout = timeout_ms.filter(|t| *t > 0.0).map(|t| Duration::from_millis(t as u64));
+        let targets = Targets { rooms: &rooms, except: &except };
+        self.adapter.fetch_sockets(&targets, timeout).await.map(RequestResult::from).map_err(js_error)
+    }
+
+    /// Ids of the matching sockets of every other node (legacy SOCKETS); `rooms` is a JSON array.
+    #[napi(catch_unwind)]
+    pub async fn sockets(&self, rooms: String) -> Result<RequestResult> {
+        let rooms = json(rooms, "rooms")?;
+        self.adapter.sockets(&rooms).await.map(RequestResult::from).map_err(js_error)
+    }
+
+    /// The seeds' remoteJoin (`action` "join", `room` JSON), remoteLeave ("leave") and
+    /// remoteDisconnect ("disconnect", `close`) for a socket on another node.
+    #[napi(catch_unwind)]
+    pub async fn remote_socket(&self, action: String, sid: String, room: Option<String>, close: Option<bool>) -> Result<RequestResult> {
+        let room = json(room.unwrap_or_else(|| "null".to_owned()), "room")?;
+        let action = match action.as_str() {
+            "join" => SocketAction::Join(&room),
+            "leave" => SocketAction::Leave(&room),
+            "disconnect" => SocketAction::Disconnect(close.unwrap_or(false)),
+            other => return Err(JsError::new(Status::InvalidArg, format!("unknown socket action {other}"))),
+        };
+        self.adapter.remote_socket(&sid, action).await.map(RequestResult::from).map_err(js_error)
+    }
+
+    /// Server-side emit with ack; `data` is `[event, ...args]` as JSON.
+    #[napi(catch_unwind)]
+    pub async fn server_side_emit_with_ack(&self, data: String) -> Result<RequestResult> {
+        let data = json(data, "data")?;
+        self.adapter.server_side_emit_with_ack(&data).await.map(RequestResult::from).map_err(js_error)
+    }
+
+    /// Server-side emit without ack; `data` is `[event, ...args]` as JSON.
+    #[napi(catch_unwind)]
+    pub fn server_side_emit(&self, data: String) -> Result<()> {
+        self.adapter.server_side_emit(&json(data, "data")?).map_err(js_error)
+    }
+
+    /// `socketsJoin` (`join`) or `socketsLeave` on the other nodes; arguments are JSON arrays.
+    #[napi(catch_unwind)]
+    pub fn change_rooms(&self, join: bool, rooms: String, except: String, target_rooms: String) -> Result<()> {
+        let (rooms, except, target_rooms) = (json(rooms, "rooms")?, json(except, "except")?, json(target_rooms, "rooms")?);
+        let targets = Targets { rooms: &rooms, except: &except };
+        if join { self.adapter.add_sockets(&targets, &target_rooms) } else { self.adapter.del_sockets(&targets, &target_rooms) }.map_err(js_error)
+    }
+
+    /// `disconnectSockets(close)` on the other nodes; `rooms`/`except` are JSON arrays.
+    #[napi(catch_unwind)]
+    pub fn disconnect_sockets(&self, rooms: String, except: String, close: bool) -> Result<()> {
+        let (rooms, except) = (json(rooms, "rooms")?, json(except, "except")?);
+        self.adapter.disconnect_sockets(&Targets { rooms: &rooms, except: &except }, close).map_err(js_error)
+    }
+
+    /// Publishes a broadcast with ack (`[packet, opts]` from notepack) and returns its request id.
+    #[napi(catch_unwind)]
+    pub fn broadcast_with_ack(&self, packet_and_opts: &[u8], timeout_ms: f64) -> Result<String> {
+        self.adapter.broadcast_with_ack_encoded(packet_and_opts, Duration::from_millis(timeout_ms.max(0.0) as u64)).map_err(js_error)
+    }
+
+    /// Answers an ALL_ROOMS, REMOTE_FETCH or SOCKETS request (`items`: JSON array), or a legacy
+    /// single-socket request (`items` null).
+    #[napi(catch_unwind)]
+    pub fn respond_list(&self, kind: u32, request_id: String, requester: Option<String>, items: Option<String>) -> Result<()> {
+        let items = items.map(|text| json(text, "items")).transpose()?;
+        self.adapter.respond(request_type(kind)?, &request_id, requester.as_deref(), Reply::List(items)).map_err(js_error)
+    }
+
+    /// Answers a server-side emit with ack (`data`: JSON of the first ack argument, or null).
+    #[napi(catch_unwind)]
+    pub fn respond_server_side_emit(&self, request_id: String, requester: Option<String>, data: Option<String>) -> Result<()> {
+        let data = data.map(|text| json(text, "data")).transpose()?;
+        self.adapter.respond(RequestType::ServerSideEmit, &request_id, requester.as_deref(), Reply::ServerSideEmit(data)).map_err(js_error)
+    }
+
+    /// Answers a broadcast with ack with the number of local clients it reached.
+    #[napi(catch_unwind)]
+    pub fn respond_client_count(&self, request_id: String, requester: Option<String>, count: u32) -> Result<()> {
+        self.adapter.respond(RequestType::Broadcast, &request_id, requester.as_deref(), Reply::ClientCount(u64::from(count))).map_err(js_error)
+    }
+
+    /// Forwards one client's acknowledgement (notepack encoding of its first argument).
+    #[napi(catch_unwind)]
+    pub fn respond_ack(&self, request_id: String, requester: Option<String>, packet: &[u8]) -> Result<()> {
+        self.adapter.respond(RequestType::Broadcast, &request_id, requester.as_deref(), Reply::Ack(packet.to_vec())).map_err(js_error)
     }
 
     /// Unsubscribes this namespace.

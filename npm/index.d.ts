@@ -1,0 +1,85 @@
+import { Adapter, BroadcastOptions, Room } from "socket.io-adapter";
+
+/** Options, with the names and defaults of `@socket.io/redis-adapter`. */
+export interface RedisAdapterOptions {
+  /** Prefix of every Redis channel. @default "socket.io" */
+  key?: string;
+  /** Milliseconds a cluster request (allRooms, fetchSockets, ...) waits for answers. @default 5000 */
+  requestsTimeout?: number;
+  /** Answer requests on `key-response#nsp#uid#` instead of the shared response channel. @default false */
+  publishOnSpecificResponseChannel?: boolean;
+  /** Only notepack.io itself is accepted: sioadapter always speaks notepack msgpack. */
+  parser?: { encode(msg: any): any; decode(msg: any): any };
+  /** Most broadcasts kept while Redis is unreachable; beyond it they are dropped and counted. @default 100000 */
+  maxQueuedPublishes?: number;
+  /** Accepted for compatibility with older versions; ignored (Rust owns the connections). */
+  subEvent?: string;
+  /** Accepted for compatibility with older versions; ignored (Rust owns the connections). */
+  return_buffers?: boolean;
+}
+
+/** Connection settings accepted where a Redis client is expected. */
+export interface RedisConnectionSettings {
+  url?: string;
+  host?: string;
+  port?: number;
+  username?: string;
+  password?: string;
+  db?: number;
+  database?: number;
+  tls?: boolean | object;
+  path?: string;
+}
+
+/**
+ * What may be passed as `pubClient` / `subClient`: a node-redis (v4–v6) or ioredis client (only
+ * its connection settings are read), a `redis://` URL or `host:port` string, or settings.
+ * Omitted: `redis://127.0.0.1:6379`.
+ */
+export type RedisSource = string | RedisConnectionSettings | { options?: any; publish?: Function } | null | undefined;
+
+/** Counters of one namespace engine. */
+export interface EngineStats {
+  published: number;
+  delivered: number;
+  malformed: number;
+  skipped: number;
+}
+
+export declare class RedisAdapter extends Adapter {
+  /** This node's id for the namespace (6 characters). */
+  readonly uid: string;
+  /** The channel key prefix (`key` option). */
+  readonly prefix: string;
+  readonly requestsTimeout: number;
+  readonly publishOnSpecificResponseChannel: boolean;
+  readonly pubClient: any;
+  readonly subClient: any;
+  /** Resolves once the namespace's channels are subscribed. */
+  readonly ready: Promise<void>;
+  broadcast(packet: any, opts: BroadcastOptions): void;
+  /** Counters of the native engine. */
+  stats(): EngineStats;
+  /** Unsubscribes; the Redis connections close with the last namespace. */
+  close(): Promise<void>;
+  on(event: "error", listener: (err: Error & { code?: string }) => void): this;
+  on(event: "ready", listener: () => void): this;
+  on(event: "create-room" | "delete-room", listener: (room: Room) => void): this;
+  on(event: "join-room" | "leave-room", listener: (room: Room, id: string) => void): this;
+  on(event: string, listener: (...args: any[]) => void): this;
+}
+
+/**
+ * Returns the `(nsp) => adapter` factory for `io.adapter(...)`.
+ *
+ * @example
+ * const { createClient } = require("redis");
+ * const pubClient = createClient({ url: "redis://localhost:6379" });
+ * const subClient = pubClient.duplicate();
+ * io.adapter(createAdapter(pubClient, subClient));
+ */
+export declare function createAdapter(pubClient?: RedisSource, subClient?: RedisSource, opts?: RedisAdapterOptions): (nsp: any) => RedisAdapter;
+export declare function createAdapter(opts: RedisAdapterOptions & RedisConnectionSettings & { pubClient?: RedisSource; subClient?: RedisSource }): (nsp: any) => RedisAdapter;
+export declare function createAdapter(url: string, opts?: RedisAdapterOptions): (nsp: any) => RedisAdapter;
+
+export default createAdapter;

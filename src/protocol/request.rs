@@ -1,0 +1,554 @@
+//! Requests and responses on `K-request#N#` / `K-response#N#[U#]` (protocol.md §3).
+//!
+//! Everything is JSON except the broadcast-with-ack request (type 7) and its acknowledgements
+//! (type 9), which are msgpack; receivers tell them apart by the first byte (`{` is JSON).
+//! Builders write keys in the official adapter's order; parsers accept what v6–v8 nodes and
+//! emitters send and reject anything else with a [`ProtocolError`].
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::Value as Json;
+
+use super::broadcast::{parse_opts, parse_packet};
+use super::msgpack::{self, Reader};
+use super::ProtocolError;
+
+/// The request types of the classic adapter, with their wire values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum RequestType {
+    /// Socket ids in rooms (legacy, still answered).
+    Sockets = 0,
+    /// Every room of every node.
+    AllRooms = 1,
+    /// Make matching sockets join rooms.
+    RemoteJoin = 2,
+    /// Make matching sockets leave rooms.
+    RemoteLeave = 3,
+    /// Disconnect matching sockets.
+    RemoteDisconnect = 4,
+    /// Details of matching sockets.
+    RemoteFetch = 5,
+    /// An event for the other servers, with or without acknowledgement.
+    ServerSideEmit = 6,
+    /// A broadcast whose clients acknowledge (msgpack).
+    Broadcast = 7,
+    /// Response: how many clients a broadcast-with-ack reached on a node.
+    BroadcastClientCount = 8,
+    /// Response: one client's acknowledgement (msgpack).
+    BroadcastAck = 9,
+}
+
+impl RequestType {
+    /// The type for a wire value.
+    pub fn from_wire(value: i64) -> Option<Self> {
+        use RequestType::*;
+        Some(match value {
+            0 => Sockets,
+            1 => AllRooms,
+            2 => RemoteJoin,
+            3 => RemoteLeave,
+            4 => RemoteDisconnect,
+            5 => RemoteFetch,
+            6 => ServerSideEmit,
+            7 => Broadcast,
+            8 => BroadcastClientCount,
+            9 => BroadcastAck,
+            _ => return None,
+        })
+    }
+
+    /// The name used in the official timeout messages (`... waiting for allRooms response`).
+    pub fn operation(self) -> &'static str {
+        match self {
+            RequestType::Sockets => "sockets",
+            RequestType::AllRooms => "allRooms",
+            RequestType::RemoteJoin => "remoteJoin",
+            RequestType::RemoteLeave => "remoteLeave",
+            RequestType::RemoteDisconnect => "remoteDisconnect",
+            RequestType::RemoteFetch => "fetchSockets",
+            RequestType::ServerSideEmit => "serverSideEmit",
+            RequestType::Broadcast | RequestType::BroadcastClientCount | RequestType::BroadcastAck => "broadcastWithAck",
+        }
+    }
+}
+
+/// The fields of a received request that the engine acts on; the rest is left to the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHeader {
+    /// The request type.
+    pub kind: RequestType,
+    /// The requester's uid (absent in requests of v6 nodes and of the emitter).
+    pub uid: Option<String>,
+    /// The correlation id (absent in fire-and-forget requests).
+    pub request_id: Option<String>,
+    /// True for the legacy single-socket form of join/leave/disconnect (`sid` instead of `opts`).
+    pub legacy: bool,
+}
+
+/// True when a request/response payload is JSON (it starts with `{`), false for msgpack.
+pub fn is_json(payload: &[u8]) -> bool {
+    payload.first() == Some(&b'{')
+}
+
+fn field<'a>(obj: &'a serde_json::Map<String, Json>, name: &'static str) -> Option<&'a Json> {
+    obj.get(name).filter(|v| !v.is_null())
+}
+
+fn string_field(obj: &serde_json::Map<String, Json>, name: &'static str) -> Result<Option<String>, ProtocolError> {
+    match field(obj, name) {
+        None => Ok(None),
+        Some(Json::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ProtocolError::Shape("uid and requestId must be strings")),
+    }
+}
+
+fn is_rooms(value: Option<&Json>) -> bool {
+    matches!(value, Some(Json::Array(items)) if items.iter().all(|r| r.is_string() || r.is_number()))
+}
+
+/// Checks `opts: {rooms: [...], except?: [...]}` of the bulk and fetch requests.
+fn has_targets(obj: &serde_json::Map<String, Json>) -> bool {
+    match obj.get("opts") {
+        Some(Json::Object(opts)) => is_rooms(opts.get("rooms")) && (opts.get("except").is_none() || is_rooms(opts.get("except"))),
+        _ => false,
+    }
+}
+
+/// Parses and validates a request received on the request channel.
+pub fn parse_request(payload: &[u8]) -> Result<RequestHeader, ProtocolError> {
+    if !is_json(payload) {
+        return parse_msgpack_request(payload);
+    }
+    let json: Json = serde_json::from_slice(payload).map_err(|_| ProtocolError::Shape("request is not valid JSON"))?;
+    let Json::Object(obj) = json else { return Err(ProtocolError::Shape("request is not a JSON object")) };
+    let kind = field(&obj, "type")
+        .and_then(Json::as_i64)
+        .and_then(RequestType::from_wire)
+        .ok_or(ProtocolError::Shape("unknown request type"))?;
+    let uid = string_field(&obj, "uid")?;
+    let request_id = string_field(&obj, "requestId")?;
+    let legacy = matches!(kind, RequestType::RemoteJoin | RequestType::RemoteLeave | RequestType::RemoteDisconnect) && !obj.contains_key("opts");
+    let valid = match kind {
+        RequestType::AllRooms => request_id.is_some(),
+        RequestType::Sockets => request_id.is_some() && (obj.get("rooms").is_none() || is_rooms(obj.get("rooms"))),
+        RequestType::RemoteFetch => request_id.is_some() && has_targets(&obj),
+        RequestType::RemoteJoin | RequestType::RemoteLeave if legacy => {
+            request_id.is_some() && matches!(obj.get("sid"), Some(Json::String(_))) && matches!(obj.get("room"), Some(Json::String(_) | Json::Number(_)))
+        }
+        RequestType::RemoteJoin | RequestType::RemoteLeave => has_targets(&obj) && is_rooms(obj.get("rooms")),
+        RequestType::RemoteDisconnect if legacy => request_id.is_some() && matches!(obj.get("sid"), Some(Json::String(_))),
+        RequestType::RemoteDisconnect => has_targets(&obj),
+        RequestType::ServerSideEmit => matches!(obj.get("data"), Some(Json::Array(items)) if !items.is_empty()),
+        RequestType::Broadcast | RequestType::BroadcastClientCount | RequestType::BroadcastAck => false,
+    };
+    if !valid {
+        return Err(ProtocolError::Shape("request fields do not match its type"));
+    }
+    Ok(RequestHeader { kind, uid, request_id, legacy })
+}
+
+/// The msgpack request: only BROADCAST (7) `{uid, requestId, type, packet, opts}`.
+fn parse_msgpack_request(payload: &[u8]) -> Result<RequestHeader, ProtocolError> {
+    let mut r = Reader::new(payload);
+    let (mut uid, mut request_id, mut kind, mut packet, mut opts) = (None, None, None, false, false);
+    for _ in 0..r.read_map_len()? {
+        match r.read_str_bytes()? {
+            b"uid" => uid = Some(r.read_str()?.to_owned()),
+            b"requestId" => request_id = Some(r.read_str()?.to_owned()),
+            b"type" => kind = r.read_value()?.as_i64(),
+            b"packet" => {
+                parse_packet(&mut r)?;
+                packet = true;
+            }
+            b"opts" => {
+                parse_opts(&mut r)?;
+                opts = true;
+            }
+            _ => r.skip_value()?,
+        }
+    }
+    r.finish()?;
+    match (kind.and_then(RequestType::from_wire), request_id, packet && opts) {
+        (Some(RequestType::Broadcast), Some(request_id), true) => Ok(RequestHeader { kind: RequestType::Broadcast, uid, request_id: Some(request_id), legacy: false }),
+        _ => Err(ProtocolError::Shape("a msgpack request must be a broadcast with ack")),
+    }
+}
+
+/// What a response carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResponseBody {
+    /// `rooms` of an ALL_ROOMS answer.
+    Rooms(Vec<Json>),
+    /// `sockets` of a REMOTE_FETCH (details) or SOCKETS (ids) answer.
+    Sockets(Vec<Json>),
+    /// `data` of a SERVER_SIDE_EMIT acknowledgement (`None` when the ack had no argument).
+    ServerSideEmit(Option<Json>),
+    /// BROADCAST_CLIENT_COUNT; the raw payload goes to the host.
+    ClientCount(u64),
+    /// BROADCAST_ACK; the raw payload goes to the host.
+    Ack,
+    /// Anything else with a requestId (legacy `{requestId}` answers, answers without an array).
+    Other,
+}
+
+/// A received response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    /// The request it answers.
+    pub request_id: String,
+    /// What it says.
+    pub body: ResponseBody,
+}
+
+/// Parses and validates a response.
+pub fn parse_response(payload: &[u8]) -> Result<Response, ProtocolError> {
+    if !is_json(payload) {
+        let mut r = Reader::new(payload);
+        // `packet` is absent when the client acknowledged without an argument.
+        let (mut kind, mut request_id) = (None, None);
+        for _ in 0..r.read_map_len()? {
+            match r.read_str_bytes()? {
+                b"type" => kind = r.read_value()?.as_i64(),
+                b"requestId" => request_id = Some(r.read_str()?.to_owned()),
+                _ => r.skip_value()?,
+            }
+        }
+        r.finish()?;
+        return match (kind, request_id) {
+            (Some(9), Some(request_id)) => Ok(Response { request_id, body: ResponseBody::Ack }),
+            _ => Err(ProtocolError::Shape("a msgpack response must be a broadcast ack")),
+        };
+    }
+    let json: Json = serde_json::from_slice(payload).map_err(|_| ProtocolError::Shape("response is not valid JSON"))?;
+    let Json::Object(mut obj) = json else { return Err(ProtocolError::Shape("response is not a JSON object")) };
+    let request_id = string_field(&obj, "requestId")?.ok_or(ProtocolError::Shape("response without requestId"))?;
+    let body = match obj.get("type").and_then(Json::as_i64) {
+        Some(6) => ResponseBody::ServerSideEmit(obj.remove("data")),
+        Some(8) => ResponseBody::ClientCount(obj.get("clientCount").and_then(Json::as_u64).ok_or(ProtocolError::Shape("clientCount must be a number"))?),
+        _ => match (obj.remove("rooms"), obj.remove("sockets")) {
+            (Some(Json::Array(rooms)), _) => ResponseBody::Rooms(rooms),
+            (_, Some(Json::Array(sockets))) => ResponseBody::Sockets(sockets),
+            _ => ResponseBody::Other,
+        },
+    };
+    Ok(Response { request_id, body })
+}
+
+/// JSON text that is known to be valid (checked once when it enters the core).
+pub type RawJson = Box<RawValue>;
+
+/// Checks that `text` is JSON, for pieces handed in by a host (e.g. `JSON.stringify` output).
+pub fn raw_json(text: String, what: &'static str) -> Result<RawJson, ProtocolError> {
+    RawValue::from_string(text).map_err(|_| ProtocolError::Unexpected { expected: "JSON", found: what.to_owned() })
+}
+
+/// Target sockets of a bulk or fetch request: `{rooms, except}` (rooms = all when empty).
+#[derive(Debug, Serialize)]
+pub struct Targets<'a> {
+    /// Rooms whose sockets are targeted (JSON array).
+    pub rooms: &'a RawValue,
+    /// Rooms whose sockets are excluded (JSON array).
+    pub except: &'a RawValue,
+}
+
+#[derive(Serialize)]
+struct JsonRequest<'a> {
+    uid: &'a str,
+    #[serde(rename = "requestId", skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+    #[serde(rename = "type")]
+    kind: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    opts: Option<&'a Targets<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rooms: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    room: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    close: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a RawValue>,
+}
+
+impl<'a> JsonRequest<'a> {
+    fn new(uid: &'a str, kind: RequestType) -> Self {
+        JsonRequest { uid, request_id: None, kind: kind as u8, opts: None, rooms: None, sid: None, room: None, close: None, data: None }
+    }
+
+    fn to_vec(&self) -> Vec<u8> {
+        // Serialising plain strings, integers and pre-validated raw JSON cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// `{"uid":U,"requestId":ID,"type":1}`
+pub fn all_rooms_request(uid: &str, request_id: &str) -> Vec<u8> {
+    JsonRequest { request_id: Some(request_id), ..JsonRequest::new(uid, RequestType::AllRooms) }.to_vec()
+}
+
+/// `{"uid":U,"requestId":ID,"type":0,"rooms":[..]}` (the legacy cluster-wide socket ids).
+pub fn sockets_request(uid: &str, request_id: &str, rooms: &RawValue) -> Vec<u8> {
+    JsonRequest { request_id: Some(request_id), rooms: Some(rooms), ..JsonRequest::new(uid, RequestType::Sockets) }.to_vec()
+}
+
+/// What a legacy single-socket request does to socket `sid`.
+#[derive(Debug, Clone, Copy)]
+pub enum SocketAction<'a> {
+    /// `{"type":2,"sid":SID,"room":R}`: join room `R` (JSON string or number).
+    Join(&'a RawValue),
+    /// `{"type":3,"sid":SID,"room":R}`: leave room `R`.
+    Leave(&'a RawValue),
+    /// `{"type":4,"sid":SID,"close":BOOL}`: disconnect.
+    Disconnect(bool),
+}
+
+impl SocketAction<'_> {
+    /// The request type carrying this action.
+    pub fn request_type(&self) -> RequestType {
+        match self {
+            SocketAction::Join(_) => RequestType::RemoteJoin,
+            SocketAction::Leave(_) => RequestType::RemoteLeave,
+            SocketAction::Disconnect(_) => RequestType::RemoteDisconnect,
+        }
+    }
+}
+
+/// `{"uid":U,"requestId":ID,"type":2|3|4,"sid":SID,...}`: the single-socket form of v6/v7,
+/// still answered by v8 nodes (only the node owning the socket acts and answers).
+pub fn socket_request(uid: &str, request_id: &str, sid: &str, action: SocketAction<'_>) -> Vec<u8> {
+    let mut request = JsonRequest { request_id: Some(request_id), sid: Some(sid), ..JsonRequest::new(uid, action.request_type()) };
+    match action {
+        SocketAction::Join(room) | SocketAction::Leave(room) => request.room = Some(room),
+        SocketAction::Disconnect(close) => request.close = Some(close),
+    }
+    request.to_vec()
+}
+
+/// `{"uid":U,"requestId":ID,"type":5,"opts":{"rooms":[..],"except":[..]}}`
+pub fn fetch_sockets_request(uid: &str, request_id: &str, targets: &Targets<'_>) -> Vec<u8> {
+    JsonRequest { request_id: Some(request_id), opts: Some(targets), ..JsonRequest::new(uid, RequestType::RemoteFetch) }.to_vec()
+}
+
+/// `{"uid":U,"type":2|3,"opts":{..},"rooms":[..]}` (join when `join`, else leave).
+pub fn rooms_request(uid: &str, join: bool, targets: &Targets<'_>, rooms: &RawValue) -> Vec<u8> {
+    let kind = if join { RequestType::RemoteJoin } else { RequestType::RemoteLeave };
+    JsonRequest { opts: Some(targets), rooms: Some(rooms), ..JsonRequest::new(uid, kind) }.to_vec()
+}
+
+/// `{"uid":U,"type":4,"opts":{..},"close":BOOL}`
+pub fn disconnect_request(uid: &str, targets: &Targets<'_>, close: bool) -> Vec<u8> {
+    JsonRequest { opts: Some(targets), close: Some(close), ..JsonRequest::new(uid, RequestType::RemoteDisconnect) }.to_vec()
+}
+
+/// `{"uid":U[,"requestId":ID],"type":6,"data":[event,...args]}`
+pub fn server_side_emit_request(uid: &str, request_id: Option<&str>, data: &RawValue) -> Vec<u8> {
+    JsonRequest { request_id, data: Some(data), ..JsonRequest::new(uid, RequestType::ServerSideEmit) }.to_vec()
+}
+
+/// The broadcast-with-ack request `{uid, requestId, type: 7, packet, opts}` in msgpack, from
+/// notepack's encoding of `[packet, opts]` (the 2-array the Node binding produces).
+pub fn broadcast_with_ack_request(uid: &str, request_id: &str, packet_and_opts: &[u8]) -> Result<Vec<u8>, ProtocolError> {
+    let mut r = Reader::new(packet_and_opts);
+    if r.read_array_len()? != 2 {
+        return Err(ProtocolError::Shape("expected [packet, opts] as a msgpack 2-array"));
+    }
+    let start = r.position();
+    parse_packet(&mut r)?;
+    let middle = r.position();
+    parse_opts(&mut r)?;
+    r.finish()?;
+    let mut out = Vec::with_capacity(packet_and_opts.len() + 48);
+    msgpack::write_map_len(&mut out, 5);
+    for (key, value) in [("uid", uid), ("requestId", request_id)] {
+        msgpack::write_str(&mut out, key);
+        msgpack::write_str(&mut out, value);
+    }
+    msgpack::write_str(&mut out, "type");
+    msgpack::write_uint(&mut out, RequestType::Broadcast as u64);
+    msgpack::write_str(&mut out, "packet");
+    out.extend_from_slice(&packet_and_opts[start..middle]);
+    msgpack::write_str(&mut out, "opts");
+    out.extend_from_slice(&packet_and_opts[middle..]);
+    Ok(out)
+}
+
+/// The answer to ALL_ROOMS (`rooms`), REMOTE_FETCH or SOCKETS (`sockets`): `{"requestId":ID,"<key>":[..]}`;
+/// with `items = None`, the legacy `{"requestId":ID}`.
+pub fn list_response(request_id: &str, key: &str, items: Option<&RawValue>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32 + items.map_or(0, |i| i.get().len()));
+    out.extend_from_slice(b"{\"requestId\":");
+    out.extend_from_slice(&serde_json::to_vec(request_id).unwrap_or_default());
+    if let Some(items) = items {
+        out.push(b',');
+        out.extend_from_slice(&serde_json::to_vec(key).unwrap_or_default());
+        out.push(b':');
+        out.extend_from_slice(items.get().as_bytes());
+    }
+    out.push(b'}');
+    out
+}
+
+#[derive(Serialize)]
+struct TypedResponse<'a> {
+    #[serde(rename = "type")]
+    kind: u8,
+    #[serde(rename = "requestId")]
+    request_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a RawValue>,
+    #[serde(rename = "clientCount", skip_serializing_if = "Option::is_none")]
+    client_count: Option<u64>,
+}
+
+/// `{"type":6,"requestId":ID,"data":X}` (no `data` when the ack had no argument).
+pub fn server_side_emit_response(request_id: &str, data: Option<&RawValue>) -> Vec<u8> {
+    serde_json::to_vec(&TypedResponse { kind: 6, request_id, data, client_count: None }).unwrap_or_default()
+}
+
+/// `{"type":8,"requestId":ID,"clientCount":N}`
+pub fn client_count_response(request_id: &str, count: u64) -> Vec<u8> {
+    serde_json::to_vec(&TypedResponse { kind: 8, request_id, data: None, client_count: Some(count) }).unwrap_or_default()
+}
+
+/// msgpack `{type: 9, requestId, packet}` around notepack's encoding of the ack argument.
+pub fn broadcast_ack_response(request_id: &str, packet: &[u8]) -> Result<Vec<u8>, ProtocolError> {
+    msgpack::from_slice(packet)?;
+    let mut out = Vec::with_capacity(packet.len() + 32);
+    msgpack::write_map_len(&mut out, 3);
+    msgpack::write_str(&mut out, "type");
+    msgpack::write_uint(&mut out, RequestType::BroadcastAck as u64);
+    msgpack::write_str(&mut out, "requestId");
+    msgpack::write_str(&mut out, request_id);
+    msgpack::write_str(&mut out, "packet");
+    out.extend_from_slice(packet);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> RawJson {
+        raw_json(text.to_owned(), "test").unwrap()
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    #[test]
+    fn requests_match_the_official_json_byte_for_byte() {
+        let targets = Targets { rooms: &raw("[]"), except: &raw("[]") };
+        assert_eq!(String::from_utf8(all_rooms_request("AAAAAA", "req004")).unwrap(), r#"{"uid":"AAAAAA","requestId":"req004","type":1}"#);
+        assert_eq!(
+            String::from_utf8(fetch_sockets_request("AAAAAA", "req002", &targets)).unwrap(),
+            r#"{"uid":"AAAAAA","requestId":"req002","type":5,"opts":{"rooms":[],"except":[]}}"#
+        );
+        let room1 = Targets { rooms: &raw(r#"["room1"]"#), except: &raw("[]") };
+        assert_eq!(
+            String::from_utf8(rooms_request("AAAAAA", true, &room1, &raw(r#"["j1","j2"]"#))).unwrap(),
+            r#"{"uid":"AAAAAA","type":2,"opts":{"rooms":["room1"],"except":[]},"rooms":["j1","j2"]}"#
+        );
+        let except = Targets { rooms: &raw("[]"), except: &raw(r#"["room1"]"#) };
+        assert_eq!(String::from_utf8(rooms_request("AAAAAA", false, &except, &raw(r#"["j1"]"#))).unwrap(), r#"{"uid":"AAAAAA","type":3,"opts":{"rooms":[],"except":["room1"]},"rooms":["j1"]}"#);
+        assert_eq!(String::from_utf8(disconnect_request("AAAAAA", &room1, true)).unwrap(), r#"{"uid":"AAAAAA","type":4,"opts":{"rooms":["room1"],"except":[]},"close":true}"#);
+        assert_eq!(String::from_utf8(sockets_request("AAAAAA", "r", &raw(r#"["a"]"#))).unwrap(), r#"{"uid":"AAAAAA","requestId":"r","type":0,"rooms":["a"]}"#);
+        assert_eq!(
+            String::from_utf8(socket_request("AAAAAA", "r", "sid1", SocketAction::Join(&raw(r#""room""#)))).unwrap(),
+            r#"{"uid":"AAAAAA","requestId":"r","type":2,"sid":"sid1","room":"room"}"#
+        );
+        assert_eq!(String::from_utf8(socket_request("AAAAAA", "r", "sid1", SocketAction::Disconnect(true))).unwrap(), r#"{"uid":"AAAAAA","requestId":"r","type":4,"sid":"sid1","close":true}"#);
+        for built in [sockets_request("U", "r", &raw("[]")), socket_request("U", "r", "s", SocketAction::Leave(&raw("1")))] {
+            parse_request(&built).unwrap();
+        }
+        assert_eq!(String::from_utf8(server_side_emit_request("AAAAAA", None, &raw(r#"["srv",1,"two"]"#))).unwrap(), r#"{"uid":"AAAAAA","type":6,"data":["srv",1,"two"]}"#);
+        assert_eq!(
+            String::from_utf8(server_side_emit_request("AAAAAA", Some("req003"), &raw(r#"["ping-server"]"#))).unwrap(),
+            r#"{"uid":"AAAAAA","requestId":"req003","type":6,"data":["ping-server"]}"#
+        );
+    }
+
+    #[test]
+    fn responses_match_the_official_bytes() {
+        assert_eq!(String::from_utf8(list_response("req004", "rooms", Some(&raw(r#"["a","room1"]"#)))).unwrap(), r#"{"requestId":"req004","rooms":["a","room1"]}"#);
+        assert_eq!(String::from_utf8(list_response("r", "sockets", None)).unwrap(), r#"{"requestId":"r"}"#);
+        assert_eq!(String::from_utf8(server_side_emit_response("req003", Some(&raw(r#""pong-from-B""#)))).unwrap(), r#"{"type":6,"requestId":"req003","data":"pong-from-B"}"#);
+        assert_eq!(String::from_utf8(client_count_response("req001", 1)).unwrap(), r#"{"type":8,"requestId":"req001","clientCount":1}"#);
+        let ack = broadcast_ack_response("req001", &unhex("a461636b42")).unwrap();
+        assert_eq!(ack, unhex("83a47479706509a9726571756573744964a6726571303031a67061636b6574a461636b42"));
+    }
+
+    #[test]
+    fn broadcast_with_ack_request_matches_worked_example_9_4() {
+        let expected = unhex("85a3756964a6414141414141a9726571756573744964a6726571303031a47479706507a67061636b657483a47479706502a46461746192a77769746861636ba3617267a36e7370a12fa46f70747383a5726f6f6d7390a665786365707490a5666c61677381a774696d656f7574cd03e8");
+        let packet_start = expected.windows(7).position(|w| w == b"\xa6packet").unwrap() + 7;
+        let opts_at = expected.windows(5).position(|w| w == b"\xa4opts").unwrap();
+        let mut inner = vec![0x92];
+        inner.extend_from_slice(&expected[packet_start..opts_at]);
+        inner.extend_from_slice(&expected[opts_at + 5..]);
+        assert_eq!(broadcast_with_ack_request("AAAAAA", "req001", &inner).unwrap(), expected);
+        let header = parse_request(&expected).unwrap();
+        assert_eq!(header.kind, RequestType::Broadcast);
+        assert_eq!(header.request_id.as_deref(), Some("req001"));
+    }
+
+    #[test]
+    fn every_fixture_request_and_response_parses() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures");
+        let mut seen = 0;
+        for name in ["capture-default.json", "capture-specific.json", "capture-emitter.json"] {
+            let text = std::fs::read_to_string(format!("{dir}/{name}")).unwrap();
+            let entries: Vec<Json> = serde_json::from_str(&text).unwrap();
+            for e in entries {
+                let channel = e["channel"].as_str().unwrap_or_default();
+                let payload = match e["kind"].as_str() {
+                    Some("binary") => unhex(e["payload"].as_str().unwrap()),
+                    Some("string") => e["payload"].as_str().unwrap().as_bytes().to_vec(),
+                    _ => continue,
+                };
+                if channel.contains("-request#") {
+                    parse_request(&payload).unwrap_or_else(|err| panic!("{name} {channel}: {err}"));
+                    seen += 1;
+                } else if channel.contains("-response#") {
+                    parse_response(&payload).unwrap_or_else(|err| panic!("{name} {channel}: {err}"));
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen >= 10, "only {seen} requests/responses in the fixtures");
+    }
+
+    #[test]
+    fn legacy_requests_are_understood() {
+        let join = parse_request(br#"{"requestId":"x","type":2,"sid":"abc","room":"r"}"#).unwrap();
+        assert!(join.legacy && join.uid.is_none());
+        let sockets = parse_request(br#"{"requestId":"x","type":0,"rooms":["r"]}"#).unwrap();
+        assert_eq!(sockets.kind, RequestType::Sockets);
+        let emitter = parse_request(br#"{"type":4,"opts":{"rooms":[],"except":["vip"]},"close":true}"#).unwrap();
+        assert!(!emitter.legacy && emitter.request_id.is_none());
+    }
+
+    #[test]
+    fn malformed_requests_and_responses_are_rejected() {
+        for bad in [
+            &b"{"[..],
+            b"{\"type\":99,\"uid\":\"a\"}",
+            b"{\"type\":5,\"uid\":\"a\",\"requestId\":\"r\"}",
+            b"{\"type\":2,\"opts\":{\"rooms\":\"x\"},\"rooms\":[]}",
+            b"{\"type\":6,\"data\":[]}",
+            b"{\"type\":1,\"uid\":5,\"requestId\":\"r\"}",
+            b"[1,2]",
+            b"\x85",
+            b"\xc1",
+            b"\x81\xa4type\x01",
+        ] {
+            assert!(parse_request(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+        for bad in [&b"{}"[..], b"{\"requestId\":1}", b"\x81\xa4type\x09", b"nope", b"{\"type\":8,\"requestId\":\"r\",\"clientCount\":\"x\"}"] {
+            assert!(parse_response(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Correlation of cluster requests with their responses: the pending table, counting,
+//! deadlines and the official error texts.
+//!
+//! A request expects one response from every other node (`PUBSUB NUMSUB` of the request
+//! channel, minus itself). It completes when that many responses arrived, or at its deadline
+//! with what arrived so far and the official timeout error. Either way its entry is removed,
+//! so a late or duplicate response finds nothing and is ignored.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::Value as Json;
+use tokio::sync::oneshot;
+
+use crate::error::Error;
+use crate::protocol::request::{RequestType, Response, ResponseBody};
+
+/// The result of a cluster request: what the other nodes answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// Every item of every response (rooms, socket details, or ack arguments), in arrival order.
+    pub items: Vec<Json>,
+    /// Responses expected (other nodes).
+    pub expected: usize,
+    /// Responses received.
+    pub received: usize,
+    /// Why the request did not complete: a timeout (with the official text) or a close.
+    pub error: Option<Error>,
+}
+
+impl Outcome {
+    /// The outcome of a request no other node had to answer.
+    pub fn nobody_to_ask() -> Self {
+        Outcome { items: Vec::new(), expected: 0, received: 0, error: None }
+    }
+
+    /// The items, or the error when the request did not complete.
+    pub fn into_result(self) -> Result<Vec<Json>, Error> {
+        match self.error {
+            Some(err) => Err(err),
+            None => Ok(self.items),
+        }
+    }
+}
+
+struct Pending {
+    kind: RequestType,
+    expected: usize,
+    received: usize,
+    items: Vec<Json>,
+    done: Option<oneshot::Sender<()>>,
+}
+
+/// The official text for a request that ran out of time.
+pub fn timeout_message(kind: RequestType, received: usize, expected: usize) -> String {
+    match kind {
+        RequestType::ServerSideEmit => format!("timeout reached: only {received} responses received out of {expected}"),
+        other => format!("timeout reached while waiting for {} response", other.operation()),
+    }
+}
+
+/// Requests of this node waiting for responses, by request id.
+#[derive(Default)]
+pub struct PendingRequests {
+    map: Mutex<HashMap<String, Pending>>,
+}
+
+/// A registered request; wait on it with [`PendingRequests::wait`].
+pub struct Ticket {
+    id: String,
+    done: oneshot::Receiver<()>,
+}
+
+impl PendingRequests {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers request `id` expecting `expected` (≥ 1) responses.
+    pub fn register(&self, id: &str, kind: RequestType, expected: usize) -> Ticket {
+        let (tx, rx) = oneshot::channel();
+        self.lock().insert(id.to_owned(), Pending { kind, expected, received: 0, items: Vec::new(), done: Some(tx) });
+        Ticket { id: id.to_owned(), done: rx }
+    }
+
+    /// True while request `id` waits (used to recognise this node's own requests).
+    pub fn contains(&self, id: &str) -> bool {
+        self.lock().contains_key(id)
+    }
+
+    /// Number of requests waiting.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// True when no request waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Records a response; false when nothing waits for it (late, duplicate or foreign).
+    pub fn on_response(&self, response: Response) -> bool {
+        let mut map = self.lock();
+        let Some(pending) = map.get_mut(&response.request_id) else { return false };
+        pending.received += 1;
+        match response.body {
+            ResponseBody::Rooms(items) | ResponseBody::Sockets(items) => pending.items.extend(items),
+            ResponseBody::ServerSideEmit(data) => pending.items.push(data.unwrap_or(Json::Null)),
+            ResponseBody::ClientCount(_) | ResponseBody::Ack | ResponseBody::Other => {}
+        }
+        if pending.received >= pending.expected {
+            if let Some(done) = pending.done.take() {
+                let _ = done.send(());
+            }
+        }
+        true
+    }
+
+    /// Waits until the request completes, times out or is cancelled; its entry is gone after.
+    pub async fn wait(&self, ticket: Ticket, timeout: Duration) -> Outcome {
+        let timed_out = tokio::time::timeout(timeout, ticket.done).await.is_err();
+        let Some(pending) = self.lock().remove(&ticket.id) else {
+            return Outcome { error: Some(Error::Closed), ..Outcome::nobody_to_ask() };
+        };
+        let error = if timed_out && pending.received < pending.expected {
+            Some(Error::Timeout { message: timeout_message(pending.kind, pending.received, pending.expected), received: pending.received, expected: pending.expected })
+        } else if pending.received < pending.expected {
+            Some(Error::Closed)
+        } else {
+            None
+        };
+        Outcome { items: pending.items, expected: pending.expected, received: pending.received, error }
+    }
+
+    /// Ends every waiting request (at close); their outcomes carry [`Error::Closed`].
+    pub fn cancel_all(&self) {
+        for pending in self.lock().values_mut() {
+            if let Some(done) = pending.done.take() {
+                let _ = done.send(());
+            }
+        }
+    }
+
+    /// Forgets request `id` (its publish failed).
+    pub fn remove(&self, id: &str) {
+        self.lock().remove(id);
+    }
+}
+
+/// Ids of this node's broadcasts-with-ack whose acknowledgements are still awaited; each is
+/// forgotten after the broadcast's timeout, like the official adapter's `ackRequests`.
+#[derive(Default)]
+pub struct AckRequests {
+    ids: Mutex<HashMap<String, tokio::time::Instant>>,
+}
+
+impl AckRequests {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, tokio::time::Instant>> {
+        self.ids.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Remembers `id` for `ttl`.
+    pub fn insert(&self, id: &str, ttl: Duration) {
+        let now = tokio::time::Instant::now();
+        let mut ids = self.lock();
+        ids.retain(|_, deadline| *deadline > now);
+        ids.insert(id.to_owned(), now + ttl);
+    }
+
+    /// True when acknowledgements for `id` are still awaited.
+    pub fn contains(&self, id: &str) -> bool {
+        let now = tokio::time::Instant::now();
+        self.lock().get(id).is_some_and(|deadline| *deadline > now)
+    }
+
+    /// Number of ids still awaited.
+    pub fn len(&self) -> usize {
+        let now = tokio::time::Instant::now();
+        let mut ids = self.lock();
+        ids.retain(|_, deadline| *deadline > now);
+        ids.len()
+    }
+
+    /// True when no acknowledgement is awaited.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets every id (at close).
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rooms(id: &str, items: &[&str]) -> Response {
+        Response { request_id: id.into(), body: ResponseBody::Rooms(items.iter().map(|s| Json::from(*s)).collect()) }
+    }
+
+    #[tokio::test]
+    async fn completes_when_every_node_answered() {
+        let table = PendingRequests::default();
+        let ticket = table.register("r1", RequestType::AllRooms, 2);
+        assert!(table.on_response(rooms("r1", &["a"])));
+        assert!(table.on_response(rooms("r1", &["b", "c"])));
+        let outcome = table.wait(ticket, Duration::from_secs(5)).await;
+        assert_eq!(outcome.items, vec![Json::from("a"), "b".into(), "c".into()]);
+        assert_eq!((outcome.received, outcome.expected, outcome.error), (2, 2, None));
+        assert!(table.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn times_out_with_the_official_text_and_partial_results() {
+        let table = PendingRequests::default();
+        let ticket = table.register("r2", RequestType::RemoteFetch, 2);
+        table.on_response(Response { request_id: "r2".into(), body: ResponseBody::Sockets(vec![Json::from("s1")]) });
+        let outcome = table.wait(ticket, Duration::from_millis(100)).await;
+        assert_eq!(outcome.items, vec![Json::from("s1")]);
+        let Some(Error::Timeout { message, received: 1, expected: 2 }) = outcome.error else { panic!("{:?}", outcome.error) };
+        assert_eq!(message, "timeout reached while waiting for fetchSockets response");
+        assert!(table.is_empty());
+        let ticket = table.register("r3", RequestType::ServerSideEmit, 3);
+        let outcome = table.wait(ticket, Duration::from_millis(100)).await;
+        assert_eq!(outcome.error.unwrap().to_string(), "timeout reached: only 0 responses received out of 3");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn late_and_duplicate_replies_are_ignored() {
+        let table = PendingRequests::default();
+        let ticket = table.register("r4", RequestType::AllRooms, 1);
+        let outcome = table.wait(ticket, Duration::from_millis(10)).await;
+        assert!(outcome.error.is_some());
+        assert!(!table.on_response(rooms("r4", &["late"])), "a late reply must find nothing");
+        let ticket = table.register("r5", RequestType::AllRooms, 1);
+        assert!(table.on_response(rooms("r5", &["x"])));
+        let outcome = table.wait(ticket, Duration::from_secs(1)).await;
+        assert_eq!(outcome.items.len(), 1);
+        assert!(!table.on_response(rooms("r5", &["dup"])), "a duplicate after completion must find nothing");
+        assert!(table.is_empty());
+    }
+
+    #[tokio::test]
+    async fn cancel_all_ends_waiting_requests_with_closed() {
+        let table = std::sync::Arc::new(PendingRequests::default());
+        let ticket = table.register("r6", RequestType::AllRooms, 1);
+        let waiter = {
+            let table = table.clone();
+            tokio::spawn(async move { table.wait(ticket, Duration::from_secs(60)).await })
+        };
+        tokio::task::yield_now().await;
+        table.cancel_all();
+        assert_eq!(waiter.await.unwrap().error, Some(Error::Closed));
+        assert!(table.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ack_ids_expire_after_their_timeout() {
+        let acks = AckRequests::default();
+        acks.insert("a1", Duration::from_millis(50));
+        assert!(acks.contains("a1"));
+        tokio::time::advance(Duration::from_millis(60)).await;
+        assert!(!acks.contains("a1"));
+        assert!(acks.is_empty());
+    }
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every test: Rust (unit, doc) and JS (real Redis, real socket.io servers and clients,
+# mixed clusters with the official adapter). Usage: bash test/run.sh
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+source test/redis.sh
+ensure_redis
+echo "Redis: $REDIS_URL"
+build_addon "$root"
+(cd test && npm ci --no-audit --no-fund --loglevel=error)
+
+echo "== cargo test"
+cargo test --release --workspace
+
+echo "== node tests"
+node --test --test-concurrency=2 --test-timeout=300000 test/*.test.js
