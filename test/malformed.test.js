@@ -12,6 +12,7 @@
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
+const { EventEmitter } = require('node:events');
 const notepack = require('notepack.io');
 
 const { uniqueKey, pairings, clientKinds, startServers, redisClient, withTimeout, stopAll, DEFAULT_TIMEOUT } = require('./helpers/cluster');
@@ -69,17 +70,17 @@ for (const [emitKind, recvKind] of pairings().filter(([, recv]) => recv === 'our
         ctx.clients = [ctx.inRoom, ctx.other];
 
         ctx.raw = await redisClient();
-        // Responses to the raw client's ALL_ROOMS requests, by requestId.
-        ctx.responses = new Map();
+        // Responses to the raw client's ALL_ROOMS requests; each one is announced on ctx.responses.
+        ctx.responses = new EventEmitter();
         ctx.rawSub = await redisClient();
         await ctx.rawSub.subscribe(`${ctx.key}-response#/#`, (message) => {
+          let response;
           try {
-            const response = JSON.parse(message);
-            if (!ctx.responses.has(response.requestId)) ctx.responses.set(response.requestId, []);
-            ctx.responses.get(response.requestId).push(response);
+            response = JSON.parse(message);
           } catch {
-            // someone else's garbage (this very test publishes some on this channel)
+            return; // someone else's garbage (this very test publishes some on this channel)
           }
+          ctx.responses.emit('response', response);
         });
       });
 
@@ -98,34 +99,46 @@ for (const [emitKind, recvKind] of pairings().filter(([, recv]) => recv === 'our
       // (recognised by B's socket id among the rooms).
       async function requestBarrier() {
         const requestId = `raw-req-${++seq}`;
-        await ctx.raw.publish(`${ctx.key}-request#/#`, JSON.stringify({ uid: 'raw-probe', requestId, type: 1 }));
-        const answeredByB = () => (ctx.responses.get(requestId) || []).some(
-          (r) => Array.isArray(r.rooms) && r.rooms.includes(ctx.inRoom.serverSocketId),
-        );
-        await withTimeout(new Promise((resolve) => {
-          const poll = () => (answeredByB() ? resolve() : setTimeout(poll, 20));
-          poll();
-        }), DEFAULT_TIMEOUT, `ALL_ROOMS request ${requestId} answered by ${ctx.B.label}`);
+        let listener;
+        const answered = new Promise((resolve) => {
+          listener = (r) => r.requestId === requestId && Array.isArray(r.rooms) && r.rooms.includes(ctx.inRoom.serverSocketId) && resolve();
+          ctx.responses.on('response', listener);
+        });
+        try {
+          await ctx.raw.publish(`${ctx.key}-request#/#`, JSON.stringify({ uid: 'raw-probe', requestId, type: 1 }));
+          await withTimeout(answered, DEFAULT_TIMEOUT, `ALL_ROOMS request ${requestId} answered by ${ctx.B.label}`);
+        } finally {
+          ctx.responses.off('response', listener);
+        }
       }
 
       for (const [channelName, channelOf] of Object.entries(CHANNELS)) {
         for (const [payloadName, payload] of Object.entries(CORPUS)) {
           it(`${channelName} channel: ${payloadName}`, async () => {
-            await ctx.raw.publish(channelOf(ctx.key), payload);
-            await broadcastBarrier();
-            await requestBarrier();
+            // Once B is broken every later case would only time out: fail fast, naming the culprit.
+            assert.equal(ctx.brokenBy, undefined, `${ctx.B.label} was already broken by "${ctx.brokenBy}"`);
+            ctx.brokenBy = `${channelName} channel: ${payloadName}`;
+            try {
+              await ctx.raw.publish(channelOf(ctx.key), payload);
+              await broadcastBarrier();
+              await requestBarrier();
 
-            const event = `normal-${++seq}`;
-            await ctx.A.command('emit', { event, args: [1, 'two'] });
-            await ctx.A.command('emit', { to: ROOM, event: `${event}-room`, args: [Buffer.from([3])] });
-            await Promise.all(ctx.clients.map((c) => c.waitForEvent(event)));
-            await ctx.inRoom.waitForEvent(`${event}-room`);
-            assert.deepStrictEqual(ctx.inRoom.received(`${event}-room`), [[Buffer.from([3])]]);
+              const event = `normal-${++seq}`;
+              await ctx.A.command('emit', { event, args: [1, 'two'] });
+              await ctx.A.command('emit', { to: ROOM, event: `${event}-room`, args: [Buffer.from([3])] });
+              await Promise.all(ctx.clients.map((c) => c.waitForEvent(event)));
+              await ctx.inRoom.waitForEvent(`${event}-room`);
+              assert.deepStrictEqual(ctx.inRoom.received(`${event}-room`), [[Buffer.from([3])]]);
 
-            for (const c of ctx.clients) assert.deepStrictEqual(c.received('injected'), [], 'a malformed message was delivered');
-            assert.ok(ctx.B.alive, `${ctx.B.label} died: ${JSON.stringify(ctx.B.exit)}${ctx.B.outputTail()}`);
-            assert.equal(await ctx.B.command('ping'), 'pong');
-            assert.deepStrictEqual(ctx.B.uncaught, [], `${ctx.B.label} reported uncaught errors`);
+              for (const c of ctx.clients) assert.deepStrictEqual(c.received('injected'), [], 'a malformed message was delivered');
+              assert.ok(ctx.B.alive, 'B exited');
+              assert.equal(await ctx.B.command('ping'), 'pong');
+              assert.deepStrictEqual(ctx.B.uncaught, [], 'B reported uncaught errors');
+            } catch (err) {
+              err.message += `\n${ctx.B.describeState()}`;
+              throw err;
+            }
+            delete ctx.brokenBy;
           });
         }
       }

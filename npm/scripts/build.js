@@ -35,5 +35,8 @@ if (result.status !== 0) process.exit(result.status || 1);
 
 const targetDir = process.env.CARGO_TARGET_DIR || path.join(repo, "target");
 const libName = { linux: "libsioadapter_node.so", darwin: "libsioadapter_node.dylib", win32: "sioadapter_node.dll" }[process.platform];
-fs.copyFileSync(path.join(targetDir, "release", libName), out);
+// Copy then rename: a running process that has the old addon mapped keeps its inode intact.
+const tmp = `${out}.${process.pid}.tmp`;
+fs.copyFileSync(path.join(targetDir, "release", libName), tmp);
+fs.renameSync(tmp, out);
 console.log(`sioadapter: built ${path.relative(process.cwd(), out)}`);

@@ -120,11 +120,19 @@ class ServerHandle extends EventEmitter {
       default:
         break;
     }
-    this.emit(msg.type, msg);
+    // Re-emitted as `ipc:<type>` (a plain 'error' event without listener would throw).
+    this.emit(`ipc:${msg.type}`, msg);
   }
 
   outputTail() {
     return this.output ? `\n--- ${this.label} output ---\n${this.output}` : '';
+  }
+
+  /** One-paragraph account of the server's health, to append to failure messages. */
+  describeState() {
+    const list = (entries) => entries.map((e) => `${e.source}: ${e.error.message}`).join('; ') || 'none';
+    return `${this.label}: ${this.alive ? 'running' : `exited ${JSON.stringify(this.exit)}`}; ` +
+      `uncaught errors: ${list(this.uncaught)}; reported errors: ${list(this.errors)}${this.outputTail()}`;
   }
 
   /** True while the child process runs. */
@@ -150,10 +158,10 @@ class ServerHandle extends EventEmitter {
     let listener;
     const wait = new Promise((resolve) => {
       listener = (msg) => msg.tag === tag && resolve({ nsp: msg.nsp, id: msg.id, tag: msg.tag });
-      this.on('connection', listener);
+      this.on('ipc:connection', listener);
     });
     return withTimeout(wait, timeoutMs, `${this.label}: server-side connection of client ${tag}`).finally(() =>
-      this.off('connection', listener),
+      this.off('ipc:connection', listener),
     );
   }
 
@@ -193,17 +201,21 @@ class ServerHandle extends EventEmitter {
   }
 
   async doStop(timeoutMs) {
-    const exited = new Promise((resolve) => (this.alive ? this.once('exit', resolve) : resolve(this.exit)));
+    const wasRunning = this.alive;
+    const exited = new Promise((resolve) => (wasRunning ? this.once('exit', resolve) : resolve(this.exit)));
     let closeResult = null;
     let closeError = null;
-    if (this.alive) {
+    if (wasRunning) {
       try {
         closeResult = await this.command('close', {}, timeoutMs);
       } catch (err) {
         closeError = err;
       }
+    } else {
+      closeError = new Error(`${this.label} had already exited ${JSON.stringify(this.exit)}`);
     }
-    let exitedByItself = true;
+    // A server that died before stop() did not "exit by itself" after a close.
+    let exitedByItself = wasRunning;
     try {
       await withTimeout(exited, timeoutMs, `${this.label} exit`);
     } catch {
@@ -237,8 +249,8 @@ async function startServer(spec, timeoutMs = DEFAULT_TIMEOUT) {
   live.servers.add(handle);
 
   const ready = new Promise((resolve, reject) => {
-    handle.once('ready', (msg) => resolve(msg));
-    handle.once('fatal', (msg) => reject(deserializeError(msg.error, `${handle.label} failed to start`)));
+    handle.once('ipc:ready', (msg) => resolve(msg));
+    handle.once('ipc:fatal', (msg) => reject(deserializeError(msg.error, `${handle.label} failed to start`)));
     handle.once('exit', ({ code, signal }) =>
       reject(new Error(`${handle.label} exited during startup (code ${code}, signal ${signal})`)),
     );
