@@ -25,6 +25,7 @@
 pub mod adapter;
 pub mod channels;
 pub mod config;
+pub mod emitter;
 pub mod error;
 pub mod host;
 pub mod protocol;
@@ -33,6 +34,7 @@ pub mod transport;
 
 pub use adapter::{Adapter, AdapterStats};
 pub use config::{AdapterConfig, RedisConfig};
+pub use emitter::Emitter;
 pub use error::Error;
 pub use host::{AdapterEvent, Delivery, DeliveryKind, Host};
 pub use requests::Outcome;

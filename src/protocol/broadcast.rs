@@ -440,10 +440,10 @@ mod tests {
 
     /// Every broadcast PUBLISHed in the captures of the official adapter and emitter.
     fn fixture_broadcasts() -> Vec<(String, Vec<u8>)> {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/test/fixtures/official");
         let mut found = Vec::new();
         for name in ["capture-default.json", "capture-specific.json", "capture-emitter.json"] {
-            let text = std::fs::read_to_string(format!("{dir}/{name}")).expect("fixtures in ../shared/fixtures");
+            let text = std::fs::read_to_string(format!("{dir}/{name}")).expect("fixtures in test/fixtures/official");
             let entries: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
             for e in entries {
                 let channel = e["channel"].as_str().unwrap_or_default();

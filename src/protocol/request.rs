@@ -254,7 +254,8 @@ pub struct Targets<'a> {
 
 #[derive(Serialize)]
 struct JsonRequest<'a> {
-    uid: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uid: Option<&'a str>,
     #[serde(rename = "requestId", skip_serializing_if = "Option::is_none")]
     request_id: Option<&'a str>,
     #[serde(rename = "type")]
@@ -275,7 +276,12 @@ struct JsonRequest<'a> {
 
 impl<'a> JsonRequest<'a> {
     fn new(uid: &'a str, kind: RequestType) -> Self {
-        JsonRequest { uid, request_id: None, kind: kind as u8, opts: None, rooms: None, sid: None, room: None, close: None, data: None }
+        JsonRequest { uid: Some(uid), ..Self::anonymous(kind) }
+    }
+
+    /// A request without uid, as `@socket.io/redis-emitter` sends its bulk operations.
+    fn anonymous(kind: RequestType) -> Self {
+        JsonRequest { uid: None, request_id: None, kind: kind as u8, opts: None, rooms: None, sid: None, room: None, close: None, data: None }
     }
 
     fn to_vec(&self) -> Vec<u8> {
@@ -336,6 +342,17 @@ pub fn fetch_sockets_request(uid: &str, request_id: &str, targets: &Targets<'_>)
 pub fn rooms_request(uid: &str, join: bool, targets: &Targets<'_>, rooms: &RawValue) -> Vec<u8> {
     let kind = if join { RequestType::RemoteJoin } else { RequestType::RemoteLeave };
     JsonRequest { opts: Some(targets), rooms: Some(rooms), ..JsonRequest::new(uid, kind) }.to_vec()
+}
+
+/// The emitter's `{"type":2|3,"opts":{..},"rooms":[..]}` (no uid).
+pub fn emitter_rooms_request(join: bool, targets: &Targets<'_>, rooms: &RawValue) -> Vec<u8> {
+    let kind = if join { RequestType::RemoteJoin } else { RequestType::RemoteLeave };
+    JsonRequest { opts: Some(targets), rooms: Some(rooms), ..JsonRequest::anonymous(kind) }.to_vec()
+}
+
+/// The emitter's `{"type":4,"opts":{..},"close":BOOL}` (no uid).
+pub fn emitter_disconnect_request(targets: &Targets<'_>, close: bool) -> Vec<u8> {
+    JsonRequest { opts: Some(targets), close: Some(close), ..JsonRequest::anonymous(RequestType::RemoteDisconnect) }.to_vec()
 }
 
 /// `{"uid":U,"type":4,"opts":{..},"close":BOOL}`
@@ -497,7 +514,7 @@ mod tests {
 
     #[test]
     fn every_fixture_request_and_response_parses() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/test/fixtures/official");
         let mut seen = 0;
         for name in ["capture-default.json", "capture-specific.json", "capture-emitter.json"] {
             let text = std::fs::read_to_string(format!("{dir}/{name}")).unwrap();

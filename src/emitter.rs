@@ -1,0 +1,162 @@
+//! A publish-only client for processes that are not socket.io servers, speaking exactly what
+//! `@socket.io/redis-emitter` 5 publishes (protocol.md §5): broadcasts from uid `"emitter"`
+//! with opts in the emitter's key order, and uid-less bulk requests.
+
+use std::sync::Arc;
+
+use rmpv::Value;
+use serde_json::value::RawValue;
+
+use crate::channels::Channels;
+use crate::error::Error;
+use crate::protocol::request::{self as req, Targets};
+use crate::protocol::{Broadcast, BroadcastOptions, OptsLayout, Packet};
+use crate::transport::Transport;
+
+/// The uid every emitter message carries.
+pub const EMITTER_UID: &str = "emitter";
+
+/// Event names socket.io reserves; emitting them is refused, as the official emitter does.
+pub const RESERVED_EVENTS: [&str; 6] = ["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"];
+
+/// Emits into a socket.io cluster through Redis, for one namespace.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), sioadapter::Error> {
+/// use std::sync::Arc;
+/// use sioadapter::{emitter::Emitter, protocol::BroadcastOptions, RedisConfig};
+/// use sioadapter::transport::redis::RedisTransport;
+///
+/// let transport = Arc::new(RedisTransport::connect(&RedisConfig::from_url("redis://127.0.0.1:6379")?)?);
+/// let emitter = Emitter::new(transport, "socket.io", "/");
+/// emitter.emit("news", vec!["hello".into()], &BroadcastOptions::default())?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Emitter {
+    transport: Arc<dyn Transport>,
+    key: String,
+    channels: Channels,
+    nsp: String,
+}
+
+impl Emitter {
+    /// An emitter for namespace `nsp` (a leading `/` is added when missing) with key prefix `key`.
+    pub fn new(transport: Arc<dyn Transport>, key: &str, nsp: &str) -> Self {
+        let nsp = if nsp.starts_with('/') { nsp.to_owned() } else { format!("/{nsp}") };
+        Emitter { channels: Channels::new(key, &nsp, EMITTER_UID), transport, key: key.to_owned(), nsp }
+    }
+
+    /// The same emitter for another namespace.
+    pub fn of(&self, nsp: &str) -> Self {
+        Emitter::new(self.transport.clone(), &self.key, nsp)
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &str {
+        &self.nsp
+    }
+
+    /// Emits `event` with `args` to the sockets selected by `opts` (rooms, except, flags
+    /// `volatile`/`compress`) on every node.
+    pub fn emit(&self, event: &str, args: Vec<Value>, opts: &BroadcastOptions) -> Result<(), Error> {
+        check_event(event)?;
+        let message = Broadcast { uid: EMITTER_UID.to_owned(), packet: Packet::event(&self.nsp, event, args), opts: opts.clone(), layout: OptsLayout::Emitter };
+        let room = opts.single_room().map(ToString::to_string);
+        self.transport.publish(self.channels.broadcast_for(room.as_deref()), message.encode())
+    }
+
+    /// `socketsJoin(rooms)`: sockets selected by `targets` join `rooms` (JSON array).
+    pub fn sockets_join(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
+        self.request(req::emitter_rooms_request(true, targets, rooms))
+    }
+
+    /// `socketsLeave(rooms)`: sockets selected by `targets` leave `rooms` (JSON array).
+    pub fn sockets_leave(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
+        self.request(req::emitter_rooms_request(false, targets, rooms))
+    }
+
+    /// `disconnectSockets(close)` for the sockets selected by `targets`.
+    pub fn disconnect_sockets(&self, targets: &Targets<'_>, close: bool) -> Result<(), Error> {
+        self.request(req::emitter_disconnect_request(targets, close))
+    }
+
+    /// `serverSideEmit(event, ...args)` to every server (`data` = `[event, ...args]` as JSON).
+    /// Acknowledgements are not supported, as in the official emitter.
+    pub fn server_side_emit(&self, data: &RawValue) -> Result<(), Error> {
+        if let Ok(serde_json::Value::Array(items)) = serde_json::from_str::<serde_json::Value>(data.get()) {
+            if let Some(event) = items.first().and_then(serde_json::Value::as_str) {
+                check_event(event)?;
+            }
+        }
+        self.request(req::server_side_emit_request(EMITTER_UID, None, data))
+    }
+
+    fn request(&self, payload: Vec<u8>) -> Result<(), Error> {
+        self.transport.publish(self.channels.request().to_owned(), payload)
+    }
+}
+
+fn check_event(event: &str) -> Result<(), Error> {
+    if RESERVED_EVENTS.contains(&event) {
+        return Err(Error::InvalidOption { option: "event", reason: format!("\"{event}\" is a reserved event name") });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Room;
+    use crate::transport::memory::MemoryBroker;
+    use crate::transport::{Inbound, Subscriber, Subscription, TransportEvent};
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Tap(Mutex<Vec<Inbound>>);
+
+    impl Subscriber for Tap {
+        fn on_messages(&self, batch: Vec<Inbound>) {
+            self.0.lock().unwrap().extend(batch);
+        }
+        fn on_event(&self, _: &TransportEvent) {}
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    #[tokio::test]
+    async fn emits_exactly_what_the_official_emitter_publishes() {
+        let broker = MemoryBroker::new();
+        let tap = Arc::new(Tap::default());
+        let listener = broker.connect();
+        listener.subscribe(Subscription { patterns: vec!["socket.io*".into()], channels: vec![] }, tap.clone()).await.unwrap();
+        let emitter = Emitter::new(Arc::new(broker.connect()), "socket.io", "/");
+        emitter.emit("hello", vec!["world".into()], &BroadcastOptions::default()).unwrap();
+        let mut opts = BroadcastOptions { rooms: vec![Room::from("r1"), Room::from("r2")], except: vec![Room::from("r3")], ..Default::default() };
+        opts.flags.set("volatile", true).set("compress", true);
+        emitter.of("admin").emit("x", vec![Value::Binary(vec![1])], &opts).unwrap();
+        let rooms = RawValue::from_string(r#"["room2"]"#.into()).unwrap();
+        let (room1, none) = (RawValue::from_string(r#"["room1"]"#.into()).unwrap(), RawValue::from_string("[]".into()).unwrap());
+        emitter.sockets_join(&Targets { rooms: &room1, except: &none }, &rooms).unwrap();
+        let vip = RawValue::from_string(r#"["vip"]"#.into()).unwrap();
+        emitter.disconnect_sockets(&Targets { rooms: &none, except: &vip }, true).unwrap();
+        emitter.server_side_emit(&RawValue::from_string(r#"["srv",{"a":1}]"#.into()).unwrap()).unwrap();
+        assert!(emitter.emit("disconnect", vec![], &BroadcastOptions::default()).unwrap_err().to_string().contains("\"disconnect\" is a reserved event name"));
+
+        let got = tap.0.lock().unwrap().clone();
+        let expected: [(&str, Vec<u8>); 5] = [
+            ("socket.io#/#", unhex("93a7656d697474657283a47479706502a46461746192a568656c6c6fa5776f726c64a36e7370a12f83a5726f6f6d7390a5666c61677380a665786365707490")),
+            ("socket.io#/admin#", unhex("93a7656d697474657283a47479706502a46461746192a178c40101a36e7370a62f61646d696e83a5726f6f6d7392a27231a27232a5666c61677382a8766f6c6174696c65c3a8636f6d7072657373c3a665786365707491a27233")),
+            ("socket.io-request#/#", br#"{"type":2,"opts":{"rooms":["room1"],"except":[]},"rooms":["room2"]}"#.to_vec()),
+            ("socket.io-request#/#", br#"{"type":4,"opts":{"rooms":[],"except":["vip"]},"close":true}"#.to_vec()),
+            ("socket.io-request#/#", br#"{"uid":"emitter","type":6,"data":["srv",{"a":1}]}"#.to_vec()),
+        ];
+        assert_eq!(got.len(), expected.len());
+        for (message, (channel, payload)) in got.iter().zip(expected) {
+            assert_eq!(message.channel, channel.as_bytes());
+            assert_eq!(message.payload, payload, "{channel}");
+        }
+    }
+}
