@@ -170,7 +170,19 @@ class RedisAdapter extends Adapter {
         this._emitError(err, "ERR_SIO_PUBLISH");
       }
     }
-    super.broadcast(packet, opts);
+    if (this._mayReachLocalSockets(opts)) super.broadcast(packet, opts);
+  }
+
+  /**
+   * False when no local socket can match `opts.rooms`: the in-memory broadcast would then
+   * encode the packet for nobody, which is most of a publishing node's cost when its clients
+   * live elsewhere.
+   */
+  _mayReachLocalSockets(opts) {
+    if (this.sids.size === 0) return false;
+    if (!opts.rooms || opts.rooms.size === 0) return true;
+    for (const room of opts.rooms) if (this.rooms.has(room)) return true;
+    return false;
   }
 
   /** Messages from other nodes: one Buffer holding them all, and `[kind, end]` pairs. */

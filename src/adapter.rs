@@ -77,6 +77,10 @@ struct Inner {
     /// Rooms with at least one local socket, kept by the host through
     /// [`Adapter::room_created`] / [`Adapter::room_deleted`].
     rooms: RwLock<HashSet<Box<[u8]>>>,
+    /// Set once the host reported a room: from then on the room set is trusted to be complete,
+    /// and broadcasts no local socket can receive are skipped. Hosts that never report rooms
+    /// get every broadcast of the namespace.
+    tracks_rooms: AtomicBool,
     counters: Counters,
     closed: AtomicBool,
 }
@@ -97,6 +101,7 @@ impl Adapter {
             transport,
             host,
             rooms: RwLock::new(HashSet::new()),
+            tracks_rooms: AtomicBool::new(false),
             counters: Counters::default(),
             closed: AtomicBool::new(false),
         });
@@ -155,9 +160,11 @@ impl Adapter {
         Ok(())
     }
 
-    /// Tells the engine a local socket is now in `room`.
+    /// Tells the engine a local socket is now in `room` (socket ids are rooms too). Once a host
+    /// reports rooms it must report them all: broadcasts for rooms it did not report are skipped.
     pub fn room_created(&self, room: &str) {
         self.inner.rooms.write().unwrap_or_else(|p| p.into_inner()).insert(room.as_bytes().into());
+        self.inner.tracks_rooms.store(true, Ordering::Release);
     }
 
     /// Tells the engine the last local socket left `room`.
@@ -323,9 +330,16 @@ impl Inner {
         self.rooms.read().unwrap_or_else(|p| p.into_inner()).contains(room)
     }
 
-    /// Checks one broadcast; returns it when it must be delivered locally.
+    /// False when the host tracks rooms and has no socket at all.
+    fn may_have_sockets(&self) -> bool {
+        !self.tracks_rooms.load(Ordering::Acquire) || !self.rooms.read().unwrap_or_else(|p| p.into_inner()).is_empty()
+    }
+
+    /// Checks one broadcast; returns it when it must be delivered locally. Messages that no
+    /// local socket can receive (no socket at all, or none in any target room) are skipped:
+    /// single-room ones before decoding, as the official adapter does.
     fn accept_broadcast(&self, room: Option<&[u8]>, payload: Vec<u8>) -> Option<Delivery> {
-        if room.is_some_and(|r| !self.has_room(r)) {
+        if room.is_some_and(|r| !self.has_room(r)) || !self.may_have_sockets() {
             self.counters.skipped.fetch_add(1, Ordering::Relaxed);
             return None;
         }
@@ -335,6 +349,10 @@ impl Inner {
                 None
             }
             Ok(message) if message.uid == self.uid || message.namespace() != self.nsp => None,
+            Ok(message) if self.tracks_rooms.load(Ordering::Acquire) && !message.targets_any(|r| self.has_room(r)) => {
+                self.counters.skipped.fetch_add(1, Ordering::Relaxed);
+                None
+            }
             Ok(_) => Some(Delivery::new(DeliveryKind::Broadcast, payload)),
         }
     }
@@ -476,6 +494,25 @@ mod tests {
         b.room_deleted("r1");
         a.broadcast(&Packet::event("/", "x", vec![]), &to_room).unwrap();
         assert_eq!(host_b.delivered.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn once_rooms_are_tracked_broadcasts_nobody_local_can_receive_are_skipped() {
+        let broker = MemoryBroker::new();
+        let (a, _) = node(&broker, "/");
+        let (b, host_b) = node(&broker, "/");
+        settle().await;
+        b.room_created("sid1");
+        let two_rooms = BroadcastOptions { rooms: vec![Room::from("x"), Room::from("y")], ..Default::default() };
+        a.broadcast(&Packet::event("/", "nobody", vec![]), &two_rooms).unwrap();
+        b.room_created("y");
+        a.broadcast(&Packet::event("/", "to-y", vec![]), &two_rooms).unwrap();
+        b.room_deleted("y");
+        b.room_deleted("sid1");
+        a.broadcast(&Packet::event("/", "empty-node", vec![]), &BroadcastOptions::default()).unwrap();
+        let got: Vec<_> = host_b.delivered.lock().unwrap().iter().map(|m| m.packet.data[0].clone()).collect();
+        assert_eq!(got, vec![rmpv::Value::from("to-y")]);
+        assert_eq!(b.stats().skipped, 2);
     }
 
     #[tokio::test]

@@ -29,6 +29,9 @@ pub enum Error {
         /// Responses expected.
         expected: usize,
     },
+    /// More arrived than the local server could take in time; the message says what was dropped.
+    #[error("overloaded: {0}")]
+    Overloaded(String),
     /// The adapter was closed.
     #[error("adapter closed")]
     Closed,

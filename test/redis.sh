@@ -4,7 +4,9 @@
 
 redis_answers() { # host port
   local reply
-  exec 9<>"/dev/tcp/$1/$2" 2>/dev/null || return 1
+  # The braces keep the redirection of stderr to this one command (a bare `exec 2>...` would
+  # silence the calling script for good).
+  { exec 9<>"/dev/tcp/$1/$2"; } 2>/dev/null || return 1
   printf 'PING\r\n' >&9
   IFS= read -r -t 2 reply <&9 || true
   exec 9>&- 9<&-

@@ -373,6 +373,21 @@ impl<'a> BroadcastRef<'a> {
         self.nsp.unwrap_or("/")
     }
 
+    /// True when the broadcast targets everybody (no rooms) or `is_local_room` holds for one of
+    /// its rooms (given as they appear in channel names: numbers in decimal).
+    pub fn targets_any(&self, mut is_local_room: impl FnMut(&[u8]) -> bool) -> bool {
+        let mut r = Reader::new(&self.bytes[self.opts.rooms.clone()]);
+        let Ok(count) = r.read_array_len() else { return true };
+        if count == 0 {
+            return true;
+        }
+        (0..count).any(|_| match Room::read(&mut r) {
+            Ok(Room::Name(name)) => is_local_room(name.as_bytes()),
+            Ok(Room::Number(n)) => is_local_room(n.to_string().as_bytes()),
+            Err(_) => true,
+        })
+    }
+
     /// The raw msgpack bytes of the message.
     pub fn as_bytes(&self) -> &'a [u8] {
         self.bytes

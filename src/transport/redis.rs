@@ -24,8 +24,6 @@ use crate::error::{redact, Error};
 
 /// Most PUBLISH commands sent in one pipeline.
 const MAX_PIPELINE: usize = 512;
-/// Most pushes handed to subscribers in one batch.
-const MAX_BATCH: usize = 1024;
 /// Time between two health checks of the subscriber connection.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 /// How long `close()` keeps trying to send what is still queued.
@@ -75,22 +73,31 @@ impl RedisTransport {
                 .set_max_delay(Duration::from_secs(2))
                 .set_connection_timeout(Some(Duration::from_secs(2)))
         };
-        let (push_tx, push_rx) = mpsc::unbounded_channel::<PushInfo>();
-        let subscriber = ConnectionManager::new_lazy_with_config(client(true)?, manager_config().set_push_sender(push_tx).set_automatic_resubscription())?;
+        // Pushes are handled where the redis crate hands them over, without another channel hop:
+        // routing and validation are cheap, and hosts batch what they receive themselves.
+        let router = Arc::new(Router::default());
+        let stats = Arc::new(TransportStats::default());
+        let on_push = {
+            let (router, stats) = (router.clone(), stats.clone());
+            move |push: PushInfo| -> Result<(), ()> {
+                handle_push(push, &router, &stats);
+                Ok(())
+            }
+        };
+        let subscriber = ConnectionManager::new_lazy_with_config(client(true)?, manager_config().set_push_sender(on_push).set_automatic_resubscription())?;
         let publisher = ConnectionManager::new_lazy_with_config(client(false)?, manager_config())?;
         let (queue, queue_rx) = mpsc::channel(config.max_queued_publishes.max(1));
         let transport = RedisTransport {
             queue,
             publisher,
             subscriber,
-            router: Arc::new(Router::default()),
-            stats: Arc::new(TransportStats::default()),
+            router,
+            stats,
             closed: Arc::new(AtomicBool::new(false)),
             shutdown: Arc::new(Notify::new()),
         };
-        tokio::spawn(receive_loop(push_rx, transport.router.clone(), transport.stats.clone()));
         tokio::spawn(publish_loop(queue_rx, transport.publisher.clone(), transport.router.clone(), transport.stats.clone(), transport.closed.clone()));
-        tokio::spawn(health_loop(transport.subscriber.clone(), transport.router.clone(), transport.closed.clone(), transport.shutdown.clone()));
+        tokio::spawn(health_loop(transport.subscriber.clone(), transport.router.clone(), transport.stats.clone(), transport.closed.clone(), transport.shutdown.clone()));
         Ok(transport)
     }
 
@@ -106,26 +113,18 @@ fn invalid_url(url: &str, err: redis::RedisError) -> Error {
     Error::InvalidOption { option: "url", reason: format!("{} ({})", redact(&err.to_string()), redact(url)) }
 }
 
-/// Turns pushes into messages for the router, in batches of whatever has arrived.
-async fn receive_loop(mut rx: mpsc::UnboundedReceiver<PushInfo>, router: Arc<Router>, stats: Arc<TransportStats>) {
-    let mut pushes = Vec::with_capacity(64);
-    while rx.recv_many(&mut pushes, MAX_BATCH).await > 0 {
-        let mut batch = Vec::with_capacity(pushes.len());
-        for push in pushes.drain(..) {
-            match push.kind {
-                PushKind::Message | PushKind::PMessage => {
-                    if let Some(entry) = into_message(push) {
-                        batch.push(entry);
-                    }
-                }
-                PushKind::Disconnection => router.broadcast_event(&TransportEvent::Error("connection to Redis lost; reconnecting".into())),
-                _ => {}
+/// Routes one push from the subscriber connection: messages to their subscriber, a lost
+/// connection to everybody as an event.
+fn handle_push(push: PushInfo, router: &Router, stats: &TransportStats) {
+    match push.kind {
+        PushKind::Message | PushKind::PMessage => {
+            if let Some(entry) = into_message(push) {
+                stats.received.fetch_add(1, Ordering::Relaxed);
+                router.deliver(vec![entry]);
             }
         }
-        stats.received.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        if !batch.is_empty() {
-            router.deliver(batch);
-        }
+        PushKind::Disconnection => router.broadcast_event(&TransportEvent::Error("connection to Redis lost; reconnecting".into())),
+        _ => {}
     }
 }
 
@@ -191,27 +190,33 @@ async fn publish_loop(
     }
 }
 
-/// Pings the subscriber connection, which makes the connection manager reconnect (and
-/// resubscribe) after an outage, and reports transitions between up and down.
-async fn health_loop(mut conn: ConnectionManager, router: Arc<Router>, closed: Arc<AtomicBool>, shutdown: Arc<Notify>) {
+/// Pings the subscriber connection when it has been quiet for a second, which makes the
+/// connection manager reconnect (and resubscribe) after an outage, and reports transitions
+/// between up and down. While messages flow the connection is evidently up and is left alone.
+async fn health_loop(mut conn: ConnectionManager, router: Arc<Router>, stats: Arc<TransportStats>, closed: Arc<AtomicBool>, shutdown: Arc<Notify>) {
     let mut up: Option<bool> = None;
+    let mut last_received = u64::MAX;
     while !closed.load(Ordering::Acquire) {
-        let cmd = redis::cmd("PING");
-        let ping = cmd.query_async::<Value>(&mut conn);
-        let result = tokio::select! {
-            r = tokio::time::timeout(HEALTH_INTERVAL * 2, ping) => r,
-            _ = shutdown.notified() => return,
-        };
-        let now_up = matches!(result, Ok(Ok(_)));
-        if up != Some(now_up) {
-            match (&result, up) {
-                (Ok(Ok(_)), Some(false)) => router.broadcast_event(&TransportEvent::Ready),
-                (Ok(Err(e)), _) => router.broadcast_event(&TransportEvent::Error(format!("cannot reach Redis: {}", redact(&e.to_string())))),
-                (Err(_), _) => router.broadcast_event(&TransportEvent::Error("Redis did not answer a PING within 2 s".into())),
-                _ => {}
+        let received = stats.received.load(Ordering::Relaxed);
+        if received == last_received || up != Some(true) {
+            let cmd = redis::cmd("PING");
+            let ping = cmd.query_async::<Value>(&mut conn);
+            let result = tokio::select! {
+                r = tokio::time::timeout(HEALTH_INTERVAL * 2, ping) => r,
+                _ = shutdown.notified() => return,
+            };
+            let now_up = matches!(result, Ok(Ok(_)));
+            if up != Some(now_up) {
+                match (&result, up) {
+                    (Ok(Ok(_)), Some(false)) => router.broadcast_event(&TransportEvent::Ready),
+                    (Ok(Err(e)), _) => router.broadcast_event(&TransportEvent::Error(format!("cannot reach Redis: {}", redact(&e.to_string())))),
+                    (Err(_), _) => router.broadcast_event(&TransportEvent::Error("Redis did not answer a PING within 2 s".into())),
+                    _ => {}
+                }
+                up = Some(now_up);
             }
-            up = Some(now_up);
         }
+        last_received = received;
         tokio::select! {
             _ = tokio::time::sleep(HEALTH_INTERVAL) => {}
             _ = shutdown.notified() => return,

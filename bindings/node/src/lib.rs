@@ -14,7 +14,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use napi::bindgen_prelude::{within_runtime_if_available, Buffer, Function, Uint32Array};
+use napi::bindgen_prelude::{within_runtime_if_available, BufferSlice, Function, Uint32Array};
+use napi::JsValue;
 use napi::threadsafe_function::{ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Error as JsError, Result, Status};
 use napi_derive::napi;
@@ -155,18 +156,74 @@ const KIND_BROADCAST: u32 = 0;
 const KIND_REQUEST: u32 = 1;
 const KIND_ACK_RESPONSE: u32 = 2;
 
-type BatchFn = ThreadsafeFunction<Vec<Delivery>, (), napi::bindgen_prelude::FnArgs<(Buffer, Uint32Array)>, Status, false, true>;
+type BatchFn = ThreadsafeFunction<Arc<Outbox>, (), napi::bindgen_prelude::FnArgs<(napi::sys::napi_value, Uint32Array)>, Status, false, true>;
+
+/// Most bytes of received messages waiting for the JS thread; beyond it messages are dropped
+/// and reported (a slow event loop must not grow memory without bound; Redis itself cuts off a
+/// subscriber that lets 32 MiB pile up). A single larger message is accepted when nothing waits.
+const OUTBOX_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Messages waiting for the JS thread. At most one call into JS is scheduled at a time; it takes
+/// everything that accumulated meanwhile, so a busy event loop gets fewer, larger batches.
+#[derive(Default)]
+struct Outbox {
+    state: std::sync::Mutex<OutboxState>,
+}
+
+#[derive(Default)]
+struct OutboxState {
+    items: Vec<Delivery>,
+    bytes: usize,
+    scheduled: bool,
+}
+
+impl Outbox {
+    /// Adds a batch; true when a call into JS must be scheduled. Returns the number of
+    /// messages dropped for lack of room, too.
+    fn push(&self, batch: Vec<Delivery>) -> (bool, u64) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut dropped = 0;
+        for delivery in batch {
+            let len = delivery.bytes().len();
+            if state.bytes + len > OUTBOX_LIMIT && !state.items.is_empty() {
+                dropped += 1;
+                continue;
+            }
+            state.bytes += len;
+            state.items.push(delivery);
+        }
+        let schedule = !state.scheduled && !state.items.is_empty();
+        state.scheduled |= schedule;
+        (schedule, dropped)
+    }
+
+    /// Takes everything waiting (on the JS thread).
+    fn take(&self) -> Vec<Delivery> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.scheduled = false;
+        state.bytes = 0;
+        std::mem::take(&mut state.items)
+    }
+}
 type EventFn = ThreadsafeFunction<(String, String), (), napi::bindgen_prelude::FnArgs<(String, String)>, Status, false, true>;
 
 /// Delivers the engine's output to JS through weak thread-safe functions.
 struct NodeHost {
+    outbox: Arc<Outbox>,
     on_batch: BatchFn,
     on_event: EventFn,
 }
 
 impl Host for NodeHost {
     fn deliver(&self, batch: Vec<Delivery>) {
-        self.on_batch.call(batch, ThreadsafeFunctionCallMode::NonBlocking);
+        let (schedule, dropped) = self.outbox.push(batch);
+        if dropped > 0 {
+            let message = format!("receive buffer full ({} MiB waiting for the event loop): dropped {dropped} messages", OUTBOX_LIMIT >> 20);
+            self.on_event(AdapterEvent::Error(sioadapter::Error::Overloaded(message)));
+        }
+        if schedule {
+            self.on_batch.call(self.outbox.clone(), ThreadsafeFunctionCallMode::NonBlocking);
+        }
     }
 
     fn on_event(&self, event: AdapterEvent) {
@@ -178,12 +235,17 @@ impl Host for NodeHost {
     }
 }
 
-/// Concatenates a batch into one buffer plus, per message, its kind and end offset.
-fn pack(ctx: ThreadsafeCallContext<Vec<Delivery>>) -> Result<napi::bindgen_prelude::FnArgs<(Buffer, Uint32Array)>> {
-    let total = ctx.value.iter().map(|d| d.bytes().len()).sum();
+/// Takes what waits in the outbox and concatenates it into one buffer plus, per message, its
+/// kind and end offset.
+///
+/// The batch is copied into a V8-managed Buffer: an external buffer per batch (with its
+/// finalizer) made the garbage collector several times busier on a receiving node.
+fn pack(ctx: ThreadsafeCallContext<Arc<Outbox>>) -> Result<napi::bindgen_prelude::FnArgs<(napi::sys::napi_value, Uint32Array)>> {
+    let items = ctx.value.take();
+    let total = items.iter().map(|d| d.bytes().len()).sum();
     let mut data = Vec::with_capacity(total);
-    let mut index = Vec::with_capacity(ctx.value.len() * 2);
-    for delivery in &ctx.value {
+    let mut index = Vec::with_capacity(items.len() * 2);
+    for delivery in &items {
         data.extend_from_slice(delivery.bytes());
         index.push(match delivery.kind() {
             DeliveryKind::Broadcast => KIND_BROADCAST,
@@ -192,7 +254,8 @@ fn pack(ctx: ThreadsafeCallContext<Vec<Delivery>>) -> Result<napi::bindgen_prelu
         });
         index.push(data.len() as u32);
     }
-    Ok((Buffer::from(data), Uint32Array::new(index)).into())
+    let buffer = BufferSlice::copy_from(&ctx.env, &data)?;
+    Ok((buffer.raw(), Uint32Array::new(index)).into())
 }
 
 /// One namespace's engine.
@@ -211,10 +274,10 @@ impl Engine {
         connection: &Connection,
         nsp: String,
         options: EngineOptions,
-        on_batch: Function<'_, napi::bindgen_prelude::FnArgs<(Buffer, Uint32Array)>, ()>,
+        on_batch: Function<'_, napi::bindgen_prelude::FnArgs<(napi::sys::napi_value, Uint32Array)>, ()>,
         on_event: Function<'_, napi::bindgen_prelude::FnArgs<(String, String)>, ()>,
     ) -> Result<Self> {
-        let on_batch: BatchFn = on_batch.build_threadsafe_function::<Vec<Delivery>>().weak::<true>().callee_handled::<false>().build_callback(pack)?;
+        let on_batch: BatchFn = on_batch.build_threadsafe_function::<Arc<Outbox>>().weak::<true>().callee_handled::<false>().build_callback(pack)?;
         let on_event: EventFn = on_event
             .build_threadsafe_function::<(String, String)>()
             .weak::<true>()
@@ -224,7 +287,7 @@ impl Engine {
             .with_key(&options.key)
             .with_requests_timeout(Duration::from_millis(options.requests_timeout.max(0.0) as u64))
             .with_specific_response_channel(options.publish_on_specific_response_channel);
-        let host = Arc::new(NodeHost { on_batch, on_event });
+        let host = Arc::new(NodeHost { outbox: Arc::default(), on_batch, on_event });
         let transport: Arc<dyn Transport> = connection.transport.clone();
         let adapter = within_runtime_if_available(|| Adapter::new(&nsp, &config, transport, host));
         Ok(Engine { adapter })
