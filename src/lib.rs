@@ -22,11 +22,16 @@
 //! bounded queue; one RESP3 connection to subscribe, resubscribed after reconnects) and is
 //! shared by the namespaces of a node.
 
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
 pub mod adapter;
 pub mod channels;
 pub mod config;
 pub mod emitter;
 pub mod error;
+#[allow(unsafe_code)]
+pub mod ffi;
 pub mod host;
 pub mod protocol;
 pub mod requests;

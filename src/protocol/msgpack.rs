@@ -65,6 +65,22 @@ pub fn to_vec(value: &Value) -> Vec<u8> {
     out
 }
 
+/// Converts JSON into a msgpack value as `notepack.encode(JSON.parse(text))` would see it.
+pub fn from_json(json: &serde_json::Value) -> Value {
+    match json {
+        serde_json::Value::Null => Value::Nil,
+        serde_json::Value::Bool(b) => Value::Boolean(*b),
+        serde_json::Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => Value::from(u),
+            (None, Some(i)) => Value::from(i),
+            _ => Value::F64(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        serde_json::Value::String(s) => Value::from(s.as_str()),
+        serde_json::Value::Array(items) => Value::Array(items.iter().map(from_json).collect()),
+        serde_json::Value::Object(map) => Value::Map(map.iter().map(|(k, v)| (Value::from(k.as_str()), from_json(v))).collect()),
+    }
+}
+
 /// Writes a JS number: integral finite values as integers, everything else as float64.
 pub fn write_number(out: &mut Vec<u8>, f: f64) {
     if f.is_finite() && f.fract() == 0.0 {

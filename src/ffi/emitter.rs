@@ -1,0 +1,269 @@
+//! `sio_emitter`: emit into a socket.io cluster from a C/C++ program, like
+//! `@socket.io/redis-emitter` does from Node.
+
+use std::ffi::c_char;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmpv::Value;
+use serde_json::value::RawValue;
+
+use super::{arg_bytes, arg_str, arg_str_array, guard, ArgError, SioResult};
+use crate::config::RedisConfig;
+use crate::emitter::Emitter;
+use crate::protocol::request::{raw_json, RawJson, Targets};
+use crate::protocol::{msgpack, BroadcastOptions, Room};
+use crate::transport::redis::RedisTransport;
+use crate::transport::Transport;
+
+/// Flag for [`SioTarget::flags`]: the message may be dropped for clients that are not ready.
+pub const SIO_FLAG_VOLATILE: u32 = 1;
+/// Flag for [`SioTarget::flags`]: `compress(true)`.
+pub const SIO_FLAG_COMPRESS: u32 = 2;
+/// Flag for [`SioTarget::flags`]: `compress(false)`.
+pub const SIO_FLAG_NO_COMPRESS: u32 = 4;
+
+/// Which sockets an operation is for. Pass NULL for "every socket of the namespace".
+/// The arrays are borrowed for the duration of the call.
+#[repr(C)]
+pub struct SioTarget {
+    /// Rooms whose sockets are targeted (`to(...)`); none means every socket.
+    pub rooms: *const *const c_char,
+    /// Number of entries of `rooms`.
+    pub rooms_len: usize,
+    /// Rooms whose sockets are excluded (`except(...)`).
+    pub except: *const *const c_char,
+    /// Number of entries of `except`.
+    pub except_len: usize,
+    /// `SIO_FLAG_*` bits (broadcasts only).
+    pub flags: u32,
+}
+
+/// An emitter handle: a Redis connection and a namespace. Create with [`sio_emitter_new`],
+/// release with [`sio_emitter_free`].
+pub struct SioEmitter {
+    runtime: tokio::runtime::Runtime,
+    transport: Arc<RedisTransport>,
+    emitter: Emitter,
+}
+
+struct Parsed {
+    rooms: Vec<String>,
+    except: Vec<String>,
+    flags: u32,
+}
+
+/// # Safety
+/// `target` is NULL or points to a valid [`SioTarget`] whose arrays follow its contract.
+unsafe fn parse_target(target: *const SioTarget) -> Result<Parsed, ArgError> {
+    // SAFETY: NULL or valid per the contract.
+    let Some(t) = (unsafe { target.as_ref() }) else { return Ok(Parsed { rooms: Vec::new(), except: Vec::new(), flags: 0 }) };
+    // SAFETY: the arrays are valid per the contract.
+    let rooms = unsafe { arg_str_array(t.rooms, t.rooms_len, "target.rooms") }?;
+    // SAFETY: as above.
+    let except = unsafe { arg_str_array(t.except, t.except_len, "target.except") }?;
+    Ok(Parsed { rooms: rooms.into_iter().map(str::to_owned).collect(), except: except.into_iter().map(str::to_owned).collect(), flags: t.flags })
+}
+
+impl Parsed {
+    fn options(&self) -> BroadcastOptions {
+        let mut opts = BroadcastOptions {
+            rooms: self.rooms.iter().map(|r| Room::from(r.as_str())).collect(),
+            except: self.except.iter().map(|r| Room::from(r.as_str())).collect(),
+            ..Default::default()
+        };
+        if self.flags & SIO_FLAG_VOLATILE != 0 {
+            opts.flags.set("volatile", true);
+        }
+        if self.flags & (SIO_FLAG_COMPRESS | SIO_FLAG_NO_COMPRESS) != 0 {
+            opts.flags.set("compress", self.flags & SIO_FLAG_COMPRESS != 0);
+        }
+        opts
+    }
+
+    fn json(&self) -> Result<(RawJson, RawJson), ArgError> {
+        let list = |items: &[String]| raw_json(serde_json::to_string(items).unwrap_or_default(), "rooms").map_err(|e| ArgError::from(crate::Error::from(e)));
+        Ok((list(&self.rooms)?, list(&self.except)?))
+    }
+}
+
+fn rooms_json(rooms: &[&str]) -> Result<Box<RawValue>, ArgError> {
+    raw_json(serde_json::to_string(rooms).unwrap_or_default(), "rooms").map_err(|e| ArgError::from(crate::Error::from(e)))
+}
+
+fn json_args(text: &str, name: &str) -> Result<serde_json::Value, ArgError> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(value @ serde_json::Value::Array(_)) => Ok(value),
+        _ => Err(ArgError(SioResult::SioErrInvalid, format!("`{name}` must be a JSON array"))),
+    }
+}
+
+/// # Safety
+/// `emitter` is NULL or a live handle from [`sio_emitter_new`].
+unsafe fn handle<'a>(emitter: *const SioEmitter) -> Result<&'a SioEmitter, ArgError> {
+    // SAFETY: NULL or live per the contract.
+    unsafe { emitter.as_ref() }.ok_or_else(|| ArgError(SioResult::SioErrNull, "`emitter` is NULL".into()))
+}
+
+/// Creates an emitter for namespace `nsp` (e.g. `"/"`; a missing leading `/` is added) of the
+/// cluster using channel prefix `key` (NULL or `""`: `"socket.io"`) on the Redis at `url`
+/// (`redis://[user:password@]host:port[/db]`). Connecting happens in the background; messages
+/// emitted before Redis answers are queued. On success `*out` owns a handle to release with
+/// [`sio_emitter_free`].
+///
+/// # Safety
+/// `url`, `nsp` (and `key` unless NULL) are valid C strings; `out` is a valid pointer.
+#[no_mangle]
+pub unsafe extern "C" fn sio_emitter_new(url: *const c_char, key: *const c_char, nsp: *const c_char, out: *mut *mut SioEmitter) -> SioResult {
+    guard(|| {
+        if out.is_null() {
+            return Err(ArgError(SioResult::SioErrNull, "`out` is NULL".into()));
+        }
+        // SAFETY: valid C strings per the contract.
+        let (url, nsp) = unsafe { (arg_str(url, "url")?, arg_str(nsp, "nsp")?) };
+        // SAFETY: as above; NULL means the default key.
+        let key = if key.is_null() { "" } else { unsafe { arg_str(key, "key") }? };
+        let config = RedisConfig::from_url(url)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("sioadapter")
+            .enable_all()
+            .build()
+            .map_err(|e| ArgError(SioResult::SioErrRedis, format!("cannot start the runtime: {e}")))?;
+        let transport = Arc::new(runtime.block_on(async { RedisTransport::connect(&config) })?);
+        let emitter = Emitter::new(transport.clone(), key, nsp);
+        let handle = Box::new(SioEmitter { runtime, transport, emitter });
+        // SAFETY: `out` is valid per the contract.
+        unsafe { *out = Box::into_raw(handle) };
+        Ok(())
+    })
+}
+
+/// Emits `event` with the arguments in `args_json` (a JSON array, e.g. `["hello", 1]`) to the
+/// sockets of `target` (NULL: everybody) on every node. Queued: returns before Redis has it.
+///
+/// # Safety
+/// `emitter` is a live handle; `event` and `args_json` are valid C strings; `target` is NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn sio_emitter_emit(emitter: *const SioEmitter, event: *const c_char, args_json: *const c_char, target: *const SioTarget) -> SioResult {
+    guard(|| {
+        // SAFETY: per the contract.
+        let (emitter, event, args, target) = unsafe { (handle(emitter)?, arg_str(event, "event")?, arg_str(args_json, "args_json")?, parse_target(target)?) };
+        let serde_json::Value::Array(items) = json_args(args, "args_json")? else { unreachable!("checked to be an array") };
+        let args = items.iter().map(msgpack::from_json).collect();
+        Ok(emitter.emitter.emit(event, args, &target.options())?)
+    })
+}
+
+/// Like [`sio_emitter_emit`], with the arguments as msgpack: `args` holds one msgpack array
+/// (`args_len` bytes), so binary (bin) arguments reach clients as binary.
+///
+/// # Safety
+/// `emitter` is a live handle; `event` is a valid C string; `args` holds `args_len` bytes;
+/// `target` is NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn sio_emitter_emit_msgpack(emitter: *const SioEmitter, event: *const c_char, args: *const u8, args_len: usize, target: *const SioTarget) -> SioResult {
+    guard(|| {
+        // SAFETY: per the contract.
+        let (emitter, event, bytes, target) = unsafe { (handle(emitter)?, arg_str(event, "event")?, arg_bytes(args, args_len, "args")?, parse_target(target)?) };
+        let args = match msgpack::from_slice(bytes) {
+            Ok(Value::Array(items)) => items,
+            _ => return Err(ArgError(SioResult::SioErrInvalid, "`args` must be one msgpack array".into())),
+        };
+        Ok(emitter.emitter.emit(event, args, &target.options())?)
+    })
+}
+
+/// Makes the sockets of `target` join (`join` true) or leave the `rooms_len` rooms in `rooms`,
+/// on every node (`socketsJoin` / `socketsLeave`).
+///
+/// # Safety
+/// `emitter` is a live handle; `target` is NULL or valid; `rooms` holds `rooms_len` C strings.
+#[no_mangle]
+pub unsafe extern "C" fn sio_emitter_sockets_join(emitter: *const SioEmitter, target: *const SioTarget, join: bool, rooms: *const *const c_char, rooms_len: usize) -> SioResult {
+    guard(|| {
+        // SAFETY: per the contract.
+        let (emitter, target, rooms) = unsafe { (handle(emitter)?, parse_target(target)?, arg_str_array(rooms, rooms_len, "rooms")?) };
+        let (targets_rooms, targets_except) = target.json()?;
+        let targets = Targets { rooms: &targets_rooms, except: &targets_except };
+        let rooms = rooms_json(&rooms)?;
+        let result = if join { emitter.emitter.sockets_join(&targets, &rooms) } else { emitter.emitter.sockets_leave(&targets, &rooms) };
+        Ok(result?)
+    })
+}
+
+/// Disconnects the sockets of `target` on every node (`close`: also close the underlying
+/// connection).
+///
+/// # Safety
+/// `emitter` is a live handle; `target` is NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn sio_emitter_disconnect_sockets(emitter: *const SioEmitter, target: *const SioTarget, close: bool) -> SioResult {
+    guard(|| {
+        // SAFETY: per the contract.
+        let (emitter, target) = unsafe { (handle(emitter)?, parse_target(target)?) };
+        let (rooms, except) = target.json()?;
+        Ok(emitter.emitter.disconnect_sockets(&Targets { rooms: &rooms, except: &except }, close)?)
+    })
+}
+
+/// Emits `event` with `args_json` (a JSON array) to the server-side listeners of every node
+/// (`serverSideEmit`; acknowledgements are not supported, as in the official emitter).
+///
+/// # Safety
+/// `emitter` is a live handle; `event` and `args_json` are valid C strings.
+#[no_mangle]
+pub unsafe extern "C" fn sio_emitter_server_side_emit(emitter: *const SioEmitter, event: *const c_char, args_json: *const c_char) -> SioResult {
+    guard(|| {
+        // SAFETY: per the contract.
+        let (emitter, event, args) = unsafe { (handle(emitter)?, arg_str(event, "event")?, arg_str(args_json, "args_json")?) };
+        let serde_json::Value::Array(mut items) = json_args(args, "args_json")? else { unreachable!("checked to be an array") };
+        items.insert(0, serde_json::Value::from(event));
+        let data = raw_json(serde_json::Value::Array(items).to_string(), "args_json").map_err(|e| ArgError::from(crate::Error::from(e)))?;
+        Ok(emitter.emitter.server_side_emit(&data)?)
+    })
+}
+
+/// Waits until everything emitted so far has been handed to Redis, or `timeout_ms` passed
+/// (then `SIO_ERR_TIMEOUT`).
+///
+/// # Safety
+/// `emitter` is a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn sio_emitter_flush(emitter: *const SioEmitter, timeout_ms: u32) -> SioResult {
+    guard(|| {
+        // SAFETY: per the contract.
+        let emitter = unsafe { handle(emitter)? };
+        let pending = &emitter.transport.stats().pending;
+        let deadline = std::time::Instant::now() + Duration::from_millis(u64::from(timeout_ms));
+        while pending.load(std::sync::atomic::Ordering::Acquire) > 0 {
+            if std::time::Instant::now() >= deadline {
+                return Err(ArgError(SioResult::SioErrTimeout, format!("{} messages still queued (is Redis reachable?)", pending.load(std::sync::atomic::Ordering::Acquire))));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(())
+    })
+}
+
+/// Sends what is queued (for up to 2 s), closes the connection, stops the handle's thread and
+/// frees the handle. NULL is ignored. The handle must not be used afterwards.
+///
+/// # Safety
+/// `emitter` is NULL or a live handle from [`sio_emitter_new`], not used by another thread.
+#[no_mangle]
+pub unsafe extern "C" fn sio_emitter_free(emitter: *mut SioEmitter) {
+    guard(|| {
+        if emitter.is_null() {
+            return Ok(());
+        }
+        // SAFETY: a live handle created by `Box::into_raw`, released exactly once here.
+        let handle = unsafe { Box::from_raw(emitter) };
+        let SioEmitter { runtime, transport, emitter } = *handle;
+        runtime.block_on(transport.close());
+        drop(emitter);
+        drop(transport);
+        runtime.shutdown_timeout(Duration::from_secs(1));
+        Ok(())
+    });
+}

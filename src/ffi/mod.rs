@@ -1,0 +1,183 @@
+//! The C ABI (`libsioadapter.so`, `include/sioadapter.h`). The only module with `unsafe`.
+//!
+//! Conventions, for every function:
+//! - Every function returns a [`SioResult`]; on failure the message is available from
+//!   [`sio_last_error`] on the same thread until its next call into the library.
+//! - Strings are NUL-terminated UTF-8, borrowed for the duration of the call only. NULL where a
+//!   string is required gives `SIO_ERR_NULL`, invalid UTF-8 `SIO_ERR_UTF8`.
+//! - Handles are created by `*_new` into an out-pointer and owned by the caller until passed to
+//!   `*_free`, which is the only way to release them (NULL is accepted and ignored). A handle may
+//!   be used from any thread, but not after `*_free` has started.
+//! - Panics never unwind into C: they are caught at the boundary and reported as `SIO_ERR_PANIC`.
+//! - Each handle runs its own background runtime (one worker thread), stopped by `*_free`.
+
+mod emitter;
+
+use std::cell::RefCell;
+use std::ffi::{c_char, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::error::Error;
+
+pub use emitter::*;
+
+/// Major version of the library (and of `include/sioadapter.h`).
+pub const SIO_VERSION_MAJOR: u32 = 0;
+/// Minor version.
+pub const SIO_VERSION_MINOR: u32 = 1;
+/// Patch version.
+pub const SIO_VERSION_PATCH: u32 = 0;
+
+/// Result codes. Values are stable and never reused.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SioResult {
+    /// Success.
+    SioOk = 0,
+    /// A required pointer argument was NULL.
+    SioErrNull = 1,
+    /// A string argument was not valid UTF-8.
+    SioErrUtf8 = 2,
+    /// An argument had an unusable value (bad URL, bad JSON, reserved event name, ...).
+    SioErrInvalid = 3,
+    /// Redis failed or is unreachable (the message never contains a password).
+    SioErrRedis = 4,
+    /// A request did not get every answer in time.
+    SioErrTimeout = 5,
+    /// The handle is closed.
+    SioErrClosed = 6,
+    /// A bug: a panic was caught at the boundary.
+    SioErrPanic = 7,
+    /// A message could not be encoded or decoded.
+    SioErrProtocol = 8,
+    /// More was queued than the configured bound; the message was dropped.
+    SioErrOverloaded = 9,
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn set_last_error(message: &str) {
+    let text = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    LAST_ERROR.with(|cell| *cell.borrow_mut() = text);
+}
+
+impl From<&Error> for SioResult {
+    fn from(err: &Error) -> Self {
+        match err {
+            Error::InvalidOption { .. } => SioResult::SioErrInvalid,
+            Error::Redis(_) => SioResult::SioErrRedis,
+            Error::Protocol(_) => SioResult::SioErrProtocol,
+            Error::Timeout { .. } => SioResult::SioErrTimeout,
+            Error::Overloaded(_) => SioResult::SioErrOverloaded,
+            Error::Closed => SioResult::SioErrClosed,
+        }
+    }
+}
+
+/// An argument problem found at the boundary.
+pub(crate) struct ArgError(SioResult, String);
+
+impl From<Error> for ArgError {
+    fn from(err: Error) -> Self {
+        ArgError(SioResult::from(&err), err.to_string())
+    }
+}
+
+/// Runs the body of an exported function: catches panics, records the error message.
+pub(crate) fn guard(body: impl FnOnce() -> Result<(), ArgError>) -> SioResult {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => {
+            set_last_error("");
+            SioResult::SioOk
+        }
+        Ok(Err(ArgError(code, message))) => {
+            set_last_error(&message);
+            code
+        }
+        Err(_) => {
+            set_last_error("internal error (panic caught at the C boundary)");
+            SioResult::SioErrPanic
+        }
+    }
+}
+
+/// Borrows a required C string argument.
+///
+/// # Safety
+/// `ptr` is NULL or points to a NUL-terminated string valid for the call.
+pub(crate) unsafe fn arg_str<'a>(ptr: *const c_char, name: &str) -> Result<&'a str, ArgError> {
+    if ptr.is_null() {
+        return Err(ArgError(SioResult::SioErrNull, format!("`{name}` is NULL")));
+    }
+    // SAFETY: non-NULL and NUL-terminated per the function's contract.
+    unsafe { CStr::from_ptr(ptr) }.to_str().map_err(|_| ArgError(SioResult::SioErrUtf8, format!("`{name}` is not valid UTF-8")))
+}
+
+/// Borrows an array of `len` C strings (NULL allowed when `len` is 0).
+///
+/// # Safety
+/// `ptr` points to `len` valid C string pointers, each as for [`arg_str`].
+pub(crate) unsafe fn arg_str_array<'a>(ptr: *const *const c_char, len: usize, name: &str) -> Result<Vec<&'a str>, ArgError> {
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    if ptr.is_null() {
+        return Err(ArgError(SioResult::SioErrNull, format!("`{name}` is NULL but its length is {len}")));
+    }
+    // SAFETY: `ptr` holds `len` elements per the contract.
+    let items = unsafe { std::slice::from_raw_parts(ptr, len) };
+    // SAFETY: each element is a C string per the contract.
+    items.iter().map(|p| unsafe { arg_str(*p, name) }).collect()
+}
+
+/// Borrows `len` bytes (NULL allowed when `len` is 0).
+///
+/// # Safety
+/// `ptr` points to `len` readable bytes.
+pub(crate) unsafe fn arg_bytes<'a>(ptr: *const u8, len: usize, name: &str) -> Result<&'a [u8], ArgError> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() {
+        return Err(ArgError(SioResult::SioErrNull, format!("`{name}` is NULL but its length is {len}")));
+    }
+    // SAFETY: readable for `len` bytes per the contract.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// The library version, e.g. `"0.1.0"`. Static storage: never free it.
+#[no_mangle]
+pub extern "C" fn sio_version() -> *const c_char {
+    static VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(v) => v,
+        Err(_) => c"",
+    };
+    VERSION.as_ptr()
+}
+
+/// The message of the last failed call on this thread (`""` after a success). Owned by the
+/// library, valid until the next call into the library on this thread; never free it.
+#[no_mangle]
+pub extern "C" fn sio_last_error() -> *const c_char {
+    LAST_ERROR.with(|cell| cell.borrow().as_ptr())
+}
+
+/// A fixed description of a result code. Static storage: never free it.
+#[no_mangle]
+pub extern "C" fn sio_result_name(code: SioResult) -> *const c_char {
+    let name: &'static CStr = match code {
+        SioResult::SioOk => c"SIO_OK",
+        SioResult::SioErrNull => c"SIO_ERR_NULL",
+        SioResult::SioErrUtf8 => c"SIO_ERR_UTF8",
+        SioResult::SioErrInvalid => c"SIO_ERR_INVALID",
+        SioResult::SioErrRedis => c"SIO_ERR_REDIS",
+        SioResult::SioErrTimeout => c"SIO_ERR_TIMEOUT",
+        SioResult::SioErrClosed => c"SIO_ERR_CLOSED",
+        SioResult::SioErrPanic => c"SIO_ERR_PANIC",
+        SioResult::SioErrProtocol => c"SIO_ERR_PROTOCOL",
+        SioResult::SioErrOverloaded => c"SIO_ERR_OVERLOADED",
+    };
+    name.as_ptr()
+}
