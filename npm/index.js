@@ -147,7 +147,7 @@ class RedisAdapter extends Adapter {
       shared.acquire(),
       nsp.name,
       { key: opts.key, requestsTimeout: opts.requestsTimeout, publishOnSpecificResponseChannel: opts.publishOnSpecificResponseChannel },
-      (data, ends) => this._onBatch(data, ends),
+      (data, count, more) => this._onBatch(data, count, more),
       (kind, message) => this._onEngineEvent(kind, message),
     );
     this.uid = this.engine.uid;
@@ -185,13 +185,28 @@ class RedisAdapter extends Adapter {
     return false;
   }
 
-  /** Messages from other nodes: one Buffer holding them all, and `[kind, end]` pairs. */
-  _onBatch(data, index) {
-    let start = 0;
-    for (let i = 0; i < index.length; i += 2) {
-      const kind = index[i];
-      const bytes = data.subarray(start, index[i + 1]);
-      start = index[i + 1];
+  /**
+   * Messages from other nodes: one Buffer holding a header of `count` records `[kind, end]`
+   * (u32 LE; ends counted from the end of the header), then the messages back to back.
+   */
+  _onBatch(data, count, more) {
+    try {
+      this._processBatch(data, count);
+    } finally {
+      // The rest comes in the next turn of the event loop, after its I/O.
+      if (more && !this._closed) this.engine.more();
+    }
+  }
+
+  /** Handles every message of a batch, in order. */
+  _processBatch(data, count) {
+    const header = count * 8;
+    let start = header;
+    for (let i = 0; i < count; i++) {
+      const kind = data.readUInt32LE(i * 8);
+      const end = header + data.readUInt32LE(i * 8 + 4);
+      const bytes = data.subarray(start, end);
+      start = end;
       try {
         if (kind === KIND_BROADCAST) this._deliverBroadcast(bytes);
         else if (kind === KIND_REQUEST) this._onRequest(bytes);

@@ -73,6 +73,10 @@ class ServerHandle extends EventEmitter {
     this.label = label;
     this.port = null;
     this.connections = []; // { nsp, id, tag } as reported by the server
+    this.disconnects = []; // { nsp, id, reason } as reported by the server
+    this.connCloses = []; // { nsp, id, reason }: a socket's underlying connection closed
+    this.serverEvents = []; // { nsp, event, args, withAck }: calls of `onServerEvent` listeners
+    this.customHookCalls = []; // { nsp, data }: calls of the `setCustomHook` hook
     this.errors = []; // caught errors reported by the server ({ source, error })
     this.uncaught = []; // uncaughtException / unhandledRejection in the server ({ source, error })
     this.output = ''; // tail of the child's stdout+stderr, for failure messages
@@ -110,6 +114,18 @@ class ServerHandle extends EventEmitter {
       }
       case 'connection':
         this.connections.push({ nsp: msg.nsp, id: msg.id, tag: msg.tag });
+        break;
+      case 'disconnect':
+        this.disconnects.push({ nsp: msg.nsp, id: msg.id, reason: msg.reason });
+        break;
+      case 'connClose':
+        this.connCloses.push({ nsp: msg.nsp, id: msg.id, reason: msg.reason });
+        break;
+      case 'serverEvent':
+        this.serverEvents.push({ nsp: msg.nsp, event: msg.event, args: msg.args, withAck: msg.withAck });
+        break;
+      case 'customHook':
+        this.customHookCalls.push({ nsp: msg.nsp, data: msg.data });
         break;
       case 'error':
         this.errors.push({ source: msg.source, error: msg.error });
@@ -151,6 +167,45 @@ class ServerHandle extends EventEmitter {
     return withTimeout(reply, timeoutMs, `${this.label} command "${name}"`).finally(() => this.pending.delete(id));
   }
 
+  /**
+   * Resolves once `predicate()` holds, checked now and after every IPC message of type `type`
+   * (e.g. 'disconnect', 'serverEvent'); rejects after `timeoutMs` with `what`.
+   */
+  waitForMessages(type, predicate, timeoutMs = DEFAULT_TIMEOUT, what = `${type} condition`) {
+    if (predicate()) return Promise.resolve();
+    let listener;
+    const wait = new Promise((resolve) => {
+      listener = () => predicate() && resolve();
+      this.on(`ipc:${type}`, listener);
+    });
+    return withTimeout(wait, timeoutMs, `${this.label}: ${what}`).finally(() => this.off(`ipc:${type}`, listener));
+  }
+
+  /** Resolves with the server-side disconnect record of socket `id`. */
+  async waitForDisconnect(id, timeoutMs = DEFAULT_TIMEOUT) {
+    const find = () => this.disconnects.find((d) => d.id === id);
+    await this.waitForMessages('disconnect', () => Boolean(find()), timeoutMs, `server-side disconnect of socket ${id}`);
+    return find();
+  }
+
+  /** Resolves with the reason the underlying connection of socket `id` closed for. */
+  async waitForConnClose(id, timeoutMs = DEFAULT_TIMEOUT) {
+    const find = () => this.connCloses.find((d) => d.id === id);
+    await this.waitForMessages('connClose', () => Boolean(find()), timeoutMs, `connection close of socket ${id}`);
+    return find().reason;
+  }
+
+  /** Calls of the `onServerEvent` listener for `event` (optionally in namespace `nsp`). */
+  serverEventCalls(event, nsp) {
+    return this.serverEvents.filter((e) => e.event === event && (nsp === undefined || e.nsp === nsp));
+  }
+
+  /** Resolves once the `onServerEvent` listener for `event` was called at least `count` times. */
+  waitForServerEvent(event, count = 1, timeoutMs = DEFAULT_TIMEOUT) {
+    return this.waitForMessages('serverEvent', () => this.serverEventCalls(event).length >= count, timeoutMs,
+      `${count} call(s) of server-side listener "${event}" (got ${this.serverEventCalls(event).length})`);
+  }
+
   /** Resolves with the server-side connection record whose client tag is `tag`. */
   waitForConnection(tag, timeoutMs = DEFAULT_TIMEOUT) {
     const found = this.connections.find((c) => c.tag === tag);
@@ -168,11 +223,14 @@ class ServerHandle extends EventEmitter {
   /**
    * Connects a client to namespace `nsp` of this server and resolves once both the client is
    * connected and the server reported the socket. `client.serverSocketId` is the server's id for it.
+   * The second argument is either a timeout in ms or `{ timeoutMs, data }`; `data` travels in the
+   * handshake (`auth.data`) and the server sets it as `socket.data`.
    */
-  async connect(nsp = '/', timeoutMs = DEFAULT_TIMEOUT) {
+  async connect(nsp = '/', options = {}) {
+    const { timeoutMs = DEFAULT_TIMEOUT, data } = typeof options === 'number' ? { timeoutMs: options } : options;
     const tag = `c${++seq}`;
     const [client, conn] = await Promise.all([
-      connectClient(this.port, nsp, { tag, timeoutMs }),
+      connectClient(this.port, nsp, { tag, timeoutMs, data }),
       this.waitForConnection(tag, timeoutMs),
     ]);
     client.server = this;
@@ -297,19 +355,22 @@ async function startServers(specs, { mesh = true, ...common } = {}) {
  * every server's marker. Probes are closed afterwards.
  */
 async function awaitMesh(servers, namespaces = ['/'], timeoutMs = DEFAULT_TIMEOUT) {
+  // A server whose config lists its namespaces only takes part in those (a client could not even
+  // connect to a namespace the server does not have).
+  const has = (server, nsp) => !server.config.namespaces || server.config.namespaces.includes(nsp);
   const probes = [];
   try {
-    for (const nsp of namespaces) probes.push(...(await Promise.all(servers.map((s) => s.connect(nsp)))));
+    for (const nsp of namespaces) probes.push(...(await Promise.all(servers.filter((s) => has(s, nsp)).map((s) => s.connect(nsp)))));
     const deadline = Date.now() + timeoutMs;
     await Promise.all(servers.map(async (server) => {
       const marker = `__mesh_${++seq}`;
-      const missing = () => probes.filter((p) => p.received(marker).length === 0);
+      const missing = () => probes.filter((p) => has(server, p.nsp) && p.received(marker).length === 0);
       while (missing().length > 0) {
         if (Date.now() > deadline) {
           throw new Error(`${server.label}: broadcasts did not reach ${missing().map((p) => `${p.server.label} ${p.nsp}`).join(', ')} ` +
             `within ${timeoutMs} ms${server.outputTail()}`);
         }
-        for (const nsp of namespaces) await server.command('emit', { nsp, event: marker });
+        for (const nsp of namespaces.filter((n) => has(server, n))) await server.command('emit', { nsp, event: marker });
         await Promise.race([
           Promise.all(missing().map((p) => p.waitForEvent(marker))).catch(() => {}),
           new Promise((resolve) => setTimeout(resolve, 100)),
@@ -329,12 +390,35 @@ class TestClient {
     this.socket = socket;
     this.nsp = nsp;
     this.tag = tag;
-    this.events = []; // every received event, in order: { event, args }
+    this.events = []; // every received event, in order: { event, args } (an ack callback stays in args)
     this.waiters = new Set();
+    this.disconnectReason = null; // set when the socket disconnected
     socket.onAny((event, ...args) => {
       this.events.push({ event, args });
       for (const waiter of this.waiters) waiter();
     });
+    socket.on('disconnect', (reason) => {
+      this.disconnectReason = reason;
+      for (const waiter of this.waiters) waiter();
+    });
+  }
+
+  /**
+   * Acknowledges every later `event` that asks for an ack: with `reply(...args)` when `reply` is a
+   * function, else with `reply` itself. Events without ack callback are left alone.
+   */
+  setAckHandler(event, reply) {
+    this.socket.on(event, (...args) => {
+      const ack = args[args.length - 1];
+      if (typeof ack !== 'function') return;
+      ack(typeof reply === 'function' ? reply(...args.slice(0, -1)) : reply);
+    });
+  }
+
+  /** Resolves with the reason once the client got disconnected. */
+  async waitForDisconnect(timeoutMs = DEFAULT_TIMEOUT) {
+    await this.waitFor(() => this.disconnectReason !== null, timeoutMs, 'disconnect');
+    return this.disconnectReason;
   }
 
   get id() {
@@ -374,15 +458,16 @@ class TestClient {
 
 /**
  * Connects a socket.io client (websocket only, no reconnection) to 127.0.0.1:`port`, namespace
- * `nsp`. The handshake carries `auth.tag`, which the server echoes in its 'connection' report.
+ * `nsp`. The handshake carries `auth.tag`, which the server echoes in its 'connection' report, and
+ * `auth.data` when `data` is given (the server sets it as `socket.data`).
  */
-function connectClient(port, nsp = '/', { tag = `c${++seq}`, timeoutMs = DEFAULT_TIMEOUT } = {}) {
+function connectClient(port, nsp = '/', { tag = `c${++seq}`, timeoutMs = DEFAULT_TIMEOUT, data } = {}) {
   const { io } = require('socket.io-client');
   const socket = io(`http://127.0.0.1:${port}${nsp}`, {
     transports: ['websocket'],
     forceNew: true, // one Manager (and connection) per client, even for several namespaces
     reconnection: false,
-    auth: { tag },
+    auth: data === undefined ? { tag } : { tag, data },
   });
   const client = new TestClient(socket, nsp, tag);
   live.clients.add(client);
@@ -406,6 +491,22 @@ async function flush(clients, sendMarker, timeoutMs = DEFAULT_TIMEOUT) {
   const namespaces = [...new Set(clients.map((c) => c.nsp))];
   for (const nsp of namespaces) await sendMarker(marker, nsp);
   await Promise.all(clients.map((c) => c.waitForEvent(marker, 1, timeoutMs)));
+}
+
+/**
+ * Polls `check()` (may be async) every `intervalMs` until it returns a truthy value, which is
+ * returned; rejects after `timeoutMs` with `what` and the last value seen. For state that can only
+ * be read by asking (a server's local rooms, an adapter's pending tables), never a fixed sleep.
+ */
+async function waitUntil(check, { timeoutMs = DEFAULT_TIMEOUT, intervalMs = 20, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    last = await check();
+    if (last) return last;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -442,6 +543,7 @@ module.exports = {
   DEFAULT_TIMEOUT,
   uniqueKey,
   withTimeout,
+  waitUntil,
   pairings,
   clientKinds,
   startServer,

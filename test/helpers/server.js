@@ -5,12 +5,20 @@
 // Config: JSON in env SIO_SERVER_CONFIG (or in argv[2]):
 //   { adapter: 'ours'|'official', client: 'node-redis'|'ioredis', key: '<prefix>',
 //     namespaces: ['/', '/admin'], redisUrl: 'redis://127.0.0.1:6379',
-//     commandModules: ['/abs/path.js', ...] }   // optional, see "Extending" below
+//     commandModules: ['/abs/path.js', ...],   // optional, see "Extending" below
+//     requestsTimeout: ms, publishOnSpecificResponseChannel: bool,   // optional adapter options
+//     recordRoomOps: bool }   // optional: log every adapter.addAll/del call (see `roomOps`)
+//
+// A client may pass `auth.data` in its handshake: the server then sets `socket.data` to it on
+// connection (what fetchSockets reports as `data`).
 //
 // Messages to the parent:
 //   { type: 'ready', port, pid }                 listening on 127.0.0.1:port
 //   { type: 'connection', nsp, id, tag }         a client socket connected (tag = handshake.auth.tag)
 //   { type: 'disconnect', nsp, id, reason }
+//   { type: 'connClose', nsp, id, reason }       the socket's underlying connection closed
+//   { type: 'serverEvent', nsp, event, args, withAck }   a listener of `onServerEvent` was called
+//   { type: 'customHook', nsp, data }            the adapter's customHook (see `setCustomHook`) was called
 //   { type: 'reply', id, result } | { type: 'reply', id, error }   answer to a command
 //   { type: 'error', source, error }             an error that was caught (redis client 'error', …)
 //   { type: 'uncaught', source, error }          uncaughtException / unhandledRejection
@@ -27,7 +35,7 @@
 const path = require('node:path');
 const http = require('node:http');
 
-const { reviveArgs, serializeError } = require('./wire');
+const { reviveArgs, encodeBuffers, serializeError } = require('./wire');
 
 const DEFAULTS = {
   adapter: 'official',
@@ -112,6 +120,49 @@ function applyModifiers(target, { to, except, volatile, compress, local, timeout
   return op;
 }
 
+// Runs `fn` and reports its outcome as data: { ok: true, value, ms } or { ok: false, error, ms }.
+async function settle(fn) {
+  const start = performance.now();
+  try {
+    const value = await fn();
+    return { ok: true, value: value === undefined ? null : value, ms: performance.now() - start };
+  } catch (err) {
+    return { ok: false, error: describeError(err), ms: performance.now() - start };
+  }
+}
+
+// An error as plain data, with the extra numeric/string fields some adapters attach.
+function describeError(err) {
+  if (!(err instanceof Error)) return { name: 'NonError', message: String(err) };
+  const out = { name: err.name, message: err.message };
+  for (const [k, v] of Object.entries(err)) {
+    if (['string', 'number', 'boolean'].includes(typeof v) || v === null) out[k] = v;
+  }
+  return out;
+}
+
+// A Socket or RemoteSocket as plain data.
+function describeSocket(s) {
+  return { id: s.id, handshake: s.handshake, rooms: [...s.rooms].map(String), data: s.data, kind: s.constructor.name };
+}
+
+// Wraps adapter.addAll / adapter.del of namespace `name` to log every call (see `roomOps`).
+function recordRoomOps(ctx, name) {
+  const adapter = ctx.io.of(name).adapter;
+  const log = [];
+  ctx.roomOps.set(name, log);
+  const addAll = adapter.addAll;
+  const del = adapter.del;
+  adapter.addAll = function (id, rooms) {
+    for (const room of rooms) log.push(['add', id, String(room)]);
+    return addAll.call(this, id, rooms);
+  };
+  adapter.del = function (id, room) {
+    log.push(['del', id, String(room)]);
+    return del.call(this, id, room);
+  };
+}
+
 const COMMANDS = {
   ping: () => 'pong',
 
@@ -163,6 +214,151 @@ const COMMANDS = {
     };
   },
 
+  // ---- Cluster requests (fetchSockets, socketsJoin, serverSideEmit, acks, ...) -------------------
+  // Commands whose outcome is under test return `{ ok, value, ms }` or `{ ok: false, error, ms }`
+  // (see settle()) instead of failing, so the test sees the exact error message, its extra fields
+  // (`received`, `expected`) and how long the call took.
+
+  // io.of(nsp)[.in(rooms)][.except(rooms)][.local][.timeout(ms)].fetchSockets()
+  // payload: { nsp='/', in?, except?, local?, timeout? } → settled list of { id, handshake, rooms, data, kind }
+  fetchSockets: (p, ctx) =>
+    settle(async () => {
+      const sockets = await applyModifiers(ctx.io.of(p.nsp || '/'), { to: p.in, except: p.except, local: p.local, timeout: p.timeout }).fetchSockets();
+      return sockets.map(describeSocket);
+    }),
+
+  // Fetches the socket `socketId` with io.of(nsp).fetchSockets() and calls `op` on what came back
+  // (a RemoteSocket when it lives on another node). payload: { nsp='/', socketId, op: 'emit'|'join'|'leave'|'disconnect', args=[] }
+  remoteSocket: (p, ctx) =>
+    settle(async () => {
+      const sockets = await ctx.io.of(p.nsp || '/').fetchSockets();
+      const socket = sockets.find((s) => s.id === p.socketId);
+      if (!socket) throw new Error(`fetchSockets did not return socket ${p.socketId} (got ${sockets.map((s) => s.id).join(', ')})`);
+      const result = socket[p.op](...reviveArgs(p.args || []));
+      return { kind: socket.constructor.name, result: result === undefined || typeof result === 'object' ? null : result };
+    }),
+
+  // io.of(nsp)[.in()][.except()][.local].socketsJoin(rooms) / socketsLeave(rooms). payload: { nsp='/', in?, except?, local?, rooms }
+  socketsJoin: (p, ctx) => {
+    applyModifiers(ctx.io.of(p.nsp || '/'), { to: p.in, except: p.except, local: p.local }).socketsJoin(p.rooms);
+    return null;
+  },
+  socketsLeave: (p, ctx) => {
+    applyModifiers(ctx.io.of(p.nsp || '/'), { to: p.in, except: p.except, local: p.local }).socketsLeave(p.rooms);
+    return null;
+  },
+  // payload: { nsp='/', in?, except?, local?, close=false }
+  disconnectSockets: (p, ctx) => {
+    applyModifiers(ctx.io.of(p.nsp || '/'), { to: p.in, except: p.except, local: p.local }).disconnectSockets(Boolean(p.close));
+    return null;
+  },
+
+  // Registers io.of(nsp).on(event, listener): every call is reported to the parent as a
+  // 'serverEvent' message; when the emitter asked for an ack, the listener acks with `reply`
+  // (unless `noAck`). Registering the same nsp+event again replaces the listener.
+  // payload: { nsp='/', event, reply?, noAck? }
+  onServerEvent: (p, ctx) => {
+    const nsp = p.nsp || '/';
+    const key = `${nsp}\u0000${p.event}`;
+    const previous = ctx.serverListeners.get(key);
+    if (previous) ctx.io.of(nsp).off(p.event, previous);
+    const listener = (...args) => {
+      const ack = typeof args[args.length - 1] === 'function' ? args.pop() : null;
+      send({ type: 'serverEvent', nsp, event: p.event, args: encodeBuffers(args), withAck: ack !== null });
+      if (ack && !p.noAck) ack(p.reply === undefined ? null : p.reply);
+    };
+    ctx.serverListeners.set(key, listener);
+    ctx.io.of(nsp).on(p.event, listener);
+    return null;
+  },
+
+  // io.of(nsp).serverSideEmit(event, ...args) (mode 'none'), with an ack callback (mode
+  // 'callback': → { err, responses }) or io.of(nsp).serverSideEmitWithAck (mode 'promise': settled).
+  // payload: { nsp='/', event, args=[], mode='none' }
+  serverSideEmit: (p, ctx) => {
+    const nsp = ctx.io.of(p.nsp || '/');
+    const args = reviveArgs(p.args || []);
+    const mode = p.mode || 'none';
+    if (mode === 'none') return nsp.serverSideEmit(p.event, ...args);
+    if (mode === 'promise') return settle(() => nsp.serverSideEmitWithAck(p.event, ...args));
+    const start = performance.now();
+    return new Promise((resolve) => {
+      nsp.serverSideEmit(p.event, ...args, (err, responses) =>
+        resolve({ err: err ? describeError(err) : null, responses, ms: performance.now() - start }),
+      );
+    });
+  },
+
+  // io.of(nsp)[.to()][.except()].timeout(ms).emit(event, ...args, cb) (mode 'callback': → { err, responses, ms })
+  // or .emitWithAck(event, ...args) (mode 'promise': settled). payload: { nsp='/', to?, except?, timeout, event, args=[], mode='callback' }
+  emitWithAck: (p, ctx) => {
+    const op = applyModifiers(ctx.io.of(p.nsp || '/'), { to: p.to, except: p.except, timeout: p.timeout });
+    const args = reviveArgs(p.args || []);
+    if (p.mode === 'promise') return settle(() => op.emitWithAck(p.event, ...args));
+    const start = performance.now();
+    return new Promise((resolve) => {
+      op.emit(p.event, ...args, (err, responses) => resolve({ err: err ? describeError(err) : null, responses, ms: performance.now() - start }));
+    });
+  },
+
+  // payload: { nsp='/' } → settled number
+  serverCount: (p, ctx) => settle(() => ctx.io.of(p.nsp || '/').adapter.serverCount()),
+
+  // adapter.allRooms() → settled sorted array. payload: { nsp='/' }
+  allRooms: (p, ctx) => settle(async () => [...(await ctx.io.of(p.nsp || '/').adapter.allRooms())].map(String).sort()),
+
+  // Calls any adapter method (e.g. the seeds' API of ours): adapter[method](...args). Arguments at
+  // the indexes listed in `setArgs` are turned into Sets. With `callback: true` a trailing
+  // Node-style callback is passed and its (err, value) is what settles (the returned value is
+  // ignored then); `callbackCalls` counts its calls. A Set result comes back as { set: [...] }.
+  // payload: { nsp='/', method, args=[], setArgs=[], callback=false } → settled
+  adapterCall: (p, ctx) =>
+    settle(async () => {
+      const adapter = ctx.io.of(p.nsp || '/').adapter;
+      if (typeof adapter[p.method] !== 'function') throw new Error(`adapter has no method ${p.method}`);
+      const args = reviveArgs(p.args || []).map((a, i) => ((p.setArgs || []).includes(i) ? new Set(a) : a));
+      let value;
+      if (p.callback) {
+        value = await new Promise((resolve, reject) => {
+          adapter[p.method](...args, (err, result) => (err ? reject(err) : resolve(result)));
+        });
+      } else {
+        value = await adapter[p.method](...args);
+      }
+      return value instanceof Set ? { set: [...value] } : value === undefined ? null : value;
+    }),
+
+  // Sets adapter.customHook = (data, cb) => cb(null, { reply, data }); each call is reported as a
+  // 'customHook' message. payload: { nsp='/', reply }
+  setCustomHook: (p, ctx) => {
+    const nsp = p.nsp || '/';
+    ctx.io.of(nsp).adapter.customHook = (data, cb) => {
+      send({ type: 'customHook', nsp, data });
+      cb(null, { reply: p.reply, data });
+    };
+    return null;
+  },
+
+  // What is pending in the namespace's adapter: sizes of `requests` and `ackRequests` (both
+  // adapters), and `stats()` when the adapter has it (ours). payload: { nsp='/' }
+  pending: (p, ctx) => {
+    const adapter = ctx.io.of(p.nsp || '/').adapter;
+    const size = (m) => (m && typeof m.size === 'number' ? m.size : null);
+    let stats = null;
+    if (typeof adapter.stats === 'function') {
+      stats = Object.fromEntries(Object.entries(adapter.stats()).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v]));
+    }
+    return { requests: size(adapter.requests), ackRequests: size(adapter.ackRequests), stats };
+  },
+
+  // The namespace's local sockets: [{ id, rooms, data, connected }]. payload: { nsp='/' }
+  localSockets: (p, ctx) =>
+    [...ctx.io.of(p.nsp || '/').sockets.values()].map((s) => ({ id: s.id, rooms: [...s.rooms].map(String), data: s.data, connected: s.connected })),
+
+  // With config.recordRoomOps: every adapter.addAll(id, rooms) / adapter.del(id, room) call of the
+  // namespace since startup, as [op, id, room] (one entry per room). payload: { nsp='/' }
+  roomOps: (p, ctx) => ctx.roomOps.get(p.nsp || '/') || [],
+
   // io.close(), then the Redis clients, then the IPC channel: the process should exit by itself.
   // The reply lists the resources still keeping the event loop alive at that point.
   close: async (p, ctx) => {
@@ -185,14 +381,24 @@ async function main(config) {
 
   const httpServer = http.createServer();
   const io = new Server(httpServer, { transports: ['websocket'] });
-  io.adapter(createAdapter(redis.pub, redis.sub, { key: config.key }));
+  const adapterOpts = { key: config.key };
+  for (const name of ['requestsTimeout', 'publishOnSpecificResponseChannel']) {
+    if (config[name] !== undefined) adapterOpts[name] = config[name];
+  }
+  io.adapter(createAdapter(redis.pub, redis.sub, adapterOpts));
 
-  const ctx = { config, io, redis, closing: false };
+  const ctx = { config, io, redis, closing: false, serverListeners: new Map(), roomOps: new Map() };
 
   for (const name of config.namespaces) {
+    if (config.recordRoomOps) recordRoomOps(ctx, name);
     io.of(name).on('connection', (socket) => {
+      const auth = socket.handshake.auth || {};
+      if (auth.data !== undefined) socket.data = auth.data;
       send({ type: 'connection', nsp: name, id: socket.id, tag: socket.handshake.auth && socket.handshake.auth.tag });
       socket.on('disconnect', (reason) => send({ type: 'disconnect', nsp: name, id: socket.id, reason }));
+      // Why the underlying connection closed: 'forced close' when the server closed it (e.g.
+      // disconnectSockets(true)), 'transport close' when the client did.
+      socket.conn.once('close', (reason) => send({ type: 'connClose', nsp: name, id: socket.id, reason }));
     });
   }
 

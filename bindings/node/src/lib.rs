@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use napi::bindgen_prelude::{within_runtime_if_available, BufferSlice, Function, Uint32Array};
+use napi::bindgen_prelude::{within_runtime_if_available, BufferSlice, Function};
 use napi::JsValue;
 use napi::threadsafe_function::{ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Error as JsError, Result, Status};
@@ -156,15 +156,22 @@ const KIND_BROADCAST: u32 = 0;
 const KIND_REQUEST: u32 = 1;
 const KIND_ACK_RESPONSE: u32 = 2;
 
-type BatchFn = ThreadsafeFunction<Arc<Outbox>, (), napi::bindgen_prelude::FnArgs<(napi::sys::napi_value, Uint32Array)>, Status, false, true>;
+type BatchFn = ThreadsafeFunction<Arc<Outbox>, (), napi::bindgen_prelude::FnArgs<(napi::sys::napi_value, u32, u32)>, Status, false, true>;
 
 /// Most bytes of received messages waiting for the JS thread; beyond it messages are dropped
 /// and reported (a slow event loop must not grow memory without bound; Redis itself cuts off a
 /// subscriber that lets 32 MiB pile up). A single larger message is accepted when nothing waits.
 const OUTBOX_LIMIT: usize = 64 * 1024 * 1024;
 
-/// Messages waiting for the JS thread. At most one call into JS is scheduled at a time; it takes
-/// everything that accumulated meanwhile, so a busy event loop gets fewer, larger batches.
+/// Most messages handed to JS in one call.
+const BATCH_MESSAGES: usize = 128;
+/// Most bytes handed to JS in one call (unless a single message is larger).
+const BATCH_BYTES: usize = 1024 * 1024;
+
+/// Messages waiting for the JS thread. At most one call into JS is scheduled at a time and it
+/// takes a bounded batch of what accumulated meanwhile: a busy event loop gets fewer, larger
+/// batches, and gets back to its I/O between two batches (so writes to clients complete and
+/// their buffers are freed instead of piling up across a huge batch).
 #[derive(Default)]
 struct Outbox {
     state: std::sync::Mutex<OutboxState>,
@@ -197,12 +204,27 @@ impl Outbox {
         (schedule, dropped)
     }
 
-    /// Takes everything waiting (on the JS thread).
-    fn take(&self) -> Vec<Delivery> {
+    /// Takes up to [`BATCH_MESSAGES`] messages / [`BATCH_BYTES`] bytes (on the JS thread), and
+    /// whether more wait; while more wait the outbox stays scheduled, and JS asks for the rest
+    /// with `Engine.more()` once it has handled this batch.
+    fn take(&self) -> (Vec<Delivery>, bool) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.scheduled = false;
-        state.bytes = 0;
-        std::mem::take(&mut state.items)
+        let mut bytes = 0;
+        let count = state
+            .items
+            .iter()
+            .take(BATCH_MESSAGES)
+            .take_while(|d| {
+                let first = bytes == 0;
+                bytes += d.bytes().len();
+                first || bytes <= BATCH_BYTES
+            })
+            .count();
+        let items: Vec<Delivery> = state.items.drain(..count).collect();
+        state.bytes -= items.iter().map(|d| d.bytes().len()).sum::<usize>();
+        let more = !state.items.is_empty();
+        state.scheduled = more;
+        (items, more)
     }
 }
 type EventFn = ThreadsafeFunction<(String, String), (), napi::bindgen_prelude::FnArgs<(String, String)>, Status, false, true>;
@@ -214,6 +236,13 @@ struct NodeHost {
     on_event: EventFn,
 }
 
+impl NodeHost {
+    /// Queues a call of `onBatch` on the JS thread.
+    fn schedule(&self) {
+        self.on_batch.call(self.outbox.clone(), ThreadsafeFunctionCallMode::NonBlocking);
+    }
+}
+
 impl Host for NodeHost {
     fn deliver(&self, batch: Vec<Delivery>) {
         let (schedule, dropped) = self.outbox.push(batch);
@@ -222,7 +251,7 @@ impl Host for NodeHost {
             self.on_event(AdapterEvent::Error(sioadapter::Error::Overloaded(message)));
         }
         if schedule {
-            self.on_batch.call(self.outbox.clone(), ThreadsafeFunctionCallMode::NonBlocking);
+            self.schedule();
         }
     }
 
@@ -235,46 +264,53 @@ impl Host for NodeHost {
     }
 }
 
-/// Takes what waits in the outbox and concatenates it into one buffer plus, per message, its
-/// kind and end offset.
+/// Takes what waits in the outbox and packs it into one Buffer: a header of `count` records
+/// `[kind: u32 LE, end: u32 LE]` (end offsets counted from the end of the header), then the
+/// messages back to back. JS gets `(buffer, count)`.
 ///
-/// The batch is copied into a V8-managed Buffer: an external buffer per batch (with its
-/// finalizer) made the garbage collector several times busier on a receiving node.
-fn pack(ctx: ThreadsafeCallContext<Arc<Outbox>>) -> Result<napi::bindgen_prelude::FnArgs<(napi::sys::napi_value, Uint32Array)>> {
-    let items = ctx.value.take();
-    let total = items.iter().map(|d| d.bytes().len()).sum();
-    let mut data = Vec::with_capacity(total);
-    let mut index = Vec::with_capacity(items.len() * 2);
+/// The Buffer is V8-managed (a copy): an external buffer or typed array per batch, each with its
+/// finalizer, made the garbage collector several times busier on a receiving node.
+fn pack(ctx: ThreadsafeCallContext<Arc<Outbox>>) -> Result<napi::bindgen_prelude::FnArgs<(napi::sys::napi_value, u32, u32)>> {
+    let (items, more) = ctx.value.take();
+    let header = items.len() * 8;
+    let total: usize = items.iter().map(|d| d.bytes().len()).sum();
+    let mut data = Vec::with_capacity(header + total);
+    let mut end = 0u32;
     for delivery in &items {
-        data.extend_from_slice(delivery.bytes());
-        index.push(match delivery.kind() {
+        let kind = match delivery.kind() {
             DeliveryKind::Broadcast => KIND_BROADCAST,
             DeliveryKind::Request(_) => KIND_REQUEST,
             DeliveryKind::AckResponse => KIND_ACK_RESPONSE,
-        });
-        index.push(data.len() as u32);
+        };
+        end += delivery.bytes().len() as u32;
+        data.extend_from_slice(&kind.to_le_bytes());
+        data.extend_from_slice(&end.to_le_bytes());
+    }
+    for delivery in &items {
+        data.extend_from_slice(delivery.bytes());
     }
     let buffer = BufferSlice::copy_from(&ctx.env, &data)?;
-    Ok((buffer.raw(), Uint32Array::new(index)).into())
+    Ok((buffer.raw(), items.len() as u32, u32::from(more)).into())
 }
 
 /// One namespace's engine.
 #[napi]
 pub struct Engine {
     adapter: Adapter,
+    host: Arc<NodeHost>,
 }
 
 #[napi]
 impl Engine {
-    /// Creates the engine of namespace `nsp` on `connection`. `onBatch(data, index)` receives
-    /// messages from other nodes: `index` holds `[kind, end]` pairs (0 broadcast, 1 request,
+    /// Creates the engine of namespace `nsp` on `connection`. `onBatch(data, count)` receives
+    /// messages from other nodes packed as [`pack`] describes (kinds: 0 broadcast, 1 request,
     /// 2 ack response); `onEvent(kind, message)` receives `ready` and `error`.
     #[napi(constructor, catch_unwind)]
     pub fn new(
         connection: &Connection,
         nsp: String,
         options: EngineOptions,
-        on_batch: Function<'_, napi::bindgen_prelude::FnArgs<(napi::sys::napi_value, Uint32Array)>, ()>,
+        on_batch: Function<'_, napi::bindgen_prelude::FnArgs<(napi::sys::napi_value, u32, u32)>, ()>,
         on_event: Function<'_, napi::bindgen_prelude::FnArgs<(String, String)>, ()>,
     ) -> Result<Self> {
         let on_batch: BatchFn = on_batch.build_threadsafe_function::<Arc<Outbox>>().weak::<true>().callee_handled::<false>().build_callback(pack)?;
@@ -289,8 +325,14 @@ impl Engine {
             .with_specific_response_channel(options.publish_on_specific_response_channel);
         let host = Arc::new(NodeHost { outbox: Arc::default(), on_batch, on_event });
         let transport: Arc<dyn Transport> = connection.transport.clone();
-        let adapter = within_runtime_if_available(|| Adapter::new(&nsp, &config, transport, host));
-        Ok(Engine { adapter })
+        let adapter = within_runtime_if_available(|| Adapter::new(&nsp, &config, transport, host.clone()));
+        Ok(Engine { adapter, host })
+    }
+
+    /// Asks for the next batch after one delivered with `more` set.
+    #[napi(catch_unwind)]
+    pub fn more(&self) {
+        self.host.schedule();
     }
 
     /// This node's uid for the namespace.
