@@ -82,4 +82,35 @@ export declare function createAdapter(pubClient?: RedisSource, subClient?: Redis
 export declare function createAdapter(opts: RedisAdapterOptions & RedisConnectionSettings & { pubClient?: RedisSource; subClient?: RedisSource }): (nsp: any) => RedisAdapter;
 export declare function createAdapter(url: string, opts?: RedisAdapterOptions): (nsp: any) => RedisAdapter;
 
+/** A selection of sockets to emit to or act on (immutable; each call returns a new one). */
+export declare class BroadcastOperator {
+  to(room: Room | Room[]): BroadcastOperator;
+  in(room: Room | Room[]): BroadcastOperator;
+  except(room: Room | Room[]): BroadcastOperator;
+  compress(compress: boolean): BroadcastOperator;
+  readonly volatile: BroadcastOperator;
+  emit(ev: string, ...args: any[]): true;
+  socketsJoin(rooms: Room | Room[]): void;
+  socketsLeave(rooms: Room | Room[]): void;
+  disconnectSockets(close?: boolean): void;
+}
+
+/** The API of `@socket.io/redis-emitter`, on the Rust core. */
+export declare class Emitter {
+  constructor(redisClient?: RedisSource, opts?: { key?: string }, nsp?: string);
+  of(nsp: string): Emitter;
+  emit(ev: string, ...args: any[]): true;
+  to(room: Room | Room[]): BroadcastOperator;
+  in(room: Room | Room[]): BroadcastOperator;
+  except(room: Room | Room[]): BroadcastOperator;
+  compress(compress: boolean): BroadcastOperator;
+  readonly volatile: BroadcastOperator;
+  socketsJoin(rooms: Room | Room[]): void;
+  socketsLeave(rooms: Room | Room[]): void;
+  disconnectSockets(close?: boolean): void;
+  serverSideEmit(ev: string, ...args: any[]): void;
+  /** Sends what is queued and closes the connection. */
+  close(): Promise<void>;
+}
+
 export default createAdapter;

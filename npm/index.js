@@ -563,4 +563,5 @@ module.exports = createAdapter;
 module.exports.createAdapter = createAdapter;
 module.exports.RedisAdapter = RedisAdapter;
 module.exports.RequestType = RequestType;
+module.exports.Emitter = require("./lib/emitter").Emitter;
 module.exports.default = createAdapter;

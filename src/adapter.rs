@@ -372,7 +372,36 @@ impl Inner {
             }
             Ok(header) if header.uid.as_deref() == Some(self.uid.as_str()) => None,
             Ok(header) if header.request_id.as_deref().is_some_and(|id| self.pending.contains(id) || self.acks.contains(id)) => None,
-            Ok(header) => Some(Delivery::new(DeliveryKind::Request(header), payload)),
+            Ok(header) => {
+                if header.kind == RequestType::RemoteJoin {
+                    self.expect_rooms(&payload);
+                }
+                Some(Delivery::new(DeliveryKind::Request(header), payload))
+            }
+        }
+    }
+
+    /// A join request is applied by the host later than its broadcasts are filtered here, so
+    /// the rooms it joins count as local from now on: a broadcast to them right after the join
+    /// must not be skipped. (At worst a room no local socket joined passes the filter, and the
+    /// host then finds nobody to deliver to.)
+    fn expect_rooms(&self, payload: &[u8]) {
+        if !self.tracks_rooms.load(Ordering::Acquire) {
+            return;
+        }
+        let Ok(serde_json::Value::Object(request)) = serde_json::from_slice::<serde_json::Value>(payload) else { return };
+        let rooms = match (request.get("rooms"), request.get("room")) {
+            (Some(serde_json::Value::Array(rooms)), _) => rooms.clone(),
+            (_, Some(room)) => vec![room.clone()],
+            _ => return,
+        };
+        let mut mirror = self.rooms.write().unwrap_or_else(|p| p.into_inner());
+        for room in rooms {
+            let name = match room {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            mirror.insert(name.into_bytes().into_boxed_slice());
         }
     }
 
@@ -513,6 +542,20 @@ mod tests {
         let got: Vec<_> = host_b.delivered.lock().unwrap().iter().map(|m| m.packet.data[0].clone()).collect();
         assert_eq!(got, vec![rmpv::Value::from("to-y")]);
         assert_eq!(b.stats().skipped, 2);
+    }
+
+    #[tokio::test]
+    async fn a_room_broadcast_right_after_a_join_request_is_not_skipped() {
+        let broker = MemoryBroker::new();
+        let (b, host_b) = node(&broker, "/");
+        settle().await;
+        b.room_created("sid1");
+        let emitter = crate::Emitter::new(Arc::new(broker.connect()), "socket.io", "/");
+        let none = serde_json::value::RawValue::from_string("[]".into()).unwrap();
+        let joined = serde_json::value::RawValue::from_string(r#"["joined"]"#.into()).unwrap();
+        emitter.sockets_join(&Targets { rooms: &none, except: &none }, &joined).unwrap();
+        emitter.emit("after-join", vec![], &BroadcastOptions { rooms: vec![Room::from("joined")], ..Default::default() }).unwrap();
+        assert_eq!(host_b.delivered.lock().unwrap().len(), 1, "the host has not applied the join yet, but the broadcast must reach it");
     }
 
     #[tokio::test]

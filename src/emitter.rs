@@ -66,6 +66,13 @@ impl Emitter {
         self.transport.publish(self.channels.broadcast_for(room.as_deref()), message.encode())
     }
 
+    /// Emits a broadcast whose `[packet, opts]` the caller already encoded as a msgpack 2-array
+    /// (opts in the emitter's key order); `single_room` is the room when there is exactly one.
+    pub fn emit_encoded(&self, single_room: Option<&str>, packet_and_opts: &[u8]) -> Result<(), Error> {
+        let message = crate::protocol::broadcast::frame_with_uid(EMITTER_UID, packet_and_opts)?;
+        self.transport.publish(self.channels.broadcast_for(single_room), message)
+    }
+
     /// `socketsJoin(rooms)`: sockets selected by `targets` join `rooms` (JSON array).
     pub fn sockets_join(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
         self.request(req::emitter_rooms_request(true, targets, rooms))

@@ -10,7 +10,7 @@
 //! of aborting the process; callbacks into JS are weak thread-safe functions, so they never
 //! keep the Node process alive.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ use sioadapter::adapter::Reply;
 use sioadapter::protocol::request::{raw_json, RawJson, RequestType, SocketAction, Targets};
 use sioadapter::transport::redis::RedisTransport;
 use sioadapter::transport::Transport;
-use sioadapter::{Adapter, AdapterConfig, AdapterEvent, Delivery, DeliveryKind, Host, Outcome, RedisConfig};
+use sioadapter::{Adapter, AdapterConfig, AdapterEvent, Delivery, DeliveryKind, Emitter, Host, Outcome, RedisConfig};
 
 fn js_error(err: impl Into<sioadapter::Error>) -> JsError {
     JsError::new(Status::GenericFailure, err.into().to_string())
@@ -149,6 +149,8 @@ pub struct EngineStats {
     pub pending_requests: f64,
     /// Broadcasts with ack whose acknowledgements are still awaited.
     pub pending_acks: f64,
+    /// Messages dropped because the event loop did not take them in time (receive buffer full).
+    pub dropped: f64,
 }
 
 /// Kinds of records in a batch, as the JS layer reads them.
@@ -234,9 +236,28 @@ struct NodeHost {
     outbox: Arc<Outbox>,
     on_batch: BatchFn,
     on_event: EventFn,
+    /// Messages dropped because the outbox was full, in all.
+    dropped: AtomicU64,
+    /// Dropped messages not reported yet.
+    unreported_drops: AtomicU64,
+    last_drop_report: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl NodeHost {
+    /// Counts dropped messages and reports them at most once a second (not once per message).
+    fn report_drops(&self, dropped: u64) {
+        self.dropped.fetch_add(dropped, Ordering::Relaxed);
+        let unreported = self.unreported_drops.fetch_add(dropped, Ordering::AcqRel) + dropped;
+        let mut last = self.last_drop_report.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
+            return;
+        }
+        *last = Some(std::time::Instant::now());
+        self.unreported_drops.fetch_sub(unreported, Ordering::AcqRel);
+        let message = format!("receive buffer full ({} MiB waiting for the event loop): dropped {unreported} messages", OUTBOX_LIMIT >> 20);
+        self.on_event(AdapterEvent::Error(sioadapter::Error::Overloaded(message)));
+    }
+
     /// Queues a call of `onBatch` on the JS thread.
     fn schedule(&self) {
         self.on_batch.call(self.outbox.clone(), ThreadsafeFunctionCallMode::NonBlocking);
@@ -247,8 +268,7 @@ impl Host for NodeHost {
     fn deliver(&self, batch: Vec<Delivery>) {
         let (schedule, dropped) = self.outbox.push(batch);
         if dropped > 0 {
-            let message = format!("receive buffer full ({} MiB waiting for the event loop): dropped {dropped} messages", OUTBOX_LIMIT >> 20);
-            self.on_event(AdapterEvent::Error(sioadapter::Error::Overloaded(message)));
+            self.report_drops(dropped);
         }
         if schedule {
             self.schedule();
@@ -323,7 +343,14 @@ impl Engine {
             .with_key(&options.key)
             .with_requests_timeout(Duration::from_millis(options.requests_timeout.max(0.0) as u64))
             .with_specific_response_channel(options.publish_on_specific_response_channel);
-        let host = Arc::new(NodeHost { outbox: Arc::default(), on_batch, on_event });
+        let host = Arc::new(NodeHost {
+            outbox: Arc::default(),
+            on_batch,
+            on_event,
+            dropped: AtomicU64::new(0),
+            unreported_drops: AtomicU64::new(0),
+            last_drop_report: std::sync::Mutex::new(None),
+        });
         let transport: Arc<dyn Transport> = connection.transport.clone();
         let adapter = within_runtime_if_available(|| Adapter::new(&nsp, &config, transport, host.clone()));
         Ok(Engine { adapter, host })
@@ -371,6 +398,7 @@ impl Engine {
             skipped: s.skipped as f64,
             pending_requests: s.pending_requests as f64,
             pending_acks: s.pending_acks as f64,
+            dropped: self.host.dropped.load(Ordering::Relaxed) as f64,
         }
     }
 
@@ -481,5 +509,49 @@ impl Engine {
     #[napi(catch_unwind)]
     pub async fn close(&self) -> Result<()> {
         self.adapter.close().await.map_err(js_error)
+    }
+}
+
+/// The publish-only emitter of the npm package's `Emitter` (like `@socket.io/redis-emitter`).
+#[napi]
+pub struct NativeEmitter {
+    emitter: Emitter,
+}
+
+#[napi]
+impl NativeEmitter {
+    /// An emitter for namespace `nsp` with channel prefix `key`, publishing through `connection`.
+    #[napi(constructor, catch_unwind)]
+    pub fn new(connection: &Connection, key: String, nsp: String) -> Self {
+        let transport: Arc<dyn Transport> = connection.transport.clone();
+        NativeEmitter { emitter: Emitter::new(transport, &key, &nsp) }
+    }
+
+    /// Publishes a broadcast: `packetAndOpts` is notepack's encoding of `[packet, opts]`, `room`
+    /// the single target room when there is exactly one.
+    #[napi(catch_unwind)]
+    pub fn broadcast(&self, room: Option<String>, packet_and_opts: &[u8]) -> Result<()> {
+        self.emitter.emit_encoded(room.as_deref(), packet_and_opts).map_err(js_error)
+    }
+
+    /// `socketsJoin` (`join`) or `socketsLeave`; arguments are JSON arrays.
+    #[napi(catch_unwind)]
+    pub fn change_rooms(&self, join: bool, rooms: String, except: String, target_rooms: String) -> Result<()> {
+        let (rooms, except, target_rooms) = (json(rooms, "rooms")?, json(except, "except")?, json(target_rooms, "rooms")?);
+        let targets = Targets { rooms: &rooms, except: &except };
+        if join { self.emitter.sockets_join(&targets, &target_rooms) } else { self.emitter.sockets_leave(&targets, &target_rooms) }.map_err(js_error)
+    }
+
+    /// `disconnectSockets(close)`; `rooms`/`except` are JSON arrays.
+    #[napi(catch_unwind)]
+    pub fn disconnect_sockets(&self, rooms: String, except: String, close: bool) -> Result<()> {
+        let (rooms, except) = (json(rooms, "rooms")?, json(except, "except")?);
+        self.emitter.disconnect_sockets(&Targets { rooms: &rooms, except: &except }, close).map_err(js_error)
+    }
+
+    /// `serverSideEmit(...)`; `data` is `[event, ...args]` as JSON.
+    #[napi(catch_unwind)]
+    pub fn server_side_emit(&self, data: String) -> Result<()> {
+        self.emitter.server_side_emit(&json(data, "data")?).map_err(js_error)
     }
 }

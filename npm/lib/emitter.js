@@ -1,0 +1,153 @@
+"use strict";
+// `Emitter`: the API of @socket.io/redis-emitter (emit into a socket.io cluster from a process
+// that is not a socket.io server), on the Rust core. Packets are encoded once by notepack.io
+// as `[packet, opts]`; Rust adds the uid "emitter", picks the channel and publishes.
+
+const notepack = require("notepack.io");
+const native = require("./native");
+const { resolveRedisUrl, optionError } = require("./connection");
+
+const RESERVED_EVENTS = new Set(["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"]);
+
+function checkEvent(ev) {
+  if (RESERVED_EVENTS.has(ev)) throw new Error(`"${String(ev)}" is a reserved event name`);
+}
+
+function targets(rooms, exceptRooms) {
+  return [JSON.stringify([...rooms]), JSON.stringify([...exceptRooms])];
+}
+
+/** An immutable selection of sockets (rooms, excepts, flags) to emit to or act on. */
+class BroadcastOperator {
+  constructor(emitter, rooms = new Set(), exceptRooms = new Set(), flags = {}) {
+    this._emitter = emitter;
+    this._rooms = rooms;
+    this._except = exceptRooms;
+    this._flags = flags;
+  }
+
+  /** Targets the sockets in `room` (a room or an array of rooms). */
+  to(room) {
+    const rooms = new Set(this._rooms);
+    for (const r of Array.isArray(room) ? room : [room]) rooms.add(r);
+    return new BroadcastOperator(this._emitter, rooms, this._except, this._flags);
+  }
+
+  /** Same as `to`. */
+  in(room) {
+    return this.to(room);
+  }
+
+  /** Excludes the sockets in `room` (a room or an array of rooms). */
+  except(room) {
+    const exceptRooms = new Set(this._except);
+    for (const r of Array.isArray(room) ? room : [room]) exceptRooms.add(r);
+    return new BroadcastOperator(this._emitter, this._rooms, exceptRooms, this._flags);
+  }
+
+  /** Sets the compress flag. */
+  compress(compress) {
+    return new BroadcastOperator(this._emitter, this._rooms, this._except, { ...this._flags, compress });
+  }
+
+  /** The message may be dropped for clients that are not ready. */
+  get volatile() {
+    return new BroadcastOperator(this._emitter, this._rooms, this._except, { ...this._flags, volatile: true });
+  }
+
+  /** Emits `ev` with `args` to the selected sockets of every node. */
+  emit(ev, ...args) {
+    checkEvent(ev);
+    const packet = { type: 2, data: [ev, ...args], nsp: this._emitter._nsp };
+    const opts = { rooms: [...this._rooms], flags: this._flags, except: [...this._except] };
+    this._emitter._native.broadcast(opts.rooms.length === 1 ? String(opts.rooms[0]) : null, notepack.encode([packet, opts]));
+    return true;
+  }
+
+  /** Makes the selected sockets join `rooms`. */
+  socketsJoin(rooms) {
+    this._emitter._native.changeRooms(true, ...targets(this._rooms, this._except), JSON.stringify(Array.isArray(rooms) ? rooms : [rooms]));
+  }
+
+  /** Makes the selected sockets leave `rooms`. */
+  socketsLeave(rooms) {
+    this._emitter._native.changeRooms(false, ...targets(this._rooms, this._except), JSON.stringify(Array.isArray(rooms) ? rooms : [rooms]));
+  }
+
+  /** Disconnects the selected sockets (`close`: also close the underlying connection). */
+  disconnectSockets(close = false) {
+    this._emitter._native.disconnectSockets(...targets(this._rooms, this._except), Boolean(close));
+  }
+}
+
+/**
+ * Emits into a socket.io cluster, like `new Emitter(redisClient, { key }, nsp)` of
+ * `@socket.io/redis-emitter`. `redisClient` is read for its settings (or is a URL / settings /
+ * nothing for `redis://127.0.0.1:6379`); the Rust core opens its own connection.
+ */
+class Emitter {
+  constructor(redisClient, opts = {}, nsp = "/", shared = null) {
+    if (opts === null || typeof opts !== "object") throw optionError("opts", "expected an object");
+    if (opts.key !== undefined && typeof opts.key !== "string") throw optionError("key", `expected a string, got ${typeof opts.key}`);
+    this.redisClient = redisClient;
+    this.opts = { key: opts.key || "socket.io" };
+    this._nsp = nsp.startsWith("/") ? nsp : `/${nsp}`;
+    this._shared = shared || { connection: new native.Connection(resolveRedisUrl(redisClient, "redisClient")) };
+    this._native = new native.NativeEmitter(this._shared.connection, this.opts.key, this._nsp);
+  }
+
+  /** The emitter of another namespace (a leading "/" is added when missing). */
+  of(nsp) {
+    return new Emitter(this.redisClient, this.opts, nsp, this._shared);
+  }
+
+  emit(ev, ...args) {
+    return new BroadcastOperator(this).emit(ev, ...args);
+  }
+
+  to(room) {
+    return new BroadcastOperator(this).to(room);
+  }
+
+  in(room) {
+    return this.to(room);
+  }
+
+  except(room) {
+    return new BroadcastOperator(this).except(room);
+  }
+
+  get volatile() {
+    return new BroadcastOperator(this).volatile;
+  }
+
+  compress(compress) {
+    return new BroadcastOperator(this).compress(compress);
+  }
+
+  socketsJoin(rooms) {
+    new BroadcastOperator(this).socketsJoin(rooms);
+  }
+
+  socketsLeave(rooms) {
+    new BroadcastOperator(this).socketsLeave(rooms);
+  }
+
+  disconnectSockets(close = false) {
+    new BroadcastOperator(this).disconnectSockets(close);
+  }
+
+  /** Emits to the server-side listeners of every node. Acknowledgements are not supported. */
+  serverSideEmit(...args) {
+    if (typeof args[args.length - 1] === "function") throw new Error("Acknowledgements are not supported");
+    checkEvent(args[0]);
+    this._native.serverSideEmit(JSON.stringify(args));
+  }
+
+  /** Sends what is queued (for a short while at most) and closes the connection. */
+  close() {
+    return this._shared.connection.close();
+  }
+}
+
+module.exports = { Emitter, BroadcastOperator };
