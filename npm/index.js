@@ -322,8 +322,8 @@ class RedisAdapter extends Adapter {
     if (kind === "ready") {
       this._resolveReady();
       this.emit("ready");
-    } else if (kind === "error") {
-      this._emitError(new Error(message), "ERR_SIO_REDIS");
+    } else {
+      this._emitError(new Error(message), kind === "overloaded" ? "ERR_SIO_OVERLOADED" : "ERR_SIO_REDIS");
     }
   }
 

@@ -339,16 +339,8 @@ impl<'a> Reader<'a> {
                     Err(_) => Value::String(rmpv::Utf8String::from(String::from_utf8_lossy(bytes).into_owned())),
                 }
             }
-            Marker::Bin8 => {
-                let n = self.be(1)? as usize;
-                Value::Binary(self.take(n)?.to_vec())
-            }
-            Marker::Bin16 => {
-                let n = self.be(2)? as usize;
-                Value::Binary(self.take(n)?.to_vec())
-            }
-            Marker::Bin32 => {
-                let n = self.be(4)? as usize;
+            Marker::Bin8 | Marker::Bin16 | Marker::Bin32 => {
+                let n = self.be(length_width(marker))? as usize;
                 Value::Binary(self.take(n)?.to_vec())
             }
             Marker::FixExt1 => self.ext(1)?,
@@ -356,16 +348,8 @@ impl<'a> Reader<'a> {
             Marker::FixExt4 => self.ext(4)?,
             Marker::FixExt8 => self.ext(8)?,
             Marker::FixExt16 => self.ext(16)?,
-            Marker::Ext8 => {
-                let n = self.be(1)? as usize;
-                self.ext(n)?
-            }
-            Marker::Ext16 => {
-                let n = self.be(2)? as usize;
-                self.ext(n)?
-            }
-            Marker::Ext32 => {
-                let n = self.be(4)? as usize;
+            Marker::Ext8 | Marker::Ext16 | Marker::Ext32 => {
+                let n = self.be(length_width(marker))? as usize;
                 self.ext(n)?
             }
             Marker::Reserved => return Err(ProtocolError::UnknownMarker(0xc1)),
@@ -376,6 +360,15 @@ impl<'a> Reader<'a> {
     fn ext(&mut self, len: usize) -> Result<Value, ProtocolError> {
         let ty = self.byte()? as i8;
         Ok(Value::Ext(ty, self.take(len)?.to_vec()))
+    }
+}
+
+/// Bytes of the length prefix after a bin/ext marker.
+fn length_width(marker: Marker) -> usize {
+    match marker {
+        Marker::Bin8 | Marker::Ext8 => 1,
+        Marker::Bin16 | Marker::Ext16 => 2,
+        _ => 4,
     }
 }
 

@@ -34,6 +34,12 @@ fn json(text: String, what: &'static str) -> Result<RawJson> {
     raw_json(text, what).map_err(js_error)
 }
 
+/// Runs `op` with the targets JS gave as JSON arrays (`rooms`, `except`).
+fn with_targets<T>(rooms: String, except: String, op: impl FnOnce(&Targets<'_>) -> std::result::Result<T, sioadapter::Error>) -> Result<T> {
+    let (rooms, except) = (json(rooms, "rooms")?, json(except, "except")?);
+    op(&Targets { rooms: &rooms, except: &except }).map_err(js_error)
+}
+
 fn request_type(kind: u32) -> Result<RequestType> {
     RequestType::from_wire(i64::from(kind)).ok_or_else(|| JsError::new(Status::InvalidArg, format!("unknown request type {kind}")))
 }
@@ -278,6 +284,7 @@ impl Host for NodeHost {
     fn on_event(&self, event: AdapterEvent) {
         let payload = match event {
             AdapterEvent::Ready => ("ready".to_owned(), String::new()),
+            AdapterEvent::Error(err @ sioadapter::Error::Overloaded(_)) => ("overloaded".to_owned(), err.to_string()),
             AdapterEvent::Error(err) => ("error".to_owned(), err.to_string()),
         };
         self.on_event.call(payload, ThreadsafeFunctionCallMode::NonBlocking);
@@ -460,16 +467,14 @@ impl Engine {
     /// `socketsJoin` (`join`) or `socketsLeave` on the other nodes; arguments are JSON arrays.
     #[napi(catch_unwind)]
     pub fn change_rooms(&self, join: bool, rooms: String, except: String, target_rooms: String) -> Result<()> {
-        let (rooms, except, target_rooms) = (json(rooms, "rooms")?, json(except, "except")?, json(target_rooms, "rooms")?);
-        let targets = Targets { rooms: &rooms, except: &except };
-        if join { self.adapter.add_sockets(&targets, &target_rooms) } else { self.adapter.del_sockets(&targets, &target_rooms) }.map_err(js_error)
+        let target_rooms = json(target_rooms, "rooms")?;
+        with_targets(rooms, except, |t| if join { self.adapter.add_sockets(t, &target_rooms) } else { self.adapter.del_sockets(t, &target_rooms) })
     }
 
     /// `disconnectSockets(close)` on the other nodes; `rooms`/`except` are JSON arrays.
     #[napi(catch_unwind)]
     pub fn disconnect_sockets(&self, rooms: String, except: String, close: bool) -> Result<()> {
-        let (rooms, except) = (json(rooms, "rooms")?, json(except, "except")?);
-        self.adapter.disconnect_sockets(&Targets { rooms: &rooms, except: &except }, close).map_err(js_error)
+        with_targets(rooms, except, |t| self.adapter.disconnect_sockets(t, close))
     }
 
     /// Publishes a broadcast with ack (`[packet, opts]` from notepack) and returns its request id.
@@ -537,16 +542,14 @@ impl NativeEmitter {
     /// `socketsJoin` (`join`) or `socketsLeave`; arguments are JSON arrays.
     #[napi(catch_unwind)]
     pub fn change_rooms(&self, join: bool, rooms: String, except: String, target_rooms: String) -> Result<()> {
-        let (rooms, except, target_rooms) = (json(rooms, "rooms")?, json(except, "except")?, json(target_rooms, "rooms")?);
-        let targets = Targets { rooms: &rooms, except: &except };
-        if join { self.emitter.sockets_join(&targets, &target_rooms) } else { self.emitter.sockets_leave(&targets, &target_rooms) }.map_err(js_error)
+        let target_rooms = json(target_rooms, "rooms")?;
+        with_targets(rooms, except, |t| if join { self.emitter.sockets_join(t, &target_rooms) } else { self.emitter.sockets_leave(t, &target_rooms) })
     }
 
     /// `disconnectSockets(close)`; `rooms`/`except` are JSON arrays.
     #[napi(catch_unwind)]
     pub fn disconnect_sockets(&self, rooms: String, except: String, close: bool) -> Result<()> {
-        let (rooms, except) = (json(rooms, "rooms")?, json(except, "except")?);
-        self.emitter.disconnect_sockets(&Targets { rooms: &rooms, except: &except }, close).map_err(js_error)
+        with_targets(rooms, except, |t| self.emitter.disconnect_sockets(t, close))
     }
 
     /// `serverSideEmit(...)`; `data` is `[event, ...args]` as JSON.
