@@ -31,6 +31,11 @@ fn main() {
     config.export.rename.insert("SioResult".into(), "sio_result".into());
     config.export.rename.insert("SioEmitter".into(), "sio_emitter".into());
     config.export.rename.insert("SioTarget".into(), "sio_target".into());
+    config.export.rename.insert("SioAdapter".into(), "sio_adapter".into());
+    config.export.rename.insert("SioRequest".into(), "sio_request".into());
+    config.export.rename.insert("SioHostCallbacks".into(), "sio_host_callbacks".into());
+    config.export.rename.insert("SioEvent".into(), "sio_event".into());
+    config.export.rename.insert("SioCompletion".into(), "sio_completion".into());
     config.export.include = vec!["SioResult".into()];
 
     // Only the ffi module (cbindgen follows its `mod` items) is the C surface; constants

@@ -85,10 +85,83 @@ typedef enum sio_result {
 } sio_result;
 
 /**
+ * What [`SioHostCallbacks::on_event`] reports.
+ */
+typedef enum sio_event {
+  /**
+   * Subscribed (again) to every channel of the namespace.
+   */
+  SIO_EVENT_READY = 0,
+  /**
+   * A connection problem; the handle keeps retrying.
+   */
+  SIO_EVENT_ERROR = 1,
+} sio_event;
+
+/**
+ * A namespace of a C/C++ socket.io server in the cluster. Create with [`sio_adapter_new`],
+ * release with [`sio_adapter_free`].
+ */
+typedef struct sio_adapter sio_adapter;
+
+/**
  * An emitter handle: a Redis connection and a namespace. Create with [`sio_emitter_new`],
  * release with [`sio_emitter_free`].
  */
 typedef struct sio_emitter sio_emitter;
+
+/**
+ * A request of another node, borrowed for the duration of [`SioHostCallbacks::on_request`].
+ */
+typedef struct sio_request {
+  /**
+   * The request type (protocol values: 0 SOCKETS, 1 ALL_ROOMS, 2 REMOTE_JOIN, 3 REMOTE_LEAVE,
+   * 4 REMOTE_DISCONNECT, 5 REMOTE_FETCH, 6 SERVER_SIDE_EMIT, 7 BROADCAST with ack).
+   */
+  uint32_t kind;
+  /**
+   * The correlation id, or NULL for requests that expect no answer.
+   */
+  const char *request_id;
+  /**
+   * The requesting node's uid, or NULL (emitters, old nodes).
+   */
+  const char *requester;
+  /**
+   * The request as received: JSON text (NUL-terminated too), or msgpack for type 7.
+   */
+  const uint8_t *payload;
+  /**
+   * Bytes in `payload` (without the NUL).
+   */
+  size_t payload_len;
+} sio_request;
+
+/**
+ * The callbacks of a C host. They run on the handle's background thread, one at a time, never
+ * after [`sio_adapter_free`] returned; they must not call `sio_adapter_free` themselves.
+ * Pointers they receive are borrowed for the duration of the call.
+ */
+typedef struct sio_host_callbacks {
+  /**
+   * Passed back to every callback.
+   */
+  void *user_data;
+  /**
+   * A broadcast from another node for the local sockets: msgpack `[uid, packet, opts]`
+   * (`packet.data` is `[event, ...args]`; `opts.rooms` / `opts.except` select sockets).
+   */
+  void (*on_broadcast)(void *user_data, const uint8_t *message, size_t len);
+  /**
+   * A request of another node. Answer those with a `request_id` with [`sio_adapter_respond`]
+   * (now or later, from any thread); apply the others (join/leave/disconnect) locally.
+   */
+  void (*on_request)(void *user_data, const struct sio_request *request);
+  /**
+   * Connection state: ready, or an error with its message.
+   */
+  void (*on_event)(void *user_data, enum sio_event event, const char *message);
+} sio_host_callbacks;
 
 /**
  * Which sockets an operation is for. Pass NULL for "every socket of the namespace".
@@ -117,6 +190,16 @@ typedef struct sio_target {
   uint32_t flags;
 } sio_target;
 
+/**
+ * Completion of an asynchronous call: `result`, and on success `json` (a JSON array of every
+ * answer's items, or the server count as a JSON number); on failure `error` describes it
+ * (for a timeout, `json` still holds what arrived). Both strings are borrowed for the call.
+ */
+typedef void (*sio_completion)(void *user_data,
+                               enum sio_result result,
+                               const char *json,
+                               const char *error);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -136,6 +219,139 @@ const char *sio_last_error(void);
  * A fixed description of a result code. Static storage: never free it.
  */
 const char *sio_result_name(enum sio_result code);
+
+/**
+ * Joins the cluster of channel prefix `key` (NULL or `""`: `"socket.io"`) on the Redis at `url`
+ * as a node serving namespace `nsp`, with `requests_timeout_ms` for cluster requests (0: 5000).
+ * `callbacks` is copied; its function pointers and `user_data` must stay usable from the
+ * handle's background thread until [`sio_adapter_free`] returns. Connecting happens in the
+ * background (`on_event` reports ready or errors). On success `*out` owns the handle.
+ *
+ * Report the local rooms (socket ids included) with [`sio_adapter_room_created`] /
+ * [`sio_adapter_room_deleted`] so that broadcasts nobody local can receive are skipped; a host
+ * that never reports rooms receives every broadcast of the namespace.
+ *
+ * # Safety
+ * `url`, `nsp` (and `key` unless NULL) are valid C strings; `callbacks` and `out` are valid.
+ */
+enum sio_result sio_adapter_new(const char *url,
+                                const char *key,
+                                const char *nsp,
+                                uint32_t requests_timeout_ms,
+                                const struct sio_host_callbacks *callbacks,
+                                struct sio_adapter **out);
+
+/**
+ * This node's uid in the namespace (6 characters). Owned by the handle, valid until
+ * [`sio_adapter_free`]; NULL if `adapter` is NULL.
+ *
+ * # Safety
+ * `adapter` is NULL or a live handle.
+ */
+const char *sio_adapter_uid(const struct sio_adapter *adapter);
+
+/**
+ * Reports that a local socket is now in `room` (socket ids are rooms too).
+ *
+ * # Safety
+ * `adapter` is a live handle; `room` is a valid C string.
+ */
+enum sio_result sio_adapter_room_created(const struct sio_adapter *adapter, const char *room);
+
+/**
+ * Reports that the last local socket left `room`.
+ *
+ * # Safety
+ * `adapter` is a live handle; `room` is a valid C string.
+ */
+enum sio_result sio_adapter_room_deleted(const struct sio_adapter *adapter, const char *room);
+
+/**
+ * Broadcasts `event` with `args_json` (a JSON array) to the sockets of `target` (NULL:
+ * everybody) on the other nodes. Delivering to the local sockets is the host's business.
+ *
+ * # Safety
+ * `adapter` is a live handle; `event` and `args_json` are valid C strings; `target` is NULL or valid.
+ */
+enum sio_result sio_adapter_broadcast(const struct sio_adapter *adapter,
+                                      const char *event,
+                                      const char *args_json,
+                                      const struct sio_target *target);
+
+/**
+ * Answers request `request_id` of type `kind` from node `requester` (NULL when the request
+ * had no uid): `json` is a JSON array of rooms (ALL_ROOMS), socket ids (SOCKETS) or socket
+ * details `{id, handshake, rooms, data}` (REMOTE_FETCH), the ack argument (SERVER_SIDE_EMIT;
+ * NULL for none), or NULL for a legacy join/leave/disconnect of a local socket.
+ *
+ * # Safety
+ * `adapter` is a live handle; `request_id` is a valid C string; `requester` and `json` are
+ * NULL or valid C strings.
+ */
+enum sio_result sio_adapter_respond(const struct sio_adapter *adapter,
+                                    uint32_t kind,
+                                    const char *request_id,
+                                    const char *requester,
+                                    const char *json);
+
+/**
+ * Every room of every other node; `done` gets a JSON array (add the local rooms yourself).
+ *
+ * # Safety
+ * `adapter` is a live handle; `done` is NULL or a valid function; `user_data` may be used on
+ * the handle's thread, where `done` runs exactly once.
+ */
+enum sio_result sio_adapter_all_rooms(const struct sio_adapter *adapter,
+                                      sio_completion done,
+                                      void *user_data);
+
+/**
+ * Details `{id, handshake, rooms, data}` of the sockets of `target` on every other node;
+ * `timeout_ms` 0 uses the handle's requests timeout.
+ *
+ * # Safety
+ * As [`sio_adapter_all_rooms`]; `target` is NULL or valid.
+ */
+enum sio_result sio_adapter_fetch_sockets(const struct sio_adapter *adapter,
+                                          const struct sio_target *target,
+                                          uint32_t timeout_ms,
+                                          sio_completion done,
+                                          void *user_data);
+
+/**
+ * Emits `event` with `args_json` (a JSON array) to the server-side listeners of every other
+ * node. With `done` (non-NULL) each node acknowledges and `done` gets the JSON array of their
+ * answers (on timeout: `SIO_ERR_TIMEOUT` with the answers received).
+ *
+ * # Safety
+ * As [`sio_adapter_all_rooms`]; `event` and `args_json` are valid C strings.
+ */
+enum sio_result sio_adapter_server_side_emit(const struct sio_adapter *adapter,
+                                             const char *event,
+                                             const char *args_json,
+                                             sio_completion done,
+                                             void *user_data);
+
+/**
+ * The number of nodes serving the namespace (this one included); `done` gets it as JSON text.
+ *
+ * # Safety
+ * As [`sio_adapter_all_rooms`].
+ */
+enum sio_result sio_adapter_server_count(const struct sio_adapter *adapter,
+                                         sio_completion done,
+                                         void *user_data);
+
+/**
+ * Leaves the cluster: ends pending requests (their completions get `SIO_ERR_CLOSED`),
+ * unsubscribes, sends what is queued (up to 2 s), closes the connections, stops the handle's
+ * thread and frees the handle. No callback runs after it returns. NULL is ignored.
+ *
+ * # Safety
+ * `adapter` is NULL or a live handle, not used by another thread, and this is not called from
+ * one of its callbacks.
+ */
+void sio_adapter_free(struct sio_adapter *adapter);
 
 /**
  * Creates an emitter for namespace `nsp` (e.g. `"/"`; a missing leading `/` is added) of the

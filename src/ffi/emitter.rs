@@ -47,7 +47,8 @@ pub struct SioEmitter {
     emitter: Emitter,
 }
 
-struct Parsed {
+/// A parsed [`SioTarget`].
+pub(crate) struct Parsed {
     rooms: Vec<String>,
     except: Vec<String>,
     flags: u32,
@@ -55,7 +56,7 @@ struct Parsed {
 
 /// # Safety
 /// `target` is NULL or points to a valid [`SioTarget`] whose arrays follow its contract.
-unsafe fn parse_target(target: *const SioTarget) -> Result<Parsed, ArgError> {
+pub(crate) unsafe fn parse_target(target: *const SioTarget) -> Result<Parsed, ArgError> {
     // SAFETY: NULL or valid per the contract.
     let Some(t) = (unsafe { target.as_ref() }) else { return Ok(Parsed { rooms: Vec::new(), except: Vec::new(), flags: 0 }) };
     // SAFETY: the arrays are valid per the contract.
@@ -66,7 +67,7 @@ unsafe fn parse_target(target: *const SioTarget) -> Result<Parsed, ArgError> {
 }
 
 impl Parsed {
-    fn options(&self) -> BroadcastOptions {
+    pub(crate) fn options(&self) -> BroadcastOptions {
         let mut opts = BroadcastOptions {
             rooms: self.rooms.iter().map(|r| Room::from(r.as_str())).collect(),
             except: self.except.iter().map(|r| Room::from(r.as_str())).collect(),
@@ -81,7 +82,7 @@ impl Parsed {
         opts
     }
 
-    fn json(&self) -> Result<(RawJson, RawJson), ArgError> {
+    pub(crate) fn json(&self) -> Result<(RawJson, RawJson), ArgError> {
         let list = |items: &[String]| raw_json(serde_json::to_string(items).unwrap_or_default(), "rooms").map_err(|e| ArgError::from(crate::Error::from(e)));
         Ok((list(&self.rooms)?, list(&self.except)?))
     }
@@ -96,6 +97,16 @@ fn json_args(text: &str, name: &str) -> Result<serde_json::Value, ArgError> {
         Ok(value @ serde_json::Value::Array(_)) => Ok(value),
         _ => Err(ArgError(SioResult::SioErrInvalid, format!("`{name}` must be a JSON array"))),
     }
+}
+
+/// The background runtime of a handle: one worker thread for its Redis I/O and callbacks.
+pub(crate) fn new_runtime() -> Result<tokio::runtime::Runtime, ArgError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("sioadapter")
+        .enable_all()
+        .build()
+        .map_err(|e| ArgError(SioResult::SioErrRedis, format!("cannot start the runtime: {e}")))
 }
 
 /// # Safety
@@ -124,12 +135,7 @@ pub unsafe extern "C" fn sio_emitter_new(url: *const c_char, key: *const c_char,
         // SAFETY: as above; NULL means the default key.
         let key = if key.is_null() { "" } else { unsafe { arg_str(key, "key") }? };
         let config = RedisConfig::from_url(url)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("sioadapter")
-            .enable_all()
-            .build()
-            .map_err(|e| ArgError(SioResult::SioErrRedis, format!("cannot start the runtime: {e}")))?;
+        let runtime = new_runtime()?;
         let transport = Arc::new(runtime.block_on(async { RedisTransport::connect(&config) })?);
         let emitter = Emitter::new(transport.clone(), key, nsp);
         let handle = Box::new(SioEmitter { runtime, transport, emitter });

@@ -11,6 +11,7 @@
 //! - Panics never unwind into C: they are caught at the boundary and reported as `SIO_ERR_PANIC`.
 //! - Each handle runs its own background runtime (one worker thread), stopped by `*_free`.
 
+mod adapter;
 mod emitter;
 
 use std::cell::RefCell;
@@ -19,6 +20,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::error::Error;
 
+pub use adapter::*;
 pub use emitter::*;
 
 /// Major version of the library (and of `include/sioadapter.h`).

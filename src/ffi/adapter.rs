@@ -1,0 +1,419 @@
+//! `sio_adapter`: a C/C++ server that hosts its own sockets takes part in a socket.io cluster.
+//! It receives other nodes' broadcasts and requests through callbacks, answers requests with
+//! `sio_adapter_respond`, and asks the cluster (allRooms, fetchSockets, serverSideEmit with ack,
+//! serverCount) with completion callbacks.
+
+use std::ffi::{c_char, c_void, CString};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::emitter::{parse_target, SioTarget};
+use super::{arg_str, guard, ArgError, SioResult};
+use crate::adapter::{Adapter, Reply};
+use crate::config::{AdapterConfig, RedisConfig};
+use crate::host::{AdapterEvent, Delivery, DeliveryKind, Host};
+use crate::protocol::request::{raw_json, RequestType, Targets};
+use crate::protocol::{msgpack, Packet};
+use crate::requests::Outcome;
+use crate::transport::redis::RedisTransport;
+use crate::transport::Transport;
+
+/// What [`SioHostCallbacks::on_event`] reports.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SioEvent {
+    /// Subscribed (again) to every channel of the namespace.
+    SioEventReady = 0,
+    /// A connection problem; the handle keeps retrying.
+    SioEventError = 1,
+}
+
+/// A request of another node, borrowed for the duration of [`SioHostCallbacks::on_request`].
+#[repr(C)]
+pub struct SioRequest {
+    /// The request type (protocol values: 0 SOCKETS, 1 ALL_ROOMS, 2 REMOTE_JOIN, 3 REMOTE_LEAVE,
+    /// 4 REMOTE_DISCONNECT, 5 REMOTE_FETCH, 6 SERVER_SIDE_EMIT, 7 BROADCAST with ack).
+    pub kind: u32,
+    /// The correlation id, or NULL for requests that expect no answer.
+    pub request_id: *const c_char,
+    /// The requesting node's uid, or NULL (emitters, old nodes).
+    pub requester: *const c_char,
+    /// The request as received: JSON text (NUL-terminated too), or msgpack for type 7.
+    pub payload: *const u8,
+    /// Bytes in `payload` (without the NUL).
+    pub payload_len: usize,
+}
+
+/// The callbacks of a C host. They run on the handle's background thread, one at a time, never
+/// after [`sio_adapter_free`] returned; they must not call `sio_adapter_free` themselves.
+/// Pointers they receive are borrowed for the duration of the call.
+#[repr(C)]
+pub struct SioHostCallbacks {
+    /// Passed back to every callback.
+    pub user_data: *mut c_void,
+    /// A broadcast from another node for the local sockets: msgpack `[uid, packet, opts]`
+    /// (`packet.data` is `[event, ...args]`; `opts.rooms` / `opts.except` select sockets).
+    pub on_broadcast: Option<unsafe extern "C" fn(user_data: *mut c_void, message: *const u8, len: usize)>,
+    /// A request of another node. Answer those with a `request_id` with [`sio_adapter_respond`]
+    /// (now or later, from any thread); apply the others (join/leave/disconnect) locally.
+    pub on_request: Option<unsafe extern "C" fn(user_data: *mut c_void, request: *const SioRequest)>,
+    /// Connection state: ready, or an error with its message.
+    pub on_event: Option<unsafe extern "C" fn(user_data: *mut c_void, event: SioEvent, message: *const c_char)>,
+}
+
+/// Completion of an asynchronous call: `result`, and on success `json` (a JSON array of every
+/// answer's items, or the server count as a JSON number); on failure `error` describes it
+/// (for a timeout, `json` still holds what arrived). Both strings are borrowed for the call.
+pub type SioCompletion = Option<unsafe extern "C" fn(user_data: *mut c_void, result: SioResult, json: *const c_char, error: *const c_char)>;
+
+/// The C host's callbacks, callable from the handle's thread.
+struct CHost {
+    callbacks: SioHostCallbacks,
+}
+
+// SAFETY: the C caller guarantees, per `sio_adapter_new`'s contract, that the callbacks and
+// `user_data` may be used from the handle's background thread; the engine calls them one at a
+// time from that thread only.
+unsafe impl Send for CHost {}
+// SAFETY: as above; the struct is never mutated after creation.
+unsafe impl Sync for CHost {}
+
+/// A pointer and a completion callback, moved to the handle's thread.
+struct Completion {
+    callback: SioCompletion,
+    user_data: *mut c_void,
+}
+
+// SAFETY: the caller of the asynchronous functions guarantees that `user_data` may be used on
+// the handle's background thread, where the completion runs exactly once.
+unsafe impl Send for Completion {}
+
+impl Completion {
+    fn finish(self, result: SioResult, json: Option<&str>, error: Option<&str>) {
+        let Some(callback) = self.callback else { return };
+        let json = json.and_then(|j| CString::new(j).ok());
+        let error = error.and_then(|e| CString::new(e.replace('\0', " ")).ok());
+        // SAFETY: a valid function pointer from the caller; the strings live until it returns.
+        unsafe { callback(self.user_data, result, json.as_ref().map_or(std::ptr::null(), |j| j.as_ptr()), error.as_ref().map_or(std::ptr::null(), |e| e.as_ptr())) };
+    }
+
+    fn outcome(self, outcome: Result<Outcome, crate::Error>) {
+        match outcome {
+            Ok(outcome) => {
+                let json = serde_json::to_string(&outcome.items).unwrap_or_else(|_| "[]".into());
+                match &outcome.error {
+                    None => self.finish(SioResult::SioOk, Some(&json), None),
+                    Some(err) => self.finish(SioResult::from(err), Some(&json), Some(&err.to_string())),
+                }
+            }
+            Err(err) => self.finish(SioResult::from(&err), None, Some(&err.to_string())),
+        }
+    }
+}
+
+impl Host for CHost {
+    fn deliver(&self, batch: Vec<Delivery>) {
+        let ud = self.callbacks.user_data;
+        for delivery in batch {
+            match delivery.kind() {
+                DeliveryKind::Broadcast => {
+                    if let Some(cb) = self.callbacks.on_broadcast {
+                        // SAFETY: a valid callback per the contract; the bytes live for the call.
+                        unsafe { cb(ud, delivery.bytes().as_ptr(), delivery.bytes().len()) };
+                    }
+                }
+                DeliveryKind::Request(header) => {
+                    let Some(cb) = self.callbacks.on_request else { continue };
+                    let id = header.request_id.as_deref().and_then(|s| CString::new(s).ok());
+                    let requester = header.uid.as_deref().and_then(|s| CString::new(s).ok());
+                    let mut payload = delivery.bytes().to_vec();
+                    let len = payload.len();
+                    payload.push(0);
+                    let request = SioRequest {
+                        kind: header.kind as u32,
+                        request_id: id.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+                        requester: requester.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+                        payload: payload.as_ptr(),
+                        payload_len: len,
+                    };
+                    // SAFETY: a valid callback; `request` and its strings live for the call.
+                    unsafe { cb(ud, &request) };
+                }
+                // Broadcasts with ack are not offered to C hosts: nothing to forward.
+                DeliveryKind::AckResponse => {}
+            }
+        }
+    }
+
+    fn on_event(&self, event: AdapterEvent) {
+        let Some(cb) = self.callbacks.on_event else { return };
+        let (kind, message) = match event {
+            AdapterEvent::Ready => (SioEvent::SioEventReady, String::new()),
+            AdapterEvent::Error(err) => (SioEvent::SioEventError, err.to_string()),
+        };
+        let message = CString::new(message.replace('\0', " ")).unwrap_or_default();
+        // SAFETY: a valid callback; the message lives for the call.
+        unsafe { cb(self.callbacks.user_data, kind, message.as_ptr()) };
+    }
+}
+
+/// A namespace of a C/C++ socket.io server in the cluster. Create with [`sio_adapter_new`],
+/// release with [`sio_adapter_free`].
+pub struct SioAdapter {
+    runtime: tokio::runtime::Runtime,
+    transport: Arc<RedisTransport>,
+    adapter: Adapter,
+    uid: CString,
+}
+
+/// # Safety
+/// `adapter` is NULL or a live handle from [`sio_adapter_new`].
+unsafe fn handle<'a>(adapter: *const SioAdapter) -> Result<&'a SioAdapter, ArgError> {
+    // SAFETY: NULL or live per the contract.
+    unsafe { adapter.as_ref() }.ok_or_else(|| ArgError(SioResult::SioErrNull, "`adapter` is NULL".into()))
+}
+
+fn invalid(what: &str) -> ArgError {
+    ArgError(SioResult::SioErrInvalid, what.to_owned())
+}
+
+fn json_arg(text: &str, name: &'static str) -> Result<Box<serde_json::value::RawValue>, ArgError> {
+    raw_json(text.to_owned(), name).map_err(|_| invalid(&format!("`{name}` is not valid JSON")))
+}
+
+/// Joins the cluster of channel prefix `key` (NULL or `""`: `"socket.io"`) on the Redis at `url`
+/// as a node serving namespace `nsp`, with `requests_timeout_ms` for cluster requests (0: 5000).
+/// `callbacks` is copied; its function pointers and `user_data` must stay usable from the
+/// handle's background thread until [`sio_adapter_free`] returns. Connecting happens in the
+/// background (`on_event` reports ready or errors). On success `*out` owns the handle.
+///
+/// Report the local rooms (socket ids included) with [`sio_adapter_room_created`] /
+/// [`sio_adapter_room_deleted`] so that broadcasts nobody local can receive are skipped; a host
+/// that never reports rooms receives every broadcast of the namespace.
+///
+/// # Safety
+/// `url`, `nsp` (and `key` unless NULL) are valid C strings; `callbacks` and `out` are valid.
+#[no_mangle]
+pub unsafe extern "C" fn sio_adapter_new(
+    url: *const c_char,
+    key: *const c_char,
+    nsp: *const c_char,
+    requests_timeout_ms: u32,
+    callbacks: *const SioHostCallbacks,
+    out: *mut *mut SioAdapter,
+) -> SioResult {
+    guard(|| {
+        if out.is_null() || callbacks.is_null() {
+            return Err(ArgError(SioResult::SioErrNull, "`callbacks` or `out` is NULL".into()));
+        }
+        // SAFETY: valid C strings per the contract.
+        let (url, nsp) = unsafe { (arg_str(url, "url")?, arg_str(nsp, "nsp")?) };
+        // SAFETY: as above; NULL means the default key.
+        let key = if key.is_null() { "" } else { unsafe { arg_str(key, "key") }? };
+        if !nsp.starts_with('/') {
+            return Err(invalid("`nsp` must start with '/'"));
+        }
+        // SAFETY: valid per the contract; the struct is plain data, copied here.
+        let callbacks = unsafe { std::ptr::read(callbacks) };
+        let redis = RedisConfig::from_url(url)?;
+        let config = AdapterConfig::default().with_key(key).with_requests_timeout(Duration::from_millis(u64::from(requests_timeout_ms)));
+        let runtime = super::emitter::new_runtime()?;
+        let transport = Arc::new(runtime.block_on(async { RedisTransport::connect(&redis) })?);
+        let shared: Arc<dyn Transport> = transport.clone();
+        let adapter = runtime.block_on(async { Adapter::new(nsp, &config, shared, Arc::new(CHost { callbacks })) });
+        let uid = CString::new(adapter.uid()).unwrap_or_default();
+        // SAFETY: `out` is valid per the contract.
+        unsafe { *out = Box::into_raw(Box::new(SioAdapter { runtime, transport, adapter, uid })) };
+        Ok(())
+    })
+}
+
+/// This node's uid in the namespace (6 characters). Owned by the handle, valid until
+/// [`sio_adapter_free`]; NULL if `adapter` is NULL.
+///
+/// # Safety
+/// `adapter` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn sio_adapter_uid(adapter: *const SioAdapter) -> *const c_char {
+    // SAFETY: NULL or live per the contract.
+    unsafe { adapter.as_ref() }.map_or(std::ptr::null(), |a| a.uid.as_ptr())
+}
+
+/// Reports that a local socket is now in `room` (socket ids are rooms too).
+///
+/// # Safety
+/// `adapter` is a live handle; `room` is a valid C string.
+#[no_mangle]
+pub unsafe extern "C" fn sio_adapter_room_created(adapter: *const SioAdapter, room: *const c_char) -> SioResult {
+    guard(|| {
+        // SAFETY: per the contract.
+        let (a, room) = unsafe { (handle(adapter)?, arg_str(room, "room")?) };
+        a.adapter.room_created(room);
+        Ok(())
+    })
+}
+
+/// Reports that the last local socket left `room`.
+///
+/// # Safety
+/// `adapter` is a live handle; `room` is a valid C string.
+#[no_mangle]
+pub unsafe extern "C" fn sio_adapter_room_deleted(adapter: *const SioAdapter, room: *const c_char) -> SioResult {
+    guard(|| {
+        // SAFETY: per the contract.
+        let (a, room) = unsafe { (handle(adapter)?, arg_str(room, "room")?) };
+        a.adapter.room_deleted(room);
+        Ok(())
+    })
+}
+
+/// Broadcasts `event` with `args_json` (a JSON array) to the sockets of `target` (NULL:
+/// everybody) on the other nodes. Delivering to the local sockets is the host's business.
+///
+/// # Safety
+/// `adapter` is a live handle; `event` and `args_json` are valid C strings; `target` is NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn sio_adapter_broadcast(adapter: *const SioAdapter, event: *const c_char, args_json: *const c_char, target: *const SioTarget) -> SioResult {
+    guard(|| {
+        // SAFETY: per the contract.
+        let (a, event, args, target) = unsafe { (handle(adapter)?, arg_str(event, "event")?, arg_str(args_json, "args_json")?, parse_target(target)?) };
+        let args = match serde_json::from_str::<serde_json::Value>(args) {
+            Ok(serde_json::Value::Array(items)) => items.iter().map(msgpack::from_json).collect::<Vec<_>>(),
+            _ => return Err(invalid("`args_json` must be a JSON array")),
+        };
+        Ok(a.adapter.broadcast(&Packet::event(a.adapter.namespace(), event, args), &target.options())?)
+    })
+}
+
+/// Answers request `request_id` of type `kind` from node `requester` (NULL when the request
+/// had no uid): `json` is a JSON array of rooms (ALL_ROOMS), socket ids (SOCKETS) or socket
+/// details `{id, handshake, rooms, data}` (REMOTE_FETCH), the ack argument (SERVER_SIDE_EMIT;
+/// NULL for none), or NULL for a legacy join/leave/disconnect of a local socket.
+///
+/// # Safety
+/// `adapter` is a live handle; `request_id` is a valid C string; `requester` and `json` are
+/// NULL or valid C strings.
+#[no_mangle]
+pub unsafe extern "C" fn sio_adapter_respond(adapter: *const SioAdapter, kind: u32, request_id: *const c_char, requester: *const c_char, json: *const c_char) -> SioResult {
+    guard(|| {
+        // SAFETY: per the contract.
+        let (a, request_id) = unsafe { (handle(adapter)?, arg_str(request_id, "request_id")?) };
+        // SAFETY: NULL or valid per the contract.
+        let requester = if requester.is_null() { None } else { Some(unsafe { arg_str(requester, "requester") }?) };
+        // SAFETY: as above.
+        let json = if json.is_null() { None } else { Some(json_arg(unsafe { arg_str(json, "json") }?, "json")?) };
+        let kind = RequestType::from_wire(i64::from(kind)).ok_or_else(|| invalid("unknown request type"))?;
+        let reply = match kind {
+            RequestType::ServerSideEmit => Reply::ServerSideEmit(json),
+            RequestType::Broadcast | RequestType::BroadcastClientCount | RequestType::BroadcastAck => return Err(invalid("broadcasts with ack are not answered through this function")),
+            _ => Reply::List(json),
+        };
+        Ok(a.adapter.respond(kind, request_id, requester, reply)?)
+    })
+}
+
+/// Every room of every other node; `done` gets a JSON array (add the local rooms yourself).
+///
+/// # Safety
+/// `adapter` is a live handle; `done` is NULL or a valid function; `user_data` may be used on
+/// the handle's thread, where `done` runs exactly once.
+#[no_mangle]
+pub unsafe extern "C" fn sio_adapter_all_rooms(adapter: *const SioAdapter, done: SioCompletion, user_data: *mut c_void) -> SioResult {
+    guard(|| {
+        // SAFETY: per the contract.
+        let a = unsafe { handle(adapter)? };
+        let (engine, completion) = (a.adapter.clone(), Completion { callback: done, user_data });
+        a.runtime.spawn(async move { completion.outcome(engine.all_rooms().await) });
+        Ok(())
+    })
+}
+
+/// Details `{id, handshake, rooms, data}` of the sockets of `target` on every other node;
+/// `timeout_ms` 0 uses the handle's requests timeout.
+///
+/// # Safety
+/// As [`sio_adapter_all_rooms`]; `target` is NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn sio_adapter_fetch_sockets(adapter: *const SioAdapter, target: *const SioTarget, timeout_ms: u32, done: SioCompletion, user_data: *mut c_void) -> SioResult {
+    guard(|| {
+        // SAFETY: per the contract.
+        let (a, target) = unsafe { (handle(adapter)?, parse_target(target)?) };
+        let (rooms, except) = target.json()?;
+        let timeout = (timeout_ms > 0).then(|| Duration::from_millis(u64::from(timeout_ms)));
+        let (engine, completion) = (a.adapter.clone(), Completion { callback: done, user_data });
+        a.runtime.spawn(async move { completion.outcome(engine.fetch_sockets(&Targets { rooms: &rooms, except: &except }, timeout).await) });
+        Ok(())
+    })
+}
+
+/// Emits `event` with `args_json` (a JSON array) to the server-side listeners of every other
+/// node. With `done` (non-NULL) each node acknowledges and `done` gets the JSON array of their
+/// answers (on timeout: `SIO_ERR_TIMEOUT` with the answers received).
+///
+/// # Safety
+/// As [`sio_adapter_all_rooms`]; `event` and `args_json` are valid C strings.
+#[no_mangle]
+pub unsafe extern "C" fn sio_adapter_server_side_emit(adapter: *const SioAdapter, event: *const c_char, args_json: *const c_char, done: SioCompletion, user_data: *mut c_void) -> SioResult {
+    guard(|| {
+        // SAFETY: per the contract.
+        let (a, event, args) = unsafe { (handle(adapter)?, arg_str(event, "event")?, arg_str(args_json, "args_json")?) };
+        let mut items = match serde_json::from_str::<serde_json::Value>(args) {
+            Ok(serde_json::Value::Array(items)) => items,
+            _ => return Err(invalid("`args_json` must be a JSON array")),
+        };
+        items.insert(0, event.into());
+        let data = json_arg(&serde_json::Value::Array(items).to_string(), "args_json")?;
+        if done.is_none() {
+            return Ok(a.adapter.server_side_emit(&data)?);
+        }
+        let (engine, completion) = (a.adapter.clone(), Completion { callback: done, user_data });
+        a.runtime.spawn(async move { completion.outcome(engine.server_side_emit_with_ack(&data).await) });
+        Ok(())
+    })
+}
+
+/// The number of nodes serving the namespace (this one included); `done` gets it as JSON text.
+///
+/// # Safety
+/// As [`sio_adapter_all_rooms`].
+#[no_mangle]
+pub unsafe extern "C" fn sio_adapter_server_count(adapter: *const SioAdapter, done: SioCompletion, user_data: *mut c_void) -> SioResult {
+    guard(|| {
+        // SAFETY: per the contract.
+        let a = unsafe { handle(adapter)? };
+        let (engine, completion) = (a.adapter.clone(), Completion { callback: done, user_data });
+        a.runtime.spawn(async move {
+            match engine.server_count().await {
+                Ok(count) => completion.finish(SioResult::SioOk, Some(&count.to_string()), None),
+                Err(err) => completion.finish(SioResult::from(&err), None, Some(&err.to_string())),
+            }
+        });
+        Ok(())
+    })
+}
+
+/// Leaves the cluster: ends pending requests (their completions get `SIO_ERR_CLOSED`),
+/// unsubscribes, sends what is queued (up to 2 s), closes the connections, stops the handle's
+/// thread and frees the handle. No callback runs after it returns. NULL is ignored.
+///
+/// # Safety
+/// `adapter` is NULL or a live handle, not used by another thread, and this is not called from
+/// one of its callbacks.
+#[no_mangle]
+pub unsafe extern "C" fn sio_adapter_free(adapter: *mut SioAdapter) {
+    guard(|| {
+        if adapter.is_null() {
+            return Ok(());
+        }
+        // SAFETY: a live handle created by `Box::into_raw`, released exactly once here.
+        let SioAdapter { runtime, transport, adapter, uid } = *unsafe { Box::from_raw(adapter) };
+        runtime.block_on(async {
+            let _ = adapter.close().await;
+            transport.close().await;
+        });
+        drop((adapter, transport, uid));
+        // Dropping the runtime waits for its worker thread: no callback can run after this.
+        drop(runtime);
+        Ok(())
+    });
+}
