@@ -129,13 +129,29 @@ test("a C host is a node of the cluster: Node (official adapter) fetches its soc
   assert.match(out, /^FREED$/m);
 });
 
-test("include/sioadapter.h compiles as C++ too", () => {
+/** Compiler flags for the library: pkg-config with include/sioadapter.pc when installed. */
+function pkgConfigFlags() {
+  const env = { ...process.env, PKG_CONFIG_PATH: path.join(root, "include") };
+  const run = spawnSync("pkg-config", ["--cflags", "--libs", "sioadapter"], { env, encoding: "utf8" });
+  if (run.status === 0) return run.stdout.trim().split(/\s+/);
+  return [`-I${path.join(root, "include")}`, `-L${libDir}`, "-lsioadapter"];
+}
+
+test("the C++ example builds with -Werror (pkg-config flags) and its event reaches a room member", { timeout: 60000 }, async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sioadapter-cpp-"));
-  try {
-    const source = path.join(dir, "check.cpp");
-    fs.writeFileSync(source, '#include "sioadapter.h"\nint main() { return sio_version() == nullptr; }\n');
-    execFileSync("c++", ["-std=c++17", "-Wall", "-Wextra", "-Werror", `-I${path.join(root, "include")}`, source, `-L${libDir}`, "-lsioadapter", "-o", path.join(dir, "check")], { stdio: "inherit" });
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const exe = path.join(dir, "cpp_emitter");
+  execFileSync("c++", ["-std=c++17", "-Wall", "-Wextra", "-Werror", path.join(root, "examples", "cpp_emitter.cpp"), "-o", exe, ...pkgConfigFlags()], { stdio: "inherit" });
+  const key = uniqueKey();
+  const [server] = await startServers([{ adapter: "official", client: "node-redis" }], { key });
+  const member = await server.connect("/");
+  const other = await server.connect("/");
+  await server.command("join", { nsp: "/", socketId: member.id, rooms: ["cpp-room"] });
+  const out = execFileSync(exe, [REDIS_URL, key, "cpp-room"], { env: { ...process.env, LD_LIBRARY_PATH: libDir }, encoding: "utf8" });
+  assert.match(out, /sent from-cpp/);
+  await member.waitForEvent("from-cpp");
+  assert.deepStrictEqual(member.received("from-cpp"), [["hello from C++", 17]]);
+  server.command("emit", { event: "marker" });
+  await other.waitForEvent("marker");
+  assert.deepStrictEqual(other.received("from-cpp"), []);
 });
