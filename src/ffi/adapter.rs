@@ -164,6 +164,24 @@ pub struct SioAdapter {
     transport: Arc<RedisTransport>,
     adapter: Adapter,
     uid: CString,
+    /// Asynchronous calls whose completion has not run yet.
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl SioAdapter {
+    /// Runs `work` on the handle's thread, then `completion` with its result; counted so that
+    /// `sio_adapter_free` can wait for every completion.
+    fn spawn<F>(&self, work: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let in_flight = self.in_flight.clone();
+        in_flight.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.runtime.spawn(async move {
+            work.await;
+            in_flight.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        });
+    }
 }
 
 /// # Safety
@@ -222,8 +240,9 @@ pub unsafe extern "C" fn sio_adapter_new(
         let shared: Arc<dyn Transport> = transport.clone();
         let adapter = runtime.block_on(async { Adapter::new(nsp, &config, shared, Arc::new(CHost { callbacks })) });
         let uid = CString::new(adapter.uid()).unwrap_or_default();
+        let in_flight = Arc::default();
         // SAFETY: `out` is valid per the contract.
-        unsafe { *out = Box::into_raw(Box::new(SioAdapter { runtime, transport, adapter, uid })) };
+        unsafe { *out = Box::into_raw(Box::new(SioAdapter { runtime, transport, adapter, uid, in_flight })) };
         Ok(())
     })
 }
@@ -323,7 +342,7 @@ pub unsafe extern "C" fn sio_adapter_all_rooms(adapter: *const SioAdapter, done:
         // SAFETY: per the contract.
         let a = unsafe { handle(adapter)? };
         let (engine, completion) = (a.adapter.clone(), Completion { callback: done, user_data });
-        a.runtime.spawn(async move { completion.outcome(engine.all_rooms().await) });
+        a.spawn(async move { completion.outcome(engine.all_rooms().await) });
         Ok(())
     })
 }
@@ -341,7 +360,7 @@ pub unsafe extern "C" fn sio_adapter_fetch_sockets(adapter: *const SioAdapter, t
         let (rooms, except) = target.json()?;
         let timeout = (timeout_ms > 0).then(|| Duration::from_millis(u64::from(timeout_ms)));
         let (engine, completion) = (a.adapter.clone(), Completion { callback: done, user_data });
-        a.runtime.spawn(async move { completion.outcome(engine.fetch_sockets(&Targets { rooms: &rooms, except: &except }, timeout).await) });
+        a.spawn(async move { completion.outcome(engine.fetch_sockets(&Targets { rooms: &rooms, except: &except }, timeout).await) });
         Ok(())
     })
 }
@@ -367,7 +386,7 @@ pub unsafe extern "C" fn sio_adapter_server_side_emit(adapter: *const SioAdapter
             return Ok(a.adapter.server_side_emit(&data)?);
         }
         let (engine, completion) = (a.adapter.clone(), Completion { callback: done, user_data });
-        a.runtime.spawn(async move { completion.outcome(engine.server_side_emit_with_ack(&data).await) });
+        a.spawn(async move { completion.outcome(engine.server_side_emit_with_ack(&data).await) });
         Ok(())
     })
 }
@@ -382,7 +401,7 @@ pub unsafe extern "C" fn sio_adapter_server_count(adapter: *const SioAdapter, do
         // SAFETY: per the contract.
         let a = unsafe { handle(adapter)? };
         let (engine, completion) = (a.adapter.clone(), Completion { callback: done, user_data });
-        a.runtime.spawn(async move {
+        a.spawn(async move {
             match engine.server_count().await {
                 Ok(count) => completion.finish(SioResult::SioOk, Some(&count.to_string()), None),
                 Err(err) => completion.finish(SioResult::from(&err), None, Some(&err.to_string())),
@@ -406,9 +425,14 @@ pub unsafe extern "C" fn sio_adapter_free(adapter: *mut SioAdapter) {
             return Ok(());
         }
         // SAFETY: a live handle created by `Box::into_raw`, released exactly once here.
-        let SioAdapter { runtime, transport, adapter, uid } = *unsafe { Box::from_raw(adapter) };
+        let SioAdapter { runtime, transport, adapter, uid, in_flight } = *unsafe { Box::from_raw(adapter) };
         runtime.block_on(async {
             let _ = adapter.close().await;
+            // Pending requests were ended by close(): let their completions run.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+            while in_flight.load(std::sync::atomic::Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
             transport.close().await;
         });
         drop((adapter, transport, uid));
