@@ -57,9 +57,36 @@ struct Counters {
 }
 
 /// The engine of one namespace on one node: it publishes this node's broadcasts and delivers
-/// the other nodes' broadcasts to the [`Host`].
+/// the other nodes' broadcasts and requests to the [`Host`].
 ///
 /// Cloning is cheap and shares the engine.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use sioadapter::protocol::{BroadcastOptions, Packet};
+/// use sioadapter::transport::redis::RedisTransport;
+/// use sioadapter::{Adapter, AdapterConfig, AdapterEvent, Delivery, Host, RedisConfig};
+///
+/// struct Printer;
+/// impl Host for Printer {
+///     fn deliver(&self, batch: Vec<Delivery>) {
+///         for d in batch {
+///             println!("{:?}: {} bytes", d.kind(), d.bytes().len());
+///         }
+///     }
+///     fn on_event(&self, event: AdapterEvent) {
+///         println!("{event:?}");
+///     }
+/// }
+///
+/// # async fn demo() -> Result<(), sioadapter::Error> {
+/// let transport = Arc::new(RedisTransport::connect(&RedisConfig::from_url("redis://127.0.0.1:6379")?)?);
+/// let adapter = Adapter::new("/", &AdapterConfig::default(), transport, Arc::new(Printer));
+/// adapter.broadcast(&Packet::event("/", "hello", vec!["world".into()]), &BroadcastOptions::default())?;
+/// let rooms = adapter.all_rooms().await?.into_result()?;
+/// println!("rooms of the other nodes: {rooms:?}");
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Adapter {
     inner: Arc<Inner>,

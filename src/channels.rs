@@ -14,6 +14,13 @@
 //! exactly as in the official adapter.
 
 /// The channels of one namespace adapter.
+///
+/// ```
+/// use sioadapter::channels::{ChannelKind, Channels};
+/// let c = Channels::new("socket.io", "/admin", "AAAAAA");
+/// assert_eq!(c.broadcast_for(Some("room1")), "socket.io#/admin#room1#");
+/// assert_eq!(c.classify(b"socket.io#/admin#room1#"), Some(ChannelKind::Broadcast(Some(&b"room1"[..]))));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Channels {
     broadcast: String,

@@ -14,6 +14,14 @@ pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 pub const DEFAULT_MAX_QUEUED_PUBLISHES: usize = 100_000;
 
 /// Settings shared by every namespace adapter of one Redis connection pair.
+///
+/// ```
+/// use std::time::Duration;
+/// use sioadapter::AdapterConfig;
+/// let config = AdapterConfig::default().with_key("").with_requests_timeout(Duration::ZERO);
+/// assert_eq!(config.key, "socket.io"); // "" means the default, as officially
+/// assert_eq!(config.requests_timeout, Duration::from_millis(5000)); // so does 0
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdapterConfig {
     /// Channel key prefix (`key`, default `"socket.io"`).
@@ -73,6 +81,13 @@ impl Default for RedisConfig {
 
 impl RedisConfig {
     /// A configuration for the Redis at `url`, checked for form (not connected yet).
+    ///
+    /// ```
+    /// use sioadapter::RedisConfig;
+    /// assert!(RedisConfig::from_url("redis://user:secret@127.0.0.1:6379/0").is_ok());
+    /// let err = RedisConfig::from_url("http://user:secret@host").unwrap_err();
+    /// assert!(!err.to_string().contains("secret")); // passwords never reach messages
+    /// ```
     pub fn from_url(url: &str) -> Result<Self, Error> {
         let parsed = redis::parse_redis_url(url)
             .filter(|u| matches!(u.scheme(), "redis" | "rediss" | "unix" | "redis+unix"))

@@ -354,8 +354,23 @@ pub(crate) fn parse_opts(r: &mut Reader<'_>) -> Result<OptsSpans, ProtocolError>
 }
 
 impl<'a> BroadcastRef<'a> {
-    /// Validates the whole envelope: a 3-array of uid string, packet map and opts map (see
-    /// [`parse_packet`] and [`parse_opts`]), with nothing after it.
+    /// Validates the whole envelope: a 3-array of the uid string, the packet map (integer
+    /// `type`, array `data`, optional string `nsp`) and the opts map (`rooms` and optional
+    /// `except` arrays of strings or integers, optional `flags` map), with nothing after it.
+    ///
+    /// ```
+    /// use sioadapter::protocol::{Broadcast, BroadcastOptions, BroadcastRef, OptsLayout, Packet};
+    /// let message = Broadcast {
+    ///     uid: "AAAAAA".into(),
+    ///     packet: Packet::event("/", "hello", vec!["world".into()]),
+    ///     opts: BroadcastOptions::default(),
+    ///     layout: OptsLayout::Adapter,
+    /// };
+    /// let bytes = message.encode();
+    /// let parsed = BroadcastRef::parse(&bytes).unwrap();
+    /// assert_eq!((parsed.uid, parsed.namespace()), ("AAAAAA", "/"));
+    /// assert!(BroadcastRef::parse(&bytes[..bytes.len() - 1]).is_err());
+    /// ```
     pub fn parse(bytes: &'a [u8]) -> Result<Self, ProtocolError> {
         let mut r = Reader::new(bytes);
         if r.read_array_len()? != 3 {
