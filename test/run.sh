@@ -13,6 +13,8 @@ cargo build --release --workspace --examples   # libsioadapter.so and the exampl
 
 echo "== cargo test"
 cargo test --release --workspace
+echo "== cargo doc (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p sioadapter --quiet
 
 echo "== node tests"
 node --test --test-concurrency=2 --test-timeout=300000 test/*.test.js
