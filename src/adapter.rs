@@ -17,6 +17,10 @@ use crate::protocol::{new_uid, Broadcast, BroadcastOptions, BroadcastRef, OptsLa
 use crate::requests::{AckRequests, Outcome, PendingRequests};
 use crate::transport::{Inbound, Subscriber, Subscription, Transport, TransportEvent};
 
+/// Largest message accepted from Redis (64 MiB); larger ones are dropped and counted as
+/// malformed, so that no peer can make a node buffer without bound.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
 /// A node's answer to a request, for [`Adapter::respond`].
 #[derive(Debug)]
 pub enum Reply {
@@ -459,6 +463,10 @@ impl Subscriber for Inner {
         }
         let mut deliveries = Vec::with_capacity(batch.len());
         for Inbound { channel, payload } in batch {
+            if payload.len() > MAX_MESSAGE_BYTES {
+                self.malformed("message", format!("{} bytes, more than the {} MiB accepted", payload.len(), MAX_MESSAGE_BYTES >> 20));
+                continue;
+            }
             let delivery = match self.channels.classify(&channel) {
                 Some(ChannelKind::Broadcast(room)) => self.accept_broadcast(room, payload),
                 Some(ChannelKind::Request) => self.accept_request(payload),
