@@ -35,6 +35,35 @@ const KIND_REQUEST = 1;
 /** The server-side event that carries the seeds' customRequest (answered by customHook). */
 const CUSTOM_REQUEST_EVENT = "sioadapter:customRequest";
 
+/**
+ * Gives an error from the native engine its stable `code` (napi only says "GenericFailure"),
+ * from the core's message prefixes (see src/error.rs).
+ */
+function withCode(err, fallback = "ERR_SIO_REDIS") {
+  if (err && (!err.code || err.code === "GenericFailure" || err.code === "InvalidArg")) {
+    const m = String(err.message);
+    err.code = m.startsWith("invalid option")
+      ? "ERR_SIO_OPTION"
+      : m === "adapter closed"
+        ? "ERR_SIO_CLOSED"
+        : m.startsWith("overloaded")
+          ? "ERR_SIO_OVERLOADED"
+          : m.startsWith("protocol")
+            ? "ERR_SIO_PROTOCOL"
+            : m.startsWith("redis")
+              ? "ERR_SIO_REDIS"
+              : fallback;
+  }
+  return err;
+}
+
+/** Rejections of the native engine's promises carry a stable `code`. */
+function coded(promise) {
+  return promise.catch((err) => {
+    throw withCode(err);
+  });
+}
+
 /** An Error for a request that did not complete, with the official message. */
 function requestError(result) {
   const err = new Error(result.error);
@@ -67,6 +96,16 @@ function toSets(opts) {
 /** Options of the seeds' APIs that no longer apply when Rust owns the connections. */
 const IGNORED_OPTIONS = new Set(["subEvent", "return_buffers", "host", "port", "password", "username", "db", "database", "url", "socket", "tls", "path", "pubClient", "subClient"]);
 
+/** True for a `parser` option that is notepack.io (any copy of it): same bytes for a probe. */
+function encodesLikeNotepack(parser) {
+  const probe = [1, -2.5, "é", { a: [true, null] }, Buffer.from([1, 2])];
+  try {
+    return typeof parser.decode === "function" && Buffer.compare(Buffer.from(parser.encode(probe)), notepack.encode(probe)) === 0;
+  } catch {
+    return false;
+  }
+}
+
 function validateOptions(opts) {
   if (opts === undefined || opts === null) return { ...DEFAULTS };
   if (typeof opts !== "object") throw optionError("opts", `expected an object, got ${typeof opts}`);
@@ -84,7 +123,7 @@ function validateOptions(opts) {
     if (typeof opts.publishOnSpecificResponseChannel !== "boolean") throw optionError("publishOnSpecificResponseChannel", "expected a boolean");
     out.publishOnSpecificResponseChannel = opts.publishOnSpecificResponseChannel;
   }
-  if (opts.parser !== undefined && !(opts.parser && opts.parser.encode === notepack.encode)) {
+  if (opts.parser !== undefined && !encodesLikeNotepack(opts.parser)) {
     throw optionError("parser", "custom parsers are not supported: sioadapter always speaks notepack msgpack, the official default");
   }
   if (opts.maxQueuedPublishes !== undefined) {
@@ -329,7 +368,7 @@ class RedisAdapter extends Adapter {
 
   /** Emits `'error'` when someone listens; otherwise warns once instead of crashing the process. */
   _emitError(err, code) {
-    if (!err.code) err.code = code;
+    withCode(err, code);
     if (this.listenerCount("error") > 0) {
       this.emit("error", err);
     } else if (!this._warnedNoErrorListener) {
@@ -359,12 +398,12 @@ class RedisAdapter extends Adapter {
 
   /** Number of nodes serving this namespace (this one included). */
   serverCount() {
-    return this.engine.serverCount();
+    return coded(this.engine.serverCount());
   }
 
   /** Every room of every node. Accepts a trailing Node-style callback (seeds' API). */
   allRooms(callback) {
-    const promise = this.engine.allRooms().then((result) => {
+    const promise = coded(this.engine.allRooms()).then((result) => {
       const rooms = new Set(this.rooms.keys());
       for (const room of itemsOf(result)) rooms.add(room);
       return rooms;
@@ -377,7 +416,7 @@ class RedisAdapter extends Adapter {
     const localSockets = await super.fetchSockets(opts);
     if (opts.flags && opts.flags.local) return localSockets;
     const [rooms, except] = targetsJson(opts);
-    const result = await this.engine.fetchSockets(rooms, except, (opts.flags && opts.flags.timeout) || undefined);
+    const result = await coded(this.engine.fetchSockets(rooms, except, (opts.flags && opts.flags.timeout) || undefined));
     return localSockets.concat(itemsOf(result));
   }
 
@@ -408,7 +447,7 @@ class RedisAdapter extends Adapter {
       return;
     }
     const ack = packet.pop();
-    this.engine.serverSideEmitWithAck(JSON.stringify(packet)).then(
+    coded(this.engine.serverSideEmitWithAck(JSON.stringify(packet))).then(
       (result) => ack(result.error ? requestError(result) : null, JSON.parse(result.items)),
       (err) => ack(err, []),
     );
@@ -425,7 +464,7 @@ class RedisAdapter extends Adapter {
   /** Seeds' API: ids of the sockets in `rooms` (all when empty) on every node, as a Set. */
   sockets(rooms, callback) {
     const wanted = new Set(rooms || []);
-    const promise = Promise.all([super.sockets(wanted), this.engine.sockets(JSON.stringify([...wanted]))]).then(([local, result]) => {
+    const promise = Promise.all([super.sockets(wanted), coded(this.engine.sockets(JSON.stringify([...wanted])))]).then(([local, result]) => {
       for (const id of itemsOf(result)) local.add(id);
       return local;
     });
@@ -473,7 +512,7 @@ class RedisAdapter extends Adapter {
       applyLocally(socket);
       return;
     }
-    const result = await this.engine.remoteSocket(action, id, room === undefined ? null : JSON.stringify(room), close);
+    const result = await coded(this.engine.remoteSocket(action, id, room === undefined ? null : JSON.stringify(room), close));
     itemsOf(result);
   }
 
@@ -485,7 +524,7 @@ class RedisAdapter extends Adapter {
   customRequest(data, callback) {
     const promise = new Promise((resolve, reject) => {
       this.customHook(data, (err, localReply) => {
-        this.engine.serverSideEmitWithAck(JSON.stringify([CUSTOM_REQUEST_EVENT, data])).then((result) => {
+        coded(this.engine.serverSideEmitWithAck(JSON.stringify([CUSTOM_REQUEST_EVENT, data]))).then((result) => {
           if (result.error) reject(requestError(result));
           else resolve([err ? null : localReply, ...JSON.parse(result.items)]);
         }, reject);

@@ -95,6 +95,11 @@ impl Router {
         }
     }
 
+    /// True when nobody subscribed anything (a publish-only transport).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.routes.read().unwrap_or_else(|p| p.into_inner()).is_empty()
+    }
+
     pub(crate) fn subscribers(&self) -> Vec<Arc<dyn Subscriber>> {
         let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
         let mut all: Vec<Arc<dyn Subscriber>> = Vec::new();

@@ -1,14 +1,16 @@
 //! The Redis transport: one publishing and one subscribing connection, both reconnecting.
 //!
 //! Publishing is a synchronous enqueue into a bounded queue; a task drains it into pipelines
-//! (one round trip for many PUBLISH commands). While Redis is away the current pipeline is
-//! retried with backoff and new messages wait in the queue; when the queue is full, publishes
-//! fail at once and are counted as dropped, so memory stays bounded.
+//! (one round trip for many PUBLISH commands). When Redis goes away the current pipeline is
+//! kept and new messages wait in the queue; once the subscriber has resubscribed (plus a short
+//! grace for the other nodes to do the same) the queue is flushed. When the queue is full,
+//! publishes fail at once and are counted as dropped, so memory stays bounded.
 //!
 //! Subscribing uses a RESP3 connection manager with automatic resubscription: after a
-//! reconnect every channel and pattern is subscribed again by the redis crate. A health task
-//! pings the subscriber every second, which both notices an outage and triggers the
-//! reconnection, and reports [`TransportEvent::Error`] / [`TransportEvent::Ready`] transitions.
+//! reconnect every channel and pattern is subscribed again by the redis crate, and the
+//! confirmations mark the link up ([`TransportEvent::Ready`]). A health task pings the
+//! subscriber when it is quiet, which both notices an outage ([`TransportEvent::Error`]) and
+//! makes the connection manager try again.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{PushInfo, PushKind, Value};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 
 use super::{BoxFuture, Inbound, Router, Subscriber, Subscription, Transport, TransportEvent};
 use crate::config::RedisConfig;
@@ -26,6 +28,9 @@ use crate::error::{redact, Error};
 const MAX_PIPELINE: usize = 512;
 /// Time between two health checks of the subscriber connection.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
+/// How long publishing waits, after this node resubscribed following an outage, for the other
+/// nodes to resubscribe too.
+const RESUBSCRIBE_GRACE: Duration = Duration::from_millis(300);
 /// How long `close()` keeps trying to send what is still queued.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -42,15 +47,51 @@ pub struct TransportStats {
     pub pending: AtomicU64,
 }
 
+/// Whether the subscriber connection is up with its subscriptions in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LinkState {
+    /// Not connected yet.
+    Initial,
+    /// Subscribed.
+    Up,
+    /// Lost or unreachable; the connection manager is reconnecting.
+    Down,
+}
+
+/// What every task of a transport shares.
+struct Link {
+    router: Router,
+    stats: Arc<TransportStats>,
+    state: watch::Sender<LinkState>,
+    closed: AtomicBool,
+    /// Wakes the health loop and subscribe retries at close.
+    shutdown: Notify,
+    /// Wakes the publish loop once everything queued was sent (or given up) at close.
+    stop_publisher: Notify,
+}
+
+impl Link {
+    /// Marks the link down (reporting `why` once per outage).
+    fn down(&self, why: String) {
+        if self.state.send_replace(LinkState::Down) != LinkState::Down {
+            self.router.broadcast_event(&TransportEvent::Error(why));
+        }
+    }
+
+    /// Marks the link up; after an outage every subscriber hears [`TransportEvent::Ready`].
+    fn up(&self) {
+        if self.state.send_replace(LinkState::Up) == LinkState::Down {
+            self.router.broadcast_event(&TransportEvent::Ready);
+        }
+    }
+}
+
 /// A connection pair to one Redis server.
 pub struct RedisTransport {
     queue: mpsc::Sender<(String, Vec<u8>)>,
-    publisher: ConnectionManager,
-    subscriber: ConnectionManager,
-    router: Arc<Router>,
-    stats: Arc<TransportStats>,
-    closed: Arc<AtomicBool>,
-    shutdown: Arc<Notify>,
+    /// Taken (and so dropped) at close, which closes the connections.
+    connections: std::sync::Mutex<Option<(ConnectionManager, ConnectionManager)>>,
+    link: Arc<Link>,
 }
 
 impl RedisTransport {
@@ -73,37 +114,40 @@ impl RedisTransport {
                 .set_max_delay(Duration::from_secs(2))
                 .set_connection_timeout(Some(Duration::from_secs(2)))
         };
+        let link = Arc::new(Link {
+            router: Router::default(),
+            stats: Arc::new(TransportStats::default()),
+            state: watch::Sender::new(LinkState::Initial),
+            closed: AtomicBool::new(false),
+            shutdown: Notify::new(),
+            stop_publisher: Notify::new(),
+        });
         // Pushes are handled where the redis crate hands them over, without another channel hop:
         // routing and validation are cheap, and hosts batch what they receive themselves.
-        let router = Arc::new(Router::default());
-        let stats = Arc::new(TransportStats::default());
         let on_push = {
-            let (router, stats) = (router.clone(), stats.clone());
+            let link = link.clone();
             move |push: PushInfo| -> Result<(), ()> {
-                handle_push(push, &router, &stats);
+                handle_push(push, &link);
                 Ok(())
             }
         };
         let subscriber = ConnectionManager::new_lazy_with_config(client(true)?, manager_config().set_push_sender(on_push).set_automatic_resubscription())?;
         let publisher = ConnectionManager::new_lazy_with_config(client(false)?, manager_config())?;
         let (queue, queue_rx) = mpsc::channel(config.max_queued_publishes.max(1));
-        let transport = RedisTransport {
-            queue,
-            publisher,
-            subscriber,
-            router,
-            stats,
-            closed: Arc::new(AtomicBool::new(false)),
-            shutdown: Arc::new(Notify::new()),
-        };
-        tokio::spawn(publish_loop(queue_rx, transport.publisher.clone(), transport.router.clone(), transport.stats.clone(), transport.closed.clone()));
-        tokio::spawn(health_loop(transport.subscriber.clone(), transport.router.clone(), transport.stats.clone(), transport.closed.clone(), transport.shutdown.clone()));
-        Ok(transport)
+        tokio::spawn(publish_loop(queue_rx, publisher.clone(), link.clone()));
+        tokio::spawn(health_loop(subscriber.clone(), link.clone()));
+        Ok(RedisTransport { queue, connections: std::sync::Mutex::new(Some((publisher, subscriber))), link })
     }
 
-    /// Counters: published, dropped, received.
+    /// Counters: published, dropped, received, pending.
     pub fn stats(&self) -> &TransportStats {
-        &self.stats
+        &self.link.stats
+    }
+
+    fn connection(&self, subscriber: bool) -> Result<ConnectionManager, Error> {
+        let connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        let (publisher, sub) = connections.as_ref().ok_or(Error::Closed)?;
+        Ok(if subscriber { sub.clone() } else { publisher.clone() })
     }
 }
 
@@ -113,17 +157,18 @@ fn invalid_url(url: &str, err: redis::RedisError) -> Error {
     Error::InvalidOption { option: "url", reason: format!("{} ({})", redact(&err.to_string()), redact(url)) }
 }
 
-/// Routes one push from the subscriber connection: messages to their subscriber, a lost
-/// connection to everybody as an event.
-fn handle_push(push: PushInfo, router: &Router, stats: &TransportStats) {
+/// Routes one push from the subscriber connection: messages to their subscriber; a lost
+/// connection and the subscription confirmations after a reconnect change the link state.
+fn handle_push(push: PushInfo, link: &Link) {
     match push.kind {
         PushKind::Message | PushKind::PMessage => {
             if let Some(entry) = into_message(push) {
-                stats.received.fetch_add(1, Ordering::Relaxed);
-                router.deliver(vec![entry]);
+                link.stats.received.fetch_add(1, Ordering::Relaxed);
+                link.router.deliver(vec![entry]);
             }
         }
-        PushKind::Disconnection => router.broadcast_event(&TransportEvent::Error("connection to Redis lost; reconnecting".into())),
+        PushKind::Disconnection => link.down("connection to Redis lost; reconnecting".into()),
+        PushKind::Subscribe | PushKind::PSubscribe => link.up(),
         _ => {}
     }
 }
@@ -144,108 +189,125 @@ fn into_message(push: PushInfo) -> Option<(String, Inbound)> {
     Some((route, Inbound { channel, payload }))
 }
 
-/// Drains the queue into pipelines; a failed pipeline is retried until it goes through, so
-/// messages queued during an outage are sent once Redis is back. After `close()` a failing
-/// pipeline is given [`CLOSE_GRACE`] and then dropped (and counted).
-async fn publish_loop(
-    mut rx: mpsc::Receiver<(String, Vec<u8>)>,
-    mut conn: ConnectionManager,
-    router: Arc<Router>,
-    stats: Arc<TransportStats>,
-    closed: Arc<AtomicBool>,
-) {
+/// Drains the queue into pipelines. A failed pipeline is kept: messages wait (in the bounded
+/// queue) until Redis is back, and are sent once this node's subscriber has resubscribed plus a
+/// short grace period, so that the other nodes, reconnecting at the same time, are subscribed
+/// again too (Redis drops messages nobody is subscribed to). After `close()` a failing pipeline
+/// is given [`CLOSE_GRACE`] and then dropped (and counted).
+async fn publish_loop(mut rx: mpsc::Receiver<(String, Vec<u8>)>, mut conn: ConnectionManager, link: Arc<Link>) {
     let mut messages = Vec::with_capacity(MAX_PIPELINE);
-    while rx.recv_many(&mut messages, MAX_PIPELINE).await > 0 {
+    loop {
+        tokio::select! {
+            received = rx.recv_many(&mut messages, MAX_PIPELINE) => if received == 0 { return },
+            _ = link.stop_publisher.notified() => return,
+        }
         let mut pipe = redis::pipe();
         for (channel, payload) in &messages {
             pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
         }
-        let mut delay = Duration::from_millis(50);
         let mut waited_after_close = Duration::ZERO;
-        let mut reported = false;
+        let mut failed = false;
+        if *link.state.borrow() == LinkState::Down && !link.router.is_empty() {
+            // A known outage: the connection manager would send as soon as Redis accepts
+            // connections again, before anybody has resubscribed.
+            wait_for_resubscription(&link).await;
+        }
         let sent = loop {
             match pipe.query_async::<()>(&mut conn).await {
                 Ok(()) => break true,
-                Err(err) if closed.load(Ordering::Acquire) && waited_after_close >= CLOSE_GRACE => {
+                Err(err) if link.closed.load(Ordering::Acquire) && waited_after_close >= CLOSE_GRACE => {
                     tracing::debug!("dropping {} messages at close: {err}", messages.len());
                     break false;
                 }
                 Err(err) => {
-                    if !reported {
-                        router.broadcast_event(&TransportEvent::Error(format!("publish failed, will retry: {}", redact(&err.to_string()))));
-                        reported = true;
+                    if !failed {
+                        link.router.broadcast_event(&TransportEvent::Error(format!("publish failed, will retry: {}", redact(&err.to_string()))));
+                        failed = true;
                     }
-                    tokio::time::sleep(delay).await;
-                    if closed.load(Ordering::Acquire) {
-                        waited_after_close += delay;
+                    let waited = wait_for_resubscription(&link).await;
+                    if link.closed.load(Ordering::Acquire) {
+                        waited_after_close += waited;
                     }
-                    delay = (delay * 2).min(Duration::from_secs(1));
                 }
             }
         };
-        let counter = if sent { &stats.published } else { &stats.dropped };
+        let counter = if sent { &link.stats.published } else { &link.stats.dropped };
         counter.fetch_add(messages.len() as u64, Ordering::Relaxed);
-        stats.pending.fetch_sub(messages.len() as u64, Ordering::AcqRel);
+        link.stats.pending.fetch_sub(messages.len() as u64, Ordering::AcqRel);
         messages.clear();
     }
 }
 
+/// After a failed publish: waits until the subscriber is up again (when there are
+/// subscriptions; at most 10 s), then [`RESUBSCRIBE_GRACE`]. Returns the time waited.
+async fn wait_for_resubscription(link: &Link) -> Duration {
+    let started = tokio::time::Instant::now();
+    if link.router.is_empty() || link.closed.load(Ordering::Acquire) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        return started.elapsed();
+    }
+    let mut state = link.state.subscribe();
+    if *state.borrow() == LinkState::Up {
+        // The publisher noticed first: give the subscriber a moment to notice too.
+        let _ = tokio::time::timeout(Duration::from_millis(200), state.wait_for(|s| *s != LinkState::Up)).await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), state.wait_for(|s| *s == LinkState::Up)).await;
+    tokio::time::sleep(RESUBSCRIBE_GRACE).await;
+    started.elapsed()
+}
+
 /// Pings the subscriber connection when it has been quiet for a second, which makes the
-/// connection manager reconnect (and resubscribe) after an outage, and reports transitions
-/// between up and down. While messages flow the connection is evidently up and is left alone.
-async fn health_loop(mut conn: ConnectionManager, router: Arc<Router>, stats: Arc<TransportStats>, closed: Arc<AtomicBool>, shutdown: Arc<Notify>) {
-    let mut up: Option<bool> = None;
+/// connection manager reconnect (and resubscribe) after an outage, and marks the link down when
+/// Redis does not answer. While messages flow the connection is evidently up and is left alone.
+async fn health_loop(mut conn: ConnectionManager, link: Arc<Link>) {
     let mut last_received = u64::MAX;
-    while !closed.load(Ordering::Acquire) {
-        let received = stats.received.load(Ordering::Relaxed);
-        if received == last_received || up != Some(true) {
+    while !link.closed.load(Ordering::Acquire) {
+        let received = link.stats.received.load(Ordering::Relaxed);
+        if received == last_received || *link.state.borrow() != LinkState::Up {
             let cmd = redis::cmd("PING");
             let ping = cmd.query_async::<Value>(&mut conn);
             let result = tokio::select! {
                 r = tokio::time::timeout(HEALTH_INTERVAL * 2, ping) => r,
-                _ = shutdown.notified() => return,
+                _ = link.shutdown.notified() => return,
             };
-            let now_up = matches!(result, Ok(Ok(_)));
-            if up != Some(now_up) {
-                match (&result, up) {
-                    (Ok(Ok(_)), Some(false)) => router.broadcast_event(&TransportEvent::Ready),
-                    (Ok(Err(e)), _) => router.broadcast_event(&TransportEvent::Error(format!("cannot reach Redis: {}", redact(&e.to_string())))),
-                    (Err(_), _) => router.broadcast_event(&TransportEvent::Error("Redis did not answer a PING within 2 s".into())),
-                    _ => {}
-                }
-                up = Some(now_up);
+            match result {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => link.down(format!("cannot reach Redis: {}", redact(&e.to_string()))),
+                Err(_) => link.down("Redis did not answer a PING within 2 s".into()),
             }
         }
         last_received = received;
         tokio::select! {
             _ = tokio::time::sleep(HEALTH_INTERVAL) => {}
-            _ = shutdown.notified() => return,
+            _ = link.shutdown.notified() => return,
         }
     }
 }
 
 impl Transport for RedisTransport {
     fn publish(&self, channel: String, payload: Vec<u8>) -> Result<(), Error> {
-        if self.closed.load(Ordering::Acquire) {
-            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+        let stats = &self.link.stats;
+        if self.link.closed.load(Ordering::Acquire) {
+            stats.dropped.fetch_add(1, Ordering::Relaxed);
             return Err(Error::Closed);
         }
-        self.stats.pending.fetch_add(1, Ordering::AcqRel);
+        stats.pending.fetch_add(1, Ordering::AcqRel);
         self.queue.try_send((channel, payload)).map_err(|e| {
-            self.stats.pending.fetch_sub(1, Ordering::AcqRel);
-            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            stats.pending.fetch_sub(1, Ordering::AcqRel);
+            stats.dropped.fetch_add(1, Ordering::Relaxed);
             match e {
-                mpsc::error::TrySendError::Full(_) => Error::Redis("publish queue full (Redis too slow or unreachable); message dropped".into()),
+                mpsc::error::TrySendError::Full(_) => Error::Overloaded("publish queue full (Redis too slow or unreachable); message dropped".into()),
                 mpsc::error::TrySendError::Closed(_) => Error::Closed,
             }
         })
     }
 
     fn subscribe(&self, subscription: Subscription, subscriber: Arc<dyn Subscriber>) -> BoxFuture<'_, Result<(), Error>> {
-        self.router.add(&subscription, &subscriber);
-        let mut conn = self.subscriber.clone();
-        let closed = self.closed.clone();
+        self.link.router.add(&subscription, &subscriber);
+        let conn = self.connection(true);
+        let link = self.link.clone();
         Box::pin(async move {
+            let mut conn = conn?;
             let first = subscribe_all(&mut conn, &subscription).await;
             match &first {
                 Ok(()) => subscriber.on_event(&TransportEvent::Ready),
@@ -255,8 +317,11 @@ impl Transport for RedisTransport {
                     // that reached the server.
                     tokio::spawn(async move {
                         let mut delay = Duration::from_millis(100);
-                        while !closed.load(Ordering::Acquire) {
-                            tokio::time::sleep(delay).await;
+                        while !link.closed.load(Ordering::Acquire) {
+                            tokio::select! {
+                                _ = tokio::time::sleep(delay) => {}
+                                _ = link.shutdown.notified() => return,
+                            }
                             if subscribe_all(&mut conn, &subscription).await.is_ok() {
                                 subscriber.on_event(&TransportEvent::Ready);
                                 return;
@@ -271,9 +336,10 @@ impl Transport for RedisTransport {
     }
 
     fn unsubscribe(&self, subscription: Subscription) -> BoxFuture<'_, Result<(), Error>> {
-        self.router.remove(&subscription);
-        let mut conn = self.subscriber.clone();
+        self.link.router.remove(&subscription);
+        let conn = self.connection(true);
         Box::pin(async move {
+            let mut conn = conn?;
             if !subscription.patterns.is_empty() {
                 conn.punsubscribe(&subscription.patterns).await?;
             }
@@ -285,23 +351,27 @@ impl Transport for RedisTransport {
     }
 
     fn num_sub(&self, channel: &str) -> BoxFuture<'_, Result<usize, Error>> {
-        let mut conn = self.publisher.clone();
+        let conn = self.connection(false);
         let channel = channel.to_owned();
         Box::pin(async move {
-            let reply: Vec<(String, i64)> = redis::cmd("PUBSUB").arg("NUMSUB").arg(&channel).query_async(&mut conn).await?;
+            let reply: Vec<(String, i64)> = redis::cmd("PUBSUB").arg("NUMSUB").arg(&channel).query_async(&mut conn?).await?;
             Ok(reply.first().map(|(_, n)| (*n).max(0) as usize).unwrap_or(0))
         })
     }
 
+    /// Stops accepting messages, sends what is queued (for a bounded time), then closes both
+    /// connections: Redis sees them go at once, without waiting for the handle to be dropped.
     fn close(&self) -> BoxFuture<'_, ()> {
-        self.closed.store(true, Ordering::Release);
-        self.shutdown.notify_waiters();
-        let stats = self.stats.clone();
+        self.link.closed.store(true, Ordering::Release);
+        self.link.shutdown.notify_waiters();
+        let link = self.link.clone();
         Box::pin(async move {
             let deadline = tokio::time::Instant::now() + CLOSE_GRACE * 2;
-            while stats.pending.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+            while link.stats.pending.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
+            link.stop_publisher.notify_one();
+            self.connections.lock().unwrap_or_else(|p| p.into_inner()).take();
         })
     }
 }

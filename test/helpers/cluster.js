@@ -79,6 +79,7 @@ class ServerHandle extends EventEmitter {
     this.customHookCalls = []; // { nsp, data }: calls of the `setCustomHook` hook
     this.errors = []; // caught errors reported by the server ({ source, error })
     this.uncaught = []; // uncaughtException / unhandledRejection in the server ({ source, error })
+    this.adapterEvents = []; // with config adapterEvents: { nsp, event, error?, at } in arrival order
     this.output = ''; // tail of the child's stdout+stderr, for failure messages
     this.exit = null; // { code, signal } once exited
     this.pending = new Map();
@@ -132,6 +133,9 @@ class ServerHandle extends EventEmitter {
         break;
       case 'uncaught':
         this.uncaught.push({ source: msg.source, error: msg.error });
+        break;
+      case 'adapterEvent':
+        this.adapterEvents.push({ nsp: msg.nsp, event: msg.event, error: msg.error, at: msg.at });
         break;
       default:
         break;

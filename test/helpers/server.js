@@ -7,7 +7,12 @@
 //     namespaces: ['/', '/admin'], redisUrl: 'redis://127.0.0.1:6379',
 //     commandModules: ['/abs/path.js', ...],   // optional, see "Extending" below
 //     requestsTimeout: ms, publishOnSpecificResponseChannel: bool,   // optional adapter options
-//     recordRoomOps: bool }   // optional: log every adapter.addAll/del call (see `roomOps`)
+//     recordRoomOps: bool,    // optional: log every adapter.addAll/del call (see `roomOps`)
+//     maxQueuedPublishes: n,  // optional adapter option (ours), passed when set
+//     redisClients: false,    // optional: give the adapter `redisUrl` as a string and open no Redis
+//                             // client in the server (ours only; the server then starts even when
+//                             // Redis is unreachable, and the adapter's are its only connections)
+//     adapterEvents: true }   // optional: report the adapters' 'error'/'ready' events ('adapterEvent')
 //
 // A client may pass `auth.data` in its handshake: the server then sets `socket.data` to it on
 // connection (what fetchSockets reports as `data`).
@@ -19,6 +24,10 @@
 //   { type: 'connClose', nsp, id, reason }       the socket's underlying connection closed
 //   { type: 'serverEvent', nsp, event, args, withAck }   a listener of `onServerEvent` was called
 //   { type: 'customHook', nsp, data }            the adapter's customHook (see `setCustomHook`) was called
+//   { type: 'adapterEvent', nsp, event: 'error'|'ready'|'readyPromise', error?, at }   with config
+//                                                adapterEvents: the namespace adapter emitted 'error'
+//                                                (error as data, incl. `code`) or 'ready', or its
+//                                                `adapter.ready` promise resolved; `at` = Date.now()
 //   { type: 'reply', id, result } | { type: 'reply', id, error }   answer to a command
 //   { type: 'error', source, error }             an error that was caught (redis client 'error', …)
 //   { type: 'uncaught', source, error }          uncaughtException / unhandledRejection
@@ -161,6 +170,17 @@ function recordRoomOps(ctx, name) {
     log.push(['del', id, String(room)]);
     return del.call(this, id, room);
   };
+}
+
+// Reports the 'error' and 'ready' events of namespace `name`'s adapter (and the resolution of its
+// `ready` promise, when it has one) to the parent as 'adapterEvent' messages.
+function reportAdapterEvents(ctx, name) {
+  const adapter = ctx.io.of(name).adapter;
+  adapter.on('error', (err) => send({ type: 'adapterEvent', nsp: name, event: 'error', error: describeError(err), at: Date.now() }));
+  adapter.on('ready', () => send({ type: 'adapterEvent', nsp: name, event: 'ready', at: Date.now() }));
+  if (adapter.ready && typeof adapter.ready.then === 'function') {
+    adapter.ready.then(() => send({ type: 'adapterEvent', nsp: name, event: 'readyPromise', at: Date.now() }));
+  }
 }
 
 const COMMANDS = {
@@ -376,13 +396,15 @@ async function main(config) {
   for (const file of config.commandModules) Object.assign(COMMANDS, require(file));
 
   const { Server } = require('socket.io');
-  const redis = await createRedisClients(config.client, config.redisUrl);
+  const redis = config.redisClients === false
+    ? { pub: config.redisUrl, sub: undefined, close: async () => {} }
+    : await createRedisClients(config.client, config.redisUrl);
   const { createAdapter } = loadAdapterModule(config.adapter);
 
   const httpServer = http.createServer();
   const io = new Server(httpServer, { transports: ['websocket'] });
   const adapterOpts = { key: config.key };
-  for (const name of ['requestsTimeout', 'publishOnSpecificResponseChannel']) {
+  for (const name of ['requestsTimeout', 'publishOnSpecificResponseChannel', 'maxQueuedPublishes']) {
     if (config[name] !== undefined) adapterOpts[name] = config[name];
   }
   io.adapter(createAdapter(redis.pub, redis.sub, adapterOpts));
@@ -391,6 +413,7 @@ async function main(config) {
 
   for (const name of config.namespaces) {
     if (config.recordRoomOps) recordRoomOps(ctx, name);
+    if (config.adapterEvents) reportAdapterEvents(ctx, name);
     io.of(name).on('connection', (socket) => {
       const auth = socket.handshake.auth || {};
       if (auth.data !== undefined) socket.data = auth.data;
