@@ -152,7 +152,13 @@ class SharedConnection {
   }
 
   acquire() {
-    if (!this.native) this.native = new native.Connection(this.url, this.maxQueuedPublishes);
+    if (!this.native) {
+      try {
+        this.native = new native.Connection(this.url, this.maxQueuedPublishes);
+      } catch (err) {
+        throw withCode(err, "ERR_SIO_OPTION");
+      }
+    }
     this.users++;
     return this.native;
   }
@@ -591,6 +597,7 @@ function createAdapter(...args) {
   const { pubClient, subClient, opts: rawOpts } = normaliseArguments(args);
   const opts = validateOptions(rawOpts);
   const url = resolveRedisUrl(pubClient, "pubClient");
+  if (/^rediss:/i.test(url)) throw optionError("pubClient", "TLS (rediss://) is not supported yet");
   if (subClient !== undefined && subClient !== null) resolveRedisUrl(subClient, "subClient");
   const shared = new SharedConnection(url, opts.maxQueuedPublishes);
   return function (nsp) {
