@@ -10,7 +10,7 @@
 const { Adapter } = require("socket.io-adapter");
 const notepack = require("notepack.io");
 const native = require("./lib/native");
-const { resolveRedisUrl, isPlainObject, isRedisClient, optionError } = require("./lib/connection");
+const { resolveRedisUrl, resolveTlsCa, isPlainObject, isRedisClient, optionError } = require("./lib/connection");
 
 const DEFAULTS = { key: "socket.io", requestsTimeout: 5000, publishOnSpecificResponseChannel: false };
 
@@ -144,9 +144,10 @@ function validateOptions(opts) {
  * the first namespace needs it and closed when the last one closes.
  */
 class SharedConnection {
-  constructor(url, maxQueuedPublishes) {
+  constructor(url, maxQueuedPublishes, tlsCa) {
     this.url = url;
     this.maxQueuedPublishes = maxQueuedPublishes;
+    this.tlsCa = tlsCa;
     this.native = null;
     this.users = 0;
   }
@@ -154,7 +155,7 @@ class SharedConnection {
   acquire() {
     if (!this.native) {
       try {
-        this.native = new native.Connection(this.url, this.maxQueuedPublishes);
+        this.native = new native.Connection(this.url, this.maxQueuedPublishes, this.tlsCa);
       } catch (err) {
         throw withCode(err, "ERR_SIO_OPTION");
       }
@@ -597,9 +598,8 @@ function createAdapter(...args) {
   const { pubClient, subClient, opts: rawOpts } = normaliseArguments(args);
   const opts = validateOptions(rawOpts);
   const url = resolveRedisUrl(pubClient, "pubClient");
-  if (/^rediss:/i.test(url)) throw optionError("pubClient", "TLS (rediss://) is not supported yet");
   if (subClient !== undefined && subClient !== null) resolveRedisUrl(subClient, "subClient");
-  const shared = new SharedConnection(url, opts.maxQueuedPublishes);
+  const shared = new SharedConnection(url, opts.maxQueuedPublishes, resolveTlsCa(pubClient));
   return function (nsp) {
     return new RedisAdapter(nsp, shared, opts, pubClient, subClient);
   };

@@ -63,7 +63,8 @@ impl AdapterConfig {
     }
 }
 
-/// Where and how to reach Redis.
+/// Where and how to reach Redis: `redis://` or, with TLS, `rediss://` (certificates verified
+/// against the system's roots or [`RedisConfig::tls_ca_pem`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisConfig {
     /// A `redis://` URL (`redis://[user[:password]@]host[:port][/db]`).
@@ -71,11 +72,14 @@ pub struct RedisConfig {
     /// Most messages kept while Redis cannot take them; beyond it new publishes are dropped and
     /// counted.
     pub max_queued_publishes: usize,
+    /// For `rediss://`: the certificate authorities (PEM) to verify the server with, instead of
+    /// the system's. Verification is always on unless the URL ends with `#insecure`.
+    pub tls_ca_pem: Option<Vec<u8>>,
 }
 
 impl Default for RedisConfig {
     fn default() -> Self {
-        RedisConfig { url: DEFAULT_REDIS_URL.to_owned(), max_queued_publishes: DEFAULT_MAX_QUEUED_PUBLISHES }
+        RedisConfig { url: DEFAULT_REDIS_URL.to_owned(), max_queued_publishes: DEFAULT_MAX_QUEUED_PUBLISHES, tls_ca_pem: None }
     }
 }
 

@@ -44,6 +44,9 @@ function fromSettings(o, option) {
   if (typeof o.url === "string" && !hasExplicit) return fromString(o.url, option);
   const port = socket.port ?? o.port ?? 6379;
   const tls = socket.tls ?? o.tls;
+  // node-redis puts TLS options (ca, rejectUnauthorized) beside `socket.tls: true`; ioredis in `tls`.
+  const tlsOptions = isPlainObject(o.tls) ? o.tls : socket.tls ? socket : {};
+  const insecure = tls && tlsOptions.rejectUnauthorized === false ? "#insecure" : "";
   const username = o.username ?? undefined;
   const password = o.password ?? undefined;
   const db = o.database ?? o.db ?? 0;
@@ -59,7 +62,7 @@ function fromSettings(o, option) {
     return `redis+unix://${path}?${query.join("&")}`;
   }
   const h = host || "127.0.0.1";
-  return `${tls ? "rediss" : "redis"}://${auth}${h.includes(":") ? `[${h}]` : h}:${Number(port)}/${Number(db)}`;
+  return `${tls ? "rediss" : "redis"}://${auth}${h.includes(":") ? `[${h}]` : h}:${Number(port)}/${Number(db)}${insecure}`;
 }
 
 /**
@@ -82,9 +85,22 @@ function resolveRedisUrl(source, option = "pubClient") {
   throw optionError(option, `expected a node-redis or ioredis client, a redis:// URL or {host, port}, got ${typeof source}`);
 }
 
+/**
+ * The certificate authorities (PEM text) a client's or settings object's TLS options name
+ * (`tls.ca` for ioredis and settings, `socket.ca` for node-redis), or undefined for the system's.
+ */
+function resolveTlsCa(source) {
+  const o = source && typeof source === "object" ? (isRedisClient(source) ? source.options : source) : null;
+  if (!o) return undefined;
+  const socket = isPlainObject(o.socket) ? o.socket : {};
+  const ca = (isPlainObject(o.tls) && o.tls.ca) || socket.ca;
+  if (ca === undefined || ca === null) return undefined;
+  return (Array.isArray(ca) ? ca : [ca]).map((c) => String(c)).join("\n");
+}
+
 /** Hides the password of a URL for messages. */
 function redact(text) {
   return String(text).replace(/(\/\/[^:/@\s]*):[^@/\s]*@/g, "$1:***@");
 }
 
-module.exports = { resolveRedisUrl, isPlainObject, isRedisClient, optionError, redact, DEFAULT_URL };
+module.exports = { resolveRedisUrl, resolveTlsCa, isPlainObject, isRedisClient, optionError, redact, DEFAULT_URL };

@@ -5,7 +5,7 @@
 
 const notepack = require("notepack.io");
 const native = require("./native");
-const { resolveRedisUrl, optionError } = require("./connection");
+const { resolveRedisUrl, resolveTlsCa, optionError } = require("./connection");
 
 const RESERVED_EVENTS = new Set(["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"]);
 
@@ -92,7 +92,7 @@ class Emitter {
     this.redisClient = redisClient;
     this.opts = { key: opts.key || "socket.io" };
     this._nsp = nsp.startsWith("/") ? nsp : `/${nsp}`;
-    this._shared = shared || { connection: new native.Connection(resolveRedisUrl(redisClient, "redisClient")) };
+    this._shared = shared || { connection: new native.Connection(resolveRedisUrl(redisClient, "redisClient"), undefined, resolveTlsCa(redisClient)) };
     this._native = new native.NativeEmitter(this._shared.connection, this.opts.key, this._nsp);
   }
 

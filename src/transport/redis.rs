@@ -99,13 +99,22 @@ impl RedisTransport {
     /// Redis: if it cannot be reached, the subscribers get [`TransportEvent::Error`] and the
     /// connections keep retrying. Must be called within a tokio runtime.
     pub fn connect(config: &RedisConfig) -> Result<Self, Error> {
+        // rustls needs one process-wide crypto provider; another library may have set it already.
+        static PROVIDER: std::sync::Once = std::sync::Once::new();
+        PROVIDER.call_once(|| {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        });
         let client = |resp3: bool| -> Result<redis::Client, Error> {
             let mut info: redis::ConnectionInfo = config.url.as_str().into_connection_info().map_err(|e| invalid_url(&config.url, e))?;
             if resp3 {
                 let redis_settings = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
                 info = info.set_redis_settings(redis_settings);
             }
-            redis::Client::open(info).map_err(|e| invalid_url(&config.url, e))
+            let client = match &config.tls_ca_pem {
+                Some(ca) => redis::Client::build_with_tls(info, redis::TlsCertificates { client_tls: None, root_cert: Some(ca.clone()) }),
+                None => redis::Client::open(info),
+            };
+            client.map_err(|e| invalid_url(&config.url, e))
         };
         let manager_config = || {
             ConnectionManagerConfig::new()

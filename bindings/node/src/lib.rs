@@ -98,10 +98,12 @@ pub struct ConnectionStats {
 #[napi]
 impl Connection {
     /// Connects (lazily, retrying in the background) to the Redis at `url`. At most
-    /// `maxQueuedPublishes` messages wait while Redis is unreachable.
+    /// `maxQueuedPublishes` messages wait while Redis is unreachable; `tlsCa` (PEM) replaces the
+    /// system's certificate authorities for `rediss://`.
     #[napi(constructor, catch_unwind)]
-    pub fn new(url: String, max_queued_publishes: Option<u32>) -> Result<Self> {
+    pub fn new(url: String, max_queued_publishes: Option<u32>, tls_ca: Option<String>) -> Result<Self> {
         let mut config = RedisConfig::from_url(&url).map_err(js_error)?;
+        config.tls_ca_pem = tls_ca.map(String::into_bytes);
         if let Some(max) = max_queued_publishes {
             config.max_queued_publishes = max as usize;
         }

@@ -1,0 +1,95 @@
+"use strict";
+// TLS: a private redis-server with a certificate made at test time (its own CA). Two socket.io
+// servers with our adapter connect over rediss:// with that CA and share a broadcast; without
+// the CA the certificate is refused (verification is on by default) and the adapter reports it.
+const { test, before, after } = require("node:test");
+const assert = require("node:assert");
+const { execFileSync, spawn } = require("node:child_process");
+const fs = require("node:fs");
+const http = require("node:http");
+const net = require("node:net");
+const os = require("node:os");
+const path = require("node:path");
+const { Server } = require("socket.io");
+const { io: connect } = require("socket.io-client");
+const { createAdapter } = require(process.env.SIOADAPTER_MODULE || path.join(__dirname, "..", "npm"));
+
+let dir;
+let redis;
+let port;
+const servers = [];
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port: p } = probe.address();
+      probe.close(() => resolve(p));
+    });
+    probe.on("error", reject);
+  });
+}
+
+function openssl(...args) {
+  execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
+}
+
+before(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "sioadapter-tls-"));
+  openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=sioadapter test CA");
+  openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1");
+  fs.writeFileSync(path.join(dir, "san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+  openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "san.ext");
+  port = await freePort();
+  redis = spawn("redis-server", ["--port", "0", "--tls-port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+    "--tls-cert-file", "server.crt", "--tls-key-file", "server.key", "--tls-ca-cert-file", "ca.crt", "--tls-auth-clients", "no", "--dir", dir], { cwd: dir, stdio: "ignore" });
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise((resolve) => {
+      const s = net.connect(port, "127.0.0.1", () => { s.destroy(); resolve(true); });
+      s.on("error", () => resolve(false));
+    });
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error("the TLS redis-server did not start");
+});
+
+after(async () => {
+  for (const s of servers) s.io.close();
+  if (redis) redis.kill("SIGKILL");
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+async function socketServer(settings, key) {
+  const httpServer = http.createServer();
+  const io = new Server(httpServer);
+  io.adapter(createAdapter(settings, undefined, { key }));
+  const errors = [];
+  io.of("/").adapter.on("error", (err) => errors.push(err));
+  await new Promise((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
+  const entry = { io, errors, port: httpServer.address().port };
+  servers.push(entry);
+  return entry;
+}
+
+test("with the test CA, two nodes share a broadcast over rediss://", { timeout: 30000 }, async () => {
+  const key = `tls-${process.pid}`;
+  const ca = fs.readFileSync(path.join(dir, "ca.crt"), "utf8");
+  const a = await socketServer({ host: "127.0.0.1", port, tls: { ca } }, key);
+  const b = await socketServer({ socket: { host: "127.0.0.1", port, tls: true, ca } }, key); // node-redis shape
+  await Promise.all([a.io.of("/").adapter.ready, b.io.of("/").adapter.ready]);
+  const client = connect(`http://127.0.0.1:${b.port}`, { transports: ["websocket"] });
+  await new Promise((resolve) => client.on("connect", resolve));
+  const got = new Promise((resolve) => client.on("secure", resolve));
+  a.io.emit("secure", "over TLS");
+  assert.strictEqual(await got, "over TLS");
+  client.close();
+  assert.deepStrictEqual([...a.errors, ...b.errors], []);
+});
+
+test("without the CA the server certificate is refused and the adapter says so", { timeout: 30000 }, async () => {
+  const c = await socketServer({ host: "127.0.0.1", port, tls: {} }, `tls-bad-${process.pid}`);
+  for (let i = 0; i < 200 && c.errors.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(c.errors.length > 0, "no error reported");
+  assert.strictEqual(c.errors[0].code, "ERR_SIO_REDIS");
+  assert.match(c.errors.map((e) => e.message).join("\n"), /certificate|UnknownIssuer|invalid peer|tls/i);
+});
