@@ -8,7 +8,7 @@ source test/redis.sh
 ensure_redis
 echo "Redis: $REDIS_URL"
 build_addon "$root"
-cargo build --release --workspace --examples   # libsioadapter.so and the examples for the tests
+cargo build --release --workspace --lib --examples   # libsioadapter.so (cdylib) and the examples for the tests
 (cd test && npm ci --no-audit --no-fund --loglevel=error)
 
 echo "== cargo test"
