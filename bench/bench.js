@@ -67,6 +67,7 @@ function defineMetrics() {
     collector.define(`${w.id}.cpuRecv`, `CPU per broadcast received, receiving node, ${w.label}`, 'µs', 'lower');
     collector.define(`${w.id}.eluEmit`, `event-loop utilisation, emitting node, ${w.label}`, '%', 'lower');
     collector.define(`${w.id}.eluRecv`, `event-loop utilisation, receiving node, ${w.label}`, '%', 'lower');
+    collector.define(`${w.id}.eluClients`, `event-loop utilisation, the clients' process, ${w.label}`, '%', 'lower');
   }
   collector.define('lost', 'lost messages, the broadcast workloads above (per round, all clients)', 'count', 'lower', { ratio: false });
   for (const op of ['fetchSockets', 'serverSideEmitWithAck']) {
@@ -167,9 +168,9 @@ async function warmUp(emitter, clients, group) {
 async function broadcastWorkloads(kind, tag, emitter, receiver, clients) {
   let lost = 0;
   for (const w of CFG.workloads) {
-    await Promise.all([emitter.call('mark'), receiver.call('mark')]);
+    await Promise.all([emitter.call('mark'), receiver.call('mark'), clients.call('mark')]);
     const r = await deliver(emitter, clients, 'recv', { event: `m.${w.id}`, payload: w.payload, n: w.n, chunk: CFG.chunk });
-    const [ue, ur] = await Promise.all([emitter.call('usage'), receiver.call('usage')]);
+    const [ue, ur, uc] = await Promise.all([emitter.call('usage'), receiver.call('usage'), clients.call('usage')]);
     collector.add(`${w.id}.rate`, kind, r.rate);
     collector.add(`${w.id}.cpuEmit`, kind, ue.cpuUs / w.n);
     // The receiver is charged per broadcast it got (all N unless some were lost).
@@ -177,6 +178,7 @@ async function broadcastWorkloads(kind, tag, emitter, receiver, clients) {
     collector.add(`${w.id}.cpuRecv`, kind, received > 0 ? ur.cpuUs / received : NaN);
     collector.add(`${w.id}.eluEmit`, kind, ue.elu);
     collector.add(`${w.id}.eluRecv`, kind, ur.elu);
+    collector.add(`${w.id}.eluClients`, kind, uc.elu);
     lost += r.lost;
     if (r.lost) notes.push(`${tag}: ${w.label}: ${r.lost} of ${r.expected} messages lost (waited ${CFG.idleMs} ms without progress, at most ${CFG.maxWaitMs} ms)`);
     log(`  ${tag} ${w.label}: ${Math.round(r.rate)} msg/s, CPU/broadcast ${(ue.cpuUs / w.n).toFixed(1)} µs emitting, ${(ur.cpuUs / received).toFixed(1)} µs receiving, lost ${r.lost}`);

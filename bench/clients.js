@@ -5,7 +5,7 @@
 // delivery to stall, in which case the missing messages are reported as lost.
 
 const { io: connect } = require('socket.io-client');
-const { serve, wallNow } = require('./lib/proc');
+const { serve, wallNow, usageHandlers } = require('./lib/proc');
 
 /** Connected clients by group name. */
 const groups = new Map();
@@ -36,6 +36,8 @@ function connectOne(port, timeoutMs) {
 }
 
 serve({
+  ...usageHandlers(),
+
   async connect({ group, port, n, timeoutMs = 5000 }) {
     const sockets = await Promise.all(Array.from({ length: n }, () => connectOne(port, timeoutMs)));
     groups.set(group, [...(groups.get(group) || []), ...sockets]);

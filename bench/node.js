@@ -9,7 +9,7 @@ const http = require('node:http');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 const { Server } = require('socket.io');
-const { serve, childConfig, wallNow } = require('./lib/proc');
+const { serve, childConfig, wallNow, usageHandlers } = require('./lib/proc');
 
 const config = childConfig(); // { kind, key, redisUrl, label }
 
@@ -57,11 +57,6 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let io;
 let closeAdapter;
-let mark = null;
-
-function snapshot() {
-  return { cpu: process.cpuUsage(), elu: performance.eventLoopUtilization() };
-}
 
 /** `n` requests of one kind, one at a time; latencies in ms of the successful ones. */
 async function sequentialRequests(op, n, expected, budgetMs) {
@@ -123,20 +118,7 @@ serve({
     });
   },
 
-  /** Starts a CPU / event-loop measurement window. */
-  mark() {
-    mark = snapshot();
-  },
-
-  /** CPU (user+system, all threads) and event-loop utilisation since `mark`, and RSS now. */
-  usage() {
-    const cpu = process.cpuUsage(mark.cpu);
-    return {
-      cpuUs: cpu.user + cpu.system,
-      elu: performance.eventLoopUtilization(mark.elu).utilization,
-      rss: process.memoryUsage().rss,
-    };
-  },
+  ...usageHandlers(),
 
   memory() {
     return process.memoryUsage().rss;

@@ -3,7 +3,8 @@
 # Usage: bash bench/run.sh   (knobs: BENCH_* environment variables, see bench/README.md)
 # Installs bench/'s own npm dependencies (package-lock.json), makes sure a Redis answers
 # (REDIS_URL, else 127.0.0.1:6379, else a private redis-server), then runs bench/bench.js, which
-# prints the table and writes it to bench/RESULTS.md.
+# prints the table and writes it to bench/RESULTS.md, and bench/rooms.js (per-room subscriptions:
+# Redis's outbound bytes, on a private redis-server), which appends its table.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 source "$root/test/redis.sh"
@@ -17,4 +18,5 @@ node "$root/npm/scripts/build.js" --if-missing >&2
 [[ -d "$root/npm/node_modules" ]] || (cd "$root/npm" && npm ci --no-audit --no-fund --loglevel=error >&2)
 (cd "$root/bench" && npm ci --no-audit --no-fund --loglevel=error >&2)
 cd "$root"
-BENCH_ENTRY="bash bench/run.sh" exec node bench/bench.js
+BENCH_ENTRY="bash bench/run.sh" node bench/bench.js
+[[ "${BENCH_ROOMS:-200}" == 0 ]] || node bench/rooms.js

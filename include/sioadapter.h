@@ -222,7 +222,7 @@ const char *sio_result_name(enum sio_result code);
 
 /**
  * Joins the cluster of channel prefix `key` (NULL or `""`: `"socket.io"`) on the Redis at `url`
- * as a node serving namespace `nsp`, with `requests_timeout_ms` for cluster requests (0: 5000).
+ * (any URL form of [`sio_emitter_new`]) as a node serving namespace `nsp`, with `requests_timeout_ms` for cluster requests (0: 5000).
  * `callbacks` is copied; its function pointers and `user_data` must stay usable from the
  * handle's background thread until [`sio_adapter_free`] returns. Connecting happens in the
  * background (`on_event` reports ready or errors). On success `*out` owns the handle.
@@ -356,7 +356,9 @@ void sio_adapter_free(struct sio_adapter *adapter);
 /**
  * Creates an emitter for namespace `nsp` (e.g. `"/"`; a missing leading `/` is added) of the
  * cluster using channel prefix `key` (NULL or `""`: `"socket.io"`) on the Redis at `url`
- * (`redis://[user:password@]host:port[/db]`). Connecting happens in the background; messages
+ * (`redis://[user:password@]host:port[/db]`, `rediss://...`, a Sentinel deployment
+ * `redis+sentinel://host:port[,host:port]/<primary name>` or a Redis Cluster
+ * `redis+cluster://host:port[,host:port]`). Connecting happens in the background; messages
  * emitted before Redis answers are queued. On success `*out` owns a handle to release with
  * [`sio_emitter_free`].
  *

@@ -8,6 +8,13 @@ export interface RedisAdapterOptions {
   requestsTimeout?: number;
   /** Answer requests on `key-response#nsp#uid#` instead of the shared response channel. @default false */
   publishOnSpecificResponseChannel?: boolean;
+  /**
+   * SUBSCRIBE to `key#nsp#` and to `key#nsp#room#` for each room with local sockets instead of
+   * PSUBSCRIBE `key#nsp#*`: Redis stops sending this node single-room broadcasts it would drop.
+   * Wire-compatible with official nodes. `socket.join()` then resolves once the room's channel
+   * is subscribed. @default false
+   */
+  perRoomSubscriptions?: boolean;
   /** Only notepack.io itself is accepted: sioadapter always speaks notepack msgpack. */
   parser?: { encode(msg: any): any; decode(msg: any): any };
   /** Most broadcasts kept while Redis is unreachable; beyond it they are dropped and counted. @default 100000 */
@@ -53,6 +60,7 @@ export declare class RedisAdapter extends Adapter {
   readonly prefix: string;
   readonly requestsTimeout: number;
   readonly publishOnSpecificResponseChannel: boolean;
+  readonly perRoomSubscriptions: boolean;
   readonly pubClient: any;
   readonly subClient: any;
   /** Resolves once the namespace's channels are subscribed. */

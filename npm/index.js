@@ -10,9 +10,10 @@
 const { Adapter } = require("socket.io-adapter");
 const notepack = require("notepack.io");
 const native = require("./lib/native");
+const { coalesceFlushes } = require("./lib/coalesce");
 const { resolveRedisUrl, resolveTlsCa, isPlainObject, isRedisClient, optionError } = require("./lib/connection");
 
-const DEFAULTS = { key: "socket.io", requestsTimeout: 5000, publishOnSpecificResponseChannel: false };
+const DEFAULTS = { key: "socket.io", requestsTimeout: 5000, publishOnSpecificResponseChannel: false, perRoomSubscriptions: false };
 
 /** Request types on the wire (protocol.md §3.1). */
 const RequestType = {
@@ -119,9 +120,10 @@ function validateOptions(opts) {
     if (typeof t !== "number" || !Number.isFinite(t) || t < 0) throw optionError("requestsTimeout", `expected a non-negative number of milliseconds, got ${JSON.stringify(t)}`);
     out.requestsTimeout = t || DEFAULTS.requestsTimeout;
   }
-  if (opts.publishOnSpecificResponseChannel !== undefined) {
-    if (typeof opts.publishOnSpecificResponseChannel !== "boolean") throw optionError("publishOnSpecificResponseChannel", "expected a boolean");
-    out.publishOnSpecificResponseChannel = opts.publishOnSpecificResponseChannel;
+  for (const name of ["publishOnSpecificResponseChannel", "perRoomSubscriptions"]) {
+    if (opts[name] === undefined) continue;
+    if (typeof opts[name] !== "boolean") throw optionError(name, `expected a boolean, got ${JSON.stringify(opts[name])}`);
+    out[name] = opts[name];
   }
   if (opts.parser !== undefined && !encodesLikeNotepack(opts.parser)) {
     throw optionError("parser", "custom parsers are not supported: sioadapter always speaks notepack msgpack, the official default");
@@ -192,7 +194,12 @@ class RedisAdapter extends Adapter {
     this.engine = new native.Engine(
       shared.acquire(),
       nsp.name,
-      { key: opts.key, requestsTimeout: opts.requestsTimeout, publishOnSpecificResponseChannel: opts.publishOnSpecificResponseChannel },
+      {
+        key: opts.key,
+        requestsTimeout: opts.requestsTimeout,
+        publishOnSpecificResponseChannel: opts.publishOnSpecificResponseChannel,
+        perRoomSubscriptions: opts.perRoomSubscriptions,
+      },
       (data, count, more) => this._onBatch(data, count, more),
       (kind, message) => this._onEngineEvent(kind, message),
     );
@@ -202,6 +209,18 @@ class RedisAdapter extends Adapter {
     this.ready = new Promise((resolve) => (this._resolveReady = resolve));
     this.on("create-room", (room) => this.engine.roomCreated(String(room)));
     this.on("delete-room", (room) => this.engine.roomDeleted(String(room)));
+    this.perRoomSubscriptions = opts.perRoomSubscriptions;
+  }
+
+  /**
+   * Adds a socket to rooms. With `perRoomSubscriptions`, the returned promise (what
+   * `socket.join()` returns) resolves once the new rooms' channels are subscribed, so a
+   * broadcast sent after `await socket.join(room)` reaches the socket. It never rejects:
+   * Redis errors go to the `error` event and the subscription is retried.
+   */
+  addAll(id, rooms) {
+    super.addAll(id, rooms);
+    if (this.perRoomSubscriptions && !this._closed) return this.engine.roomsSynced();
   }
 
   /** Publishes to the other nodes (unless `local`), then delivers to local sockets. */
@@ -236,6 +255,9 @@ class RedisAdapter extends Adapter {
    * (u32 LE; ends counted from the end of the header), then the messages back to back.
    */
   _onBatch(data, count, more) {
+    // The engine.io server exists once the socket.io server is attached, which may be after
+    // the adapter was made.
+    coalesceFlushes(this.nsp.server.engine);
     try {
       this._processBatch(data, count);
     } finally {
@@ -581,10 +603,11 @@ function normaliseArguments(args) {
   if (isPlainObject(first) && second === undefined && third === undefined) {
     return { pubClient: first, subClient: undefined, opts: first };
   }
-  if (typeof first === "string" && (isPlainObject(second) || second === undefined) && third === undefined) {
+  // A URL, or the seed nodes of a Redis Cluster, then the options.
+  if ((typeof first === "string" || Array.isArray(first)) && (isPlainObject(second) || second === undefined) && third === undefined) {
     return { pubClient: first, subClient: undefined, opts: second };
   }
-  if (first !== undefined && first !== null && typeof first !== "string" && !isPlainObject(first) && !isRedisClient(first)) {
+  if (first !== undefined && first !== null && typeof first !== "string" && !Array.isArray(first) && !isPlainObject(first) && !isRedisClient(first)) {
     throw optionError("pubClient", `expected a node-redis or ioredis client, a redis:// URL or {host, port}, got ${typeof first}`);
   }
   return { pubClient: first, subClient: second, opts: third };

@@ -15,6 +15,7 @@ use crate::protocol::broadcast::frame_with_uid;
 use crate::protocol::request::{self as req, RequestType, ResponseBody, SocketAction, Targets};
 use crate::protocol::{new_uid, Broadcast, BroadcastOptions, BroadcastRef, OptsLayout, Packet};
 use crate::requests::{AckRequests, Outcome, PendingRequests};
+use crate::room_channels::RoomChannels;
 use crate::transport::{Inbound, Subscriber, Subscription, Transport, TransportEvent};
 
 /// Largest message accepted from Redis (64 MiB); larger ones are dropped and counted as
@@ -112,6 +113,11 @@ struct Inner {
     /// and broadcasts no local socket can receive are skipped. Hosts that never report rooms
     /// get every broadcast of the namespace.
     tracks_rooms: AtomicBool,
+    /// With per-room subscriptions: the task keeping a channel per local room subscribed.
+    room_channels: std::sync::OnceLock<Arc<RoomChannels>>,
+    /// The host was told the adapter is ready and has heard of no error since (repeated
+    /// confirmations, e.g. of room channels, are not passed on).
+    ready_reported: AtomicBool,
     counters: Counters,
     closed: AtomicBool,
 }
@@ -133,10 +139,17 @@ impl Adapter {
             host,
             rooms: RwLock::new(HashSet::new()),
             tracks_rooms: AtomicBool::new(false),
+            room_channels: std::sync::OnceLock::new(),
+            ready_reported: AtomicBool::new(false),
             counters: Counters::default(),
             closed: AtomicBool::new(false),
         });
         let subscriber: Arc<dyn Subscriber> = inner.clone();
+        if config.per_room_subscriptions {
+            let channels = inner.channels.clone();
+            let rooms = RoomChannels::start(inner.transport.clone(), subscriber.clone(), move |room| channels.broadcast_for(Some(room)));
+            let _ = inner.room_channels.set(rooms);
+        }
         let subscription = inner.subscription();
         let transport = inner.transport.clone();
         tokio::spawn(async move {
@@ -193,14 +206,32 @@ impl Adapter {
 
     /// Tells the engine a local socket is now in `room` (socket ids are rooms too). Once a host
     /// reports rooms it must report them all: broadcasts for rooms it did not report are skipped.
+    ///
+    /// With per-room subscriptions this also subscribes the room's channel, in the background:
+    /// [`Adapter::rooms_synced`] says when it is in place.
     pub fn room_created(&self, room: &str) {
         self.inner.rooms.write().unwrap_or_else(|p| p.into_inner()).insert(room.as_bytes().into());
         self.inner.tracks_rooms.store(true, Ordering::Release);
+        if let Some(rooms) = self.inner.room_channels.get() {
+            rooms.set(room, true);
+        }
     }
 
     /// Tells the engine the last local socket left `room`.
     pub fn room_deleted(&self, room: &str) {
         self.inner.rooms.write().unwrap_or_else(|p| p.into_inner()).remove(room.as_bytes());
+        if let Some(rooms) = self.inner.room_channels.get() {
+            rooms.set(room, false);
+        }
+    }
+
+    /// Resolves once the channels of every room reported so far are subscribed (or, Redis being
+    /// away, their subscription is left to the transport's retries). Immediate without
+    /// per-room subscriptions.
+    pub async fn rooms_synced(&self) {
+        if let Some(rooms) = self.inner.room_channels.get() {
+            rooms.synced().await;
+        }
     }
 
     /// Counters since creation.
@@ -224,6 +255,9 @@ impl Adapter {
         }
         self.inner.pending.cancel_all();
         self.inner.acks.clear();
+        if let Some(rooms) = self.inner.room_channels.get() {
+            rooms.stop().await;
+        }
         self.inner.transport.unsubscribe(self.inner.subscription()).await
     }
 
@@ -350,11 +384,17 @@ impl Adapter {
 }
 
 impl Inner {
+    /// The namespace's fixed subscriptions: the broadcast pattern (or, with per-room
+    /// subscriptions, the main broadcast channel) and the request and response channels.
     fn subscription(&self) -> Subscription {
-        Subscription {
-            patterns: vec![self.channels.broadcast_pattern().to_owned()],
-            channels: self.channels.subscriptions().iter().map(|c| (*c).to_owned()).collect(),
+        let mut channels: Vec<String> = self.channels.subscriptions().iter().map(|c| (*c).to_owned()).collect();
+        let mut patterns = Vec::new();
+        if self.config.per_room_subscriptions {
+            channels.push(self.channels.broadcast().to_owned());
+        } else {
+            patterns.push(self.channels.broadcast_pattern().to_owned());
         }
+        Subscription { patterns, channels }
     }
 
     fn has_room(&self, room: &[u8]) -> bool {
@@ -486,8 +526,12 @@ impl Subscriber for Inner {
             return;
         }
         self.host.on_event(match event {
+            TransportEvent::Ready if self.ready_reported.swap(true, Ordering::AcqRel) => return,
             TransportEvent::Ready => AdapterEvent::Ready,
-            TransportEvent::Error(message) => AdapterEvent::Error(Error::Redis(message.clone())),
+            TransportEvent::Error(message) => {
+                self.ready_reported.store(false, Ordering::Release);
+                AdapterEvent::Error(Error::Redis(message.clone()))
+            }
         });
     }
 }
@@ -558,6 +602,45 @@ mod tests {
         b.room_deleted("r1");
         a.broadcast(&Packet::event("/", "x", vec![]), &to_room).unwrap();
         assert_eq!(host_b.delivered.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn per_room_subscriptions_receive_only_the_rooms_with_local_sockets() {
+        let broker = MemoryBroker::new();
+        let config = AdapterConfig::default().with_per_room_subscriptions(true);
+        let per_room = |broker: &MemoryBroker| {
+            let host = Arc::new(Recorder::default());
+            (Adapter::new("/", &config, Arc::new(broker.connect()), host.clone()), host)
+        };
+        let (a, _) = per_room(&broker);
+        let (b, host_b) = per_room(&broker);
+        settle().await;
+        let to = |room: &str| BroadcastOptions { rooms: vec![Room::from(room)], ..Default::default() };
+        // Nobody subscribed r1's channel: Redis would not even send it.
+        assert_eq!(broker.publish("socket.io#/#r1#", b"x"), 0);
+        b.room_created("r1");
+        b.room_created("r1");
+        b.rooms_synced().await;
+        assert_eq!(broker.publish("socket.io#/#r2#", b"x"), 0);
+        a.broadcast(&Packet::event("/", "to-r1", vec![]), &to("r1")).unwrap();
+        a.broadcast(&Packet::event("/", "to-all", vec![]), &BroadcastOptions::default()).unwrap();
+        let events: Vec<_> = host_b.delivered.lock().unwrap().iter().map(|m| m.packet.data[0].clone()).collect();
+        assert_eq!(events, vec![rmpv::Value::from("to-r1"), "to-all".into()]);
+        // Deleted, then created and deleted again before the task ran: the last report wins.
+        b.room_deleted("r1");
+        b.room_created("r1");
+        b.room_deleted("r1");
+        b.rooms_synced().await;
+        assert_eq!(broker.publish("socket.io#/#r1#", b"x"), 0);
+        assert_eq!(b.stats().skipped, 0);
+        // Room subscriptions do not repeat the Ready event.
+        assert_eq!(host_b.events.lock().unwrap().iter().filter(|e| **e == AdapterEvent::Ready).count(), 1);
+        b.room_created("r3");
+        b.rooms_synced().await;
+        assert_eq!(broker.publish("socket.io#/#r3#", b"x"), 1);
+        b.close().await.unwrap();
+        assert_eq!(broker.publish("socket.io#/#r3#", b"x"), 0);
+        assert_eq!(broker.publish("socket.io#/#", b"x"), 1, "only a is left on the main channel");
     }
 
     #[tokio::test]

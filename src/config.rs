@@ -31,6 +31,11 @@ pub struct AdapterConfig {
     /// Answer requests on `K-response#N#<requester uid>#` instead of the shared channel
     /// (`publishOnSpecificResponseChannel`, default false).
     pub publish_on_specific_response_channel: bool,
+    /// Subscribe to the main broadcast channel and to one channel per room with local sockets
+    /// instead of the pattern `K#N#*` (default false). Redis then sends a node only the
+    /// single-room broadcasts it can deliver; the wire format is unchanged, so official nodes
+    /// and emitters interoperate either way.
+    pub per_room_subscriptions: bool,
 }
 
 impl Default for AdapterConfig {
@@ -39,6 +44,7 @@ impl Default for AdapterConfig {
             key: DEFAULT_KEY.to_owned(),
             requests_timeout: DEFAULT_REQUESTS_TIMEOUT,
             publish_on_specific_response_channel: false,
+            per_room_subscriptions: false,
         }
     }
 }
@@ -61,13 +67,22 @@ impl AdapterConfig {
         self.publish_on_specific_response_channel = on;
         self
     }
+
+    /// Sets `perRoomSubscriptions` (see [`AdapterConfig::per_room_subscriptions`]).
+    pub fn with_per_room_subscriptions(mut self, on: bool) -> Self {
+        self.per_room_subscriptions = on;
+        self
+    }
 }
 
-/// Where and how to reach Redis: `redis://` or, with TLS, `rediss://` (certificates verified
-/// against the system's roots or [`RedisConfig::tls_ca_pem`]).
+/// Where and how to reach Redis: `redis://`, with TLS `rediss://` (certificates verified
+/// against the system's roots or [`RedisConfig::tls_ca_pem`]), or the primary of a Sentinel
+/// deployment, `redis+sentinel://host:port[,host:port]/<name>[/db]` (see
+/// [`SentinelSpec`](crate::transport::sentinel::SentinelSpec)), or a Redis Cluster,
+/// `redis+cluster://host:port[,host:port]` (see [`ClusterSpec`](crate::transport::cluster::ClusterSpec)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisConfig {
-    /// A `redis://` URL (`redis://[user[:password]@]host[:port][/db]`).
+    /// A `redis://`, `rediss://`, `redis+unix://`, `redis+sentinel://` or `redis+cluster://` URL.
     pub url: String,
     /// Most messages kept while Redis cannot take them; beyond it new publishes are dropped and
     /// counted.
@@ -93,6 +108,12 @@ impl RedisConfig {
     /// assert!(!err.to_string().contains("secret")); // passwords never reach messages
     /// ```
     pub fn from_url(url: &str) -> Result<Self, Error> {
+        let sentinel = crate::transport::sentinel::SentinelSpec::parse(url).map(|spec| spec.map(drop));
+        let cluster = crate::transport::cluster::ClusterSpec::parse(url).map(|spec| spec.map(drop));
+        if let Some(checked) = sentinel.or(cluster) {
+            checked?;
+            return Ok(RedisConfig { url: url.to_owned(), ..Default::default() });
+        }
         let parsed = redis::parse_redis_url(url)
             .filter(|u| matches!(u.scheme(), "redis" | "rediss" | "unix" | "redis+unix"))
             .ok_or_else(|| Error::InvalidOption { option: "url", reason: format!("not a redis:// URL: {}", redact(url)) })?;

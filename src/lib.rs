@@ -35,6 +35,7 @@ pub mod ffi;
 pub mod host;
 pub mod protocol;
 pub mod requests;
+mod room_channels;
 pub mod transport;
 
 pub use adapter::{Adapter, AdapterStats};

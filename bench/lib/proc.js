@@ -132,4 +132,26 @@ function wallNow() {
   return performance.timeOrigin + performance.now();
 }
 
-module.exports = { spawnNode, serve, childConfig, killAll, wallNow };
+/**
+ * Handlers measuring this process: `mark` starts a window, `usage` gives CPU µs (user+system,
+ * all threads) and event-loop utilisation since the mark, and RSS now.
+ */
+function usageHandlers() {
+  const { performance } = require('node:perf_hooks');
+  let mark = { cpu: process.cpuUsage(), elu: performance.eventLoopUtilization() };
+  return {
+    mark() {
+      mark = { cpu: process.cpuUsage(), elu: performance.eventLoopUtilization() };
+    },
+    usage() {
+      const cpu = process.cpuUsage(mark.cpu);
+      return {
+        cpuUs: cpu.user + cpu.system,
+        elu: performance.eventLoopUtilization(mark.elu).utilization,
+        rss: process.memoryUsage().rss,
+      };
+    },
+  };
+}
+
+module.exports = { spawnNode, serve, childConfig, killAll, wallNow, usageHandlers };

@@ -28,15 +28,86 @@ function optionError(option, reason) {
 }
 
 function fromString(text, option) {
-  if (/^(redis|rediss|unix|redis\+unix):\/\//i.test(text)) return text;
+  if (/^(redis|rediss|unix|redis\+unix|redis\+sentinel|redis\+cluster):\/\//i.test(text)) return text;
   // The seeds' `adapter('localhost:6379')` form.
   const m = /^\[?([^\]\s/]*?)\]?(?::(\d+))?$/.exec(text);
   if (!m || !m[1]) throw optionError(option, `not a Redis URL or host:port: ${JSON.stringify(redact(text))}`);
   return `redis://${m[1].includes(":") ? `[${m[1]}]` : m[1]}:${m[2] || 6379}`;
 }
 
+/**
+ * `redis+sentinel://` from ioredis' Sentinel settings: `sentinels` ([{host, port}]), `name`,
+ * the data nodes' `username`/`password`/`db`, the sentinels' `sentinelUsername`/`sentinelPassword`.
+ */
+function fromSentinelSettings(o, option) {
+  if (typeof o.name !== "string" || !o.name) throw optionError(option, "Sentinel settings need `name`, the monitored primary's name");
+  if (o.sentinels.length === 0) throw optionError(option, "Sentinel settings need at least one entry in `sentinels`");
+  if (o.tls || o.enableTLSForSentinelMode) throw optionError(option, "TLS through Sentinel is not supported");
+  const enc = encodeURIComponent;
+  const hosts = o.sentinels.map((s) => {
+    const host = (s && s.host) || "127.0.0.1";
+    const port = Number((s && s.port) || 26379);
+    if (typeof host !== "string" || !Number.isInteger(port) || port <= 0 || port > 65535) {
+      throw optionError(option, `each sentinel needs a host string and a port 1..65535, got ${JSON.stringify(s)}`);
+    }
+    return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  });
+  const auth = userinfo(o);
+  const db = Number(o.db ?? o.database ?? 0);
+  if (!Number.isInteger(db) || db < 0) throw optionError(option, `db must be a non-negative integer, got ${JSON.stringify(o.db)}`);
+  const query = [];
+  if (o.sentinelUsername) query.push(`sentinelUsername=${enc(o.sentinelUsername)}`);
+  if (o.sentinelPassword) query.push(`sentinelPassword=${enc(o.sentinelPassword)}`);
+  return `redis+sentinel://${auth}${hosts.join(",")}/${enc(o.name)}/${db}${query.length ? `?${query.join("&")}` : ""}`;
+}
+
+/** `user:password@` (percent-encoded) from `username`/`password`, or "". */
+function userinfo(o) {
+  const enc = encodeURIComponent;
+  return o && (o.username || o.password) ? `${o.username ? enc(o.username) : ""}${o.password ? `:${enc(o.password)}` : ""}@` : "";
+}
+
+/**
+ * `redis+cluster://` from seed nodes: "host:port" or redis:// URL strings, ports, `{host, port}`,
+ * `{url}` or `{socket: {host, port}}` (node-redis `rootNodes`, ioredis `startupNodes`); the
+ * credentials come from `auth` (`username`/`password`) or the first seed's URL.
+ */
+function fromClusterSeeds(seeds, auth, option) {
+  if (seeds.length === 0) throw optionError(option, "a Redis Cluster needs at least one seed node");
+  let credentials = userinfo(auth);
+  const hosts = seeds.map((seed) => {
+    if (typeof seed === "number") return `127.0.0.1:${seed}`;
+    const url = typeof seed === "string" ? seed : seed && typeof seed.url === "string" ? seed.url : null;
+    if (url !== null) {
+      const m = /^(?:rediss?:\/\/)?(?:([^@/]*)@)?([^/?#]+)/i.exec(url);
+      if (/^rediss:/i.test(url)) throw optionError(option, "TLS with Redis Cluster is not supported");
+      if (!m) throw optionError(option, `not a seed node: ${JSON.stringify(redact(url))}`);
+      if (m[1] && !credentials) credentials = `${m[1]}@`;
+      return /:\d+$/.test(m[2]) ? m[2] : `${m[2]}:6379`;
+    }
+    const s = seed && isPlainObject(seed.socket) ? seed.socket : seed;
+    if (!s || typeof s !== "object") throw optionError(option, `not a seed node: ${JSON.stringify(seed)}`);
+    const host = s.host || "127.0.0.1";
+    const port = Number(s.port || 6379);
+    if (typeof host !== "string" || !Number.isInteger(port) || port <= 0 || port > 65535) {
+      throw optionError(option, `each seed node needs a host string and a port 1..65535, got ${JSON.stringify(seed)}`);
+    }
+    return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  });
+  return `redis+cluster://${credentials}${hosts.join(",")}`;
+}
+
+/** The seeds and credentials of a node-redis cluster or an ioredis Cluster, or null. */
+function clusterOf(client) {
+  const nodeRedis = client._options || (client._self && client._self._options);
+  if (nodeRedis && Array.isArray(nodeRedis.rootNodes)) return { seeds: nodeRedis.rootNodes, auth: nodeRedis.defaults || {} };
+  if (client.isCluster && Array.isArray(client.startupNodes)) return { seeds: client.startupNodes, auth: (client.options && client.options.redisOptions) || {} };
+  return null;
+}
+
 /** Builds a URL from host/port/username/password/db/tls settings (node-redis or ioredis shapes). */
 function fromSettings(o, option) {
+  if (Array.isArray(o.sentinels)) return fromSentinelSettings(o, option);
   const socket = isPlainObject(o.socket) ? o.socket : {};
   const host = socket.host ?? o.host;
   const path = socket.path ?? o.path;
@@ -47,18 +118,16 @@ function fromSettings(o, option) {
   // node-redis puts TLS options (ca, rejectUnauthorized) beside `socket.tls: true`; ioredis in `tls`.
   const tlsOptions = isPlainObject(o.tls) ? o.tls : socket.tls ? socket : {};
   const insecure = tls && tlsOptions.rejectUnauthorized === false ? "#insecure" : "";
-  const username = o.username ?? undefined;
-  const password = o.password ?? undefined;
   const db = o.database ?? o.db ?? 0;
   if (host !== undefined && typeof host !== "string") throw optionError(option, "host must be a string");
   if (!Number.isInteger(Number(port)) || Number(port) <= 0 || Number(port) > 65535) throw optionError(option, `port must be 1..65535, got ${JSON.stringify(port)}`);
   if (!Number.isInteger(Number(db)) || Number(db) < 0) throw optionError(option, `database must be a non-negative integer, got ${JSON.stringify(db)}`);
   const enc = encodeURIComponent;
-  const auth = username || password ? `${username ? enc(username) : ""}${password ? `:${enc(password)}` : ""}@` : "";
+  const auth = userinfo(o);
   if (typeof path === "string") {
     const query = [`db=${Number(db)}`];
-    if (username) query.push(`user=${enc(username)}`);
-    if (password) query.push(`pass=${enc(password)}`);
+    if (o.username) query.push(`user=${enc(o.username)}`);
+    if (o.password) query.push(`pass=${enc(o.password)}`);
     return `redis+unix://${path}?${query.join("&")}`;
   }
   const h = host || "127.0.0.1";
@@ -73,12 +142,17 @@ function fromSettings(o, option) {
 function resolveRedisUrl(source, option = "pubClient") {
   if (source === undefined || source === null) return DEFAULT_URL;
   if (typeof source === "string") return fromString(source, option);
+  if (Array.isArray(source)) return fromClusterSeeds(source, {}, option);
   if (isRedisClient(source)) {
-    if (Array.isArray(source.masters) || typeof source.nodes === "function" || source.isCluster) {
-      throw optionError(option, "Redis Cluster clients are not supported yet; pass a standalone client or URL");
+    const cluster = clusterOf(source);
+    if (cluster) return fromClusterSeeds(cluster.seeds, cluster.auth, option);
+    if (Array.isArray(source.masters) || source.isCluster) {
+      throw optionError(option, "cannot read the seed nodes of this Redis Cluster client; pass redis+cluster://host:port,... instead");
     }
     const settings = source.options;
-    if (!settings || typeof settings !== "object") throw optionError(option, "cannot read the connection settings of this Redis client");
+    if (!settings || typeof settings !== "object") {
+      throw optionError(option, "cannot read the connection settings of this Redis client (for a node-redis Sentinel, pass redis+sentinel://host:port,.../<name> instead)");
+    }
     return fromSettings(settings, option);
   }
   if (isPlainObject(source)) return fromSettings(source, option);

@@ -118,7 +118,9 @@ unsafe fn handle<'a>(emitter: *const SioEmitter) -> Result<&'a SioEmitter, ArgEr
 
 /// Creates an emitter for namespace `nsp` (e.g. `"/"`; a missing leading `/` is added) of the
 /// cluster using channel prefix `key` (NULL or `""`: `"socket.io"`) on the Redis at `url`
-/// (`redis://[user:password@]host:port[/db]`). Connecting happens in the background; messages
+/// (`redis://[user:password@]host:port[/db]`, `rediss://...`, a Sentinel deployment
+/// `redis+sentinel://host:port[,host:port]/<primary name>` or a Redis Cluster
+/// `redis+cluster://host:port[,host:port]`). Connecting happens in the background; messages
 /// emitted before Redis answers are queued. On success `*out` owns a handle to release with
 /// [`sio_emitter_free`].
 ///

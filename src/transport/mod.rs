@@ -6,7 +6,10 @@
 //! tested without Redis. Received messages are handed to [`Subscriber`]s in batches.
 
 pub mod memory;
+pub mod cluster;
+mod locate;
 pub mod redis;
+pub mod sentinel;
 
 use std::collections::HashMap;
 use std::future::Future;

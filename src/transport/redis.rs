@@ -12,6 +12,7 @@
 //! subscriber when it is quiet, which both notices an outage ([`TransportEvent::Error`]) and
 //! makes the connection manager try again.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{PushInfo, PushKind, Value};
 use tokio::sync::{mpsc, watch, Notify};
 
+use super::cluster::{ClusterSpec, ClusterView};
+use super::locate::Locate;
+use super::sentinel::SentinelSpec;
 use super::{BoxFuture, Inbound, Router, Subscriber, Subscription, Transport, TransportEvent};
 use crate::config::RedisConfig;
 use crate::error::{redact, Error};
@@ -33,6 +37,8 @@ const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 const RESUBSCRIBE_GRACE: Duration = Duration::from_millis(300);
 /// How long `close()` keeps trying to send what is still queued.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// Time between two questions to Sentinel or the cluster about the primary to use.
+const LOCATE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Counters of the transport, readable at any time.
 #[derive(Debug, Default)]
@@ -68,6 +74,55 @@ struct Link {
     shutdown: Notify,
     /// Wakes the publish loop once everything queued was sent (or given up) at close.
     stop_publisher: Notify,
+    /// The connection pair in use: `None` before Sentinel named a primary, and after close.
+    /// Replaced when Sentinel names another primary.
+    conns: watch::Sender<Option<Conns>>,
+    /// Every pattern and channel subscribed, to subscribe again on a new connection pair and to
+    /// tell what the redis crate should not have resubscribed.
+    subscribed: std::sync::Mutex<Wanted>,
+}
+
+/// The patterns and channels the subscribers asked for, as sets.
+#[derive(Default)]
+struct Wanted {
+    patterns: HashSet<String>,
+    channels: HashSet<String>,
+}
+
+impl Wanted {
+    fn add(&mut self, subscription: &Subscription) {
+        self.patterns.extend(subscription.patterns.iter().cloned());
+        self.channels.extend(subscription.channels.iter().cloned());
+    }
+
+    fn remove(&mut self, subscription: &Subscription) {
+        for p in &subscription.patterns {
+            self.patterns.remove(p);
+        }
+        for c in &subscription.channels {
+            self.channels.remove(c);
+        }
+    }
+
+    /// The part of `subscription` still wanted.
+    fn filter(&self, subscription: &Subscription) -> Subscription {
+        Subscription {
+            patterns: subscription.patterns.iter().filter(|p| self.patterns.contains(*p)).cloned().collect(),
+            channels: subscription.channels.iter().filter(|c| self.channels.contains(*c)).cloned().collect(),
+        }
+    }
+
+    /// Everything, as one subscription.
+    fn all(&self) -> Subscription {
+        Subscription { patterns: self.patterns.iter().cloned().collect(), channels: self.channels.iter().cloned().collect() }
+    }
+}
+
+/// One publishing and one subscribing connection to the same server.
+#[derive(Clone)]
+struct Conns {
+    publisher: ConnectionManager,
+    subscriber: ConnectionManager,
 }
 
 impl Link {
@@ -84,14 +139,41 @@ impl Link {
             self.router.broadcast_event(&TransportEvent::Ready);
         }
     }
+
+    /// The connection pair in use, waiting for the first one; [`Error::Closed`] once closed
+    /// without one.
+    async fn current(&self) -> Result<Conns, Error> {
+        let mut conns = self.conns.subscribe();
+        loop {
+            if let Some(current) = conns.borrow_and_update().clone() {
+                return Ok(current);
+            }
+            if self.closed.load(Ordering::Acquire) {
+                return Err(Error::Closed);
+            }
+            if conns.changed().await.is_err() {
+                return Err(Error::Closed);
+            }
+        }
+    }
+
+    /// The part of `subscription` that is still subscribed (not unsubscribed since).
+    fn still_wanted(&self, subscription: &Subscription) -> Subscription {
+        self.subscribed.lock().unwrap_or_else(|p| p.into_inner()).filter(subscription)
+    }
+
+    /// The connection pair in use, if there is one now.
+    fn current_now(&self) -> Option<Conns> {
+        self.conns.borrow().clone()
+    }
 }
 
 /// A connection pair to one Redis server.
 pub struct RedisTransport {
     queue: mpsc::Sender<(String, Vec<u8>)>,
-    /// Taken (and so dropped) at close, which closes the connections.
-    connections: std::sync::Mutex<Option<(ConnectionManager, ConnectionManager)>>,
     link: Arc<Link>,
+    /// With a Redis Cluster: its primaries, to count subscribers on all of them.
+    cluster: Option<Arc<ClusterView>>,
 }
 
 impl RedisTransport {
@@ -104,25 +186,19 @@ impl RedisTransport {
         PROVIDER.call_once(|| {
             let _ = rustls::crypto::ring::default_provider().install_default();
         });
-        let client = |resp3: bool| -> Result<redis::Client, Error> {
-            let mut info: redis::ConnectionInfo = config.url.as_str().into_connection_info().map_err(|e| invalid_url(&config.url, e))?;
-            if resp3 {
-                let redis_settings = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
-                info = info.set_redis_settings(redis_settings);
-            }
-            let client = match &config.tls_ca_pem {
-                Some(ca) => redis::Client::build_with_tls(info, redis::TlsCertificates { client_tls: None, root_cert: Some(ca.clone()) }),
-                None => redis::Client::open(info),
-            };
-            client.map_err(|e| invalid_url(&config.url, e))
+        let mut cluster = None;
+        let locator: Option<Box<dyn Locate>> = if let Some(spec) = SentinelSpec::parse(&config.url) {
+            Some(Box::new(spec?))
+        } else if let Some(spec) = ClusterSpec::parse(&config.url) {
+            let spec = spec?;
+            cluster = Some(spec.view());
+            Some(Box::new(spec))
+        } else {
+            None
         };
-        let manager_config = || {
-            ConnectionManagerConfig::new()
-                .set_number_of_retries(4)
-                .set_min_delay(Duration::from_millis(50))
-                .set_max_delay(Duration::from_secs(2))
-                .set_connection_timeout(Some(Duration::from_secs(2)))
-        };
+        if locator.is_some() && config.tls_ca_pem.is_some() {
+            return Err(Error::InvalidOption { option: "url", reason: "TLS with Sentinel or Redis Cluster is not supported".into() });
+        }
         let link = Arc::new(Link {
             router: Router::default(),
             stats: Arc::new(TransportStats::default()),
@@ -130,22 +206,21 @@ impl RedisTransport {
             closed: AtomicBool::new(false),
             shutdown: Notify::new(),
             stop_publisher: Notify::new(),
+            conns: watch::Sender::new(None),
+            subscribed: std::sync::Mutex::new(Wanted::default()),
         });
-        // Pushes are handled where the redis crate hands them over, without another channel hop:
-        // routing and validation are cheap, and hosts batch what they receive themselves.
-        let on_push = {
-            let link = link.clone();
-            move |push: PushInfo| -> Result<(), ()> {
-                handle_push(push, &link);
-                Ok(())
-            }
-        };
-        let subscriber = ConnectionManager::new_lazy_with_config(client(true)?, manager_config().set_push_sender(on_push).set_automatic_resubscription())?;
-        let publisher = ConnectionManager::new_lazy_with_config(client(false)?, manager_config())?;
         let (queue, queue_rx) = mpsc::channel(config.max_queued_publishes.max(1));
-        tokio::spawn(publish_loop(queue_rx, publisher.clone(), link.clone()));
-        tokio::spawn(health_loop(subscriber.clone(), link.clone()));
-        Ok(RedisTransport { queue, connections: std::sync::Mutex::new(Some((publisher, subscriber))), link })
+        match locator {
+            Some(locator) => {
+                tokio::spawn(follow(locator, config.clone(), link.clone()));
+            }
+            None => {
+                link.conns.send_replace(Some(open_pair(config, &link)?));
+            }
+        }
+        tokio::spawn(publish_loop(queue_rx, link.clone()));
+        tokio::spawn(health_loop(link.clone()));
+        Ok(RedisTransport { queue, link, cluster })
     }
 
     /// Counters: published, dropped, received, pending.
@@ -153,10 +228,78 @@ impl RedisTransport {
         &self.link.stats
     }
 
-    fn connection(&self, subscriber: bool) -> Result<ConnectionManager, Error> {
-        let connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
-        let (publisher, sub) = connections.as_ref().ok_or(Error::Closed)?;
-        Ok(if subscriber { sub.clone() } else { publisher.clone() })
+}
+
+/// Both connections to the server at `config.url` (lazy: nothing is sent yet). Pushes of the
+/// subscriber are handled where the redis crate hands them over, without another channel hop:
+/// routing and validation are cheap, and hosts batch what they receive themselves.
+fn open_pair(config: &RedisConfig, link: &Arc<Link>) -> Result<Conns, Error> {
+    let client = |resp3: bool| -> Result<redis::Client, Error> {
+        let mut info: redis::ConnectionInfo = config.url.as_str().into_connection_info().map_err(|e| invalid_url(&config.url, e))?;
+        if resp3 {
+            let redis_settings = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
+            info = info.set_redis_settings(redis_settings);
+        }
+        let client = match &config.tls_ca_pem {
+            Some(ca) => redis::Client::build_with_tls(info, redis::TlsCertificates { client_tls: None, root_cert: Some(ca.clone()) }),
+            None => redis::Client::open(info),
+        };
+        client.map_err(|e| invalid_url(&config.url, e))
+    };
+    let manager_config = || {
+        ConnectionManagerConfig::new()
+            .set_number_of_retries(4)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_secs(2))
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+    };
+    let on_push = {
+        let link = link.clone();
+        move |push: PushInfo| -> Result<(), ()> {
+            handle_push(push, &link);
+            Ok(())
+        }
+    };
+    let subscriber = ConnectionManager::new_lazy_with_config(client(true)?, manager_config().set_push_sender(on_push).set_automatic_resubscription())?;
+    let publisher = ConnectionManager::new_lazy_with_config(client(false)?, manager_config())?;
+    Ok(Conns { publisher, subscriber })
+}
+
+/// Follows the server the locator names (Sentinel's primary, a cluster primary): asks every
+/// [`LOCATE_INTERVAL`], and when the answer changes (first lookup, failover) opens a connection
+/// pair there, subscribes it to everything subscribed so far and puts it in use. Publishing
+/// waits meanwhile, as during an outage.
+async fn follow(mut locator: Box<dyn Locate>, config: RedisConfig, link: Arc<Link>) {
+    let mut primary: Option<String> = None;
+    while !link.closed.load(Ordering::Acquire) {
+        match locator.locate(primary.as_deref()).await {
+            Ok(addr) if primary.as_ref() != Some(&addr) => {
+                let node = RedisConfig { url: locator.node_url(&addr), ..config.clone() };
+                match open_pair(&node, &link) {
+                    Ok(mut conns) => {
+                        let everything = link.subscribed.lock().unwrap_or_else(|p| p.into_inner()).all();
+                        if primary.is_some() {
+                            link.down(format!("moving to the new primary {addr}"));
+                        }
+                        match subscribe_all(&mut conns.subscriber, &everything).await {
+                            Ok(()) => {
+                                primary = Some(addr);
+                                link.conns.send_replace(Some(conns));
+                                link.up();
+                            }
+                            Err(err) => link.down(format!("cannot subscribe on the primary {addr}: {err}")),
+                        }
+                    }
+                    Err(err) => link.down(err.to_string()),
+                }
+            }
+            Ok(_) => {}
+            Err(err) => link.down(err.to_string()),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(LOCATE_INTERVAL) => {}
+            _ = link.shutdown.notified() => return,
+        }
     }
 }
 
@@ -177,9 +320,37 @@ fn handle_push(push: PushInfo, link: &Link) {
             }
         }
         PushKind::Disconnection => link.down("connection to Redis lost; reconnecting".into()),
-        PushKind::Subscribe | PushKind::PSubscribe => link.up(),
+        PushKind::Subscribe | PushKind::PSubscribe => {
+            link.up();
+            drop_unwanted(&push, link);
+        }
         _ => {}
     }
+}
+
+/// The redis crate resubscribes, after a reconnect, whatever Redis last confirmed, so a channel
+/// or pattern whose UNSUBSCRIBE was lost in an outage comes back. Such confirmations are
+/// answered with an unsubscribe here.
+fn drop_unwanted(push: &PushInfo, link: &Link) {
+    let Some(Value::BulkString(name)) = push.data.first() else { return };
+    let name = String::from_utf8_lossy(name);
+    let pattern = push.kind == PushKind::PSubscribe;
+    let wanted = {
+        let all = link.subscribed.lock().unwrap_or_else(|p| p.into_inner());
+        if pattern { all.patterns.contains(name.as_ref()) } else { all.channels.contains(name.as_ref()) }
+    };
+    let (Some(conns), Ok(runtime)) = (link.current_now(), tokio::runtime::Handle::try_current()) else { return };
+    if wanted {
+        return;
+    }
+    let name = name.into_owned();
+    let mut conn = conns.subscriber;
+    runtime.spawn(async move {
+        let result = if pattern { conn.punsubscribe(&name).await } else { conn.unsubscribe(&name).await };
+        if let Err(err) = result {
+            tracing::debug!("unsubscribing {name} again failed: {err}");
+        }
+    });
 }
 
 /// `message`: [channel, payload]; `pmessage`: [pattern, channel, payload]. The route is the
@@ -203,7 +374,7 @@ fn into_message(push: PushInfo) -> Option<(String, Inbound)> {
 /// short grace period, so that the other nodes, reconnecting at the same time, are subscribed
 /// again too (Redis drops messages nobody is subscribed to). After `close()` a failing pipeline
 /// is given [`CLOSE_GRACE`] and then dropped (and counted).
-async fn publish_loop(mut rx: mpsc::Receiver<(String, Vec<u8>)>, mut conn: ConnectionManager, link: Arc<Link>) {
+async fn publish_loop(mut rx: mpsc::Receiver<(String, Vec<u8>)>, link: Arc<Link>) {
     let mut messages = Vec::with_capacity(MAX_PIPELINE);
     loop {
         tokio::select! {
@@ -222,7 +393,12 @@ async fn publish_loop(mut rx: mpsc::Receiver<(String, Vec<u8>)>, mut conn: Conne
             wait_for_resubscription(&link).await;
         }
         let sent = loop {
-            match pipe.query_async::<()>(&mut conn).await {
+            let result = match link.current().await {
+                Ok(mut conns) => pipe.query_async::<()>(&mut conns.publisher).await.map_err(Error::from),
+                Err(err) => Err(err),
+            };
+            match result {
+                Err(Error::Closed) => break false,
                 Ok(()) => break true,
                 Err(err) if link.closed.load(Ordering::Acquire) && waited_after_close >= CLOSE_GRACE => {
                     tracing::debug!("dropping {} messages at close: {err}", messages.len());
@@ -230,7 +406,7 @@ async fn publish_loop(mut rx: mpsc::Receiver<(String, Vec<u8>)>, mut conn: Conne
                 }
                 Err(err) => {
                     if !failed {
-                        link.router.broadcast_event(&TransportEvent::Error(format!("publish failed, will retry: {}", redact(&err.to_string()))));
+                        link.router.broadcast_event(&TransportEvent::Error(format!("publish failed, will retry: {}", match err { Error::Redis(text) => text, other => other.to_string() })));
                         failed = true;
                     }
                     let waited = wait_for_resubscription(&link).await;
@@ -268,11 +444,12 @@ async fn wait_for_resubscription(link: &Link) -> Duration {
 /// Pings the subscriber connection when it has been quiet for a second, which makes the
 /// connection manager reconnect (and resubscribe) after an outage, and marks the link down when
 /// Redis does not answer. While messages flow the connection is evidently up and is left alone.
-async fn health_loop(mut conn: ConnectionManager, link: Arc<Link>) {
+async fn health_loop(link: Arc<Link>) {
     let mut last_received = u64::MAX;
     while !link.closed.load(Ordering::Acquire) {
         let received = link.stats.received.load(Ordering::Relaxed);
-        if received == last_received || *link.state.borrow() != LinkState::Up {
+        let conns = link.current_now();
+        if let Some(Conns { subscriber: mut conn, .. }) = conns.filter(|_| received == last_received || *link.state.borrow() != LinkState::Up) {
             let cmd = redis::cmd("PING");
             let ping = cmd.query_async::<Value>(&mut conn);
             let result = tokio::select! {
@@ -313,11 +490,13 @@ impl Transport for RedisTransport {
 
     fn subscribe(&self, subscription: Subscription, subscriber: Arc<dyn Subscriber>) -> BoxFuture<'_, Result<(), Error>> {
         self.link.router.add(&subscription, &subscriber);
-        let conn = self.connection(true);
+        self.link.subscribed.lock().unwrap_or_else(|p| p.into_inner()).add(&subscription);
         let link = self.link.clone();
         Box::pin(async move {
-            let mut conn = conn?;
-            let first = subscribe_all(&mut conn, &subscription).await;
+            let first = match link.current().await {
+                Ok(mut conns) => subscribe_all(&mut conns.subscriber, &subscription).await,
+                Err(err) => Err(err),
+            };
             match &first {
                 Ok(()) => subscriber.on_event(&TransportEvent::Ready),
                 Err(err) => {
@@ -331,7 +510,10 @@ impl Transport for RedisTransport {
                                 _ = tokio::time::sleep(delay) => {}
                                 _ = link.shutdown.notified() => return,
                             }
-                            if subscribe_all(&mut conn, &subscription).await.is_ok() {
+                            let Some(mut conns) = link.current_now() else { continue };
+                            // Only what is still wanted (a room may have emptied meanwhile).
+                            let subscription = link.still_wanted(&subscription);
+                            if subscribe_all(&mut conns.subscriber, &subscription).await.is_ok() {
                                 subscriber.on_event(&TransportEvent::Ready);
                                 return;
                             }
@@ -346,9 +528,16 @@ impl Transport for RedisTransport {
 
     fn unsubscribe(&self, subscription: Subscription) -> BoxFuture<'_, Result<(), Error>> {
         self.link.router.remove(&subscription);
-        let conn = self.connection(true);
+        self.link.subscribed.lock().unwrap_or_else(|p| p.into_inner()).remove(&subscription);
+        let conns = self.link.current_now();
+        let closed = self.link.closed.load(Ordering::Acquire);
         Box::pin(async move {
-            let mut conn = conn?;
+            let mut conn = match conns {
+                Some(conns) => conns.subscriber,
+                // Not connected yet (Sentinel has not named a primary): nothing to undo there.
+                None if !closed => return Ok(()),
+                None => return Err(Error::Closed),
+            };
             if !subscription.patterns.is_empty() {
                 conn.punsubscribe(&subscription.patterns).await?;
             }
@@ -360,10 +549,15 @@ impl Transport for RedisTransport {
     }
 
     fn num_sub(&self, channel: &str) -> BoxFuture<'_, Result<usize, Error>> {
-        let conn = self.connection(false);
+        let link = self.link.clone();
+        let cluster = self.cluster.clone();
         let channel = channel.to_owned();
         Box::pin(async move {
-            let reply: Vec<(String, i64)> = redis::cmd("PUBSUB").arg("NUMSUB").arg(&channel).query_async(&mut conn?).await?;
+            let mut conn = link.current().await?.publisher;
+            if let Some(cluster) = cluster.filter(|c| c.knows_primaries()) {
+                return cluster.num_sub(&channel).await;
+            }
+            let reply: Vec<(String, i64)> = redis::cmd("PUBSUB").arg("NUMSUB").arg(&channel).query_async(&mut conn).await?;
             Ok(reply.first().map(|(_, n)| (*n).max(0) as usize).unwrap_or(0))
         })
     }
@@ -380,7 +574,7 @@ impl Transport for RedisTransport {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             link.stop_publisher.notify_one();
-            self.connections.lock().unwrap_or_else(|p| p.into_inner()).take();
+            link.conns.send_replace(None);
         })
     }
 }

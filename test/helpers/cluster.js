@@ -228,13 +228,14 @@ class ServerHandle extends EventEmitter {
    * Connects a client to namespace `nsp` of this server and resolves once both the client is
    * connected and the server reported the socket. `client.serverSocketId` is the server's id for it.
    * The second argument is either a timeout in ms or `{ timeoutMs, data }`; `data` travels in the
-   * handshake (`auth.data`) and the server sets it as `socket.data`.
+   * handshake (`auth.data`) and the server sets it as `socket.data`; `transports` is passed to
+   * the client (default websocket only; the server must allow it, see server config `transports`).
    */
   async connect(nsp = '/', options = {}) {
-    const { timeoutMs = DEFAULT_TIMEOUT, data } = typeof options === 'number' ? { timeoutMs: options } : options;
+    const { timeoutMs = DEFAULT_TIMEOUT, data, transports } = typeof options === 'number' ? { timeoutMs: options } : options;
     const tag = `c${++seq}`;
     const [client, conn] = await Promise.all([
-      connectClient(this.port, nsp, { tag, timeoutMs, data }),
+      connectClient(this.port, nsp, { tag, timeoutMs, data, transports }),
       this.waitForConnection(tag, timeoutMs),
     ]);
     client.server = this;
@@ -461,14 +462,15 @@ class TestClient {
 }
 
 /**
- * Connects a socket.io client (websocket only, no reconnection) to 127.0.0.1:`port`, namespace
+ * Connects a socket.io client (websocket only unless `transports` says otherwise, e.g.
+ * ['polling'] for a client that never upgrades; no reconnection) to 127.0.0.1:`port`, namespace
  * `nsp`. The handshake carries `auth.tag`, which the server echoes in its 'connection' report, and
  * `auth.data` when `data` is given (the server sets it as `socket.data`).
  */
-function connectClient(port, nsp = '/', { tag = `c${++seq}`, timeoutMs = DEFAULT_TIMEOUT, data } = {}) {
+function connectClient(port, nsp = '/', { tag = `c${++seq}`, timeoutMs = DEFAULT_TIMEOUT, data, transports = ['websocket'] } = {}) {
   const { io } = require('socket.io-client');
   const socket = io(`http://127.0.0.1:${port}${nsp}`, {
-    transports: ['websocket'],
+    transports,
     forceNew: true, // one Manager (and connection) per client, even for several namespaces
     reconnection: false,
     auth: data === undefined ? { tag } : { tag, data },

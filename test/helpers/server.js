@@ -4,15 +4,21 @@
 //
 // Config: JSON in env SIO_SERVER_CONFIG (or in argv[2]):
 //   { adapter: 'ours'|'official', client: 'node-redis'|'ioredis', key: '<prefix>',
+//       // client may also be 'node-redis-cluster' (createCluster) or 'ioredis-cluster' (Redis.Cluster),
+//       // with redisUrl the seed nodes [{ host, port }, ...]
 //     namespaces: ['/', '/admin'], redisUrl: 'redis://127.0.0.1:6379',
+//       // redisUrl may also be a settings object such as { sentinels: [{ host, port }], name }
+//       // (with client 'ioredis': the clients' options; with redisClients: false: the adapter's)
 //     commandModules: ['/abs/path.js', ...],   // optional, see "Extending" below
 //     requestsTimeout: ms, publishOnSpecificResponseChannel: bool,   // optional adapter options
+//     perRoomSubscriptions: bool,                                   // (ours only)
 //     recordRoomOps: bool,    // optional: log every adapter.addAll/del call (see `roomOps`)
 //     maxQueuedPublishes: n,  // optional adapter option (ours), passed when set
 //     redisClients: false,    // optional: give the adapter `redisUrl` as a string and open no Redis
 //                             // client in the server (ours only; the server then starts even when
 //                             // Redis is unreachable, and the adapter's are its only connections)
-//     adapterEvents: true }   // optional: report the adapters' 'error'/'ready' events ('adapterEvent')
+//     adapterEvents: true,    // optional: report the adapters' 'error'/'ready' events ('adapterEvent')
+//     transports: ['polling', 'websocket'] }   // optional engine.io transports (default: websocket only)
 //
 // A client may pass `auth.data` in its handshake: the server then sets `socket.data` to it on
 // connection (what fetchSockets reports as `data`).
@@ -87,7 +93,8 @@ async function createRedisClients(kind, url) {
   }
   if (kind === 'ioredis') {
     const Redis = require('ioredis');
-    const pub = new Redis(url, { lazyConnect: true });
+    // `url` may be an ioredis options object instead, e.g. { sentinels: [{ host, port }], name }.
+    const pub = typeof url === 'string' ? new Redis(url, { lazyConnect: true }) : new Redis({ ...url, lazyConnect: true });
     const sub = pub.duplicate();
     for (const [name, c] of [['pub', pub], ['sub', sub]]) {
       c.on('error', (err) => send({ type: 'error', source: `redis ${name}`, error: serializeError(err) }));
@@ -97,6 +104,23 @@ async function createRedisClients(kind, url) {
       pub,
       sub,
       close: () => Promise.all([pub, sub].map((c) => (c.status === 'end' ? null : c.quit()))),
+    };
+  }
+  // A Redis Cluster: `url` is the seed nodes, [{ host, port }, ...] (test/cluster.test.js).
+  if (kind === 'node-redis-cluster' || kind === 'ioredis-cluster') {
+    const seeds = [].concat(url);
+    const pub = kind === 'node-redis-cluster'
+      ? require('redis').createCluster({ rootNodes: seeds.map(({ host, port }) => ({ url: `redis://${host}:${port}` })) })
+      : new (require('ioredis').Cluster)(seeds, { lazyConnect: true });
+    const sub = pub.duplicate();
+    for (const [name, c] of [['pub', pub], ['sub', sub]]) {
+      c.on('error', (err) => send({ type: 'error', source: `redis ${name}`, error: serializeError(err) }));
+    }
+    await Promise.all([pub.connect(), sub.connect()]);
+    return {
+      pub,
+      sub,
+      close: () => Promise.all([pub, sub].map((c) => (kind === 'ioredis-cluster' ? (c.status === 'end' ? null : c.quit()) : c.isOpen ? c.close() : null))),
     };
   }
   throw new Error(`unknown redis client kind: ${kind}`);
@@ -402,9 +426,9 @@ async function main(config) {
   const { createAdapter } = loadAdapterModule(config.adapter);
 
   const httpServer = http.createServer();
-  const io = new Server(httpServer, { transports: ['websocket'] });
+  const io = new Server(httpServer, { transports: config.transports || ['websocket'] });
   const adapterOpts = { key: config.key };
-  for (const name of ['requestsTimeout', 'publishOnSpecificResponseChannel', 'maxQueuedPublishes']) {
+  for (const name of ['requestsTimeout', 'publishOnSpecificResponseChannel', 'maxQueuedPublishes', 'perRoomSubscriptions']) {
     if (config[name] !== undefined) adapterOpts[name] = config[name];
   }
   io.adapter(createAdapter(redis.pub, redis.sub, adapterOpts));

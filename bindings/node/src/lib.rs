@@ -140,6 +140,8 @@ pub struct EngineOptions {
     pub requests_timeout: f64,
     /// Answer on the requester's own response channel.
     pub publish_on_specific_response_channel: bool,
+    /// Subscribe per room instead of with the broadcast pattern.
+    pub per_room_subscriptions: bool,
 }
 
 /// Counters of an [`Engine`].
@@ -351,7 +353,8 @@ impl Engine {
         let config = AdapterConfig::default()
             .with_key(&options.key)
             .with_requests_timeout(Duration::from_millis(options.requests_timeout.max(0.0) as u64))
-            .with_specific_response_channel(options.publish_on_specific_response_channel);
+            .with_specific_response_channel(options.publish_on_specific_response_channel)
+            .with_per_room_subscriptions(options.per_room_subscriptions);
         let host = Arc::new(NodeHost {
             outbox: Arc::default(),
             on_batch,
@@ -409,6 +412,13 @@ impl Engine {
             pending_acks: s.pending_acks as f64,
             dropped: self.host.dropped.load(Ordering::Relaxed) as f64,
         }
+    }
+
+    /// Resolves once the channels of the rooms reported so far are subscribed (immediately
+    /// without per-room subscriptions).
+    #[napi(catch_unwind)]
+    pub async fn rooms_synced(&self) {
+        self.adapter.rooms_synced().await;
     }
 
     /// Nodes serving the namespace (`PUBSUB NUMSUB` of the request channel).

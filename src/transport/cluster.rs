@@ -1,0 +1,199 @@
+//! Classic pub/sub through a Redis Cluster.
+//!
+//! A cluster is given as `redis+cluster://[user[:password]@]host:port[,host:port...]` (seed
+//! nodes). In a cluster, PUBLISH on any node reaches the subscribers of every node (the cluster
+//! bus carries it), so a node of ours keeps both its connections on one primary: the first
+//! seed (or known primary) that answers and says it is a primary, kept while it stays one, left
+//! for another after a failover. `PUBSUB NUMSUB` only counts a node's own subscribers, so the
+//! server count sums it over every primary, as the official adapter does.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use redis::aio::MultiplexedConnection;
+
+use super::locate::{self, invalid_url, Locate, MultiHostUrl};
+use super::BoxFuture;
+use crate::error::Error;
+
+/// The URL scheme of a Redis Cluster.
+pub const SCHEME: &str = "redis+cluster://";
+
+/// What the transport needs to know of the cluster besides its own connections: the primaries
+/// (from the last `CLUSTER NODES`) and connections to them for `PUBSUB NUMSUB`.
+pub(crate) struct ClusterView {
+    userinfo: String,
+    primaries: Mutex<Vec<String>>,
+    numsub_conns: tokio::sync::Mutex<HashMap<String, MultiplexedConnection>>,
+}
+
+impl ClusterView {
+    /// Subscribers of `channel` on every primary, summed. Primaries that cannot be reached are
+    /// left out (their subscribers are disconnected anyway); an error only when none answers.
+    pub(crate) async fn num_sub(&self, channel: &str) -> Result<usize, Error> {
+        let primaries = self.primaries.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut conns = self.numsub_conns.lock().await;
+        conns.retain(|addr, _| primaries.contains(addr));
+        let mut total = 0;
+        let mut errors = Vec::new();
+        for addr in &primaries {
+            let conn = match conns.get(addr) {
+                Some(conn) => conn.clone(),
+                None => match locate::connect(format!("redis://{}{addr}", self.userinfo).as_str()).await {
+                    Ok(conn) => conns.entry(addr.clone()).or_insert(conn).clone(),
+                    Err(err) => {
+                        errors.push(format!("{addr}: {err}"));
+                        continue;
+                    }
+                },
+            };
+            let mut conn = conn;
+            match locate::ask::<Vec<(String, i64)>>(&mut conn, redis::cmd("PUBSUB").arg("NUMSUB").arg(channel)).await {
+                Ok(reply) => total += reply.first().map(|(_, n)| (*n).max(0) as usize).unwrap_or(0),
+                Err(err) => {
+                    conns.remove(addr);
+                    errors.push(format!("{addr}: {err}"));
+                }
+            }
+        }
+        if errors.len() == primaries.len() && !primaries.is_empty() {
+            return Err(Error::Redis(format!("no primary answered PUBSUB NUMSUB: {}", errors.join("; "))));
+        }
+        Ok(total)
+    }
+
+    /// True once a `CLUSTER NODES` answer named the primaries.
+    pub(crate) fn knows_primaries(&self) -> bool {
+        !self.primaries.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+    }
+}
+
+/// A Redis Cluster, parsed from a `redis+cluster://` URL.
+pub struct ClusterSpec {
+    /// The seed nodes, as `host:port`.
+    pub seeds: Vec<String>,
+    view: Arc<ClusterView>,
+    /// The primary in use and a connection to it, to check that it still is one.
+    watched: Option<(String, MultiplexedConnection)>,
+}
+
+impl ClusterSpec {
+    /// Parses a `redis+cluster://` URL; `None` when the URL has another scheme.
+    ///
+    /// ```
+    /// use sioadapter::transport::cluster::ClusterSpec;
+    /// let spec = ClusterSpec::parse("redis+cluster://127.0.0.1:7000,127.0.0.1:7001").unwrap().unwrap();
+    /// assert_eq!(spec.seeds, ["127.0.0.1:7000", "127.0.0.1:7001"]);
+    /// assert!(ClusterSpec::parse("redis://127.0.0.1:6379").is_none());
+    /// assert!(ClusterSpec::parse("redis+cluster://127.0.0.1:7000/1").unwrap().is_err()); // no databases in a cluster
+    /// ```
+    pub fn parse(url: &str) -> Option<Result<ClusterSpec, Error>> {
+        let rest = url.get(..SCHEME.len()).filter(|s| s.eq_ignore_ascii_case(SCHEME)).map(|_| &url[SCHEME.len()..])?;
+        let invalid = |reason: &str| invalid_url(url, reason);
+        Some((|| {
+            let parts = MultiHostUrl::parse(rest, 6379, invalid)?;
+            if !parts.path.is_empty() && parts.path != ["0"] {
+                return Err(invalid("a Redis Cluster has no databases: expected redis+cluster://host:port[,host:port...]"));
+            }
+            if let Some((key, _)) = parts.query.first() {
+                return Err(invalid(&format!("unknown parameter `{key}`")));
+            }
+            let view = ClusterView { userinfo: parts.userinfo, primaries: Mutex::new(Vec::new()), numsub_conns: tokio::sync::Mutex::new(HashMap::new()) };
+            Ok(ClusterSpec { seeds: parts.hosts, view: Arc::new(view), watched: None })
+        })())
+    }
+
+    /// The cluster's primaries and the connections used to count subscribers on them.
+    pub(crate) fn view(&self) -> Arc<ClusterView> {
+        self.view.clone()
+    }
+
+    /// Checks that `conn` leads to a primary, and learns the primaries from it.
+    async fn check(&self, conn: &mut MultiplexedConnection) -> Result<(), Error> {
+        if !locate::is_primary(conn).await? {
+            return Err(Error::Redis("not a primary".into()));
+        }
+        let nodes: String = locate::ask(conn, &redis::cmd("CLUSTER").arg("NODES")).await?;
+        let primaries = parse_primaries(&nodes);
+        if primaries.is_empty() {
+            return Err(Error::Redis("CLUSTER NODES lists no primary (is cluster mode on?)".into()));
+        }
+        *self.view.primaries.lock().unwrap_or_else(|p| p.into_inner()) = primaries;
+        Ok(())
+    }
+}
+
+impl Locate for ClusterSpec {
+    fn locate<'a>(&'a mut self, current: Option<&'a str>) -> BoxFuture<'a, Result<String, Error>> {
+        Box::pin(async move {
+            if let Some((addr, mut conn)) = self.watched.take().filter(|(addr, _)| Some(addr.as_str()) == current) {
+                if self.check(&mut conn).await.is_ok() {
+                    self.watched = Some((addr.clone(), conn));
+                    return Ok(addr);
+                }
+            }
+            let known = self.view.primaries.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let mut candidates: Vec<String> = Vec::new();
+            for addr in self.seeds.iter().chain(known.iter()) {
+                if !candidates.contains(addr) && Some(addr.as_str()) != current {
+                    candidates.push(addr.clone());
+                }
+            }
+            let mut errors = Vec::new();
+            for addr in candidates {
+                let checked = match locate::connect(self.node_url(&addr).as_str()).await {
+                    Ok(mut conn) => self.check(&mut conn).await.map(|()| conn),
+                    Err(err) => Err(err),
+                };
+                match checked {
+                    Ok(conn) => {
+                        self.watched = Some((addr.clone(), conn));
+                        return Ok(addr);
+                    }
+                    Err(err) => errors.push(format!("{addr}: {err}")),
+                }
+            }
+            Err(Error::Redis(format!("no reachable primary in the Redis Cluster: {}", errors.join("; "))))
+        })
+    }
+
+    fn node_url(&self, addr: &str) -> String {
+        format!("redis://{}{addr}", self.view.userinfo)
+    }
+}
+
+/// The `host:port` of every primary that is not failing, from a `CLUSTER NODES` answer
+/// (`<id> <ip:port@cport[,hostname]> <flags> ...`).
+fn parse_primaries(nodes: &str) -> Vec<String> {
+    let mut primaries: Vec<String> = nodes
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let addr = fields.nth(1)?;
+            let flags = fields.next()?;
+            let flags: Vec<&str> = flags.split(',').collect();
+            let usable = flags.contains(&"master") && !flags.iter().any(|f| matches!(*f, "fail" | "fail?" | "noaddr" | "handshake"));
+            let addr = addr.split(['@', ',']).next()?;
+            (usable && !addr.starts_with(':')).then(|| addr.to_owned())
+        })
+        .collect();
+    primaries.sort();
+    primaries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn primaries_are_read_from_cluster_nodes() {
+        let nodes = "\
+07c37 127.0.0.1:30004@31004,host4 slave e7d1e 0 1426238317239 4 connected
+67ed2 127.0.0.1:30002@31002 master - 0 1426238316232 2 connected 5461-10922
+292f8 127.0.0.1:30003@31003 master,fail - 0 1426238318243 3 connected 10923-16383
+e7d1e 127.0.0.1:30001@31001 myself,master - 0 0 1 connected 0-5460
+aaaaa :0@0 master,noaddr - 0 0 0 disconnected
+";
+        assert_eq!(parse_primaries(nodes), ["127.0.0.1:30001", "127.0.0.1:30002"]);
+    }
+}

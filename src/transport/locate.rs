@@ -1,0 +1,129 @@
+//! Finding the server to use when the URL does not name it: the primary that Sentinel names
+//! ([`super::sentinel`]) or a primary of a Redis Cluster ([`super::cluster`]).
+//!
+//! The transport asks its locator every second; when the answer changes (first lookup,
+//! failover) it opens connections at the new address, subscribes them to everything and moves
+//! publishing there. Helpers shared by the locators live here too.
+
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Value};
+
+use super::BoxFuture;
+use crate::error::{redact, Error};
+
+/// How long one question to one server may take.
+const ASK_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Where the transport's connections should go now.
+pub(crate) trait Locate: Send + 'static {
+    /// The `host:port` to use, given the one in use (`None` at first). Keeping `current`
+    /// while it is still right avoids moving for nothing.
+    fn locate<'a>(&'a mut self, current: Option<&'a str>) -> BoxFuture<'a, Result<String, Error>>;
+    /// The `redis://` URL of the server at `addr`, with the credentials of the data nodes.
+    fn node_url(&self, addr: &str) -> String;
+}
+
+/// The parts of a `scheme://[userinfo@]host:port[,host:port...][/rest][?query]` URL.
+pub(crate) struct MultiHostUrl<'a> {
+    /// `user[:password]@` verbatim (still percent-encoded), or empty.
+    pub userinfo: String,
+    /// `host:port` of each host, `default_port` added where missing.
+    pub hosts: Vec<String>,
+    /// What follows the hosts' `/`, split on `/`.
+    pub path: Vec<&'a str>,
+    /// `key=value` pairs of the query, values percent-decoded.
+    pub query: Vec<(&'a str, String)>,
+}
+
+impl<'a> MultiHostUrl<'a> {
+    /// Parses what follows the scheme; `invalid` makes the error for a reason.
+    pub fn parse(rest: &'a str, default_port: u16, invalid: impl Fn(&str) -> Error) -> Result<Self, Error> {
+        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (userinfo, rest) = match rest.rsplit_once('@') {
+            Some((u, r)) => (format!("{u}@"), r),
+            None => (String::new(), rest),
+        };
+        let (hosts, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let hosts: Vec<String> = hosts
+            .split(',')
+            .filter(|h| !h.is_empty())
+            .map(|h| {
+                let has_port = !h.ends_with(']') && h.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+                if has_port { h.to_owned() } else { format!("{h}:{default_port}") }
+            })
+            .collect();
+        if hosts.is_empty() {
+            return Err(invalid("no host in the URL"));
+        }
+        let query = query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|pair| {
+                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                (key, percent_decode(value))
+            })
+            .collect();
+        Ok(MultiHostUrl { userinfo, hosts, path: path.split('/').filter(|p| !p.is_empty()).collect(), query })
+    }
+}
+
+/// A connection to `url` that gives up after [`ASK_TIMEOUT`].
+pub(crate) async fn connect(info: impl redis::IntoConnectionInfo) -> Result<MultiplexedConnection, Error> {
+    let client = redis::Client::open(info)?;
+    let config = AsyncConnectionConfig::new().set_connection_timeout(Some(ASK_TIMEOUT)).set_response_timeout(Some(ASK_TIMEOUT));
+    Ok(client.get_multiplexed_async_connection_with_config(&config).await?)
+}
+
+/// Runs one command on `conn`, giving up after [`ASK_TIMEOUT`].
+pub(crate) async fn ask<T: redis::FromRedisValue>(conn: &mut MultiplexedConnection, cmd: &redis::Cmd) -> Result<T, Error> {
+    match tokio::time::timeout(ASK_TIMEOUT, cmd.query_async(conn)).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(Error::Redis(format!("no answer within {} ms", ASK_TIMEOUT.as_millis()))),
+    }
+}
+
+/// True when the server behind `conn` says (`ROLE`) it is a primary.
+pub(crate) async fn is_primary(conn: &mut MultiplexedConnection) -> Result<bool, Error> {
+    let role: Value = ask(conn, &redis::cmd("ROLE")).await?;
+    Ok(match role {
+        Value::Array(items) => matches!(items.first(), Some(Value::BulkString(b)) if b == b"master"),
+        _ => false,
+    })
+}
+
+/// `host:port`, with brackets around an IPv6 host.
+pub(crate) fn host_port(host: &str, port: impl std::fmt::Display) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// An error for a bad `url` option.
+pub(crate) fn invalid_url(url: &str, reason: &str) -> Error {
+    Error::InvalidOption { option: "url", reason: format!("{reason}: {}", redact(url)) }
+}
+
+/// Decodes `%XX` escapes.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
