@@ -89,6 +89,23 @@ export declare class RedisAdapter extends Adapter {
 export declare function createAdapter(pubClient?: RedisSource, subClient?: RedisSource, opts?: RedisAdapterOptions): (nsp: any) => RedisAdapter;
 export declare function createAdapter(opts: RedisAdapterOptions & RedisConnectionSettings & { pubClient?: RedisSource; subClient?: RedisSource }): (nsp: any) => RedisAdapter;
 export declare function createAdapter(url: string, opts?: RedisAdapterOptions): (nsp: any) => RedisAdapter;
+/** Seed nodes of a Redis Cluster: `"host:port"`, `redis://` URLs, ports or `{ host, port }`. */
+export type ClusterSeeds = Array<string | number | { host?: string; port?: number } | { url: string }>;
+export declare function createAdapter(seeds: ClusterSeeds, opts?: RedisAdapterOptions): (nsp: any) => RedisAdapter;
+
+/** Options of the sharded adapter, with the official names and defaults. */
+export interface ShardedRedisAdapterOptions {
+  /** Prefix of every channel. @default "socket.io" */
+  channelPrefix?: string;
+  /** Which rooms get a channel of their own: none, public rooms, or every room. @default "dynamic" */
+  subscriptionMode?: "static" | "dynamic" | "dynamic-private";
+}
+/**
+ * The sharded adapter (SPUBLISH/SSUBSCRIBE on a Redis Cluster, Redis ≥ 7), wire-compatible with
+ * the official `createShardedAdapter`. `pubClient`: a node-redis cluster, an ioredis Cluster,
+ * seed nodes or a `redis+cluster://` URL (only read for its settings).
+ */
+export declare function createShardedAdapter(pubClient: RedisSource | ClusterSeeds, subClient?: RedisSource, opts?: ShardedRedisAdapterOptions): (nsp: any) => Adapter;
 
 /** A selection of sockets to emit to or act on (immutable; each call returns a new one). */
 export declare class BroadcastOperator {

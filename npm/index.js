@@ -10,7 +10,7 @@
 const { Adapter } = require("socket.io-adapter");
 const notepack = require("notepack.io");
 const native = require("./lib/native");
-const { coalesceFlushes } = require("./lib/coalesce");
+const { withCode, coded, SharedConnection, withEngineHost } = require("./lib/engine");
 const { resolveRedisUrl, resolveTlsCa, isPlainObject, isRedisClient, optionError } = require("./lib/connection");
 
 const DEFAULTS = { key: "socket.io", requestsTimeout: 5000, publishOnSpecificResponseChannel: false, perRoomSubscriptions: false };
@@ -35,35 +35,6 @@ const KIND_REQUEST = 1;
 
 /** The server-side event that carries the seeds' customRequest (answered by customHook). */
 const CUSTOM_REQUEST_EVENT = "sioadapter:customRequest";
-
-/**
- * Gives an error from the native engine its stable `code` (napi only says "GenericFailure"),
- * from the core's message prefixes (see src/error.rs).
- */
-function withCode(err, fallback = "ERR_SIO_REDIS") {
-  if (err && (!err.code || err.code === "GenericFailure" || err.code === "InvalidArg")) {
-    const m = String(err.message);
-    err.code = m.startsWith("invalid option")
-      ? "ERR_SIO_OPTION"
-      : m === "adapter closed"
-        ? "ERR_SIO_CLOSED"
-        : m.startsWith("overloaded")
-          ? "ERR_SIO_OVERLOADED"
-          : m.startsWith("protocol")
-            ? "ERR_SIO_PROTOCOL"
-            : m.startsWith("redis")
-              ? "ERR_SIO_REDIS"
-              : fallback;
-  }
-  return err;
-}
-
-/** Rejections of the native engine's promises carry a stable `code`. */
-function coded(promise) {
-  return promise.catch((err) => {
-    throw withCode(err);
-  });
-}
 
 /** An Error for a request that did not complete, with the official message. */
 function requestError(result) {
@@ -95,7 +66,10 @@ function toSets(opts) {
 }
 
 /** Options of the seeds' APIs that no longer apply when Rust owns the connections. */
-const IGNORED_OPTIONS = new Set(["subEvent", "return_buffers", "host", "port", "password", "username", "db", "database", "url", "socket", "tls", "path", "pubClient", "subClient"]);
+const IGNORED_OPTIONS = new Set([
+  "subEvent", "return_buffers", "host", "port", "password", "username", "db", "database", "url", "socket", "tls", "path",
+  "pubClient", "subClient", "sentinels", "name", "sentinelUsername", "sentinelPassword",
+]);
 
 /** True for a `parser` option that is notepack.io (any copy of it): same bytes for a probe. */
 function encodesLikeNotepack(parser) {
@@ -139,39 +113,6 @@ function validateOptions(opts) {
     console.warn(`sioadapter: ignoring unknown option(s) ${unknown.map((n) => `\`${n}\``).join(", ")}`);
   }
   return out;
-}
-
-/**
- * The connection pair shared by every namespace of one `createAdapter(...)` call, opened when
- * the first namespace needs it and closed when the last one closes.
- */
-class SharedConnection {
-  constructor(url, maxQueuedPublishes, tlsCa) {
-    this.url = url;
-    this.maxQueuedPublishes = maxQueuedPublishes;
-    this.tlsCa = tlsCa;
-    this.native = null;
-    this.users = 0;
-  }
-
-  acquire() {
-    if (!this.native) {
-      try {
-        this.native = new native.Connection(this.url, this.maxQueuedPublishes, this.tlsCa);
-      } catch (err) {
-        throw withCode(err, "ERR_SIO_OPTION");
-      }
-    }
-    this.users++;
-    return this.native;
-  }
-
-  async release() {
-    if (--this.users > 0 || !this.native) return;
-    const conn = this.native;
-    this.native = null;
-    await conn.close();
-  }
 }
 
 class RedisAdapter extends Adapter {
@@ -250,40 +191,11 @@ class RedisAdapter extends Adapter {
     return false;
   }
 
-  /**
-   * Messages from other nodes: one Buffer holding a header of `count` records `[kind, end]`
-   * (u32 LE; ends counted from the end of the header), then the messages back to back.
-   */
-  _onBatch(data, count, more) {
-    // The engine.io server exists once the socket.io server is attached, which may be after
-    // the adapter was made.
-    coalesceFlushes(this.nsp.server.engine);
-    try {
-      this._processBatch(data, count);
-    } finally {
-      // The rest comes in the next turn of the event loop, after its I/O.
-      if (more && !this._closed) this.engine.more();
-    }
-  }
-
-  /** Handles every message of a batch, in order. */
-  _processBatch(data, count) {
-    const header = count * 8;
-    let start = header;
-    for (let i = 0; i < count; i++) {
-      const kind = data.readUInt32LE(i * 8);
-      const end = header + data.readUInt32LE(i * 8 + 4);
-      const bytes = data.subarray(start, end);
-      start = end;
-      try {
-        if (kind === KIND_BROADCAST) this._deliverBroadcast(bytes);
-        else if (kind === KIND_REQUEST) this._onRequest(bytes);
-        else this._onAckResponse(bytes);
-      } catch (err) {
-        // A throwing listener or an unexpected message must not stop the rest of the batch.
-        this._emitError(err, "ERR_SIO_HANDLER");
-      }
-    }
+  /** One message from another node (see withEngineHost's `_onBatch`). */
+  _deliver(kind, bytes) {
+    if (kind === KIND_BROADCAST) this._deliverBroadcast(bytes);
+    else if (kind === KIND_REQUEST) this._onRequest(bytes);
+    else this._onAckResponse(bytes);
   }
 
   _deliverBroadcast(bytes) {
@@ -383,27 +295,6 @@ class RedisAdapter extends Adapter {
     if (!entry) return;
     if (response.type === RequestType.BROADCAST_CLIENT_COUNT) entry.clientCountCallback(response.clientCount);
     else entry.ack(response.packet);
-  }
-
-  _onEngineEvent(kind, message) {
-    if (this._closed) return;
-    if (kind === "ready") {
-      this._resolveReady();
-      this.emit("ready");
-    } else {
-      this._emitError(new Error(message), kind === "overloaded" ? "ERR_SIO_OVERLOADED" : "ERR_SIO_REDIS");
-    }
-  }
-
-  /** Emits `'error'` when someone listens; otherwise warns once instead of crashing the process. */
-  _emitError(err, code) {
-    withCode(err, code);
-    if (this.listenerCount("error") > 0) {
-      this.emit("error", err);
-    } else if (!this._warnedNoErrorListener) {
-      this._warnedNoErrorListener = true;
-      console.warn(`sioadapter (${this.nsp.name}): ${err.message} (add an 'error' listener on the adapter to handle these)`);
-    }
   }
 
   /** Broadcast whose clients acknowledge; other nodes answer with counts and acks. */
@@ -628,9 +519,12 @@ function createAdapter(...args) {
   };
 }
 
+withEngineHost(RedisAdapter);
+
 module.exports = createAdapter;
 module.exports.createAdapter = createAdapter;
 module.exports.RedisAdapter = RedisAdapter;
 module.exports.RequestType = RequestType;
 module.exports.Emitter = require("./lib/emitter").Emitter;
+module.exports.createShardedAdapter = require("./lib/sharded").createShardedAdapter;
 module.exports.default = createAdapter;

@@ -4,4 +4,5 @@ import cjs from "./index.js";
 export const createAdapter = cjs.createAdapter;
 export const RedisAdapter = cjs.RedisAdapter;
 export const Emitter = cjs.Emitter;
+export const createShardedAdapter = cjs.createShardedAdapter;
 export default cjs;

@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 use crate::channels::{ChannelKind, Channels};
 use crate::config::AdapterConfig;
 use crate::error::Error;
-use crate::host::{AdapterEvent, Delivery, DeliveryKind, Host};
+use crate::host::{Delivery, DeliveryKind, EventFilter, Host};
 use crate::protocol::broadcast::frame_with_uid;
 use crate::protocol::request::{self as req, RequestType, ResponseBody, SocketAction, Targets};
 use crate::protocol::{new_uid, Broadcast, BroadcastOptions, BroadcastRef, OptsLayout, Packet};
@@ -115,9 +115,8 @@ struct Inner {
     tracks_rooms: AtomicBool,
     /// With per-room subscriptions: the task keeping a channel per local room subscribed.
     room_channels: std::sync::OnceLock<Arc<RoomChannels>>,
-    /// The host was told the adapter is ready and has heard of no error since (repeated
-    /// confirmations, e.g. of room channels, are not passed on).
-    ready_reported: AtomicBool,
+    /// Passes the transport's events on to the host (Ready once per outage).
+    events: EventFilter,
     counters: Counters,
     closed: AtomicBool,
 }
@@ -140,7 +139,7 @@ impl Adapter {
             rooms: RwLock::new(HashSet::new()),
             tracks_rooms: AtomicBool::new(false),
             room_channels: std::sync::OnceLock::new(),
-            ready_reported: AtomicBool::new(false),
+            events: EventFilter::default(),
             counters: Counters::default(),
             closed: AtomicBool::new(false),
         });
@@ -525,14 +524,9 @@ impl Subscriber for Inner {
         if self.closed.load(Ordering::Acquire) {
             return;
         }
-        self.host.on_event(match event {
-            TransportEvent::Ready if self.ready_reported.swap(true, Ordering::AcqRel) => return,
-            TransportEvent::Ready => AdapterEvent::Ready,
-            TransportEvent::Error(message) => {
-                self.ready_reported.store(false, Ordering::Release);
-                AdapterEvent::Error(Error::Redis(message.clone()))
-            }
-        });
+        if let Some(event) = self.events.for_host(event) {
+            self.host.on_event(event);
+        }
     }
 }
 
@@ -541,6 +535,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+    use crate::host::AdapterEvent;
     use crate::protocol::Room;
     use crate::transport::memory::MemoryBroker;
 

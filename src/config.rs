@@ -90,11 +90,14 @@ pub struct RedisConfig {
     /// For `rediss://`: the certificate authorities (PEM) to verify the server with, instead of
     /// the system's. Verification is always on unless the URL ends with `#insecure`.
     pub tls_ca_pem: Option<Vec<u8>>,
+    /// Sharded pub/sub (SPUBLISH, SSUBSCRIBE, `PUBSUB SHARDNUMSUB`) through the Redis Cluster
+    /// of a `redis+cluster://` URL, as the official sharded adapter does; default false.
+    pub sharded: bool,
 }
 
 impl Default for RedisConfig {
     fn default() -> Self {
-        RedisConfig { url: DEFAULT_REDIS_URL.to_owned(), max_queued_publishes: DEFAULT_MAX_QUEUED_PUBLISHES, tls_ca_pem: None }
+        RedisConfig { url: DEFAULT_REDIS_URL.to_owned(), max_queued_publishes: DEFAULT_MAX_QUEUED_PUBLISHES, tls_ca_pem: None, sharded: false }
     }
 }
 

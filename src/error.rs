@@ -37,6 +37,17 @@ pub enum Error {
     Closed,
 }
 
+impl Error {
+    /// The message without the `redis: ` prefix of [`Error::Redis`], for nesting in another
+    /// Redis error's text.
+    pub(crate) fn detail(&self) -> String {
+        match self {
+            Error::Redis(text) => text.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl From<redis::RedisError> for Error {
     fn from(err: redis::RedisError) -> Self {
         Error::Redis(redact(&err.to_string()))

@@ -1,7 +1,10 @@
 //! The local socket.io server, seen from the engine: the JS in-memory adapter through the napi
 //! binding, or a C/C++/Rust program. The engine calls it; it never calls into Redis itself.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::error::Error;
+use crate::transport::TransportEvent;
 use crate::protocol::request::RequestHeader;
 use crate::protocol::{Broadcast, ProtocolError};
 
@@ -16,6 +19,11 @@ pub enum DeliveryKind {
     /// A client count (JSON) or client acknowledgement (msgpack) for one of this node's
     /// broadcasts with ack.
     AckResponse,
+    /// Sharded adapter: a ClusterAdapter message (JSON, or msgpack when it carries binary),
+    /// possibly this node's own echo or another namespace's (the host filters by uid and nsp).
+    ClusterMessage,
+    /// Sharded adapter: a ClusterAdapter response on this node's own response channel.
+    ClusterResponse,
 }
 
 /// A message from another node, already validated: well-formed, not this node's own echo, and
@@ -66,4 +74,26 @@ pub trait Host: Send + Sync + 'static {
 
     /// A change of connection state, or an error worth reporting.
     fn on_event(&self, event: AdapterEvent);
+}
+
+/// Turns the transport's events into a host's: an error as [`AdapterEvent::Error`], and
+/// [`AdapterEvent::Ready`] only on the first confirmation after the start or an error (each
+/// subscription confirms, e.g. every room channel's, and the host needs to hear it once).
+#[derive(Default)]
+pub(crate) struct EventFilter {
+    ready_reported: AtomicBool,
+}
+
+impl EventFilter {
+    /// What the host should hear of `event`, if anything.
+    pub(crate) fn for_host(&self, event: &TransportEvent) -> Option<AdapterEvent> {
+        match event {
+            TransportEvent::Ready if self.ready_reported.swap(true, Ordering::AcqRel) => None,
+            TransportEvent::Ready => Some(AdapterEvent::Ready),
+            TransportEvent::Error(message) => {
+                self.ready_reported.store(false, Ordering::Release);
+                Some(AdapterEvent::Error(Error::Redis(message.clone())))
+            }
+        }
+    }
 }

@@ -36,6 +36,7 @@ pub mod host;
 pub mod protocol;
 pub mod requests;
 mod room_channels;
+pub mod sharded;
 pub mod transport;
 
 pub use adapter::{Adapter, AdapterStats};

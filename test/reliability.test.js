@@ -23,7 +23,7 @@ const assert = require('node:assert/strict');
 const path = require('node:path');
 
 const { uniqueKey, startServers, redisClient, waitUntil, stopAll } = require('./helpers/cluster');
-const { privateRedis, stopAllRedis } = require('./helpers/private-redis');
+const { privateRedis, stopAllRedis, oursNodeWith } = require('./helpers/private-redis');
 
 const OURS_MODULE = process.env.SIOADAPTER_MODULE || path.join(__dirname, '..', 'npm');
 const COMMANDS_MODULE = path.join(__dirname, 'helpers', 'reliability-commands.js');
@@ -38,19 +38,7 @@ const t0 = Date.now();
 const rel = (at) => `+${((at - t0) / 1000).toFixed(3)}s`;
 
 /** Settings of an ours node on `redisUrl`: the adapter gets the URL, the node opens no other client. */
-function oursNode(redisUrl, label, extra = {}) {
-  return {
-    label,
-    adapter: 'ours',
-    redisUrl,
-    redisClients: false,
-    adapterEvents: true,
-    requestsTimeout: REQ_TIMEOUT,
-    namespaces: ['/'],
-    commandModules: [COMMANDS_MODULE],
-    ...extra,
-  };
-}
+const oursNode = oursNodeWith({ commandModules: COMMANDS_MODULE, requestsTimeout: REQ_TIMEOUT });
 
 /** A node's adapter events since index `from`, one line each, for failure messages. */
 function eventLog(server, from = 0) {

@@ -28,7 +28,7 @@ const crypto = require('node:crypto');
 const path = require('node:path');
 
 const { uniqueKey, startServers, redisClient, waitUntil, stopAll } = require('./helpers/cluster');
-const { privateRedis, stopAllRedis } = require('./helpers/private-redis');
+const { privateRedis, stopAllRedis, oursNodeWith } = require('./helpers/private-redis');
 
 const SOAK_COMMANDS = path.join(__dirname, 'helpers', 'soak-commands.js');
 const SOAK_SECONDS = Number(process.env.SIO_SOAK_SECONDS || 60);
@@ -54,19 +54,7 @@ const mib = (bytes) => (bytes / MiB).toFixed(1);
 const sha256 = (data) => crypto.createHash('sha256').update(data).digest('hex');
 
 /** Settings of an ours node on `redisUrl` that opens no Redis client besides the adapter's. */
-function oursNode(redisUrl, label, extra = {}) {
-  return {
-    label,
-    adapter: 'ours',
-    redisUrl,
-    redisClients: false,
-    adapterEvents: true,
-    requestsTimeout: REQ_TIMEOUT,
-    namespaces: ['/'],
-    commandModules: [SOAK_COMMANDS],
-    ...extra,
-  };
-}
+const oursNode = oursNodeWith({ commandModules: SOAK_COMMANDS, requestsTimeout: REQ_TIMEOUT });
 
 /** CLIENT LIST as [{ id, addr, name, cmd, sub, psub, ... }]. */
 async function clientList(client) {

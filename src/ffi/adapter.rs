@@ -139,8 +139,9 @@ impl Host for CHost {
                     // SAFETY: a valid callback; `request` and its strings live for the call.
                     unsafe { cb(ud, &request) };
                 }
-                // Broadcasts with ack are not offered to C hosts: nothing to forward.
-                DeliveryKind::AckResponse => {}
+                // Broadcasts with ack are not offered to C hosts, and a C host runs the classic
+                // protocol, never the sharded one: nothing to forward.
+                DeliveryKind::AckResponse | DeliveryKind::ClusterMessage | DeliveryKind::ClusterResponse => {}
             }
         }
     }

@@ -42,7 +42,7 @@ impl ClusterView {
                 None => match locate::connect(format!("redis://{}{addr}", self.userinfo).as_str()).await {
                     Ok(conn) => conns.entry(addr.clone()).or_insert(conn).clone(),
                     Err(err) => {
-                        errors.push(format!("{addr}: {err}"));
+                        errors.push(format!("{addr}: {}", err.detail()));
                         continue;
                     }
                 },
@@ -52,7 +52,7 @@ impl ClusterView {
                 Ok(reply) => total += reply.first().map(|(_, n)| (*n).max(0) as usize).unwrap_or(0),
                 Err(err) => {
                     conns.remove(addr);
-                    errors.push(format!("{addr}: {err}"));
+                    errors.push(format!("{addr}: {}", err.detail()));
                 }
             }
         }
@@ -123,6 +123,13 @@ impl ClusterSpec {
     }
 }
 
+impl ClusterSpec {
+    /// The `redis://` URL of the node at `addr`, with the URL's credentials.
+    pub(crate) fn node_url(&self, addr: &str) -> String {
+        format!("redis://{}{addr}", self.view.userinfo)
+    }
+}
+
 impl Locate for ClusterSpec {
     fn locate<'a>(&'a mut self, current: Option<&'a str>) -> BoxFuture<'a, Result<String, Error>> {
         Box::pin(async move {
@@ -150,7 +157,7 @@ impl Locate for ClusterSpec {
                         self.watched = Some((addr.clone(), conn));
                         return Ok(addr);
                     }
-                    Err(err) => errors.push(format!("{addr}: {err}")),
+                    Err(err) => errors.push(format!("{addr}: {}", err.detail())),
                 }
             }
             Err(Error::Redis(format!("no reachable primary in the Redis Cluster: {}", errors.join("; "))))
@@ -158,7 +165,7 @@ impl Locate for ClusterSpec {
     }
 
     fn node_url(&self, addr: &str) -> String {
-        format!("redis://{}{addr}", self.view.userinfo)
+        ClusterSpec::node_url(self, addr)
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod memory;
 pub mod cluster;
+mod connections;
 mod locate;
 pub mod redis;
 pub mod sentinel;

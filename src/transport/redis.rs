@@ -17,16 +17,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{PushInfo, PushKind, Value};
 use tokio::sync::{mpsc, watch, Notify};
 
 use super::cluster::{ClusterSpec, ClusterView};
+use super::connections::{into_message, Conns, OnPush};
 use super::locate::Locate;
 use super::sentinel::SentinelSpec;
-use super::{BoxFuture, Inbound, Router, Subscriber, Subscription, Transport, TransportEvent};
+use super::{BoxFuture, Router, Subscriber, Subscription, Transport, TransportEvent};
 use crate::config::RedisConfig;
-use crate::error::{redact, Error};
+use crate::error::Error;
 
 /// Most PUBLISH commands sent in one pipeline.
 const MAX_PIPELINE: usize = 512;
@@ -37,6 +37,9 @@ const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 const RESUBSCRIBE_GRACE: Duration = Duration::from_millis(300);
 /// How long `close()` keeps trying to send what is still queued.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// How long a subscription waits for the first server (Sentinel, cluster) before it reports
+/// an error and is left to the retries.
+const FIRST_SERVER_WAIT: Duration = Duration::from_secs(3);
 /// Time between two questions to Sentinel or the cluster about the primary to use.
 const LOCATE_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -80,6 +83,10 @@ struct Link {
     /// Every pattern and channel subscribed, to subscribe again on a new connection pair and to
     /// tell what the redis crate should not have resubscribed.
     subscribed: std::sync::Mutex<Wanted>,
+    /// Why the link went down last.
+    last_error: std::sync::Mutex<String>,
+    /// Pairs opened so far.
+    generations: AtomicU64,
 }
 
 /// The patterns and channels the subscribers asked for, as sets.
@@ -118,18 +125,22 @@ impl Wanted {
     }
 }
 
-/// One publishing and one subscribing connection to the same server.
-#[derive(Clone)]
-struct Conns {
-    publisher: ConnectionManager,
-    subscriber: ConnectionManager,
-}
 
 impl Link {
-    /// Marks the link down (reporting `why` once per outage).
+    /// Marks the link down (reporting `why` once per outage; subscribers arriving during the
+    /// outage hear it when they subscribe).
     fn down(&self, why: String) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = why.clone();
         if self.state.send_replace(LinkState::Down) != LinkState::Down {
             self.router.broadcast_event(&TransportEvent::Error(why));
+        }
+    }
+
+    /// Like [`Link::down`], for news about the pair of `generation`: ignored once that pair was
+    /// replaced.
+    fn down_from(&self, generation: u64, why: String) {
+        if self.conns.borrow().as_ref().is_some_and(|c| c.generation() == generation) {
+            self.down(why);
         }
     }
 
@@ -187,7 +198,14 @@ impl RedisTransport {
             let _ = rustls::crypto::ring::default_provider().install_default();
         });
         let mut cluster = None;
-        let locator: Option<Box<dyn Locate>> = if let Some(spec) = SentinelSpec::parse(&config.url) {
+        let mut sharded_seeds = None;
+        let locator: Option<Box<dyn Locate>> = if config.sharded {
+            let spec = ClusterSpec::parse(&config.url).unwrap_or_else(|| {
+                Err(Error::InvalidOption { option: "url", reason: "sharded pub/sub needs a Redis Cluster: redis+cluster://host:port[,host:port...]".into() })
+            })?;
+            sharded_seeds = Some(spec.seeds.iter().map(|addr| spec.node_url(addr)).collect::<Vec<_>>());
+            None
+        } else if let Some(spec) = SentinelSpec::parse(&config.url) {
             Some(Box::new(spec?))
         } else if let Some(spec) = ClusterSpec::parse(&config.url) {
             let spec = spec?;
@@ -196,7 +214,7 @@ impl RedisTransport {
         } else {
             None
         };
-        if locator.is_some() && config.tls_ca_pem.is_some() {
+        if (locator.is_some() || sharded_seeds.is_some()) && config.tls_ca_pem.is_some() {
             return Err(Error::InvalidOption { option: "url", reason: "TLS with Sentinel or Redis Cluster is not supported".into() });
         }
         let link = Arc::new(Link {
@@ -208,13 +226,18 @@ impl RedisTransport {
             stop_publisher: Notify::new(),
             conns: watch::Sender::new(None),
             subscribed: std::sync::Mutex::new(Wanted::default()),
+            last_error: std::sync::Mutex::new(String::new()),
+            generations: AtomicU64::new(0),
         });
         let (queue, queue_rx) = mpsc::channel(config.max_queued_publishes.max(1));
-        match locator {
-            Some(locator) => {
+        match (locator, sharded_seeds) {
+            (Some(locator), _) => {
                 tokio::spawn(follow(locator, config.clone(), link.clone()));
             }
-            None => {
+            (None, Some(seeds)) => {
+                tokio::spawn(connect_sharded(seeds, link.clone()));
+            }
+            (None, None) => {
                 link.conns.send_replace(Some(open_pair(config, &link)?));
             }
         }
@@ -234,35 +257,42 @@ impl RedisTransport {
 /// subscriber are handled where the redis crate hands them over, without another channel hop:
 /// routing and validation are cheap, and hosts batch what they receive themselves.
 fn open_pair(config: &RedisConfig, link: &Arc<Link>) -> Result<Conns, Error> {
-    let client = |resp3: bool| -> Result<redis::Client, Error> {
-        let mut info: redis::ConnectionInfo = config.url.as_str().into_connection_info().map_err(|e| invalid_url(&config.url, e))?;
-        if resp3 {
-            let redis_settings = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
-            info = info.set_redis_settings(redis_settings);
+    let generation = link.generations.fetch_add(1, Ordering::AcqRel) + 1;
+    Conns::open_pair(config, generation, push_handler(link, generation))
+}
+
+/// Where the pushes of the connections of `generation` go.
+fn push_handler(link: &Arc<Link>, generation: u64) -> OnPush {
+    let link = link.clone();
+    Box::new(move |push| handle_push(push, &link, generation))
+}
+
+/// Sharded pub/sub: connects to the cluster of `seeds` (retrying while it cannot be reached)
+/// and puts the connection in use. The redis crate then follows the cluster's topology itself.
+async fn connect_sharded(seeds: Vec<String>, link: Arc<Link>) {
+    let mut delay = Duration::from_millis(100);
+    while !link.closed.load(Ordering::Acquire) {
+        let generation = link.generations.fetch_add(1, Ordering::AcqRel) + 1;
+        match Conns::open_sharded(seeds.clone(), generation, push_handler(&link, generation)).await {
+            Ok(mut conns) => {
+                let everything = link.subscribed.lock().unwrap_or_else(|p| p.into_inner()).all();
+                match conns.subscribe(&everything).await {
+                    Ok(()) => {
+                        link.conns.send_replace(Some(conns));
+                        link.up();
+                        return;
+                    }
+                    Err(err) => link.down(format!("cannot subscribe on the Redis Cluster: {}", err.detail())),
+                }
+            }
+            Err(err) => link.down(format!("cannot connect to the Redis Cluster: {}", err.detail())),
         }
-        let client = match &config.tls_ca_pem {
-            Some(ca) => redis::Client::build_with_tls(info, redis::TlsCertificates { client_tls: None, root_cert: Some(ca.clone()) }),
-            None => redis::Client::open(info),
-        };
-        client.map_err(|e| invalid_url(&config.url, e))
-    };
-    let manager_config = || {
-        ConnectionManagerConfig::new()
-            .set_number_of_retries(4)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_secs(2))
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-    };
-    let on_push = {
-        let link = link.clone();
-        move |push: PushInfo| -> Result<(), ()> {
-            handle_push(push, &link);
-            Ok(())
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = link.shutdown.notified() => return,
         }
-    };
-    let subscriber = ConnectionManager::new_lazy_with_config(client(true)?, manager_config().set_push_sender(on_push).set_automatic_resubscription())?;
-    let publisher = ConnectionManager::new_lazy_with_config(client(false)?, manager_config())?;
-    Ok(Conns { publisher, subscriber })
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
 }
 
 /// Follows the server the locator names (Sentinel's primary, a cluster primary): asks every
@@ -281,20 +311,20 @@ async fn follow(mut locator: Box<dyn Locate>, config: RedisConfig, link: Arc<Lin
                         if primary.is_some() {
                             link.down(format!("moving to the new primary {addr}"));
                         }
-                        match subscribe_all(&mut conns.subscriber, &everything).await {
+                        match conns.subscribe(&everything).await {
                             Ok(()) => {
                                 primary = Some(addr);
                                 link.conns.send_replace(Some(conns));
                                 link.up();
                             }
-                            Err(err) => link.down(format!("cannot subscribe on the primary {addr}: {err}")),
+                            Err(err) => link.down(format!("cannot subscribe on the primary {addr}: {}", err.detail())),
                         }
                     }
-                    Err(err) => link.down(err.to_string()),
+                    Err(err) => link.down(err.detail()),
                 }
             }
             Ok(_) => {}
-            Err(err) => link.down(err.to_string()),
+            Err(err) => link.down(err.detail()),
         }
         tokio::select! {
             _ = tokio::time::sleep(LOCATE_INTERVAL) => {}
@@ -303,24 +333,19 @@ async fn follow(mut locator: Box<dyn Locate>, config: RedisConfig, link: Arc<Lin
     }
 }
 
-use redis::IntoConnectionInfo;
-
-fn invalid_url(url: &str, err: redis::RedisError) -> Error {
-    Error::InvalidOption { option: "url", reason: format!("{} ({})", redact(&err.to_string()), redact(url)) }
-}
 
 /// Routes one push from the subscriber connection: messages to their subscriber; a lost
 /// connection and the subscription confirmations after a reconnect change the link state.
-fn handle_push(push: PushInfo, link: &Link) {
+fn handle_push(push: PushInfo, link: &Link, generation: u64) {
     match push.kind {
-        PushKind::Message | PushKind::PMessage => {
+        PushKind::Message | PushKind::PMessage | PushKind::SMessage => {
             if let Some(entry) = into_message(push) {
                 link.stats.received.fetch_add(1, Ordering::Relaxed);
                 link.router.deliver(vec![entry]);
             }
         }
-        PushKind::Disconnection => link.down("connection to Redis lost; reconnecting".into()),
-        PushKind::Subscribe | PushKind::PSubscribe => {
+        PushKind::Disconnection => link.down_from(generation, "connection to Redis lost; reconnecting".into()),
+        PushKind::Subscribe | PushKind::PSubscribe | PushKind::SSubscribe => {
             link.up();
             drop_unwanted(&push, link);
         }
@@ -344,29 +369,13 @@ fn drop_unwanted(push: &PushInfo, link: &Link) {
         return;
     }
     let name = name.into_owned();
-    let mut conn = conns.subscriber;
+    let unwanted = if pattern { Subscription { patterns: vec![name.clone()], channels: Vec::new() } } else { Subscription { patterns: Vec::new(), channels: vec![name.clone()] } };
+    let mut conns = conns;
     runtime.spawn(async move {
-        let result = if pattern { conn.punsubscribe(&name).await } else { conn.unsubscribe(&name).await };
-        if let Err(err) = result {
+        if let Err(err) = conns.unsubscribe(&unwanted).await {
             tracing::debug!("unsubscribing {name} again failed: {err}");
         }
     });
-}
-
-/// `message`: [channel, payload]; `pmessage`: [pattern, channel, payload]. The route is the
-/// pattern for pattern messages and the channel otherwise.
-fn into_message(push: PushInfo) -> Option<(String, Inbound)> {
-    let mut data = push.data.into_iter();
-    let bytes = |v: Option<Value>| match v {
-        Some(Value::BulkString(b)) => Some(b),
-        Some(Value::SimpleString(s)) => Some(s.into_bytes()),
-        _ => None,
-    };
-    let route = if push.kind == PushKind::PMessage { Some(bytes(data.next())?) } else { None };
-    let channel = bytes(data.next())?;
-    let payload = bytes(data.next())?;
-    let route = String::from_utf8_lossy(route.as_ref().unwrap_or(&channel)).into_owned();
-    Some((route, Inbound { channel, payload }))
 }
 
 /// Drains the queue into pipelines. A failed pipeline is kept: messages wait (in the bounded
@@ -381,10 +390,6 @@ async fn publish_loop(mut rx: mpsc::Receiver<(String, Vec<u8>)>, link: Arc<Link>
             received = rx.recv_many(&mut messages, MAX_PIPELINE) => if received == 0 { return },
             _ = link.stop_publisher.notified() => return,
         }
-        let mut pipe = redis::pipe();
-        for (channel, payload) in &messages {
-            pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
-        }
         let mut waited_after_close = Duration::ZERO;
         let mut failed = false;
         if *link.state.borrow() == LinkState::Down && !link.router.is_empty() {
@@ -394,7 +399,7 @@ async fn publish_loop(mut rx: mpsc::Receiver<(String, Vec<u8>)>, link: Arc<Link>
         }
         let sent = loop {
             let result = match link.current().await {
-                Ok(mut conns) => pipe.query_async::<()>(&mut conns.publisher).await.map_err(Error::from),
+                Ok(mut conns) => conns.publish(&messages).await,
                 Err(err) => Err(err),
             };
             match result {
@@ -406,7 +411,7 @@ async fn publish_loop(mut rx: mpsc::Receiver<(String, Vec<u8>)>, link: Arc<Link>
                 }
                 Err(err) => {
                     if !failed {
-                        link.router.broadcast_event(&TransportEvent::Error(format!("publish failed, will retry: {}", match err { Error::Redis(text) => text, other => other.to_string() })));
+                        link.router.broadcast_event(&TransportEvent::Error(format!("publish failed, will retry: {}", err.detail())));
                         failed = true;
                     }
                     let waited = wait_for_resubscription(&link).await;
@@ -449,17 +454,17 @@ async fn health_loop(link: Arc<Link>) {
     while !link.closed.load(Ordering::Acquire) {
         let received = link.stats.received.load(Ordering::Relaxed);
         let conns = link.current_now();
-        if let Some(Conns { subscriber: mut conn, .. }) = conns.filter(|_| received == last_received || *link.state.borrow() != LinkState::Up) {
-            let cmd = redis::cmd("PING");
-            let ping = cmd.query_async::<Value>(&mut conn);
+        if let Some(mut conns) = conns.filter(|_| received == last_received || *link.state.borrow() != LinkState::Up) {
+            let generation = conns.generation();
+            let ping = conns.ping();
             let result = tokio::select! {
                 r = tokio::time::timeout(HEALTH_INTERVAL * 2, ping) => r,
                 _ = link.shutdown.notified() => return,
             };
             match result {
                 Ok(Ok(_)) => {}
-                Ok(Err(e)) => link.down(format!("cannot reach Redis: {}", redact(&e.to_string()))),
-                Err(_) => link.down("Redis did not answer a PING within 2 s".into()),
+                Ok(Err(e)) => link.down_from(generation, format!("cannot reach Redis: {}", e.detail())),
+                Err(_) => link.down_from(generation, "Redis did not answer a PING within 2 s".into()),
             }
         }
         last_received = received;
@@ -491,16 +496,25 @@ impl Transport for RedisTransport {
     fn subscribe(&self, subscription: Subscription, subscriber: Arc<dyn Subscriber>) -> BoxFuture<'_, Result<(), Error>> {
         self.link.router.add(&subscription, &subscriber);
         self.link.subscribed.lock().unwrap_or_else(|p| p.into_inner()).add(&subscription);
+        if *self.link.state.borrow() == LinkState::Down {
+            // The outage was reported before this subscriber was there to hear it.
+            let why = self.link.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            subscriber.on_event(&TransportEvent::Error(why));
+        }
         let link = self.link.clone();
         Box::pin(async move {
-            let first = match link.current().await {
-                Ok(mut conns) => subscribe_all(&mut conns.subscriber, &subscription).await,
-                Err(err) => Err(err),
+            // Without a server yet (Sentinel or the cluster not answering) the subscription is
+            // left to the retries below and to the replay when a server is found.
+            let first = match tokio::time::timeout(FIRST_SERVER_WAIT, link.current()).await {
+                Ok(Ok(mut conns)) => conns.subscribe(&subscription).await,
+                Ok(Err(err)) => Err(err),
+                Err(_) => Err(Error::Redis(format!("no Redis server found yet: {}", link.last_error.lock().unwrap_or_else(|p| p.into_inner())))),
             };
             match &first {
                 Ok(()) => subscriber.on_event(&TransportEvent::Ready),
+                Err(Error::Closed) => {}
                 Err(err) => {
-                    subscriber.on_event(&TransportEvent::Error(format!("subscribe failed, will retry: {err}")));
+                    subscriber.on_event(&TransportEvent::Error(format!("subscribe failed, will retry: {}", err.detail())));
                     // Keep trying in the background; the redis crate only tracks subscriptions
                     // that reached the server.
                     tokio::spawn(async move {
@@ -513,7 +527,7 @@ impl Transport for RedisTransport {
                             let Some(mut conns) = link.current_now() else { continue };
                             // Only what is still wanted (a room may have emptied meanwhile).
                             let subscription = link.still_wanted(&subscription);
-                            if subscribe_all(&mut conns.subscriber, &subscription).await.is_ok() {
+                            if conns.subscribe(&subscription).await.is_ok() {
                                 subscriber.on_event(&TransportEvent::Ready);
                                 return;
                             }
@@ -532,19 +546,12 @@ impl Transport for RedisTransport {
         let conns = self.link.current_now();
         let closed = self.link.closed.load(Ordering::Acquire);
         Box::pin(async move {
-            let mut conn = match conns {
-                Some(conns) => conns.subscriber,
+            match conns {
+                Some(mut conns) => conns.unsubscribe(&subscription).await,
                 // Not connected yet (Sentinel has not named a primary): nothing to undo there.
-                None if !closed => return Ok(()),
-                None => return Err(Error::Closed),
-            };
-            if !subscription.patterns.is_empty() {
-                conn.punsubscribe(&subscription.patterns).await?;
+                None if !closed => Ok(()),
+                None => Err(Error::Closed),
             }
-            if !subscription.channels.is_empty() {
-                conn.unsubscribe(&subscription.channels).await?;
-            }
-            Ok(())
         })
     }
 
@@ -553,12 +560,11 @@ impl Transport for RedisTransport {
         let cluster = self.cluster.clone();
         let channel = channel.to_owned();
         Box::pin(async move {
-            let mut conn = link.current().await?.publisher;
+            let mut conns = link.current().await?;
             if let Some(cluster) = cluster.filter(|c| c.knows_primaries()) {
                 return cluster.num_sub(&channel).await;
             }
-            let reply: Vec<(String, i64)> = redis::cmd("PUBSUB").arg("NUMSUB").arg(&channel).query_async(&mut conn).await?;
-            Ok(reply.first().map(|(_, n)| (*n).max(0) as usize).unwrap_or(0))
+            conns.num_sub(&channel).await
         })
     }
 
@@ -579,12 +585,3 @@ impl Transport for RedisTransport {
     }
 }
 
-async fn subscribe_all(conn: &mut ConnectionManager, subscription: &Subscription) -> Result<(), Error> {
-    if !subscription.patterns.is_empty() {
-        conn.psubscribe(&subscription.patterns).await?;
-    }
-    if !subscription.channels.is_empty() {
-        conn.subscribe(&subscription.channels).await?;
-    }
-    Ok(())
-}

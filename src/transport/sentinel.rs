@@ -90,7 +90,7 @@ impl SentinelSpec {
             match answer {
                 Ok(Some((host, port))) => return Ok(host_port(&host, port)),
                 Ok(None) => errors.push(format!("{sentinel} knows no primary named {:?}", self.name)),
-                Err(err) => errors.push(format!("{sentinel}: {err}")),
+                Err(err) => errors.push(format!("{sentinel}: {}", err.detail())),
             }
         }
         Err(Error::Redis(format!("no primary from Sentinel: {}", errors.join("; "))))
@@ -118,7 +118,7 @@ impl Locate for SentinelSpec {
                 return Ok(addr);
             }
             // Right after a failover a sentinel may still name the old primary, now a replica.
-            let mut conn = locate::connect(self.node_url(&addr).as_str()).await.map_err(|err| Error::Redis(format!("Sentinel names {addr}: {err}")))?;
+            let mut conn = locate::connect(self.node_url(&addr).as_str()).await.map_err(|err| Error::Redis(format!("Sentinel names {addr}: {}", err.detail())))?;
             if locate::is_primary(&mut conn).await? {
                 Ok(addr)
             } else {

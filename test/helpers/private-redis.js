@@ -35,9 +35,12 @@ function portBindable(port) {
 }
 
 const taken = new Set(); // ports handed out by this process
-/** A port of PORT_RANGE nobody listens on (and not handed out before by this process). */
-async function freePort() {
-  const [lo, hi] = PORT_RANGE;
+/**
+ * A port of PORT_RANGE (or of `range`, [lo, hi]) nobody listens on (and not handed out before by
+ * this process).
+ */
+async function freePort(range = PORT_RANGE) {
+  const [lo, hi] = range;
   const start = lo + Math.floor(Math.random() * (hi - lo + 1));
   for (let i = 0; i <= hi - lo; i++) {
     const port = lo + ((start - lo + i) % (hi - lo + 1));
@@ -147,4 +150,33 @@ process.on('exit', () => {
   for (const r of live) if (r.running) r.child.kill('SIGKILL');
 });
 
-module.exports = { privateRedis, stopAllRedis, freePort, portAnswers, PrivateRedis };
+/**
+ * Server settings (helpers/cluster.js startServer spec) of an ours node whose adapter gets
+ * `redisUrl` itself (a URL, or a settings object such as `{ sentinels, name }`) and which opens no
+ * other Redis client, reports its adapter events, serves namespace '/' only and loads the command
+ * modules `commandModules` (a path or a list). `extra` overrides or adds settings.
+ */
+function oursNode(redisUrl, label, { commandModules = [], requestsTimeout, ...extra } = {}) {
+  return {
+    label,
+    adapter: 'ours',
+    redisUrl,
+    redisClients: false,
+    adapterEvents: true,
+    ...(requestsTimeout === undefined ? {} : { requestsTimeout }),
+    namespaces: ['/'],
+    commandModules: [].concat(commandModules),
+    ...extra,
+  };
+}
+
+/**
+ * `oursNode` with a test file's defaults bound, e.g.
+ * `const oursNode = oursNodeWith({ commandModules: COMMANDS_MODULE, requestsTimeout: 2000 })`;
+ * the result is `(redisUrl, label, extra = {}) => spec`, `extra` overriding the defaults.
+ */
+function oursNodeWith(defaults) {
+  return (redisUrl, label, extra = {}) => oursNode(redisUrl, label, { ...defaults, ...extra });
+}
+
+module.exports = { privateRedis, stopAllRedis, freePort, portAnswers, PrivateRedis, oursNode, oursNodeWith };

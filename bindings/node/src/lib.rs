@@ -23,6 +23,7 @@ use sioadapter::adapter::Reply;
 use sioadapter::protocol::request::{raw_json, RawJson, RequestType, SocketAction, Targets};
 use sioadapter::transport::redis::RedisTransport;
 use sioadapter::transport::Transport;
+use sioadapter::sharded::{ShardedAdapter, SubscriptionMode};
 use sioadapter::{Adapter, AdapterConfig, AdapterEvent, Delivery, DeliveryKind, Emitter, Host, Outcome, RedisConfig};
 
 fn js_error(err: impl Into<sioadapter::Error>) -> JsError {
@@ -99,11 +100,13 @@ pub struct ConnectionStats {
 impl Connection {
     /// Connects (lazily, retrying in the background) to the Redis at `url`. At most
     /// `maxQueuedPublishes` messages wait while Redis is unreachable; `tlsCa` (PEM) replaces the
-    /// system's certificate authorities for `rediss://`.
+    /// system's certificate authorities for `rediss://`; `sharded` uses sharded pub/sub on the
+    /// Redis Cluster of a `redis+cluster://` URL.
     #[napi(constructor, catch_unwind)]
-    pub fn new(url: String, max_queued_publishes: Option<u32>, tls_ca: Option<String>) -> Result<Self> {
+    pub fn new(url: String, max_queued_publishes: Option<u32>, tls_ca: Option<String>, sharded: Option<bool>) -> Result<Self> {
         let mut config = RedisConfig::from_url(&url).map_err(js_error)?;
         config.tls_ca_pem = tls_ca.map(String::into_bytes);
+        config.sharded = sharded.unwrap_or(false);
         if let Some(max) = max_queued_publishes {
             config.max_queued_publishes = max as usize;
         }
@@ -167,6 +170,8 @@ pub struct EngineStats {
 const KIND_BROADCAST: u32 = 0;
 const KIND_REQUEST: u32 = 1;
 const KIND_ACK_RESPONSE: u32 = 2;
+const KIND_CLUSTER_MESSAGE: u32 = 3;
+const KIND_CLUSTER_RESPONSE: u32 = 4;
 
 type BatchFn = ThreadsafeFunction<Arc<Outbox>, (), napi::bindgen_prelude::FnArgs<(napi::sys::napi_value, u32, u32)>, Status, false, true>;
 
@@ -253,7 +258,31 @@ struct NodeHost {
     last_drop_report: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
+/// `onBatch(buffer, count, more)`, as JS passes it.
+type BatchCallback<'a> = Function<'a, napi::bindgen_prelude::FnArgs<(napi::sys::napi_value, u32, u32)>, ()>;
+/// `onEvent(kind, message)`, as JS passes it.
+type EventCallback<'a> = Function<'a, napi::bindgen_prelude::FnArgs<(String, String)>, ()>;
+
 impl NodeHost {
+    /// A host calling `on_batch` with packed batches and `on_event` with events, through weak
+    /// thread-safe functions (they do not keep the process alive).
+    fn new(on_batch: BatchCallback<'_>, on_event: EventCallback<'_>) -> Result<Arc<Self>> {
+        let on_batch: BatchFn = on_batch.build_threadsafe_function::<Arc<Outbox>>().weak::<true>().callee_handled::<false>().build_callback(pack)?;
+        let on_event: EventFn = on_event
+            .build_threadsafe_function::<(String, String)>()
+            .weak::<true>()
+            .callee_handled::<false>()
+            .build_callback(|ctx: ThreadsafeCallContext<(String, String)>| Ok(ctx.value.into()))?;
+        Ok(Arc::new(NodeHost {
+            outbox: Arc::default(),
+            on_batch,
+            on_event,
+            dropped: AtomicU64::new(0),
+            unreported_drops: AtomicU64::new(0),
+            last_drop_report: std::sync::Mutex::new(None),
+        }))
+    }
+
     /// Counts dropped messages and reports them at most once a second (not once per message).
     fn report_drops(&self, dropped: u64) {
         self.dropped.fetch_add(dropped, Ordering::Relaxed);
@@ -312,6 +341,8 @@ fn pack(ctx: ThreadsafeCallContext<Arc<Outbox>>) -> Result<napi::bindgen_prelude
             DeliveryKind::Broadcast => KIND_BROADCAST,
             DeliveryKind::Request(_) => KIND_REQUEST,
             DeliveryKind::AckResponse => KIND_ACK_RESPONSE,
+            DeliveryKind::ClusterMessage => KIND_CLUSTER_MESSAGE,
+            DeliveryKind::ClusterResponse => KIND_CLUSTER_RESPONSE,
         };
         end += delivery.bytes().len() as u32;
         data.extend_from_slice(&kind.to_le_bytes());
@@ -341,28 +372,15 @@ impl Engine {
         connection: &Connection,
         nsp: String,
         options: EngineOptions,
-        on_batch: Function<'_, napi::bindgen_prelude::FnArgs<(napi::sys::napi_value, u32, u32)>, ()>,
-        on_event: Function<'_, napi::bindgen_prelude::FnArgs<(String, String)>, ()>,
+        on_batch: BatchCallback<'_>,
+        on_event: EventCallback<'_>,
     ) -> Result<Self> {
-        let on_batch: BatchFn = on_batch.build_threadsafe_function::<Arc<Outbox>>().weak::<true>().callee_handled::<false>().build_callback(pack)?;
-        let on_event: EventFn = on_event
-            .build_threadsafe_function::<(String, String)>()
-            .weak::<true>()
-            .callee_handled::<false>()
-            .build_callback(|ctx: ThreadsafeCallContext<(String, String)>| Ok(ctx.value.into()))?;
+        let host = NodeHost::new(on_batch, on_event)?;
         let config = AdapterConfig::default()
             .with_key(&options.key)
             .with_requests_timeout(Duration::from_millis(options.requests_timeout.max(0.0) as u64))
             .with_specific_response_channel(options.publish_on_specific_response_channel)
             .with_per_room_subscriptions(options.per_room_subscriptions);
-        let host = Arc::new(NodeHost {
-            outbox: Arc::default(),
-            on_batch,
-            on_event,
-            dropped: AtomicU64::new(0),
-            unreported_drops: AtomicU64::new(0),
-            last_drop_report: std::sync::Mutex::new(None),
-        });
         let transport: Arc<dyn Transport> = connection.transport.clone();
         let adapter = within_runtime_if_available(|| Adapter::new(&nsp, &config, transport, host.clone()));
         Ok(Engine { adapter, host })
@@ -568,5 +586,85 @@ impl NativeEmitter {
     #[napi(catch_unwind)]
     pub fn server_side_emit(&self, data: String) -> Result<()> {
         self.emitter.server_side_emit(&json(data, "data")?).map_err(js_error)
+    }
+}
+
+/// Options of one namespace's sharded engine (validated by the JS layer).
+#[napi(object)]
+pub struct ShardedEngineOptions {
+    /// Channel prefix (`channelPrefix`).
+    pub channel_prefix: String,
+    /// This node's uid, made by socket.io-adapter's ClusterAdapter.
+    pub uid: String,
+    /// `static`, `dynamic` or `dynamic-private`.
+    pub subscription_mode: String,
+}
+
+/// One namespace's engine of the sharded adapter: channels, SSUBSCRIBE/SPUBLISH and delivery
+/// of ClusterAdapter messages (records of kind 3: a message, 4: a response to this node).
+#[napi]
+pub struct ShardedEngine {
+    adapter: ShardedAdapter,
+    host: Arc<NodeHost>,
+}
+
+#[napi]
+impl ShardedEngine {
+    /// Joins the cluster through `connection` (made with `sharded: true`) for namespace `nsp`.
+    #[napi(constructor, catch_unwind)]
+    pub fn new(connection: &Connection, nsp: String, options: ShardedEngineOptions, on_batch: BatchCallback<'_>, on_event: EventCallback<'_>) -> Result<Self> {
+        let mode = SubscriptionMode::parse(&options.subscription_mode).map_err(js_error)?;
+        let host = NodeHost::new(on_batch, on_event)?;
+        let transport: Arc<dyn Transport> = connection.transport.clone();
+        let adapter = within_runtime_if_available(|| ShardedAdapter::new(&nsp, &options.channel_prefix, &options.uid, mode, transport, host.clone()));
+        Ok(ShardedEngine { adapter, host })
+    }
+
+    /// Asks for the next batch after one delivered with `more` set.
+    #[napi(catch_unwind)]
+    pub fn more(&self) {
+        self.host.schedule();
+    }
+
+    /// Publishes an encoded ClusterAdapter message on the main channel, or on `room`'s.
+    #[napi(catch_unwind)]
+    pub fn publish(&self, room: Option<String>, payload: &[u8]) -> Result<()> {
+        self.adapter.publish(room.as_deref(), payload.to_vec()).map_err(js_error)
+    }
+
+    /// Publishes an encoded response to the node `requester`.
+    #[napi(catch_unwind)]
+    pub fn publish_response(&self, requester: String, payload: &[u8]) -> Result<()> {
+        self.adapter.publish_response(&requester, payload.to_vec()).map_err(js_error)
+    }
+
+    /// Subscribes `room`'s channel (dynamic modes).
+    #[napi(catch_unwind)]
+    pub fn room_created(&self, room: String) {
+        self.adapter.room_created(&room);
+    }
+
+    /// Unsubscribes `room`'s channel.
+    #[napi(catch_unwind)]
+    pub fn room_deleted(&self, room: String) {
+        self.adapter.room_deleted(&room);
+    }
+
+    /// Resolves once the rooms reported so far are subscribed.
+    #[napi(catch_unwind)]
+    pub async fn rooms_synced(&self) {
+        self.adapter.rooms_synced().await;
+    }
+
+    /// Nodes serving the namespace (`PUBSUB SHARDNUMSUB` of the main channel).
+    #[napi(catch_unwind)]
+    pub async fn server_count(&self) -> Result<u32> {
+        self.adapter.server_count().await.map(|n| n as u32).map_err(js_error)
+    }
+
+    /// Unsubscribes everything.
+    #[napi(catch_unwind)]
+    pub async fn close(&self) -> Result<()> {
+        self.adapter.close().await.map_err(js_error)
     }
 }

@@ -1,0 +1,134 @@
+"use strict";
+// What both adapters (classic and sharded) share around their native engine: the Redis
+// connection shared by the namespaces of one createAdapter call, stable error codes, and the
+// handling of the engine's batches and events on the adapter.
+
+const native = require("./native");
+const { coalesceFlushes } = require("./coalesce");
+
+/**
+ * Gives an error from the native engine its stable `code` (napi only says "GenericFailure"),
+ * from the core's message prefixes (see src/error.rs).
+ */
+function withCode(err, fallback = "ERR_SIO_REDIS") {
+  if (err && (!err.code || err.code === "GenericFailure" || err.code === "InvalidArg")) {
+    const m = String(err.message);
+    err.code = m.startsWith("invalid option")
+      ? "ERR_SIO_OPTION"
+      : m === "adapter closed"
+        ? "ERR_SIO_CLOSED"
+        : m.startsWith("overloaded")
+          ? "ERR_SIO_OVERLOADED"
+          : m.startsWith("protocol")
+            ? "ERR_SIO_PROTOCOL"
+            : m.startsWith("redis")
+              ? "ERR_SIO_REDIS"
+              : fallback;
+  }
+  return err;
+}
+
+/** Rejections of the native engine's promises carry a stable `code`. */
+function coded(promise) {
+  return promise.catch((err) => {
+    throw withCode(err);
+  });
+}
+
+/** The native Redis connection of one createAdapter call, shared by its namespaces. */
+class SharedConnection {
+  /** `sharded`: sharded pub/sub on a Redis Cluster (createShardedAdapter). */
+  constructor(url, maxQueuedPublishes, tlsCa, sharded = false) {
+    this.url = url;
+    this.maxQueuedPublishes = maxQueuedPublishes;
+    this.tlsCa = tlsCa;
+    this.sharded = sharded;
+    this.native = null;
+    this.users = 0;
+  }
+
+  acquire() {
+    if (!this.native) {
+      try {
+        this.native = new native.Connection(this.url, this.maxQueuedPublishes, this.tlsCa, this.sharded);
+      } catch (err) {
+        throw withCode(err, "ERR_SIO_OPTION");
+      }
+    }
+    this.users++;
+    return this.native;
+  }
+
+  async release() {
+    if (--this.users > 0 || !this.native) return;
+    const conn = this.native;
+    this.native = null;
+    await conn.close();
+  }
+}
+
+/**
+ * Methods an adapter class gets from `withEngineHost`. The class provides `engine`,
+ * `_closed`, `_resolveReady` and `_deliver(kind, bytes)` for one received record.
+ */
+const engineHostMethods = {
+  /**
+   * Messages from other nodes: one Buffer holding a header of `count` records `[kind, end]`
+   * (u32 LE; ends counted from the end of the header), then the messages back to back.
+   */
+  _onBatch(data, count, more) {
+    // The engine.io server exists once the socket.io server is attached, which may be after
+    // the adapter was made.
+    coalesceFlushes(this.nsp.server.engine);
+    try {
+      const header = count * 8;
+      let start = header;
+      for (let i = 0; i < count; i++) {
+        const kind = data.readUInt32LE(i * 8);
+        const end = header + data.readUInt32LE(i * 8 + 4);
+        const bytes = data.subarray(start, end);
+        start = end;
+        try {
+          this._deliver(kind, bytes);
+        } catch (err) {
+          // A throwing listener or an unexpected message must not stop the rest of the batch.
+          this._emitError(err, "ERR_SIO_HANDLER");
+        }
+      }
+    } finally {
+      // The rest comes in the next turn of the event loop, after its I/O.
+      if (more && !this._closed) this.engine.more();
+    }
+  },
+
+  _onEngineEvent(kind, message) {
+    if (this._closed) return;
+    if (kind === "ready") {
+      this._resolveReady();
+      this.emit("ready");
+    } else {
+      this._emitError(new Error(message), kind === "overloaded" ? "ERR_SIO_OVERLOADED" : "ERR_SIO_REDIS");
+    }
+  },
+
+  /** Emits `'error'` when someone listens; otherwise warns once instead of crashing the process. */
+  _emitError(err, code) {
+    withCode(err, code);
+    if (this.listenerCount("error") > 0) {
+      this.emit("error", err);
+    } else if (!this._warnedNoErrorListener) {
+      this._warnedNoErrorListener = true;
+      console.warn(`sioadapter (${this.nsp.name}): ${err.message} (add an 'error' listener on the adapter to handle these)`);
+    }
+  },
+};
+
+/** Adds the engine-host methods to an adapter class; returns the class. */
+function withEngineHost(AdapterClass) {
+  for (const [name, fn] of Object.entries(engineHostMethods)) {
+    Object.defineProperty(AdapterClass.prototype, name, { value: fn, writable: true, configurable: true });
+  }
+  return AdapterClass;
+}
+
+module.exports = { withCode, coded, SharedConnection, withEngineHost };

@@ -1,0 +1,227 @@
+"use strict";
+// createShardedAdapter: a drop-in for @socket.io/redis-adapter's sharded adapter (Redis ≥ 7,
+// sharded pub/sub on a Redis Cluster).
+//
+// The message semantics are socket.io-adapter's ClusterAdapter (the base class the official
+// sharded adapter extends, shipped with socket.io): it builds the messages and handles the
+// requests, responses and acknowledgements. Rust owns the Redis side: the channels
+// (`P#N#`, `P#N#<uid>#`, `P#N#<room>#`), SSUBSCRIBE per slot owner with resubscription after a
+// failover, SPUBLISH in pipelines, PUBSUB SHARDNUMSUB across the cluster, and bounded, batched
+// delivery to this thread.
+
+const notepack = require("notepack.io");
+const native = require("./native");
+const { coded, SharedConnection, withEngineHost } = require("./engine");
+const { resolveRedisUrl, isPlainObject, optionError } = require("./connection");
+
+const socketIoAdapter = require("socket.io-adapter");
+
+/** Kinds of the records of a batch from the sharded engine. */
+const KIND_CLUSTER_RESPONSE = 4;
+
+const MODES = new Set(["static", "dynamic", "dynamic-private"]);
+
+/** ClusterAdapter message types (protocol.md §4.1). */
+const Type = {
+  BROADCAST: 3,
+  SOCKETS_JOIN: 4,
+  SOCKETS_LEAVE: 5,
+  DISCONNECT_SOCKETS: 6,
+  FETCH_SOCKETS: 7,
+  FETCH_SOCKETS_RESPONSE: 8,
+  SERVER_SIDE_EMIT: 9,
+  SERVER_SIDE_EMIT_RESPONSE: 10,
+  BROADCAST_CLIENT_COUNT: 11,
+  BROADCAST_ACK: 12,
+  ADAPTER_CLOSE: 13,
+};
+
+/** Types whose `data` may carry binary, and are then sent as msgpack instead of JSON. */
+const MAYBE_BINARY = new Set([Type.BROADCAST, Type.BROADCAST_ACK, Type.FETCH_SOCKETS_RESPONSE, Type.SERVER_SIDE_EMIT, Type.SERVER_SIDE_EMIT_RESPONSE]);
+
+/** True when `value` holds an ArrayBuffer or a view of one, at any depth (one `toJSON` honoured). */
+function holdsBinary(value, viaToJSON = false) {
+  if (value === null || typeof value !== "object") return false;
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return true;
+  if (Array.isArray(value)) return value.some((item) => holdsBinary(item));
+  if (!viaToJSON && typeof value.toJSON === "function") return holdsBinary(value.toJSON(), true);
+  return Object.values(value).some((item) => holdsBinary(item));
+}
+
+/** JSON text, or notepack msgpack when the message carries binary (protocol.md §4.2). */
+function encodeMessage(message) {
+  if (MAYBE_BINARY.has(message.type) && holdsBinary(message.data)) return notepack.encode(message);
+  return Buffer.from(JSON.stringify(message));
+}
+
+const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+const hasOpts = (d) => isObject(d) && isObject(d.opts) && Array.isArray(d.opts.rooms) && Array.isArray(d.opts.except);
+const hasRequestId = (d) => isObject(d) && typeof d.requestId === "string";
+
+/** The fields ClusterAdapter reads from each type, so that a malformed message is dropped, not thrown on. */
+const SHAPES = {
+  1: () => true, // INITIAL_HEARTBEAT, HEARTBEAT, ADAPTER_CLOSE: nothing to read (ClusterAdapter ignores them)
+  2: () => true,
+  [Type.ADAPTER_CLOSE]: () => true,
+  [Type.BROADCAST]: (d) => hasOpts(d) && isObject(d.packet),
+  [Type.SOCKETS_JOIN]: (d) => hasOpts(d) && Array.isArray(d.rooms),
+  [Type.SOCKETS_LEAVE]: (d) => hasOpts(d) && Array.isArray(d.rooms),
+  [Type.DISCONNECT_SOCKETS]: (d) => hasOpts(d),
+  [Type.FETCH_SOCKETS]: (d) => hasOpts(d) && hasRequestId(d),
+  [Type.FETCH_SOCKETS_RESPONSE]: (d) => hasRequestId(d) && Array.isArray(d.sockets),
+  [Type.SERVER_SIDE_EMIT]: (d) => isObject(d) && Array.isArray(d.packet),
+  [Type.SERVER_SIDE_EMIT_RESPONSE]: (d) => hasRequestId(d),
+  [Type.BROADCAST_CLIENT_COUNT]: (d) => hasRequestId(d) && typeof d.clientCount === "number",
+  [Type.BROADCAST_ACK]: (d) => hasRequestId(d),
+};
+
+/** A decoded message that ClusterAdapter can handle, or null. */
+function decodeMessage(bytes) {
+  let message;
+  try {
+    message = bytes[0] === 0x7b ? JSON.parse(bytes.toString()) : notepack.decode(bytes);
+  } catch {
+    return null;
+  }
+  if (!isObject(message) || typeof message.uid !== "string") return null;
+  const shape = SHAPES[message.type];
+  return shape && shape(message.data) ? message : null;
+}
+
+/** Options with the official defaults; `Object.assign` semantics, as officially (an explicit `undefined` prefix is "undefined"). */
+function validateShardedOptions(opts) {
+  if (opts !== undefined && opts !== null && !isPlainObject(opts)) throw optionError("opts", `expected an object, got ${typeof opts}`);
+  const out = Object.assign({ channelPrefix: "socket.io", subscriptionMode: "dynamic" }, opts || {});
+  out.channelPrefix = String(out.channelPrefix);
+  if (!MODES.has(out.subscriptionMode)) {
+    throw optionError("subscriptionMode", `expected "static", "dynamic" or "dynamic-private", got ${JSON.stringify(out.subscriptionMode)}`);
+  }
+  return out;
+}
+
+/** Whether `room` looks like a socket id (the official sharded adapter's test in "dynamic" mode). */
+const looksLikeSocketId = (room) => typeof room === "string" && room.length === 20;
+
+function shardedAdapterClass() {
+  const { ClusterAdapter } = socketIoAdapter;
+  if (typeof ClusterAdapter !== "function") {
+    throw optionError("createShardedAdapter", "needs socket.io-adapter ≥ 2.5.3 (socket.io ≥ 4.7), whose ClusterAdapter it extends");
+  }
+
+  class ShardedRedisAdapter extends ClusterAdapter {
+    constructor(nsp, shared, opts) {
+      super(nsp);
+      this.channel = `${opts.channelPrefix}#${nsp.name}#`;
+      this.responseChannel = `${this.channel}${this.uid}#`;
+      this.subscriptionMode = opts.subscriptionMode;
+      this._shared = shared;
+      this._closed = false;
+      this._warnedNoErrorListener = false;
+      this.malformed = 0;
+      this.engine = new native.ShardedEngine(
+        shared.acquire(),
+        nsp.name,
+        { channelPrefix: opts.channelPrefix, uid: this.uid, subscriptionMode: opts.subscriptionMode },
+        (data, count, more) => this._onBatch(data, count, more),
+        (kind, message) => this._onEngineEvent(kind, message),
+      );
+      this.ready = new Promise((resolve) => (this._resolveReady = resolve));
+      if (opts.subscriptionMode !== "static") {
+        this.on("create-room", (room) => {
+          if (this.subscriptionMode === "dynamic-private" || !this.sids.has(room)) this.engine.roomCreated(String(room));
+        });
+        this.on("delete-room", (room) => this.engine.roomDeleted(String(room)));
+      }
+    }
+
+    /** With a dynamic mode, `socket.join()` resolves once the new rooms' channels are subscribed. */
+    addAll(id, rooms) {
+      super.addAll(id, rooms);
+      if (this.subscriptionMode !== "static" && !this._closed) return this.engine.roomsSynced();
+    }
+
+    /** ClusterAdapter hook: publishes a message (room channel or main channel). */
+    doPublish(message) {
+      try {
+        this.engine.publish(this._roomChannelOf(message), encodeMessage(message));
+        return Promise.resolve(""); // no offsets: connection state recovery is not supported
+      } catch (err) {
+        this._emitError(err, "ERR_SIO_PUBLISH");
+        return Promise.reject(err);
+      }
+    }
+
+    /** ClusterAdapter hook: publishes a response on the requester's own channel. */
+    doPublishResponse(requesterUid, response) {
+      try {
+        this.engine.publishResponse(String(requesterUid), encodeMessage(response));
+        return Promise.resolve();
+      } catch (err) {
+        this._emitError(err, "ERR_SIO_PUBLISH");
+        return Promise.reject(err);
+      }
+    }
+
+    /** The room whose channel carries `message`, or null for the main channel. */
+    _roomChannelOf(message) {
+      if (this.subscriptionMode === "static" || message.type !== Type.BROADCAST || message.data.requestId !== undefined) return null;
+      const rooms = message.data.opts.rooms;
+      if (rooms.length !== 1) return null;
+      if (this.subscriptionMode === "dynamic" && looksLikeSocketId(rooms[0])) return null;
+      return String(rooms[0]);
+    }
+
+    /** Nodes serving the namespace (`PUBSUB SHARDNUMSUB`, across the cluster). */
+    serverCount() {
+      return coded(this.engine.serverCount());
+    }
+
+    /** One message from the cluster (see withEngineHost's `_onBatch`). */
+    _deliver(kind, bytes) {
+      const message = decodeMessage(bytes);
+      if (!message) {
+        this.malformed++;
+        return;
+      }
+      if (kind === KIND_CLUSTER_RESPONSE) this.onResponse(message);
+      else this.onMessage(message, "");
+    }
+
+    /** Unsubscribes everything; the connection closes with its last namespace. */
+    async close() {
+      if (this._closed) return;
+      this._closed = true;
+      try {
+        await this.engine.close();
+      } finally {
+        await this._shared.release();
+      }
+    }
+  }
+
+  return withEngineHost(ShardedRedisAdapter);
+}
+
+/**
+ * Returns the `(nsp) => adapter` factory that `io.adapter()` expects: same signature and
+ * options as the official `createShardedAdapter(pubClient, subClient, { channelPrefix,
+ * subscriptionMode })`. The clients (a node-redis cluster, an ioredis Cluster, seed nodes or a
+ * `redis+cluster://` URL) are only read for their settings.
+ */
+function createShardedAdapter(pubClient, subClient, opts) {
+  const options = validateShardedOptions(opts);
+  const url = resolveRedisUrl(pubClient, "pubClient");
+  if (!/^redis\+cluster:\/\//i.test(url)) {
+    throw optionError("pubClient", "createShardedAdapter needs a Redis Cluster: a node-redis createCluster(), an ioredis Cluster, seed nodes or redis+cluster://host:port,...");
+  }
+  const ShardedRedisAdapter = shardedAdapterClass();
+  const shared = new SharedConnection(url, undefined, undefined, true);
+  return function (nsp) {
+    const adapter = new ShardedRedisAdapter(nsp, shared, options);
+    adapter.pubClient = pubClient;
+    adapter.subClient = subClient;
+    return adapter;
+  };
+}
+
+module.exports = { createShardedAdapter, encodeMessage, decodeMessage };

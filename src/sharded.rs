@@ -1,0 +1,191 @@
+//! The sharded adapter's engine (protocol.md §1.2 and §4): the channels of one namespace on a
+//! Redis Cluster with sharded pub/sub, and what arrives on them.
+//!
+//! With channel prefix `P`, namespace `N` and server uid `U` (16 hex characters), a node
+//! SSUBSCRIBEs `P#N#` (every message of the namespace) and `P#N#U#` (answers to its own
+//! requests), plus, in the dynamic subscription modes, `P#N#R#` for the rooms it has local
+//! sockets in. Messages are the socket.io ClusterAdapter's (`{type, data, uid, nsp}`, JSON, or
+//! msgpack when they carry binary); their meaning is the host's business (the Node binding
+//! hands them to socket.io-adapter's `ClusterAdapter`). This engine names the channels,
+//! subscribes, publishes and delivers what arrives, bounded in size, in order.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use crate::adapter::MAX_MESSAGE_BYTES;
+use crate::error::Error;
+use crate::host::{Delivery, DeliveryKind, EventFilter, Host};
+use crate::room_channels::RoomChannels;
+use crate::transport::{Inbound, Subscriber, Subscription, Transport, TransportEvent};
+
+/// Which rooms get a channel of their own (`subscriptionMode`, protocol.md §1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscriptionMode {
+    /// Every message goes through the main channel.
+    Static,
+    /// Public rooms (not socket ids) get a channel: single-room broadcasts use it.
+    Dynamic,
+    /// Every room, socket ids included, gets a channel.
+    DynamicPrivate,
+}
+
+impl SubscriptionMode {
+    /// Parses the official option value (`"static"`, `"dynamic"`, `"dynamic-private"`).
+    pub fn parse(mode: &str) -> Result<Self, Error> {
+        match mode {
+            "static" => Ok(SubscriptionMode::Static),
+            "dynamic" => Ok(SubscriptionMode::Dynamic),
+            "dynamic-private" => Ok(SubscriptionMode::DynamicPrivate),
+            other => Err(Error::InvalidOption { option: "subscriptionMode", reason: format!("expected \"static\", \"dynamic\" or \"dynamic-private\", got {other:?}") }),
+        }
+    }
+}
+
+/// The engine of one namespace of a sharded adapter. Cloning shares it.
+#[derive(Clone)]
+pub struct ShardedAdapter {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// `P#N#`: every message of the namespace, and the prefix of room channels.
+    main: String,
+    /// `P#N#U#`: answers to this node's requests.
+    responses: String,
+    transport: Arc<dyn Transport>,
+    host: Arc<dyn Host>,
+    /// In the dynamic modes: the task keeping a channel per local room subscribed.
+    rooms: OnceLock<Arc<RoomChannels>>,
+    events: EventFilter,
+    closed: AtomicBool,
+}
+
+impl ShardedAdapter {
+    /// Creates the engine of namespace `nsp` for the node whose uid is `uid` (the host's
+    /// ClusterAdapter makes it), with channel prefix `prefix`, and subscribes its channels in
+    /// the background. Must be called within a tokio runtime.
+    pub fn new(nsp: &str, prefix: &str, uid: &str, mode: SubscriptionMode, transport: Arc<dyn Transport>, host: Arc<dyn Host>) -> ShardedAdapter {
+        let main = format!("{prefix}#{nsp}#");
+        let inner = Arc::new(Inner {
+            responses: format!("{main}{uid}#"),
+            main,
+            transport,
+            host,
+            rooms: OnceLock::new(),
+            events: EventFilter::default(),
+            closed: AtomicBool::new(false),
+        });
+        let subscriber: Arc<dyn Subscriber> = inner.clone();
+        if mode != SubscriptionMode::Static {
+            let main = inner.main.clone();
+            let rooms = RoomChannels::start(inner.transport.clone(), subscriber.clone(), move |room| format!("{main}{room}#"));
+            let _ = inner.rooms.set(rooms);
+        }
+        let subscription = inner.subscription();
+        let transport = inner.transport.clone();
+        tokio::spawn(async move {
+            // Failures are reported to the host by the transport and retried there.
+            let _ = transport.subscribe(subscription, subscriber).await;
+        });
+        ShardedAdapter { inner }
+    }
+
+    /// Publishes an encoded message on the main channel, or on `room`'s channel (the host
+    /// decides, by the subscription mode, which messages go there).
+    pub fn publish(&self, room: Option<&str>, payload: Vec<u8>) -> Result<(), Error> {
+        let channel = match room {
+            Some(room) => format!("{}{room}#", self.inner.main),
+            None => self.inner.main.clone(),
+        };
+        self.send(channel, payload)
+    }
+
+    /// Publishes an answer to the node whose uid is `requester`.
+    pub fn publish_response(&self, requester: &str, payload: Vec<u8>) -> Result<(), Error> {
+        self.send(format!("{}{requester}#", self.inner.main), payload)
+    }
+
+    fn send(&self, channel: String, payload: Vec<u8>) -> Result<(), Error> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        self.inner.transport.publish(channel, payload)
+    }
+
+    /// Subscribes `room`'s channel (dynamic modes; the host picks the rooms the mode covers).
+    pub fn room_created(&self, room: &str) {
+        if let Some(rooms) = self.inner.rooms.get() {
+            rooms.set(room, true);
+        }
+    }
+
+    /// Unsubscribes `room`'s channel.
+    pub fn room_deleted(&self, room: &str) {
+        if let Some(rooms) = self.inner.rooms.get() {
+            rooms.set(room, false);
+        }
+    }
+
+    /// Resolves once the rooms reported so far are subscribed.
+    pub async fn rooms_synced(&self) {
+        if let Some(rooms) = self.inner.rooms.get() {
+            rooms.synced().await;
+        }
+    }
+
+    /// Nodes serving the namespace: `PUBSUB SHARDNUMSUB` of the main channel.
+    pub async fn server_count(&self) -> Result<usize, Error> {
+        self.inner.transport.num_sub(&self.inner.main).await
+    }
+
+    /// Unsubscribes everything; nothing is delivered afterwards.
+    pub async fn close(&self) -> Result<(), Error> {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        if let Some(rooms) = self.inner.rooms.get() {
+            rooms.stop().await;
+        }
+        self.inner.transport.unsubscribe(self.inner.subscription()).await
+    }
+}
+
+impl Inner {
+    fn subscription(&self) -> Subscription {
+        Subscription { patterns: Vec::new(), channels: vec![self.main.clone(), self.responses.clone()] }
+    }
+}
+
+impl Subscriber for Inner {
+    fn on_messages(&self, batch: Vec<Inbound>) {
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let deliveries: Vec<Delivery> = batch
+            .into_iter()
+            .filter(|m| m.payload.len() <= MAX_MESSAGE_BYTES && !m.payload.is_empty())
+            .filter_map(|Inbound { channel, payload }| {
+                let kind = if channel == self.responses.as_bytes() {
+                    DeliveryKind::ClusterResponse
+                } else if channel.starts_with(self.main.as_bytes()) {
+                    DeliveryKind::ClusterMessage
+                } else {
+                    return None;
+                };
+                Some(Delivery::new(kind, payload))
+            })
+            .collect();
+        if !deliveries.is_empty() {
+            self.host.deliver(deliveries);
+        }
+    }
+
+    fn on_event(&self, event: &TransportEvent) {
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        if let Some(event) = self.events.for_host(event) {
+            self.host.on_event(event);
+        }
+    }
+}
