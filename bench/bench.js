@@ -17,6 +17,7 @@ const path = require('node:path');
 const crypto = require('node:crypto');
 const { spawnSync } = require('node:child_process');
 const { spawnNode, killAll } = require('./lib/proc');
+const { ClientPool } = require('./lib/client-pool');
 const { Collector, percentile } = require('./lib/stats');
 
 const NODE_SCRIPT = path.join(__dirname, 'node.js');
@@ -36,6 +37,7 @@ function envNumber(name, fallback) {
 const CFG = {
   rounds: Math.max(1, envNumber('BENCH_ROUNDS', 5)),
   clients: Math.max(1, envNumber('BENCH_CLIENTS', 10)),
+  clientProcs: Math.max(1, envNumber('BENCH_CLIENT_PROCS', 2)),
   chunk: Math.max(1, envNumber('BENCH_CHUNK', 500)),
   workloads: [
     { id: 'small', label: '~100 B object', payload: 'small', n: envNumber('BENCH_N', 30000) },
@@ -67,7 +69,7 @@ function defineMetrics() {
     collector.define(`${w.id}.cpuRecv`, `CPU per broadcast received, receiving node, ${w.label}`, 'µs', 'lower');
     collector.define(`${w.id}.eluEmit`, `event-loop utilisation, emitting node, ${w.label}`, '%', 'lower');
     collector.define(`${w.id}.eluRecv`, `event-loop utilisation, receiving node, ${w.label}`, '%', 'lower');
-    collector.define(`${w.id}.eluClients`, `event-loop utilisation, the clients' process, ${w.label}`, '%', 'lower');
+    collector.define(`${w.id}.eluClients`, `event-loop utilisation, busiest clients' process, ${w.label}`, '%', 'lower');
   }
   collector.define('lost', 'lost messages, the broadcast workloads above (per round, all clients)', 'count', 'lower', { ratio: false });
   for (const op of ['fetchSockets', 'serverSideEmitWithAck']) {
@@ -204,8 +206,9 @@ async function runRound(kind, round) {
   const procs = [];
   try {
     const [emitter, receiver] = await Promise.all([startNode(procs, kind, key, 'emitter'), startNode(procs, kind, key, 'receiver')]);
-    const clients = spawnNode(CLIENTS_SCRIPT, {}, 'clients');
-    procs.push(clients);
+    const clientProcs = Array.from({ length: CFG.clientProcs }, (_, i) => spawnNode(CLIENTS_SCRIPT, {}, `clients ${i + 1}`));
+    procs.push(...clientProcs);
+    const clients = new ClientPool(clientProcs);
     await waitForNodes([emitter, receiver]);
     await clients.call('connect', { group: 'recv', port: receiver.port, n: CFG.clients });
     await warmUp(emitter, clients, 'recv');
@@ -258,7 +261,7 @@ function report(raw, { aborted }) {
   lines.push(`- command: \`${commandLine()}\``);
   lines.push(`- machine: ${cores} cores (${os.cpus()[0] ? os.cpus()[0].model.trim() : '?'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, load average at start ${loadAtStart}. **This machine has ${cores} cores and is shared with other work: absolute numbers move with its load; only the ratios (same run, alternating rounds) matter.**`);
   lines.push(`- versions: node ${process.version}, Redis ${redisVersion()}, socket.io ${versionOf('socket.io')}, socket.io-client ${versionOf('socket.io-client')}, @socket.io/redis-adapter ${versionOf('@socket.io/redis-adapter')} with redis (node-redis) ${versionOf('redis')}`);
-  lines.push(`- settings: ${CFG.rounds} rounds per adapter, alternating ${KINDS.join(', ')}; ${CFG.clients} websocket clients on the receiving node; emits in chunks of ${CFG.chunk} per event-loop turn; ${CFG.requests} sequential requests with ${CFG.socketsPerNode} sockets per node; burst ${CFG.burst}; wait for stragglers: ${CFG.idleMs} ms without progress, ${CFG.maxWaitMs} ms at most`);
+  lines.push(`- settings: ${CFG.rounds} rounds per adapter, alternating ${KINDS.join(', ')}; ${CFG.clients} websocket clients on the receiving node (in ${CFG.clientProcs} client processes); emits in chunks of ${CFG.chunk} per event-loop turn; ${CFG.requests} sequential requests with ${CFG.socketsPerNode} sockets per node; burst ${CFG.burst}; wait for stragglers: ${CFG.idleMs} ms without progress, ${CFG.maxWaitMs} ms at most`);
   lines.push('');
   if (raw === undefined) lines.push('Raw Redis PUBLISH ceiling: not measured (BENCH_RAW_N=0).');
   else if (raw === null) lines.push('Raw Redis PUBLISH ceiling: skipped (redis-benchmark is not installed).');

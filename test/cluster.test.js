@@ -32,6 +32,7 @@ const path = require('node:path');
 const { uniqueKey, startServers, waitUntil, stopAll } = require('./helpers/cluster');
 const { startRedisCluster, stopAllRedisClusters, command } = require('./helpers/redis-cluster');
 const { privateRedis, stopAllRedis } = require('./helpers/private-redis');
+const { adapterEventHelpers, isError, isRedisError, isReady } = require('./helpers/adapter-events');
 
 const OURS_MODULE = process.env.SIOADAPTER_MODULE || path.join(__dirname, '..', 'npm');
 const HOST = '127.0.0.1';
@@ -106,32 +107,7 @@ const replicaOf = (port) => cluster.replicas.find((r) => cluster.replicaOf[r] ==
 
 const role = (port, topology) => (topology.primaries.includes(port) ? 'primary' : topology.replicas.includes(port) ? 'replica' : 'failed');
 
-/** A node's adapter events ('/' only) since index `from`, for failure messages. */
-function eventLog(server, from = 0) {
-  const lines = server.adapterEvents.slice(from).filter((e) => e.nsp === '/').map((e) =>
-    `${rel(e.at)} ${e.event}${e.error ? ` [${e.error.code}] ${e.error.message}` : ''}`);
-  return `${server.label} adapter events on '/': ${lines.length ? `\n    ${lines.join('\n    ')}` : 'none'}`;
-}
-
-/** Index of the first '/' adapter event at or after `from` matching `pred`, or -1. */
-function findEvent(server, from, pred) {
-  for (let i = from; i < server.adapterEvents.length; i++) {
-    const e = server.adapterEvents[i];
-    if (e.nsp === '/' && pred(e)) return i;
-  }
-  return -1;
-}
-
-async function waitForAdapterEvent(server, from, pred, what, timeoutMs) {
-  try {
-    await server.waitForMessages('adapterEvent', () => findEvent(server, from, pred) >= 0, timeoutMs, what);
-  } catch (err) {
-    assert.fail(`${err.message}\n${eventLog(server)}\n${server.describeState()}`);
-  }
-  return server.adapterEvents[findEvent(server, from, pred)];
-}
-
-const isRedisError = (e) => e.event === 'error' && e.error && e.error.code === 'ERR_SIO_REDIS';
+const { eventLog, findEvent, waitForAdapterEvent } = adapterEventHelpers({ nsp: '/', at: rel });
 
 /**
  * `from` broadcasts `event` (io.emit) every 200 ms until client `to` (on another node) has it;
@@ -244,8 +220,8 @@ describe('(a) mixed cluster: ours (URL, seeds array, ioredis Cluster, node-redis
 
   it('the ours nodes emitted ready and no error', () => {
     for (const s of servers.filter((x) => x.config.adapter === 'ours')) {
-      assert.ok(findEvent(s, 0, (e) => e.event === 'ready') >= 0, eventLog(s));
-      assert.equal(findEvent(s, 0, (e) => e.event === 'error'), -1, eventLog(s));
+      assert.ok(findEvent(s, 0, isReady) >= 0, eventLog(s));
+      assert.equal(findEvent(s, 0, isError), -1, eventLog(s));
     }
   });
 });
@@ -312,7 +288,7 @@ describe('(d) bad input', { timeout: 30000 }, () => {
 
   it('redis+cluster:// with nothing listening: the node starts, the adapter emits error ERR_SIO_REDIS naming the problem, no crash', async () => {
     const [N] = await startServers([node('Nowhere', 'ours', viaUrl('redis+cluster://127.0.0.1:1'))], { key, mesh: false });
-    const e = await waitForAdapterEvent(N, 0, (x) => x.event === 'error', `${N.label}: adapter 'error'`, 10000);
+    const e = N.adapterEvents[await waitForAdapterEvent(N, 0, isError, `${N.label}: adapter 'error'`, 10000)];
     assert.equal(e.error.code, 'ERR_SIO_REDIS', eventLog(N));
     assert.match(e.error.message, /127\.0\.0\.1:1\b/, `the error should name the unreachable seed: ${e.error.message}`);
     assert.match(e.error.message, /cluster|primary/i, `the error should say it is about the cluster: ${e.error.message}`);
@@ -320,7 +296,7 @@ describe('(d) bad input', { timeout: 30000 }, () => {
     const c = await N.connect('/');
     await N.command('emit', { event: 'local' });
     await c.waitForEvent('local');
-    assert.equal(findEvent(N, 0, (x) => x.event === 'ready'), -1, eventLog(N));
+    assert.equal(findEvent(N, 0, isReady), -1, eventLog(N));
     assertHealthy([N]);
     process.stderr.write(`(d) nothing listening: ${e.error.message}\n`);
   });
@@ -328,11 +304,11 @@ describe('(d) bad input', { timeout: 30000 }, () => {
   it('redis+cluster:// naming a standalone Redis (cluster mode off): error ERR_SIO_REDIS saying so, no crash', async () => {
     const redis = await privateRedis();
     const [N] = await startServers([node('Standalone', 'ours', viaUrl(`redis+cluster://127.0.0.1:${redis.port}`))], { key, mesh: false });
-    const e = await waitForAdapterEvent(N, 0, (x) => x.event === 'error', `${N.label}: adapter 'error'`, 10000);
+    const e = N.adapterEvents[await waitForAdapterEvent(N, 0, isError, `${N.label}: adapter 'error'`, 10000)];
     assert.equal(e.error.code, 'ERR_SIO_REDIS', eventLog(N));
     assert.match(e.error.message, new RegExp(`127\\.0\\.0\\.1:${redis.port}`), e.error.message);
     assert.match(e.error.message, /cluster/i, `the error should say cluster mode is off: ${e.error.message}`);
-    assert.equal(findEvent(N, 0, (x) => x.event === 'ready'), -1, eventLog(N));
+    assert.equal(findEvent(N, 0, isReady), -1, eventLog(N));
     assertHealthy([N]);
     process.stderr.write(`(d) standalone: ${e.error.message}\n`);
   });
@@ -426,11 +402,11 @@ describe('(c) kill -9 the primary ours is on: the replica takes over, ours follo
     const remaining = () => Math.max(1000, FAILOVER_BOUND - (Date.now() - killAt));
     await Promise.all([A, A1].map(async (s) => {
       const mark = marks.get(s);
-      const err = await waitForAdapterEvent(s, mark, (e) => e.event === 'error', `${s.label}: adapter 'error' after the kill`, remaining());
+      const err = s.adapterEvents[await waitForAdapterEvent(s, mark, isError, `${s.label}: adapter 'error' after the kill`, remaining())];
       note(`${s.label} error [${err.error.code}] ${err.error.message}`, err.at);
       assert.ok(isRedisError(err), eventLog(s, mark));
-      const errIdx = findEvent(s, mark, (e) => e.event === 'error');
-      const ready = await waitForAdapterEvent(s, errIdx + 1, (e) => e.event === 'ready', `${s.label}: adapter 'ready' after the error`, remaining());
+      const errIdx = findEvent(s, mark, isError);
+      const ready = s.adapterEvents[await waitForAdapterEvent(s, errIdx + 1, isReady, `${s.label}: adapter 'ready' after the error`, remaining())];
       note(`${s.label} ready`, ready.at);
       for (const [from, to] of [[s, B], [B, s]]) {
         const ms = await crossing(from, clients.get(to), `post-${from.label}-${to.label}`, remaining());

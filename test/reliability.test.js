@@ -24,6 +24,7 @@ const path = require('node:path');
 
 const { uniqueKey, startServers, redisClient, waitUntil, stopAll } = require('./helpers/cluster');
 const { privateRedis, stopAllRedis, oursNodeWith } = require('./helpers/private-redis');
+const { adapterEventHelpers, isError, isRedisError, isReady } = require('./helpers/adapter-events');
 
 const OURS_MODULE = process.env.SIOADAPTER_MODULE || path.join(__dirname, '..', 'npm');
 const COMMANDS_MODULE = path.join(__dirname, 'helpers', 'reliability-commands.js');
@@ -40,12 +41,7 @@ const rel = (at) => `+${((at - t0) / 1000).toFixed(3)}s`;
 /** Settings of an ours node on `redisUrl`: the adapter gets the URL, the node opens no other client. */
 const oursNode = oursNodeWith({ commandModules: COMMANDS_MODULE, requestsTimeout: REQ_TIMEOUT });
 
-/** A node's adapter events since index `from`, one line each, for failure messages. */
-function eventLog(server, from = 0) {
-  const lines = server.adapterEvents.slice(from).map((e) =>
-    `${rel(e.at)} ${e.nsp} ${e.event}${e.error ? ` [${e.error.code}] ${e.error.message}` : ''}`);
-  return `${server.label} adapter events${from ? ` since #${from}` : ''}: ${lines.length ? `\n    ${lines.join('\n    ')}` : 'none'}`;
-}
+const { eventLog, findEvent, waitForAdapterEvent } = adapterEventHelpers({ at: rel, timeoutMs: RECOVERY_TIMEOUT, report: nodeReport });
 
 /** Everything useful about a node for a failure message. */
 async function nodeReport(server) {
@@ -59,26 +55,6 @@ async function nodeReport(server) {
   }
   return `${eventLog(server)}\n  stats: ${stats}\n  ${server.describeState()}`;
 }
-
-/** Index of the first adapter event at or after `from` matching `pred`, or -1. */
-function findEvent(server, from, pred) {
-  for (let i = from; i < server.adapterEvents.length; i++) if (pred(server.adapterEvents[i])) return i;
-  return -1;
-}
-
-/** Waits for an adapter event at or after index `from` matching `pred`; returns its index. */
-async function waitForAdapterEvent(server, from, pred, what, timeoutMs = RECOVERY_TIMEOUT) {
-  try {
-    await server.waitForMessages('adapterEvent', () => findEvent(server, from, pred) >= 0, timeoutMs, what);
-  } catch (err) {
-    assert.fail(`${err.message}\n${await nodeReport(server)}`);
-  }
-  return findEvent(server, from, pred);
-}
-
-const isError = (e) => e.event === 'error';
-const isRedisError = (e) => e.event === 'error' && e.error && e.error.code === 'ERR_SIO_REDIS';
-const isReady = (e) => e.event === 'ready';
 
 /**
  * `from` broadcasts `event` once (io.emit) and `to` (a client on another node) must get it within

@@ -25,6 +25,7 @@ const path = require('node:path');
 const { uniqueKey, startServers, waitUntil, stopAll } = require('./helpers/cluster');
 const { oursNodeWith } = require('./helpers/private-redis');
 const { startSentinelDeployment, unusedPort } = require('./helpers/sentinel');
+const { adapterEventHelpers, isError, isRedisError, isReady } = require('./helpers/adapter-events');
 
 const OURS_MODULE = process.env.SIOADAPTER_MODULE || path.join(__dirname, '..', 'npm');
 /** requestsTimeout of the nodes. */
@@ -53,33 +54,9 @@ after(async () => {
 // -------------------------------------------------------------------------------------------------
 // Helpers
 
-/** A node's adapter events since index `from`, one line each (times relative to `t0`), for failure messages. */
-function eventLog(server, from = 0, t0 = null) {
-  const at = (ms) => (t0 === null ? new Date(ms).toISOString().slice(11, 23) : `${ms - t0 >= 0 ? '+' : ''}${ms - t0} ms`);
-  const lines = server.adapterEvents.slice(from).map((e) =>
-    `${at(e.at)} ${e.nsp} ${e.event}${e.error ? ` [${e.error.code}] ${e.error.message}` : ''}`);
-  return `${server.label} adapter events${from ? ` since #${from}` : ''}: ${lines.length ? `\n    ${lines.join('\n    ')}` : 'none'}`;
-}
-
-/** Index of the first adapter event at or after `from` matching `pred`, or -1. */
-function findEvent(server, from, pred) {
-  for (let i = from; i < server.adapterEvents.length; i++) if (pred(server.adapterEvents[i])) return i;
-  return -1;
-}
-
-/** Waits for an adapter event at or after index `from` matching `pred`; returns its index. */
-async function waitForAdapterEvent(server, from, pred, what, timeoutMs) {
-  try {
-    await server.waitForMessages('adapterEvent', () => findEvent(server, from, pred) >= 0, timeoutMs, what);
-  } catch (err) {
-    assert.fail(`${err.message}\n${eventLog(server)}\n${server.describeState()}\nSentinel deployment:\n${await dep.describe()}`);
-  }
-  return findEvent(server, from, pred);
-}
-
-const isError = (e) => e.event === 'error';
-const isRedisError = (e) => e.event === 'error' && e.error && e.error.code === 'ERR_SIO_REDIS';
-const isReady = (e) => e.event === 'ready';
+const { eventLog, findEvent, waitForAdapterEvent } = adapterEventHelpers({
+  report: async (server) => `${eventLog(server)}\n${server.describeState()}\nSentinel deployment:\n${await dep.describe()}`,
+});
 
 /**
  * `from` broadcasts `event` once; the client `to` (on another node) must get it within

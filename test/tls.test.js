@@ -4,59 +4,45 @@
 // the CA the certificate is refused (verification is on by default) and the adapter reports it.
 const { test, before, after } = require("node:test");
 const assert = require("node:assert");
-const { execFileSync, spawn } = require("node:child_process");
+const { execFileSync } = require("node:child_process");
 const fs = require("node:fs");
 const http = require("node:http");
-const net = require("node:net");
-const os = require("node:os");
 const path = require("node:path");
 const { Server } = require("socket.io");
 const { io: connect } = require("socket.io-client");
 const { createAdapter } = require(process.env.SIOADAPTER_MODULE || path.join(__dirname, "..", "npm"));
+const { RedisProcess, freePort, portAnswers, serverArgs, tempDir, removeDir } = require("./helpers/redis-process");
+
+/** The TLS port is picked here: apart from helpers/private-redis.js's range, below the ephemeral range. */
+const TLS_PORT_RANGE = [6400, 6499];
 
 let dir;
 let redis;
 let port;
 const servers = [];
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port: p } = probe.address();
-      probe.close(() => resolve(p));
-    });
-    probe.on("error", reject);
-  });
-}
-
 function openssl(...args) {
   execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
 }
 
 before(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "sioadapter-tls-"));
+  dir = tempDir("sioadapter-tls-");
   openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=sioadapter test CA");
   openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1");
   fs.writeFileSync(path.join(dir, "san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
   openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "san.ext");
-  port = await freePort();
-  redis = spawn("redis-server", ["--port", "0", "--tls-port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-    "--tls-cert-file", "server.crt", "--tls-key-file", "server.key", "--tls-ca-cert-file", "ca.crt", "--tls-auth-clients", "no", "--dir", dir], { cwd: dir, stdio: "ignore" });
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise((resolve) => {
-      const s = net.connect(port, "127.0.0.1", () => { s.destroy(); resolve(true); });
-      s.on("error", () => resolve(false));
-    });
-    if (up) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error("the TLS redis-server did not start");
+  port = await freePort(TLS_PORT_RANGE);
+  // No plain TCP port (--port 0), so "up" is the TLS port accepting connections rather than PING.
+  redis = new RedisProcess("TLS redis-server", port, serverArgs(0, dir, "--tls-port", String(port),
+    "--tls-cert-file", "server.crt", "--tls-key-file", "server.key", "--tls-ca-cert-file", "ca.crt", "--tls-auth-clients", "no"),
+  { cwd: dir, ready: portAnswers });
+  await redis.start(5000);
 });
 
 after(async () => {
   for (const s of servers) s.io.close();
-  if (redis) redis.kill("SIGKILL");
-  fs.rmSync(dir, { recursive: true, force: true });
+  if (redis) await redis.stop();
+  removeDir(dir);
 });
 
 async function socketServer(settings, key) {

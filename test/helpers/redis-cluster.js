@@ -18,142 +18,21 @@
 //   await cluster.waitForFailover(port)  // a replica of the killed primary took over, all live nodes agree
 //   await cluster.stop()       // kills every node and removes the temp dir
 //
-// Every cluster is also SIGKILLed (and its directory removed) when the test process exits.
+// Every node is also SIGKILLed (and the directory removed) when the test process exits or gets
+// SIGINT/SIGTERM/SIGHUP (helpers/redis-process.js, which also runs each node).
 
-const { spawn, execFile } = require('node:child_process');
-const fs = require('node:fs');
-const net = require('node:net');
-const os = require('node:os');
+const { execFile } = require('node:child_process');
 const path = require('node:path');
 
+const { HOST, RedisProcess, command, freePortBlock, portAnswers, serverArgs, sleep, tempDir, removeDir } = require('./redis-process');
+
 const live = new Set();
-const HOST = '127.0.0.1';
 /** Base ports are picked in this range; bus ports (+10000) stay below the ephemeral range (32768). */
 const BASE_RANGE = [20000, 22700];
 const BUS_OFFSET = 10000;
 
 // -------------------------------------------------------------------------------------------------
-// Ports
-
-/** True when HOST:port can be listened on right now. */
-function portBindable(port) {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, HOST, () => server.close(() => resolve(true)));
-  });
-}
-
-/** True when something accepts TCP connections on HOST:port. */
-function portAnswers(port) {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: HOST, port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-const taken = new Set(); // ports handed out by this process
-
-/** `count` consecutive ports p..p+count-1 such that every p and p+BUS_OFFSET is free. */
-async function freePortBlock(count) {
-  const [lo, hi] = BASE_RANGE;
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = lo + Math.floor(Math.random() * (hi - lo - count));
-    const ports = Array.from({ length: count }, (_, i) => base + i);
-    let ok = true;
-    for (const port of ports) {
-      if (taken.has(port) || !(await portBindable(port)) || !(await portBindable(port + BUS_OFFSET)) ||
-        (await portAnswers(port)) || (await portAnswers(port + BUS_OFFSET))) {
-        ok = false;
-        break;
-      }
-    }
-    if (ok) {
-      for (const port of ports) taken.add(port);
-      return ports;
-    }
-  }
-  throw new Error(`no block of ${count} free ports (and bus ports) in ${lo}..${hi}`);
-}
-
-// -------------------------------------------------------------------------------------------------
-// A minimal RESP client: one connection per command
-
-/** Parses one RESP2 reply at `offset` of `buf`; returns [value, nextOffset] or null if incomplete. */
-function parseReply(buf, offset = 0) {
-  if (offset >= buf.length) return null;
-  const eol = buf.indexOf('\r\n', offset);
-  if (eol < 0) return null;
-  const type = String.fromCharCode(buf[offset]);
-  const line = buf.toString('utf8', offset + 1, eol);
-  const next = eol + 2;
-  switch (type) {
-    case '+': return [line, next];
-    case '-': return [Object.assign(new Error(line), { redisError: true }), next];
-    case ':': return [Number(line), next];
-    case '$': {
-      const len = Number(line);
-      if (len < 0) return [null, next];
-      if (buf.length < next + len + 2) return null;
-      return [buf.toString('utf8', next, next + len), next + len + 2];
-    }
-    case '*': {
-      const len = Number(line);
-      if (len < 0) return [null, next];
-      const items = [];
-      let at = next;
-      for (let i = 0; i < len; i++) {
-        const parsed = parseReply(buf, at);
-        if (!parsed) return null;
-        items.push(parsed[0]);
-        at = parsed[1];
-      }
-      return [items, at];
-    }
-    default:
-      throw new Error(`unexpected RESP type ${JSON.stringify(type)}`);
-  }
-}
-
-/**
- * Sends one command (array of strings) to HOST:port on a fresh connection and resolves with the
- * reply (a Redis error reply resolves as an Error with `redisError: true`); rejects on connection
- * failure or after `timeoutMs`.
- */
-function command(port, args, timeoutMs = 2000) {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: HOST, port });
-    let buf = Buffer.alloc(0);
-    const timer = setTimeout(() => finish(new Error(`${HOST}:${port} ${args.join(' ')}: no reply within ${timeoutMs} ms`)), timeoutMs);
-    function finish(err, value) {
-      clearTimeout(timer);
-      socket.destroy();
-      if (err) reject(err);
-      else resolve(value);
-    }
-    socket.once('connect', () => {
-      const parts = [`*${args.length}\r\n`];
-      for (const a of args) parts.push(`$${Buffer.byteLength(String(a))}\r\n${a}\r\n`);
-      socket.write(parts.join(''));
-    });
-    socket.on('data', (chunk) => {
-      buf = Buffer.concat([buf, chunk]);
-      let parsed;
-      try {
-        parsed = parseReply(buf);
-      } catch (err) {
-        finish(err);
-        return;
-      }
-      if (parsed) finish(null, parsed[0]);
-    });
-    socket.once('error', (err) => finish(new Error(`${HOST}:${port} ${args.join(' ')}: ${err.message}`)));
-  });
-}
+// Commands (`command`: one RESP command on a fresh connection, see helpers/redis-process.js)
 
 /** `CLUSTER INFO` as an object of strings. */
 async function clusterInfo(port) {
@@ -184,8 +63,6 @@ async function clusterNodes(port) {
   });
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
 // -------------------------------------------------------------------------------------------------
 // The cluster
 
@@ -193,9 +70,11 @@ class RedisCluster {
   constructor(ports, { nodeTimeout = 2000 } = {}) {
     this.ports = ports;
     this.nodeTimeout = nodeTimeout;
-    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sio-redis-cluster-'));
-    this.children = new Map(); // port → child process
-    this.logs = new Map(); // port → tail of its output
+    this.dir = tempDir('sio-redis-cluster-');
+    this.nodes = new Map(ports.map((port) => [port, new RedisProcess('cluster node', port, serverArgs(port, this.dir,
+      '--cluster-enabled', 'yes', '--cluster-config-file', path.join(this.dir, `nodes-${port}.conf`),
+      '--cluster-node-timeout', String(nodeTimeout),
+      '--repl-diskless-sync-delay', '0'))])); // replicas sync at once (the default waits 5 s)
     this.primaries = [];
     this.replicas = [];
     this.replicaOf = {};
@@ -217,8 +96,8 @@ class RedisCluster {
   }
 
   running(port) {
-    const child = this.children.get(port);
-    return Boolean(child) && child.exitCode === null && child.signalCode === null;
+    const node = this.nodes.get(port);
+    return Boolean(node) && node.running;
   }
 
   command(port, args, timeoutMs) {
@@ -227,35 +106,7 @@ class RedisCluster {
 
   /** Spawns every node and waits until each answers PING. */
   async spawnAll(timeoutMs = 10000) {
-    for (const port of this.ports) {
-      const child = spawn('redis-server', [
-        '--port', String(port), '--bind', HOST, '--cluster-enabled', 'yes',
-        '--cluster-config-file', path.join(this.dir, `nodes-${port}.conf`),
-        '--cluster-node-timeout', String(this.nodeTimeout),
-        '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', this.dir, '--loglevel', 'warning',
-        '--repl-diskless-sync-delay', '0', // replicas sync at once (the default waits 5 s)
-      ], { stdio: ['ignore', 'pipe', 'pipe'] });
-      this.children.set(port, child);
-      this.logs.set(port, '');
-      child.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-      for (const stream of [child.stdout, child.stderr]) {
-        stream.setEncoding('utf8');
-        stream.on('data', (chunk) => this.logs.set(port, (this.logs.get(port) + chunk).slice(-4000)));
-      }
-    }
-    const deadline = Date.now() + timeoutMs;
-    for (const port of this.ports) {
-      for (;;) {
-        if (!this.running(port)) {
-          const { code, signal } = await this.children.get(port).exited;
-          throw new Error(`redis-server on ${port} exited at start (code ${code}, signal ${signal}):\n${this.logs.get(port)}`);
-        }
-        const pong = await command(port, ['PING'], 1000).catch(() => null);
-        if (pong === 'PONG') break;
-        if (Date.now() > deadline) throw new Error(`redis-server on ${port} did not answer PING within ${timeoutMs} ms:\n${this.logs.get(port)}`);
-        await sleep(30);
-      }
-    }
+    await Promise.all([...this.nodes.values()].map((node) => node.start(timeoutMs)));
   }
 
   /** redis-cli --cluster create with one replica per primary. */
@@ -351,13 +202,10 @@ class RedisCluster {
 
   /** kill -9 (or `signal`) the node on `port`; resolves once it is gone and its port refuses connections. */
   async kill(port, signal = 'SIGKILL') {
-    const child = this.children.get(port);
-    if (!child) throw new Error(`no node on port ${port}`);
+    const node = this.nodes.get(port);
+    if (!node) throw new Error(`no node on port ${port}`);
     this.killed.add(port);
-    if (this.running(port)) child.kill(signal);
-    const result = await child.exited;
-    for (let i = 0; i < 100 && (await portAnswers(port)); i++) await sleep(20);
-    return result;
+    return node.kill(signal);
   }
 
   /**
@@ -373,18 +221,14 @@ class RedisCluster {
 
   /** Kills every node and removes the directory. */
   async stop() {
-    await Promise.all([...this.children.keys()].map(async (port) => {
-      const child = this.children.get(port);
-      if (this.running(port)) child.kill('SIGKILL');
-      await child.exited;
-    }));
+    await Promise.all([...this.nodes.values()].map((node) => node.stop()));
     live.delete(this);
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    removeDir(this.dir);
   }
 
   /** Output tails of every node and of redis-cli, for failure messages. */
   logTail() {
-    return [...this.logs].map(([port, log]) => `--- redis ${port}${this.killed.has(port) ? ' (killed)' : ''}:\n${log.trim()}`).join('\n') +
+    return [...this.nodes].map(([port, node]) => `--- redis ${port}${this.killed.has(port) ? ' (killed)' : ''}:\n${node.log.trim()}`).join('\n') +
       `\n--- redis-cli --cluster create:\n${this.createOutput.trim().split('\n').slice(-15).join('\n')}`;
   }
 }
@@ -394,7 +238,7 @@ class RedisCluster {
  * node agrees. On failure everything started is killed and the error rethrown.
  */
 async function startRedisCluster({ nodes = 6, nodeTimeout = 2000, timeoutMs = 30000 } = {}) {
-  const cluster = new RedisCluster(await freePortBlock(nodes), { nodeTimeout });
+  const cluster = new RedisCluster(await freePortBlock(nodes, BASE_RANGE, [BUS_OFFSET]), { nodeTimeout });
   live.add(cluster);
   try {
     await cluster.spawnAll();
@@ -418,19 +262,5 @@ async function startRedisCluster({ nodes = 6, nodeTimeout = 2000, timeoutMs = 30
 async function stopAllRedisClusters() {
   await Promise.all([...live].map((c) => c.stop()));
 }
-
-// Last resort if a test file dies without running its hooks.
-process.on('exit', () => {
-  for (const cluster of live) {
-    for (const child of cluster.children.values()) {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    }
-    try {
-      fs.rmSync(cluster.dir, { recursive: true, force: true });
-    } catch {
-      // nothing more to do
-    }
-  }
-});
 
 module.exports = { startRedisCluster, stopAllRedisClusters, RedisCluster, command, clusterInfo, clusterNodes, portAnswers };

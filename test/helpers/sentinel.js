@@ -5,7 +5,8 @@
 // range of their own, apart from helpers/private-redis.js's), no persistence, everything in one
 // temp dir. start() resolves once every sentinel names the primary, knows the replica (in sync)
 // and the two other sentinels, so that a failover can be voted at once. stop() kills every
-// process and removes the dir; on process exit, whatever is left is SIGKILLed and removed.
+// process and removes the dir; on process exit (or SIGINT/SIGTERM/SIGHUP), whatever is left is
+// SIGKILLed and removed (helpers/redis-process.js, which also runs each process).
 //
 //   const dep = await startSentinelDeployment();
 //   dep.url              // 'redis+sentinel://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3/mymaster'
@@ -14,107 +15,13 @@
 //   await dep.waitForPrimary(dep.replica.port) // Sentinel names the former replica
 //   await dep.stop();
 
-const { spawn } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
-const os = require('node:os');
 const path = require('node:path');
 
-const { freePort, portAnswers } = require('./private-redis');
+const { RedisProcess, freePort, redisCommand, pollUntil, serverArgs, tempDir, removeDir } = require('./redis-process');
 
 const PORT_RANGE = [16300, 16599];
 const NAME = 'mymaster';
-const live = new Set(); // RedisProcess
-const dirs = new Set(); // temp dirs to remove
-
-// -------------------------------------------------------------------------------------------------
-// One command over a fresh connection (RESP2), no client library involved
-
-function encodeCommand(args) {
-  const parts = [`*${args.length}\r\n`];
-  for (const arg of args) {
-    const s = String(arg);
-    parts.push(`$${Buffer.byteLength(s)}\r\n${s}\r\n`);
-  }
-  return parts.join('');
-}
-
-/** Parses one RESP2 reply at `i`: { value, next } or null when incomplete. Error replies are Error values. */
-function parseReply(buf, i = 0) {
-  const eol = buf.indexOf('\r\n', i);
-  if (eol < 0) return null;
-  const type = String.fromCharCode(buf[i]);
-  const line = buf.toString('utf8', i + 1, eol);
-  const next = eol + 2;
-  switch (type) {
-    case '+':
-      return { value: line, next };
-    case '-':
-      return { value: new Error(line), next };
-    case ':':
-      return { value: Number(line), next };
-    case '$': {
-      const len = Number(line);
-      if (len < 0) return { value: null, next };
-      if (buf.length < next + len + 2) return null;
-      return { value: buf.toString('utf8', next, next + len), next: next + len + 2 };
-    }
-    case '*': {
-      const count = Number(line);
-      if (count < 0) return { value: null, next };
-      const items = [];
-      let at = next;
-      for (let n = 0; n < count; n++) {
-        const item = parseReply(buf, at);
-        if (!item) return null;
-        items.push(item.value);
-        at = item.next;
-      }
-      return { value: items, next: at };
-    }
-    default:
-      throw new Error(`unexpected RESP type byte ${JSON.stringify(type)}`);
-  }
-}
-
-/**
- * Sends `args` (e.g. ['SENTINEL', 'masters']) to 127.0.0.1:`port` on a new connection and resolves
- * with the reply (strings, numbers, arrays, null); rejects on an error reply, a connection error
- * or after `timeoutMs`.
- */
-function redisCommand(port, args, timeoutMs = 2000) {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    let buf = Buffer.alloc(0);
-    let settled = false;
-    const what = `${args.join(' ')} on 127.0.0.1:${port}`;
-    const finish = (err, value) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      if (err) reject(err);
-      else resolve(value);
-    };
-    const timer = setTimeout(() => finish(new Error(`${what}: no reply within ${timeoutMs} ms`)), timeoutMs);
-    socket.once('connect', () => socket.write(encodeCommand(args)));
-    socket.on('data', (chunk) => {
-      buf = Buffer.concat([buf, chunk]);
-      let parsed;
-      try {
-        parsed = parseReply(buf);
-      } catch (err) {
-        finish(err);
-        return;
-      }
-      if (!parsed) return;
-      if (parsed.value instanceof Error) finish(new Error(`${what}: ${parsed.value.message}`));
-      else finish(null, parsed.value);
-    });
-    socket.once('error', (err) => finish(new Error(`${what}: ${err.message}`)));
-    socket.once('close', () => finish(new Error(`${what}: connection closed before the reply`)));
-  });
-}
 
 /** A flat [k1, v1, k2, v2, ...] reply (SENTINEL replicas/sentinels entries) as an object. */
 function pairs(list) {
@@ -133,93 +40,13 @@ function parseInfo(text) {
   return out;
 }
 
-/**
- * Polls `check()` every `intervalMs` until truthy (returned); errors it throws count as "not yet"
- * unless marked `fatal`. Rejects after `timeoutMs` saying `what` (a string or an async function).
- */
-async function pollUntil(check, timeoutMs, what, intervalMs = 50) {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr = null;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value;
-      lastErr = null;
-    } catch (err) {
-      if (err.fatal) throw err;
-      lastErr = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? await what() : what}` +
-        `${lastErr ? ` (last error: ${lastErr.message})` : ''}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
-
-// -------------------------------------------------------------------------------------------------
-// Processes
-
-class RedisProcess {
-  /** `args(port)`: the redis-server arguments. */
-  constructor(role, port, args) {
-    this.role = role;
-    this.port = port;
-    this.args = args;
-    this.child = null;
-    this.log = '';
-  }
-
-  get running() {
-    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  /** Starts the process and resolves once it answers PING. */
-  async start(timeoutMs = 10000) {
-    if (this.running) throw new Error(`${this.role} on ${this.port} is already running`);
-    const child = spawn('redis-server', this.args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child = child;
-    live.add(this);
-    child.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-    child.once('error', (err) => (this.log += `\nspawn error: ${err.message}`));
-    for (const stream of [child.stdout, child.stderr]) {
-      stream.setEncoding('utf8');
-      stream.on('data', (chunk) => (this.log = (this.log + chunk).slice(-4000)));
-    }
-    await pollUntil(async () => {
-      if (!this.running) {
-        const { code, signal } = await child.exited;
-        throw Object.assign(new Error(`${this.role} (redis-server ${this.args.join(' ')}) exited at start (code ${code}, signal ${signal}):\n${this.log}`), { fatal: true });
-      }
-      return (await redisCommand(this.port, ['PING'], 1000)) === 'PONG';
-    }, timeoutMs, () => `${this.role} on port ${this.port} to answer PING:\n${this.log}`);
-    return this;
-  }
-
-  /** kill -9 (or `signal`); resolves with { code, signal } once gone and the port refuses connections. */
-  async kill(signal = 'SIGKILL') {
-    const child = this.child;
-    if (!child) return null;
-    if (this.running) child.kill(signal);
-    const result = await child.exited;
-    for (let i = 0; i < 100 && (await portAnswers(this.port)); i++) await new Promise((r) => setTimeout(r, 20));
-    return result;
-  }
-
-  async stop() {
-    await this.kill('SIGKILL');
-    live.delete(this);
-  }
-}
-
 // -------------------------------------------------------------------------------------------------
 // The deployment
 
 class SentinelDeployment {
   constructor() {
     this.name = NAME;
-    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sio-sentinel-'));
-    dirs.add(this.dir);
+    this.dir = tempDir('sio-sentinel-');
     this.primary = null;
     this.replica = null;
     this.sentinels = [];
@@ -242,10 +69,8 @@ class SentinelDeployment {
     const dataArgs = (port, role) => {
       const dir = path.join(this.dir, role);
       fs.mkdirSync(dir, { recursive: true });
-      return ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-        '--daemonize', 'no', '--dir', dir, '--loglevel', 'warning',
-        // The default (5 s) would make the replica wait that long for its first sync.
-        '--repl-diskless-sync-delay', '0'];
+      // The default delay (5 s) would make the replica wait that long for its first sync.
+      return serverArgs(port, dir, '--repl-diskless-sync-delay', '0');
     };
     const primaryPort = await freePort(PORT_RANGE);
     this.primary = new RedisProcess('primary', primaryPort, dataArgs(primaryPort, 'primary'));
@@ -361,8 +186,7 @@ class SentinelDeployment {
   /** Kills every process and removes the temp dir. */
   async stop() {
     await Promise.all([this.primary, this.replica, ...this.sentinels].filter(Boolean).map((p) => p.stop()));
-    fs.rmSync(this.dir, { recursive: true, force: true });
-    dirs.delete(this.dir);
+    removeDir(this.dir);
   }
 }
 
@@ -380,31 +204,6 @@ async function startSentinelDeployment(options) {
 /** A port of the deployments' range that nothing listens on (e.g. an unreachable "sentinel"). */
 function unusedPort() {
   return freePort(PORT_RANGE);
-}
-
-// Last resort if a test file dies without running its hooks: on exit, and on the signals that
-// end a process without 'exit' handlers (node --test's runner SIGTERMs a file it gives up on).
-function killLeftovers() {
-  for (const p of live) if (p.running) p.child.kill('SIGKILL');
-  for (const dir of dirs) {
-    try {
-      fs.rmSync(dir, { recursive: true, force: true });
-    } catch {
-      // best effort
-    }
-  }
-}
-process.on('exit', killLeftovers);
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  const onSignal = () => {
-    killLeftovers();
-    // Alone on this signal: let its default action (ending the process) happen after all.
-    if (process.listenerCount(signal) === 1) {
-      process.removeListener(signal, onSignal);
-      process.kill(process.pid, signal);
-    }
-  };
-  process.on(signal, onSignal);
 }
 
 module.exports = { startSentinelDeployment, SentinelDeployment, redisCommand, parseInfo, unusedPort, NAME };
