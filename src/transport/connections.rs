@@ -132,13 +132,25 @@ impl Conns {
                 }
             }
             Conns::Sharded { cluster, .. } => {
-                // One command per channel: the channels of one SSUBSCRIBE must share a slot.
+                // One command per channel (the channels of one SSUBSCRIBE must share a slot), every
+                // channel tried even when one shard fails: the first error is returned.
+                let mut first_error = None;
                 for channel in &subscription.channels {
-                    cluster.ssubscribe(channel).await?;
+                    if let Err(err) = cluster.ssubscribe(channel).await {
+                        first_error.get_or_insert(err);
+                    }
+                }
+                if let Some(err) = first_error {
+                    return Err(err.into());
                 }
             }
         }
         Ok(())
+    }
+
+    /// True for sharded pub/sub through a cluster connection.
+    pub(crate) fn is_sharded(&self) -> bool {
+        matches!(self, Conns::Sharded { .. })
     }
 
     /// Unsubscribes from `subscription`.

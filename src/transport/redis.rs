@@ -345,10 +345,13 @@ fn handle_push(push: PushInfo, link: &Link, generation: u64) {
             }
         }
         PushKind::Disconnection => link.down_from(generation, "connection to Redis lost; reconnecting".into()),
-        PushKind::Subscribe | PushKind::PSubscribe | PushKind::SSubscribe => {
+        PushKind::Subscribe | PushKind::PSubscribe => {
             link.up();
             drop_unwanted(&push, link);
         }
+        // Sharded: one channel's confirmation says nothing of the other shards; the link is up
+        // once every channel is subscribed again (see `health_loop`).
+        PushKind::SSubscribe => drop_unwanted(&push, link),
         _ => {}
     }
 }
@@ -446,6 +449,19 @@ async fn wait_for_resubscription(link: &Link) -> Duration {
     started.elapsed()
 }
 
+/// Sharded pub/sub after an outage: the redis crate resubscribes the channels of the shards it
+/// reconnects to, but a failover can leave channels unsubscribed (those of the failed primary,
+/// and, when the crate rebuilt its connections meanwhile, others). Everything wanted is
+/// subscribed again (SSUBSCRIBE of a subscribed channel changes nothing); the link is up once
+/// every channel is, otherwise the next health check tries again.
+async fn resubscribe_sharded(conns: &mut Conns, link: &Link) {
+    let everything = link.subscribed.lock().unwrap_or_else(|p| p.into_inner()).all();
+    match conns.subscribe(&everything).await {
+        Ok(()) => link.up(),
+        Err(err) => tracing::debug!("sharded resubscription incomplete, retrying: {err}"),
+    }
+}
+
 /// Pings the subscriber connection when it has been quiet for a second, which makes the
 /// connection manager reconnect (and resubscribe) after an outage, and marks the link down when
 /// Redis does not answer. While messages flow the connection is evidently up and is left alone.
@@ -462,6 +478,7 @@ async fn health_loop(link: Arc<Link>) {
                 _ = link.shutdown.notified() => return,
             };
             match result {
+                Ok(Ok(_)) if conns.is_sharded() && *link.state.borrow() == LinkState::Down => resubscribe_sharded(&mut conns, &link).await,
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => link.down_from(generation, format!("cannot reach Redis: {}", e.detail())),
                 Err(_) => link.down_from(generation, "Redis did not answer a PING within 2 s".into()),

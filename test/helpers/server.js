@@ -18,7 +18,9 @@
 //                             // client in the server (ours only; the server then starts even when
 //                             // Redis is unreachable, and the adapter's are its only connections)
 //     adapterEvents: true,    // optional: report the adapters' 'error'/'ready' events ('adapterEvent')
-//     transports: ['polling', 'websocket'] }   // optional engine.io transports (default: websocket only)
+//     transports: ['polling', 'websocket'],   // optional engine.io transports (default: websocket only)
+//     adapterFactory: 'sharded', channelPrefix, subscriptionMode }   // optional: createShardedAdapter
+//       // (ours or official) with those options instead of createAdapter (`key` is then unused)
 //
 // A client may pass `auth.data` in its handshake: the server then sets `socket.data` to it on
 // connection (what fetchSockets reports as `data`).
@@ -423,7 +425,7 @@ async function main(config) {
   const redis = config.redisClients === false
     ? { pub: config.redisUrl, sub: undefined, close: async () => {} }
     : await createRedisClients(config.client, config.redisUrl);
-  const { createAdapter } = loadAdapterModule(config.adapter);
+  const adapterModule = loadAdapterModule(config.adapter);
 
   const httpServer = http.createServer();
   const io = new Server(httpServer, { transports: config.transports || ['websocket'] });
@@ -431,7 +433,16 @@ async function main(config) {
   for (const name of ['requestsTimeout', 'publishOnSpecificResponseChannel', 'maxQueuedPublishes', 'perRoomSubscriptions']) {
     if (config[name] !== undefined) adapterOpts[name] = config[name];
   }
-  io.adapter(createAdapter(redis.pub, redis.sub, adapterOpts));
+  if (config.adapterFactory === 'sharded') {
+    // createShardedAdapter(pub, sub, { channelPrefix, subscriptionMode }) (test/sharded.test.js)
+    const shardedOpts = {};
+    for (const name of ['channelPrefix', 'subscriptionMode']) {
+      if (config[name] !== undefined) shardedOpts[name] = config[name];
+    }
+    io.adapter(adapterModule.createShardedAdapter(redis.pub, redis.sub, shardedOpts));
+  } else {
+    io.adapter(adapterModule.createAdapter(redis.pub, redis.sub, adapterOpts));
+  }
 
   const ctx = { config, io, redis, closing: false, serverListeners: new Map(), roomOps: new Map() };
 
