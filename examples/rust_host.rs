@@ -42,7 +42,8 @@ impl Host for RustHost {
                         eprintln!("respond: {err}");
                     }
                 }
-                DeliveryKind::AckResponse => {}
+                // Acks of broadcasts this host did not send with ack; sharded-protocol messages.
+                _ => {}
             }
         }
     }

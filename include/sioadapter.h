@@ -222,7 +222,7 @@ const char *sio_result_name(enum sio_result code);
 
 /**
  * Joins the cluster of channel prefix `key` (NULL or `""`: `"socket.io"`) on the Redis at `url`
- * (any URL form of [`sio_emitter_new`]) as a node serving namespace `nsp`, with `requests_timeout_ms` for cluster requests (0: 5000).
+ * (any URL form of [`sio_emitter_new`](super::emitter::sio_emitter_new)) as a node serving namespace `nsp`, with `requests_timeout_ms` for cluster requests (0: 5000).
  * `callbacks` is copied; its function pointers and `user_data` must stay usable from the
  * handle's background thread until [`sio_adapter_free`] returns. Connecting happens in the
  * background (`on_event` reports ready or errors). On success `*out` owns the handle.

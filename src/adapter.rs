@@ -123,7 +123,7 @@ struct Inner {
 
 impl Adapter {
     /// Creates the engine of namespace `nsp` and subscribes to its channels in the background
-    /// (the host hears [`AdapterEvent::Ready`] once subscribed). Must be called within a tokio
+    /// (the host hears [`AdapterEvent::Ready`](crate::AdapterEvent::Ready) once subscribed). Must be called within a tokio
     /// runtime.
     pub fn new(nsp: &str, config: &AdapterConfig, transport: Arc<dyn Transport>, host: Arc<dyn Host>) -> Adapter {
         let uid = new_uid();

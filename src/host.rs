@@ -8,8 +8,9 @@ use crate::transport::TransportEvent;
 use crate::protocol::request::RequestHeader;
 use crate::protocol::{Broadcast, ProtocolError};
 
-/// What a [`Delivery`] is.
+/// What a [`Delivery`] is. More kinds may come: match with a wildcard arm.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DeliveryKind {
     /// A broadcast for local sockets: msgpack `[uid, packet, opts]`.
     Broadcast,

@@ -33,7 +33,7 @@ impl Host for TestHost {
                     let adapter = self.adapter.get().unwrap();
                     adapter.respond(h.kind, h.request_id.as_deref().unwrap_or(""), h.uid.as_deref(), Reply::List(Some(items))).unwrap();
                 }
-                DeliveryKind::AckResponse => {}
+                _ => {}
             }
         }
     }

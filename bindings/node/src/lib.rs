@@ -324,6 +324,18 @@ impl Host for NodeHost {
     }
 }
 
+/// The record kind JS reads for a delivery.
+fn kind_code(kind: &DeliveryKind) -> Option<u32> {
+    Some(match kind {
+        DeliveryKind::Broadcast => KIND_BROADCAST,
+        DeliveryKind::Request(_) => KIND_REQUEST,
+        DeliveryKind::AckResponse => KIND_ACK_RESPONSE,
+        DeliveryKind::ClusterMessage => KIND_CLUSTER_MESSAGE,
+        DeliveryKind::ClusterResponse => KIND_CLUSTER_RESPONSE,
+        _ => return None,
+    })
+}
+
 /// Takes what waits in the outbox and packs it into one Buffer: a header of `count` records
 /// `[kind: u32 LE, end: u32 LE]` (end offsets counted from the end of the header), then the
 /// messages back to back. JS gets `(buffer, count)`.
@@ -332,23 +344,18 @@ impl Host for NodeHost {
 /// finalizer, made the garbage collector several times busier on a receiving node.
 fn pack(ctx: ThreadsafeCallContext<Arc<Outbox>>) -> Result<napi::bindgen_prelude::FnArgs<(napi::sys::napi_value, u32, u32)>> {
     let (items, more) = ctx.value.take();
+    // The engines deliver only the kinds JS knows; anything else would be skipped whole.
+    let items: Vec<(u32, Delivery)> = items.into_iter().filter_map(|d| kind_code(d.kind()).map(|k| (k, d))).collect();
     let header = items.len() * 8;
-    let total: usize = items.iter().map(|d| d.bytes().len()).sum();
+    let total: usize = items.iter().map(|(_, d)| d.bytes().len()).sum();
     let mut data = Vec::with_capacity(header + total);
     let mut end = 0u32;
-    for delivery in &items {
-        let kind = match delivery.kind() {
-            DeliveryKind::Broadcast => KIND_BROADCAST,
-            DeliveryKind::Request(_) => KIND_REQUEST,
-            DeliveryKind::AckResponse => KIND_ACK_RESPONSE,
-            DeliveryKind::ClusterMessage => KIND_CLUSTER_MESSAGE,
-            DeliveryKind::ClusterResponse => KIND_CLUSTER_RESPONSE,
-        };
+    for (kind, delivery) in &items {
         end += delivery.bytes().len() as u32;
         data.extend_from_slice(&kind.to_le_bytes());
         data.extend_from_slice(&end.to_le_bytes());
     }
-    for delivery in &items {
+    for (_, delivery) in &items {
         data.extend_from_slice(delivery.bytes());
     }
     let buffer = BufferSlice::copy_from(&ctx.env, &data)?;
