@@ -86,8 +86,15 @@ pub(crate) struct EventFilter {
 }
 
 impl EventFilter {
+    /// Tells `host` what it should hear of `event`, if anything.
+    pub(crate) fn forward(&self, event: &TransportEvent, host: &dyn Host) {
+        if let Some(event) = self.for_host(event) {
+            host.on_event(event);
+        }
+    }
+
     /// What the host should hear of `event`, if anything.
-    pub(crate) fn for_host(&self, event: &TransportEvent) -> Option<AdapterEvent> {
+    fn for_host(&self, event: &TransportEvent) -> Option<AdapterEvent> {
         match event {
             TransportEvent::Ready if self.ready_reported.swap(true, Ordering::AcqRel) => None,
             TransportEvent::Ready => Some(AdapterEvent::Ready),

@@ -181,11 +181,8 @@ impl Subscriber for Inner {
     }
 
     fn on_event(&self, event: &TransportEvent) {
-        if self.closed.load(Ordering::Acquire) {
-            return;
-        }
-        if let Some(event) = self.events.for_host(event) {
-            self.host.on_event(event);
+        if !self.closed.load(Ordering::Acquire) {
+            self.events.forward(event, self.host.as_ref());
         }
     }
 }

@@ -77,55 +77,39 @@ function send(msg) {
 // ---------------------------------------------------------------------------------------------
 // Redis clients and adapters
 
+/** Closes a node-redis client (v5 `close()`, v4 `quit()`) or an ioredis one, unless already closed. */
+function closeClient(c) {
+  if (typeof c.status === 'string') return c.status === 'end' ? null : c.quit(); // ioredis
+  return c.isOpen ? (c.close ? c.close() : c.quit()) : null; // node-redis: close() waits for pending replies
+}
+
+/** `pub` and its duplicate `sub`, connected, their errors reported to the parent. */
+async function connectPair(pub) {
+  const sub = pub.duplicate();
+  for (const [name, c] of [['pub', pub], ['sub', sub]]) {
+    c.on('error', (err) => send({ type: 'error', source: `redis ${name}`, error: serializeError(err) }));
+  }
+  await Promise.all([pub.connect(), sub.connect()]);
+  return { pub, sub, close: () => Promise.all([pub, sub].map(closeClient)) };
+}
+
 async function createRedisClients(kind, url) {
-  if (kind === 'node-redis') {
-    const { createClient } = require('redis');
-    const pub = createClient({ url });
-    const sub = pub.duplicate();
-    for (const [name, c] of [['pub', pub], ['sub', sub]]) {
-      c.on('error', (err) => send({ type: 'error', source: `redis ${name}`, error: serializeError(err) }));
+  switch (kind) {
+    case 'node-redis':
+      return connectPair(require('redis').createClient({ url }));
+    case 'ioredis': {
+      const Redis = require('ioredis');
+      // `url` may be an ioredis options object instead, e.g. { sentinels: [{ host, port }], name }.
+      return connectPair(typeof url === 'string' ? new Redis(url, { lazyConnect: true }) : new Redis({ ...url, lazyConnect: true }));
     }
-    await Promise.all([pub.connect(), sub.connect()]);
-    return {
-      pub,
-      sub,
-      // node-redis v5: close() waits for pending replies; quit() is the deprecated v4 name.
-      close: () => Promise.all([pub, sub].map((c) => (c.isOpen ? (c.close ? c.close() : c.quit()) : null))),
-    };
+    // A Redis Cluster: `url` is the seed nodes, [{ host, port }, ...] (test/cluster.test.js).
+    case 'node-redis-cluster':
+      return connectPair(require('redis').createCluster({ rootNodes: [].concat(url).map(({ host, port }) => ({ url: `redis://${host}:${port}` })) }));
+    case 'ioredis-cluster':
+      return connectPair(new (require('ioredis').Cluster)([].concat(url), { lazyConnect: true }));
+    default:
+      throw new Error(`unknown redis client kind: ${kind}`);
   }
-  if (kind === 'ioredis') {
-    const Redis = require('ioredis');
-    // `url` may be an ioredis options object instead, e.g. { sentinels: [{ host, port }], name }.
-    const pub = typeof url === 'string' ? new Redis(url, { lazyConnect: true }) : new Redis({ ...url, lazyConnect: true });
-    const sub = pub.duplicate();
-    for (const [name, c] of [['pub', pub], ['sub', sub]]) {
-      c.on('error', (err) => send({ type: 'error', source: `redis ${name}`, error: serializeError(err) }));
-    }
-    await Promise.all([pub.connect(), sub.connect()]);
-    return {
-      pub,
-      sub,
-      close: () => Promise.all([pub, sub].map((c) => (c.status === 'end' ? null : c.quit()))),
-    };
-  }
-  // A Redis Cluster: `url` is the seed nodes, [{ host, port }, ...] (test/cluster.test.js).
-  if (kind === 'node-redis-cluster' || kind === 'ioredis-cluster') {
-    const seeds = [].concat(url);
-    const pub = kind === 'node-redis-cluster'
-      ? require('redis').createCluster({ rootNodes: seeds.map(({ host, port }) => ({ url: `redis://${host}:${port}` })) })
-      : new (require('ioredis').Cluster)(seeds, { lazyConnect: true });
-    const sub = pub.duplicate();
-    for (const [name, c] of [['pub', pub], ['sub', sub]]) {
-      c.on('error', (err) => send({ type: 'error', source: `redis ${name}`, error: serializeError(err) }));
-    }
-    await Promise.all([pub.connect(), sub.connect()]);
-    return {
-      pub,
-      sub,
-      close: () => Promise.all([pub, sub].map((c) => (kind === 'ioredis-cluster' ? (c.status === 'end' ? null : c.quit()) : c.isOpen ? c.close() : null))),
-    };
-  }
-  throw new Error(`unknown redis client kind: ${kind}`);
 }
 
 function loadAdapterModule(kind) {

@@ -23,6 +23,7 @@ use sioadapter::adapter::Reply;
 use sioadapter::protocol::request::{raw_json, RawJson, RequestType, SocketAction, Targets};
 use sioadapter::transport::redis::RedisTransport;
 use sioadapter::transport::Transport;
+use sioadapter::emitter::ClusterCommands;
 use sioadapter::sharded::{ShardedAdapter, SubscriptionMode};
 use sioadapter::{Adapter, AdapterConfig, AdapterEvent, Delivery, DeliveryKind, Emitter, Host, Outcome, RedisConfig};
 
@@ -39,6 +40,17 @@ fn json(text: String, what: &'static str) -> Result<RawJson> {
 fn with_targets<T>(rooms: String, except: String, op: impl FnOnce(&Targets<'_>) -> std::result::Result<T, sioadapter::Error>) -> Result<T> {
     let (rooms, except) = (json(rooms, "rooms")?, json(except, "except")?);
     op(&Targets { rooms: &rooms, except: &except }).map_err(js_error)
+}
+
+/// `socketsJoin` (`join`) or `socketsLeave` through an engine or an emitter; JSON arrays.
+fn change_rooms(commands: &impl ClusterCommands, join: bool, rooms: String, except: String, target_rooms: String) -> Result<()> {
+    let target_rooms = json(target_rooms, "rooms")?;
+    with_targets(rooms, except, |t| if join { commands.sockets_join(t, &target_rooms) } else { commands.sockets_leave(t, &target_rooms) })
+}
+
+/// `serverSideEmit(...)` through an engine or an emitter; `data` is `[event, ...args]` as JSON.
+fn server_side_emit(commands: &impl ClusterCommands, data: String) -> Result<()> {
+    commands.server_side_emit(&json(data, "data")?).map_err(js_error)
 }
 
 fn request_type(kind: u32) -> Result<RequestType> {
@@ -498,20 +510,19 @@ impl Engine {
     /// Server-side emit without ack; `data` is `[event, ...args]` as JSON.
     #[napi(catch_unwind)]
     pub fn server_side_emit(&self, data: String) -> Result<()> {
-        self.adapter.server_side_emit(&json(data, "data")?).map_err(js_error)
+        server_side_emit(&self.adapter, data)
     }
 
     /// `socketsJoin` (`join`) or `socketsLeave` on the other nodes; arguments are JSON arrays.
     #[napi(catch_unwind)]
     pub fn change_rooms(&self, join: bool, rooms: String, except: String, target_rooms: String) -> Result<()> {
-        let target_rooms = json(target_rooms, "rooms")?;
-        with_targets(rooms, except, |t| if join { self.adapter.add_sockets(t, &target_rooms) } else { self.adapter.del_sockets(t, &target_rooms) })
+        change_rooms(&self.adapter, join, rooms, except, target_rooms)
     }
 
     /// `disconnectSockets(close)` on the other nodes; `rooms`/`except` are JSON arrays.
     #[napi(catch_unwind)]
     pub fn disconnect_sockets(&self, rooms: String, except: String, close: bool) -> Result<()> {
-        with_targets(rooms, except, |t| self.adapter.disconnect_sockets(t, close))
+        with_targets(rooms, except, |t| ClusterCommands::disconnect_sockets(&self.adapter, t, close))
     }
 
     /// Publishes a broadcast with ack (`[packet, opts]` from notepack) and returns its request id.
@@ -579,8 +590,7 @@ impl NativeEmitter {
     /// `socketsJoin` (`join`) or `socketsLeave`; arguments are JSON arrays.
     #[napi(catch_unwind)]
     pub fn change_rooms(&self, join: bool, rooms: String, except: String, target_rooms: String) -> Result<()> {
-        let target_rooms = json(target_rooms, "rooms")?;
-        with_targets(rooms, except, |t| if join { self.emitter.sockets_join(t, &target_rooms) } else { self.emitter.sockets_leave(t, &target_rooms) })
+        change_rooms(&self.emitter, join, rooms, except, target_rooms)
     }
 
     /// `disconnectSockets(close)`; `rooms`/`except` are JSON arrays.
@@ -592,7 +602,7 @@ impl NativeEmitter {
     /// `serverSideEmit(...)`; `data` is `[event, ...args]` as JSON.
     #[napi(catch_unwind)]
     pub fn server_side_emit(&self, data: String) -> Result<()> {
-        self.emitter.server_side_emit(&json(data, "data")?).map_err(js_error)
+        server_side_emit(&self.emitter, data)
     }
 }
 
