@@ -28,19 +28,26 @@ function coalesceFlushes(engine) {
   installed.add(engine);
   /** engine.io socket → its TCP socket, corked by this flush. */
   const corked = new WeakMap();
+  /**
+   * Writes out what the flush of `engineSocket` queued. At "drain" the frames are all written
+   * (ws corks and uncorks in pairs within each frame), so any cork left is this module's.
+   */
+  const release = (engineSocket) => {
+    const tcp = corked.get(engineSocket);
+    if (!tcp) return;
+    corked.delete(engineSocket);
+    while (tcp.writableCorked > 0) tcp.uncork();
+  };
   engine.on("flush", (engineSocket, packets) => {
+    // A flush whose sending threw never reached "drain": its bytes go out now.
+    release(engineSocket);
     if (packets.length < 2) return;
     const tcp = tcpSocket(engineSocket);
     if (!tcp) return;
     tcp.cork();
     corked.set(engineSocket, tcp);
   });
-  engine.on("drain", (engineSocket) => {
-    const tcp = corked.get(engineSocket);
-    if (!tcp) return;
-    corked.delete(engineSocket);
-    if (tcp.writableCorked > 0) tcp.uncork();
-  });
+  engine.on("drain", release);
 }
 
 module.exports = { coalesceFlushes };
