@@ -173,6 +173,16 @@ impl Link {
         self.subscribed.lock().unwrap_or_else(|p| p.into_inner()).filter(subscription)
     }
 
+    /// Puts `conns` in use, unless the transport closed meanwhile (they are then dropped, which
+    /// closes them). False when closed.
+    fn install(&self, conns: Conns) -> bool {
+        let closed = self.closed.load(Ordering::Acquire);
+        if !closed {
+            self.conns.send_replace(Some(conns));
+        }
+        !closed
+    }
+
     /// The connection pair in use, if there is one now.
     fn current_now(&self) -> Option<Conns> {
         self.conns.borrow().clone()
@@ -278,8 +288,9 @@ async fn connect_sharded(seeds: Vec<String>, link: Arc<Link>) {
                 let everything = link.subscribed.lock().unwrap_or_else(|p| p.into_inner()).all();
                 match conns.subscribe(&everything).await {
                     Ok(()) => {
-                        link.conns.send_replace(Some(conns));
-                        link.up();
+                        if link.install(conns) {
+                            link.up();
+                        }
                         return;
                     }
                     Err(err) => link.down(format!("cannot subscribe on the Redis Cluster: {}", err.detail())),
@@ -314,7 +325,9 @@ async fn follow(mut locator: Box<dyn Locate>, config: RedisConfig, link: Arc<Lin
                         match conns.subscribe(&everything).await {
                             Ok(()) => {
                                 primary = Some(addr);
-                                link.conns.send_replace(Some(conns));
+                                if !link.install(conns) {
+                                    return;
+                                }
                                 link.up();
                             }
                             Err(err) => link.down(format!("cannot subscribe on the primary {addr}: {}", err.detail())),
