@@ -101,9 +101,9 @@ export interface ShardedRedisAdapterOptions {
   subscriptionMode?: "static" | "dynamic" | "dynamic-private";
 }
 /**
- * The sharded adapter (SPUBLISH/SSUBSCRIBE on a Redis Cluster, Redis ≥ 7), wire-compatible with
- * the official `createShardedAdapter`. `pubClient`: a node-redis cluster, an ioredis Cluster,
- * seed nodes or a `redis+cluster://` URL (only read for its settings).
+ * The sharded adapter (SPUBLISH/SSUBSCRIBE, Redis ≥ 7), wire-compatible with the official
+ * `createShardedAdapter`. `pubClient`: a node-redis or ioredis client or cluster, seed nodes, or a
+ * `redis://` / `redis+cluster://` URL (only read for its settings).
  */
 export declare function createShardedAdapter(pubClient: RedisSource | ClusterSeeds, subClient?: RedisSource, opts?: ShardedRedisAdapterOptions): (nsp: any) => Adapter;
 

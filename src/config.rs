@@ -90,8 +90,9 @@ pub struct RedisConfig {
     /// For `rediss://`: the certificate authorities (PEM) to verify the server with, instead of
     /// the system's. Verification is always on unless the URL ends with `#insecure`.
     pub tls_ca_pem: Option<Vec<u8>>,
-    /// Sharded pub/sub (SPUBLISH, SSUBSCRIBE, `PUBSUB SHARDNUMSUB`) through the Redis Cluster
-    /// of a `redis+cluster://` URL, as the official sharded adapter does; default false.
+    /// Sharded pub/sub (SPUBLISH, SSUBSCRIBE, `PUBSUB SHARDNUMSUB`), as the official sharded
+    /// adapter does: through the Redis Cluster of a `redis+cluster://` URL, or on a single
+    /// Redis ≥ 7; default false.
     pub sharded: bool,
 }
 

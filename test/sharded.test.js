@@ -25,7 +25,7 @@
 //     fetchSockets, serverSideEmit with ack) must work again, and ours ↔ official too unless the
 //     official node cannot even deliver its own broadcasts / answer serverCount() (node-redis
 //     createCluster does not recover, upstream): that case is skipped and reported.
-// (e) bad input: standalone Redis sources and subscriptionMode 'nope' → ERR_SIO_OPTION; malformed
+// (e) bad input: subscriptionMode 'nope' → ERR_SIO_OPTION (standalone Redis sources are accepted); malformed
 //     messages SPUBLISHed raw on the main channel (and a room channel) do not hurt ours (ours-only
 //     nodes: the official adapter throws on a BROADCAST without opts, protocol.md §2.2/§4).
 //
@@ -262,7 +262,7 @@ function waitLocal(server, nsp, check, what, timeoutMs = 5000) {
 // -------------------------------------------------------------------------------------------------
 // (e) bad options (in-process, before anything else: no cluster needed)
 
-describe('(e) bad options: ERR_SIO_OPTION', () => {
+describe('(e) options: standalone sources accepted, bad subscriptionMode → ERR_SIO_OPTION', () => {
   const { createShardedAdapter } = require(OURS_MODULE);
   const expectOptionError = (fn, message) => {
     assert.throws(fn, (err) => {
@@ -272,18 +272,23 @@ describe('(e) bad options: ERR_SIO_OPTION', () => {
     });
   };
 
-  it('a standalone redis:// URL', () => {
-    expectOptionError(() => createShardedAdapter('redis://127.0.0.1:6379'), /Cluster/);
+  // A single (non-cluster) Redis >= 7 is accepted, like the official adapter: sharded pub/sub on that
+  // server (test/sharded-standalone.test.js). The factory connects lazily, so nothing is opened here.
+  it('a standalone redis:// URL is accepted (no throw)', () => {
+    const factory = createShardedAdapter('redis://127.0.0.1:6379');
+    assert.equal(typeof factory, 'function');
+    const withOpts = createShardedAdapter('redis://127.0.0.1:6379', undefined, { channelPrefix: 'x', subscriptionMode: 'dynamic' });
+    assert.equal(typeof withOpts, 'function');
   });
 
-  it('a standalone node-redis client and a standalone ioredis client', () => {
+  it('a standalone node-redis client and a standalone ioredis client are accepted (no throw)', () => {
     const { createClient } = require('redis');
     const Redis = require('ioredis');
     const nodeRedis = createClient({ url: 'redis://127.0.0.1:6379' }); // never connected
     const ioredis = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true });
     try {
-      expectOptionError(() => createShardedAdapter(nodeRedis, nodeRedis), /Cluster/);
-      expectOptionError(() => createShardedAdapter(ioredis, ioredis), /Cluster/);
+      assert.equal(typeof createShardedAdapter(nodeRedis, nodeRedis), 'function');
+      assert.equal(typeof createShardedAdapter(ioredis, ioredis, { subscriptionMode: 'static' }), 'function');
     } finally {
       ioredis.disconnect();
     }

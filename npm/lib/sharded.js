@@ -1,12 +1,12 @@
 "use strict";
 // createShardedAdapter: a drop-in for @socket.io/redis-adapter's sharded adapter (Redis ≥ 7,
-// sharded pub/sub on a Redis Cluster).
+// sharded pub/sub on a Redis Cluster or a single server).
 //
 // The message semantics are socket.io-adapter's ClusterAdapter (the base class the official
 // sharded adapter extends, shipped with socket.io): it builds the messages and handles the
 // requests, responses and acknowledgements. Rust owns the Redis side: the channels
-// (`P#N#`, `P#N#<uid>#`, `P#N#<room>#`), SSUBSCRIBE per slot owner with resubscription after a
-// failover, SPUBLISH in pipelines, PUBSUB SHARDNUMSUB across the cluster, and bounded, batched
+// (`P#N#`, `P#N#<uid>#`, `P#N#<room>#`), SSUBSCRIBE (per slot owner on a cluster) with
+// resubscription after a reconnect or failover, SPUBLISH in pipelines, PUBSUB SHARDNUMSUB across the cluster, and bounded, batched
 // delivery to this thread.
 
 const notepack = require("notepack.io");
@@ -205,15 +205,12 @@ function shardedAdapterClass() {
 /**
  * Returns the `(nsp) => adapter` factory that `io.adapter()` expects: same signature and
  * options as the official `createShardedAdapter(pubClient, subClient, { channelPrefix,
- * subscriptionMode })`. The clients (a node-redis cluster, an ioredis Cluster, seed nodes or a
- * `redis+cluster://` URL) are only read for their settings.
+ * subscriptionMode })`. The clients (a node-redis or ioredis client or cluster, seed nodes, or a
+ * URL) are only read for their settings.
  */
 function createShardedAdapter(pubClient, subClient, opts) {
   const options = validateShardedOptions(opts);
   const url = resolveRedisUrl(pubClient, "pubClient");
-  if (!/^redis\+cluster:\/\//i.test(url)) {
-    throw optionError("pubClient", "createShardedAdapter needs a Redis Cluster: a node-redis createCluster(), an ioredis Cluster, seed nodes or redis+cluster://host:port,...");
-  }
   const ShardedRedisAdapter = shardedAdapterClass();
   const shared = new SharedConnection(url, undefined, undefined, true);
   return function (nsp) {

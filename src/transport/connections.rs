@@ -1,8 +1,8 @@
 //! The connections a [`RedisTransport`](super::redis::RedisTransport) uses, and the commands it
-//! sends on them: classic pub/sub (PUBLISH, SUBSCRIBE, PSUBSCRIBE) on a pair of connections to
-//! one server, or sharded pub/sub (SPUBLISH, SSUBSCRIBE) through a Redis Cluster connection that
-//! sends each command to the shard owning the channel and resubscribes per slot after a
-//! failover.
+//! sends on them: a pair of connections to one server (classic pub/sub: PUBLISH, SUBSCRIBE,
+//! PSUBSCRIBE; or sharded pub/sub on a single Redis ≥ 7: SPUBLISH, SSUBSCRIBE), or a Redis
+//! Cluster connection for sharded pub/sub, which sends each command to the shard owning the
+//! channel and resubscribes per slot after a failover.
 
 use std::time::Duration;
 
@@ -30,6 +30,8 @@ pub(crate) enum Conns {
         subscriber: ConnectionManager,
         /// Which set this is.
         generation: u64,
+        /// Sharded pub/sub on a single server (SPUBLISH, SSUBSCRIBE): Redis ≥ 7 without cluster.
+        sharded: bool,
     },
     /// One connection to a Redis Cluster (sharded pub/sub): one link per node underneath.
     Sharded {
@@ -71,7 +73,7 @@ impl Conns {
         };
         let subscriber = ConnectionManager::new_lazy_with_config(client(true)?, manager_config().set_push_sender(on_push).set_automatic_resubscription())?;
         let publisher = ConnectionManager::new_lazy_with_config(client(false)?, manager_config())?;
-        Ok(Conns::Pair { publisher, subscriber, generation })
+        Ok(Conns::Pair { publisher, subscriber, generation, sharded: config.sharded })
     }
 
     /// A connection to the Redis Cluster of the seed nodes `seeds` (`redis://host:port` URLs).
@@ -100,10 +102,11 @@ impl Conns {
     /// per run of messages to the same channel (a pipeline must stay within one slot).
     pub(crate) async fn publish(&mut self, messages: &[(String, Vec<u8>)]) -> Result<(), Error> {
         match self {
-            Conns::Pair { publisher, .. } => {
+            Conns::Pair { publisher, sharded, .. } => {
+                let command = if *sharded { "SPUBLISH" } else { "PUBLISH" };
                 let mut pipe = redis::pipe();
                 for (channel, payload) in messages {
-                    pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+                    pipe.cmd(command).arg(channel).arg(payload).ignore();
                 }
                 Ok(pipe.query_async::<()>(publisher).await?)
             }
@@ -123,6 +126,14 @@ impl Conns {
     /// Subscribes to `subscription` (sharded: its channels, with SSUBSCRIBE).
     pub(crate) async fn subscribe(&mut self, subscription: &Subscription) -> Result<(), Error> {
         match self {
+            Conns::Pair { subscriber, sharded: true, .. } => {
+                // The redis crate has no SSUBSCRIBE for a single server: the raw command, one
+                // channel each, answered by its confirmation push (which the crate also tracks
+                // for resubscription after a reconnect).
+                for channel in &subscription.channels {
+                    redis::cmd("SSUBSCRIBE").arg(channel).query_async::<Value>(subscriber).await?;
+                }
+            }
             Conns::Pair { subscriber, .. } => {
                 if !subscription.patterns.is_empty() {
                     subscriber.psubscribe(&subscription.patterns).await?;
@@ -148,14 +159,28 @@ impl Conns {
         Ok(())
     }
 
-    /// True for sharded pub/sub through a cluster connection.
+    /// The cluster's slot map (`CLUSTER SLOTS`) for sharded pub/sub on a cluster; `None`
+    /// otherwise, or when it cannot be read now.
+    pub(crate) async fn slot_map(&mut self) -> Option<Value> {
+        match self {
+            Conns::Sharded { cluster, .. } => redis::cmd("CLUSTER").arg("SLOTS").query_async::<Value>(cluster).await.ok(),
+            Conns::Pair { .. } => None,
+        }
+    }
+
+    /// True for sharded pub/sub (through a cluster connection or on a single server).
     pub(crate) fn is_sharded(&self) -> bool {
-        matches!(self, Conns::Sharded { .. })
+        matches!(self, Conns::Sharded { .. } | Conns::Pair { sharded: true, .. })
     }
 
     /// Unsubscribes from `subscription`.
     pub(crate) async fn unsubscribe(&mut self, subscription: &Subscription) -> Result<(), Error> {
         match self {
+            Conns::Pair { subscriber, sharded: true, .. } => {
+                for channel in &subscription.channels {
+                    redis::cmd("SUNSUBSCRIBE").arg(channel).query_async::<Value>(subscriber).await?;
+                }
+            }
             Conns::Pair { subscriber, .. } => {
                 if !subscription.patterns.is_empty() {
                     subscriber.punsubscribe(&subscription.patterns).await?;
@@ -177,7 +202,9 @@ impl Conns {
     /// SHARDNUMSUB` summed over every node of the cluster.
     pub(crate) async fn num_sub(&mut self, channel: &str) -> Result<usize, Error> {
         let reply: Vec<(String, i64)> = match self {
-            Conns::Pair { publisher, .. } => redis::cmd("PUBSUB").arg("NUMSUB").arg(channel).query_async(publisher).await?,
+            Conns::Pair { publisher, sharded, .. } => {
+                redis::cmd("PUBSUB").arg(if *sharded { "SHARDNUMSUB" } else { "NUMSUB" }).arg(channel).query_async(publisher).await?
+            }
             Conns::Sharded { cluster, .. } => redis::cmd("PUBSUB").arg("SHARDNUMSUB").arg(channel).query_async(cluster).await?,
         };
         Ok(reply.iter().map(|(_, n)| (*n).max(0) as usize).sum())

@@ -209,10 +209,9 @@ impl RedisTransport {
         });
         let mut cluster = None;
         let mut sharded_seeds = None;
-        let locator: Option<Box<dyn Locate>> = if config.sharded {
-            let spec = ClusterSpec::parse(&config.url).unwrap_or_else(|| {
-                Err(Error::InvalidOption { option: "url", reason: "sharded pub/sub needs a Redis Cluster: redis+cluster://host:port[,host:port...]".into() })
-            })?;
+        let locator: Option<Box<dyn Locate>> = if let Some(spec) = ClusterSpec::parse(&config.url).filter(|_| config.sharded) {
+            // Sharded pub/sub on a cluster: the redis crate's cluster connection routes by slot.
+            let spec = spec?;
             sharded_seeds = Some(spec.seeds.iter().map(|addr| spec.node_url(addr)).collect::<Vec<_>>());
             None
         } else if let Some(spec) = SentinelSpec::parse(&config.url) {
@@ -478,10 +477,24 @@ async fn resubscribe_sharded(conns: &mut Conns, link: &Link) {
 /// Pings the subscriber connection when it has been quiet for a second, which makes the
 /// connection manager reconnect (and resubscribe) after an outage, and marks the link down when
 /// Redis does not answer. While messages flow the connection is evidently up and is left alone.
+///
+/// On a Redis Cluster with sharded pub/sub it also watches the slot map (`CLUSTER SLOTS`, one
+/// cheap command a second): when a failover or resharding changes it, every wanted channel is
+/// subscribed again on its new owner, since the redis crate can resubscribe before the cluster
+/// has settled (e.g. on the replica about to be promoted) and lose them afterwards.
 async fn health_loop(link: Arc<Link>) {
     let mut last_received = u64::MAX;
+    let mut slot_map: Option<Value> = None;
     while !link.closed.load(Ordering::Acquire) {
         let received = link.stats.received.load(Ordering::Relaxed);
+        if let Some(mut conns) = link.current_now() {
+            if let Ok(Some(slots)) = tokio::time::timeout(HEALTH_INTERVAL, conns.slot_map()).await {
+                if slot_map.as_ref().is_some_and(|known| *known != slots) {
+                    resubscribe_sharded(&mut conns, &link).await;
+                }
+                slot_map = Some(slots);
+            }
+        }
         let conns = link.current_now();
         if let Some(mut conns) = conns.filter(|_| received == last_received || *link.state.borrow() != LinkState::Up) {
             let generation = conns.generation();
