@@ -36,6 +36,7 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
 
+const { assertExactDeliveries } = require('./helpers/deliveries');
 const { uniqueKey, startServers, waitUntil, stopAll } = require('./helpers/cluster');
 const { startRedisCluster, stopAllRedisClusters, command } = require('./helpers/redis-cluster');
 
@@ -404,19 +405,7 @@ for (const mode of MODES) {
             await Promise.all(clients.filter((c) => receives(c, { to })).map((c) => c.waitForEvent(event, 1, 10000)));
           }));
         }
-        const failures = [];
-        for (const { event, args, recipients } of sent) {
-          for (const c of clients) {
-            const got = c.received(event);
-            const want = recipients.has(c) ? [args] : [];
-            try {
-              assert.deepStrictEqual(got, want);
-            } catch {
-              failures.push(`${event} → ${c.role} on ${c.server.label}: got ${got.length} (${JSON.stringify(got).slice(0, 120)}), want ${want.length}`);
-            }
-          }
-        }
-        assert.deepEqual(failures, [], `${failures.length} wrong deliveries:\n  ${failures.join('\n  ')}`);
+        assertExactDeliveries(sent, clients);
         // Binary arrives as Buffers (deepStrictEqual above already compared Buffer to Buffer).
         const bin = byRole(OU, 'n').received(`bin@${OF.label}`)[0];
         assert.ok(Buffer.isBuffer(bin[0]) && Buffer.isBuffer(bin[1].nested), `official → ours: ${JSON.stringify(bin)}`);
