@@ -16,7 +16,7 @@ use crate::protocol::request::{self as req, RequestType, ResponseBody, SocketAct
 use crate::protocol::{new_uid, Broadcast, BroadcastOptions, BroadcastRef, OptsLayout, Packet};
 use crate::requests::{AckRequests, Outcome, PendingRequests};
 use crate::room_channels::RoomChannels;
-use crate::transport::{Inbound, Subscriber, Subscription, Transport, TransportEvent};
+use crate::transport::{subscribe_in_background, Inbound, Subscriber, Subscription, Transport, TransportEvent};
 
 /// Largest message accepted from Redis (64 MiB); larger ones are dropped and counted as
 /// malformed, so that no peer can make a node buffer without bound.
@@ -149,12 +149,7 @@ impl Adapter {
             let rooms = RoomChannels::start(inner.transport.clone(), subscriber.clone(), move |room| channels.broadcast_for(Some(room)));
             let _ = inner.room_channels.set(rooms);
         }
-        let subscription = inner.subscription();
-        let transport = inner.transport.clone();
-        tokio::spawn(async move {
-            // Failures are reported to the host by the transport and retried there.
-            let _ = transport.subscribe(subscription, subscriber).await;
-        });
+        subscribe_in_background(inner.transport.clone(), inner.subscription(), subscriber);
         Adapter { inner }
     }
 

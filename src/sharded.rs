@@ -16,7 +16,7 @@ use crate::adapter::MAX_MESSAGE_BYTES;
 use crate::error::Error;
 use crate::host::{Delivery, DeliveryKind, EventFilter, Host};
 use crate::room_channels::RoomChannels;
-use crate::transport::{Inbound, Subscriber, Subscription, Transport, TransportEvent};
+use crate::transport::{subscribe_in_background, Inbound, Subscriber, Subscription, Transport, TransportEvent};
 
 /// Which rooms get a channel of their own (`subscriptionMode`, protocol.md §1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,12 +81,7 @@ impl ShardedAdapter {
             let rooms = RoomChannels::start(inner.transport.clone(), subscriber.clone(), move |room| format!("{main}{room}#"));
             let _ = inner.rooms.set(rooms);
         }
-        let subscription = inner.subscription();
-        let transport = inner.transport.clone();
-        tokio::spawn(async move {
-            // Failures are reported to the host by the transport and retried there.
-            let _ = transport.subscribe(subscription, subscriber).await;
-        });
+        subscribe_in_background(inner.transport.clone(), inner.subscription(), subscriber);
         ShardedAdapter { inner }
     }
 

@@ -88,10 +88,9 @@ impl ClusterSpec {
     /// assert!(ClusterSpec::parse("redis+cluster://127.0.0.1:7000/1").unwrap().is_err()); // no databases in a cluster
     /// ```
     pub fn parse(url: &str) -> Option<Result<ClusterSpec, Error>> {
-        let rest = url.get(..SCHEME.len()).filter(|s| s.eq_ignore_ascii_case(SCHEME)).map(|_| &url[SCHEME.len()..])?;
+        let parts = MultiHostUrl::parse(url, SCHEME, 6379)?;
         let invalid = |reason: &str| invalid_url(url, reason);
-        Some((|| {
-            let parts = MultiHostUrl::parse(rest, 6379, invalid)?;
+        Some(parts.and_then(|parts| {
             if !parts.path.is_empty() && parts.path != ["0"] {
                 return Err(invalid("a Redis Cluster has no databases: expected redis+cluster://host:port[,host:port...]"));
             }
@@ -100,7 +99,7 @@ impl ClusterSpec {
             }
             let view = ClusterView { userinfo: parts.userinfo, primaries: Mutex::new(Vec::new()), numsub_conns: tokio::sync::Mutex::new(HashMap::new()) };
             Ok(ClusterSpec { seeds: parts.hosts, view: Arc::new(view), watched: None })
-        })())
+        }))
     }
 
     /// The cluster's primaries and the connections used to count subscribers on them.

@@ -159,20 +159,6 @@ impl Conns {
         Ok(())
     }
 
-    /// The cluster's slot map (`CLUSTER SLOTS`) for sharded pub/sub on a cluster; `None`
-    /// otherwise, or when it cannot be read now.
-    pub(crate) async fn slot_map(&mut self) -> Option<Value> {
-        match self {
-            Conns::Sharded { cluster, .. } => redis::cmd("CLUSTER").arg("SLOTS").query_async::<Value>(cluster).await.ok(),
-            Conns::Pair { .. } => None,
-        }
-    }
-
-    /// True for sharded pub/sub (through a cluster connection or on a single server).
-    pub(crate) fn is_sharded(&self) -> bool {
-        matches!(self, Conns::Sharded { .. } | Conns::Pair { sharded: true, .. })
-    }
-
     /// Unsubscribes from `subscription`.
     pub(crate) async fn unsubscribe(&mut self, subscription: &Subscription) -> Result<(), Error> {
         match self {
@@ -196,6 +182,20 @@ impl Conns {
             }
         }
         Ok(())
+    }
+
+    /// The cluster's slot map (`CLUSTER SLOTS`) for sharded pub/sub on a cluster; `None`
+    /// otherwise, or when it cannot be read now.
+    pub(crate) async fn slot_map(&mut self) -> Option<Value> {
+        match self {
+            Conns::Sharded { cluster, .. } => redis::cmd("CLUSTER").arg("SLOTS").query_async::<Value>(cluster).await.ok(),
+            Conns::Pair { .. } => None,
+        }
+    }
+
+    /// True for sharded pub/sub (through a cluster connection or on a single server).
+    pub(crate) fn is_sharded(&self) -> bool {
+        matches!(self, Conns::Sharded { .. } | Conns::Pair { sharded: true, .. })
     }
 
     /// Subscribers of `channel`: `PUBSUB NUMSUB` on the server, or, sharded, `PUBSUB

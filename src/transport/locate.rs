@@ -38,8 +38,15 @@ pub(crate) struct MultiHostUrl<'a> {
 }
 
 impl<'a> MultiHostUrl<'a> {
-    /// Parses what follows the scheme; `invalid` makes the error for a reason.
-    pub fn parse(rest: &'a str, default_port: u16, invalid: impl Fn(&str) -> Error) -> Result<Self, Error> {
+    /// Parses `url` when it has `scheme` (e.g. `redis+cluster://`, any case); `None` for another
+    /// scheme. Hosts without a port get `default_port`.
+    pub fn parse(url: &'a str, scheme: &str, default_port: u16) -> Option<Result<Self, Error>> {
+        let rest = url.get(..scheme.len()).filter(|s| s.eq_ignore_ascii_case(scheme)).map(|_| &url[scheme.len()..])?;
+        Some(Self::parse_rest(rest, default_port).map_err(|reason| invalid_url(url, reason)))
+    }
+
+    /// Parses what follows the scheme; the error is the reason.
+    fn parse_rest(rest: &'a str, default_port: u16) -> Result<Self, &'static str> {
         let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
         let (userinfo, rest) = match rest.rsplit_once('@') {
             Some((u, r)) => (format!("{u}@"), r),
@@ -55,7 +62,7 @@ impl<'a> MultiHostUrl<'a> {
             })
             .collect();
         if hosts.is_empty() {
-            return Err(invalid("no host in the URL"));
+            return Err("no host in the URL");
         }
         let query = query
             .split('&')

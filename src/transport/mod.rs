@@ -78,6 +78,14 @@ pub trait Transport: Send + Sync + 'static {
     fn close(&self) -> BoxFuture<'_, ()>;
 }
 
+/// Starts delivering `subscription` to `subscriber` without waiting (within a tokio runtime):
+/// failures reach the subscriber as [`TransportEvent::Error`] and the transport keeps retrying.
+pub(crate) fn subscribe_in_background(transport: Arc<dyn Transport>, subscription: Subscription, subscriber: Arc<dyn Subscriber>) {
+    tokio::spawn(async move {
+        let _ = transport.subscribe(subscription, subscriber).await;
+    });
+}
+
 /// Maps patterns and channels to the subscriber that asked for them, and delivers batches.
 #[derive(Default)]
 pub(crate) struct Router {

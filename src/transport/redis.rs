@@ -125,7 +125,6 @@ impl Wanted {
     }
 }
 
-
 impl Link {
     /// Marks the link down (reporting `why` once per outage; subscribers arriving during the
     /// outage hear it when they subscribe).
@@ -173,6 +172,13 @@ impl Link {
         self.subscribed.lock().unwrap_or_else(|p| p.into_inner()).filter(subscription)
     }
 
+    /// Subscribes `conns` to every pattern and channel wanted now (new connections, or sharded
+    /// ones after an outage: subscribing again what is subscribed changes nothing).
+    async fn subscribe_everything(&self, conns: &mut Conns) -> Result<(), Error> {
+        let everything = self.subscribed.lock().unwrap_or_else(|p| p.into_inner()).all();
+        conns.subscribe(&everything).await
+    }
+
     /// Puts `conns` in use, unless the transport closed meanwhile (they are then dropped, which
     /// closes them). False when closed.
     fn install(&self, conns: Conns) -> bool {
@@ -209,19 +215,18 @@ impl RedisTransport {
         });
         let mut cluster = None;
         let mut sharded_seeds = None;
-        let locator: Option<Box<dyn Locate>> = if let Some(spec) = ClusterSpec::parse(&config.url).filter(|_| config.sharded) {
+        let locator: Option<Box<dyn Locate>> = match (SentinelSpec::parse(&config.url).transpose()?, ClusterSpec::parse(&config.url).transpose()?) {
+            (Some(sentinel), _) => Some(Box::new(sentinel)),
             // Sharded pub/sub on a cluster: the redis crate's cluster connection routes by slot.
-            let spec = spec?;
-            sharded_seeds = Some(spec.seeds.iter().map(|addr| spec.node_url(addr)).collect::<Vec<_>>());
-            None
-        } else if let Some(spec) = SentinelSpec::parse(&config.url) {
-            Some(Box::new(spec?))
-        } else if let Some(spec) = ClusterSpec::parse(&config.url) {
-            let spec = spec?;
-            cluster = Some(spec.view());
-            Some(Box::new(spec))
-        } else {
-            None
+            (None, Some(spec)) if config.sharded => {
+                sharded_seeds = Some(spec.seeds.iter().map(|addr| spec.node_url(addr)).collect::<Vec<_>>());
+                None
+            }
+            (None, Some(spec)) => {
+                cluster = Some(spec.view());
+                Some(Box::new(spec))
+            }
+            (None, None) => None,
         };
         if (locator.is_some() || sharded_seeds.is_some()) && config.tls_ca_pem.is_some() {
             return Err(Error::InvalidOption { option: "url", reason: "TLS with Sentinel or Redis Cluster is not supported".into() });
@@ -259,7 +264,6 @@ impl RedisTransport {
     pub fn stats(&self) -> &TransportStats {
         &self.link.stats
     }
-
 }
 
 /// Both connections to the server at `config.url` (lazy: nothing is sent yet). Pushes of the
@@ -284,8 +288,7 @@ async fn connect_sharded(seeds: Vec<String>, link: Arc<Link>) {
         let generation = link.generations.fetch_add(1, Ordering::AcqRel) + 1;
         match Conns::open_sharded(seeds.clone(), generation, push_handler(&link, generation)).await {
             Ok(mut conns) => {
-                let everything = link.subscribed.lock().unwrap_or_else(|p| p.into_inner()).all();
-                match conns.subscribe(&everything).await {
+                match link.subscribe_everything(&mut conns).await {
                     Ok(()) => {
                         if link.install(conns) {
                             link.up();
@@ -317,11 +320,10 @@ async fn follow(mut locator: Box<dyn Locate>, config: RedisConfig, link: Arc<Lin
                 let node = RedisConfig { url: locator.node_url(&addr), ..config.clone() };
                 match open_pair(&node, &link) {
                     Ok(mut conns) => {
-                        let everything = link.subscribed.lock().unwrap_or_else(|p| p.into_inner()).all();
                         if primary.is_some() {
                             link.down(format!("moving to the new primary {addr}"));
                         }
-                        match conns.subscribe(&everything).await {
+                        match link.subscribe_everything(&mut conns).await {
                             Ok(()) => {
                                 primary = Some(addr);
                                 if !link.install(conns) {
@@ -344,7 +346,6 @@ async fn follow(mut locator: Box<dyn Locate>, config: RedisConfig, link: Arc<Lin
         }
     }
 }
-
 
 /// Routes one push from the subscriber connection: messages to their subscriber; a lost
 /// connection and the subscription confirmations after a reconnect change the link state.
@@ -379,13 +380,12 @@ fn drop_unwanted(push: &PushInfo, link: &Link) {
         let all = link.subscribed.lock().unwrap_or_else(|p| p.into_inner());
         if pattern { all.patterns.contains(name.as_ref()) } else { all.channels.contains(name.as_ref()) }
     };
-    let (Some(conns), Ok(runtime)) = (link.current_now(), tokio::runtime::Handle::try_current()) else { return };
     if wanted {
         return;
     }
+    let (Some(mut conns), Ok(runtime)) = (link.current_now(), tokio::runtime::Handle::try_current()) else { return };
     let name = name.into_owned();
     let unwanted = if pattern { Subscription { patterns: vec![name.clone()], channels: Vec::new() } } else { Subscription { patterns: Vec::new(), channels: vec![name.clone()] } };
-    let mut conns = conns;
     runtime.spawn(async move {
         if let Err(err) = conns.unsubscribe(&unwanted).await {
             tracing::debug!("unsubscribing {name} again failed: {err}");
@@ -467,8 +467,7 @@ async fn wait_for_resubscription(link: &Link) -> Duration {
 /// subscribed again (SSUBSCRIBE of a subscribed channel changes nothing); the link is up once
 /// every channel is, otherwise the next health check tries again.
 async fn resubscribe_sharded(conns: &mut Conns, link: &Link) {
-    let everything = link.subscribed.lock().unwrap_or_else(|p| p.into_inner()).all();
-    match conns.subscribe(&everything).await {
+    match link.subscribe_everything(conns).await {
         Ok(()) => link.up(),
         Err(err) => tracing::debug!("sharded resubscription incomplete, retrying: {err}"),
     }
@@ -487,27 +486,28 @@ async fn health_loop(link: Arc<Link>) {
     let mut slot_map: Option<Value> = None;
     while !link.closed.load(Ordering::Acquire) {
         let received = link.stats.received.load(Ordering::Relaxed);
+        // No connections yet (Sentinel, cluster lookup in progress): nothing to check.
         if let Some(mut conns) = link.current_now() {
-            if let Ok(Some(slots)) = tokio::time::timeout(HEALTH_INTERVAL, conns.slot_map()).await {
-                if slot_map.as_ref().is_some_and(|known| *known != slots) {
-                    resubscribe_sharded(&mut conns, &link).await;
+            if conns.is_sharded() {
+                if let Ok(Some(slots)) = tokio::time::timeout(HEALTH_INTERVAL, conns.slot_map()).await {
+                    if slot_map.as_ref().is_some_and(|known| *known != slots) {
+                        resubscribe_sharded(&mut conns, &link).await;
+                    }
+                    slot_map = Some(slots);
                 }
-                slot_map = Some(slots);
             }
-        }
-        let conns = link.current_now();
-        if let Some(mut conns) = conns.filter(|_| received == last_received || *link.state.borrow() != LinkState::Up) {
-            let generation = conns.generation();
-            let ping = conns.ping();
-            let result = tokio::select! {
-                r = tokio::time::timeout(HEALTH_INTERVAL * 2, ping) => r,
-                _ = link.shutdown.notified() => return,
-            };
-            match result {
-                Ok(Ok(_)) if conns.is_sharded() && *link.state.borrow() == LinkState::Down => resubscribe_sharded(&mut conns, &link).await,
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => link.down_from(generation, format!("cannot reach Redis: {}", e.detail())),
-                Err(_) => link.down_from(generation, "Redis did not answer a PING within 2 s".into()),
+            if received == last_received || *link.state.borrow() != LinkState::Up {
+                let generation = conns.generation();
+                let result = tokio::select! {
+                    r = tokio::time::timeout(HEALTH_INTERVAL * 2, conns.ping()) => r,
+                    _ = link.shutdown.notified() => return,
+                };
+                match result {
+                    Ok(Ok(_)) if conns.is_sharded() && *link.state.borrow() == LinkState::Down => resubscribe_sharded(&mut conns, &link).await,
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => link.down_from(generation, format!("cannot reach Redis: {}", e.detail())),
+                    Err(_) => link.down_from(generation, "Redis did not answer a PING within 2 s".into()),
+                }
             }
         }
         last_received = received;

@@ -45,10 +45,9 @@ impl SentinelSpec {
     /// assert!(SentinelSpec::parse("redis+sentinel://127.0.0.1:26379").unwrap().is_err()); // no name
     /// ```
     pub fn parse(url: &str) -> Option<Result<SentinelSpec, Error>> {
-        let rest = url.get(..SCHEME.len()).filter(|s| s.eq_ignore_ascii_case(SCHEME)).map(|_| &url[SCHEME.len()..])?;
+        let parts = MultiHostUrl::parse(url, SCHEME, 26379)?;
         let invalid = |reason: &str| invalid_url(url, reason);
-        Some((|| {
-            let parts = MultiHostUrl::parse(rest, 26379, invalid)?;
+        Some(parts.and_then(|parts| {
             let (name, db) = match parts.path.as_slice() {
                 [name] => (name.to_string(), 0),
                 [name, db] => (name.to_string(), db.parse().map_err(|_| invalid("the database after the primary's name must be a number"))?),
@@ -64,7 +63,7 @@ impl SentinelSpec {
                 }
             }
             Ok(spec)
-        })())
+        }))
     }
 
     /// `SENTINEL get-master-addr-by-name` on the sentinel that answered last, else on each in
