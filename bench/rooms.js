@@ -10,11 +10,11 @@
 // printed and appended to bench/RESULTS.md. Usage: node bench/rooms.js (run by bench/run.sh).
 
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { spawn } = require('node:child_process');
 const { Server } = require('socket.io');
+const { createClient } = require('redis');
+const { privateRedis } = require('../test/helpers/private-redis');
 const { io: connect } = require('socket.io-client');
 
 const ROOMS = Math.max(4, Number(process.env.BENCH_ROOMS || 200));
@@ -25,35 +25,12 @@ const PAYLOAD = { user: 'alice', text: 'hello from the emitting node, how are yo
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** A throwaway redis-server on a loopback port; resolves once it answers. */
+/** A throwaway redis-server on a loopback port (the tests' helper), and a client to read its INFO. */
 async function startRedis() {
-  const port = await freePort();
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  const { createClient } = require('redis');
-  const url = `redis://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
-    const client = createClient({ url, socket: { reconnectStrategy: false } });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      return { url, client, stop: () => proc.kill('SIGKILL') };
-    } catch {
-      await sleep(50);
-    }
-  }
-  proc.kill('SIGKILL');
-  throw new Error(`redis-server on port ${port} did not answer (is redis-server installed?)`);
+  const server = await privateRedis();
+  const client = createClient({ url: server.url });
+  await client.connect();
+  return { url: server.url, client, stop: () => server.stop() };
 }
 
 async function outputBytes(client) {
@@ -65,7 +42,6 @@ async function outputBytes(client) {
 async function adapterFor(mode, url, key) {
   if (mode === 'official') {
     const { createAdapter } = require('@socket.io/redis-adapter');
-    const { createClient } = require('redis');
     const pub = createClient({ url });
     const sub = pub.duplicate();
     await Promise.all([pub.connect(), sub.connect()]);
@@ -87,9 +63,8 @@ async function measure(mode, redis) {
       const io = new Server({ transports: ['websocket'] });
       io.adapter(adapter.factory);
       io.on('connection', (socket) => socket.join(socket.handshake.query.room));
-      const port = await freePort();
-      io.listen(port);
-      nodes.push({ io, port, adapter });
+      io.listen(0);
+      nodes.push({ io, port: io.httpServer.address().port, adapter });
     }
     for (let r = 0; r < ROOMS; r++) {
       const node = nodes[r % NODES];
@@ -150,7 +125,7 @@ async function main() {
     }
   } finally {
     await redis.client.close().catch(() => {});
-    redis.stop();
+    await redis.stop();
   }
   const base = results[0].bytes;
   const lines = [

@@ -27,12 +27,30 @@ function optionError(option, reason) {
   return err;
 }
 
+/** `host:port`, with brackets around an IPv6 host. */
+function hostPort(host, port) {
+  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
+/**
+ * `host:port` of a `{ host, port }` entry (a sentinel, a seed node), checked; `what` names the
+ * entry in the error, which shows `shown` (what the user passed).
+ */
+function endpoint(entry, defaultPort, what, option, shown = entry) {
+  const host = (entry && entry.host) || "127.0.0.1";
+  const port = Number((entry && entry.port) || defaultPort);
+  if (typeof host !== "string" || !Number.isInteger(port) || port <= 0 || port > 65535) {
+    throw optionError(option, `each ${what} needs a host string and a port 1..65535, got ${JSON.stringify(shown)}`);
+  }
+  return hostPort(host, port);
+}
+
 function fromString(text, option) {
   if (/^(redis|rediss|unix|redis\+unix|redis\+sentinel|redis\+cluster):\/\//i.test(text)) return text;
   // The seeds' `adapter('localhost:6379')` form.
   const m = /^\[?([^\]\s/]*?)\]?(?::(\d+))?$/.exec(text);
   if (!m || !m[1]) throw optionError(option, `not a Redis URL or host:port: ${JSON.stringify(redact(text))}`);
-  return `redis://${m[1].includes(":") ? `[${m[1]}]` : m[1]}:${m[2] || 6379}`;
+  return `redis://${hostPort(m[1], m[2] || 6379)}`;
 }
 
 /**
@@ -44,14 +62,7 @@ function fromSentinelSettings(o, option) {
   if (o.sentinels.length === 0) throw optionError(option, "Sentinel settings need at least one entry in `sentinels`");
   if (o.tls || o.enableTLSForSentinelMode) throw optionError(option, "TLS through Sentinel is not supported");
   const enc = encodeURIComponent;
-  const hosts = o.sentinels.map((s) => {
-    const host = (s && s.host) || "127.0.0.1";
-    const port = Number((s && s.port) || 26379);
-    if (typeof host !== "string" || !Number.isInteger(port) || port <= 0 || port > 65535) {
-      throw optionError(option, `each sentinel needs a host string and a port 1..65535, got ${JSON.stringify(s)}`);
-    }
-    return `${host.includes(":") ? `[${host}]` : host}:${port}`;
-  });
+  const hosts = o.sentinels.map((s) => endpoint(s, 26379, "sentinel", option));
   const auth = userinfo(o);
   const db = Number(o.db ?? o.database ?? 0);
   if (!Number.isInteger(db) || db < 0) throw optionError(option, `db must be a non-negative integer, got ${JSON.stringify(o.db)}`);
@@ -87,12 +98,7 @@ function fromClusterSeeds(seeds, auth, option) {
     }
     const s = seed && isPlainObject(seed.socket) ? seed.socket : seed;
     if (!s || typeof s !== "object") throw optionError(option, `not a seed node: ${JSON.stringify(seed)}`);
-    const host = s.host || "127.0.0.1";
-    const port = Number(s.port || 6379);
-    if (typeof host !== "string" || !Number.isInteger(port) || port <= 0 || port > 65535) {
-      throw optionError(option, `each seed node needs a host string and a port 1..65535, got ${JSON.stringify(seed)}`);
-    }
-    return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+    return endpoint(s, 6379, "seed node", option, seed);
   });
   return `redis+cluster://${credentials}${hosts.join(",")}`;
 }
@@ -131,7 +137,7 @@ function fromSettings(o, option) {
     return `redis+unix://${path}?${query.join("&")}`;
   }
   const h = host || "127.0.0.1";
-  return `${tls ? "rediss" : "redis"}://${auth}${h.includes(":") ? `[${h}]` : h}:${Number(port)}/${Number(db)}${insecure}`;
+  return `${tls ? "rediss" : "redis"}://${auth}${hostPort(h, Number(port))}/${Number(db)}${insecure}`;
 }
 
 /**
