@@ -22,7 +22,9 @@ const SOCKETS: &str = r#"[{"id":"rust-sock-1","handshake":{"headers":{},"time":"
 
 impl Host for RustHost {
     fn deliver(&self, batch: Vec<Delivery>) {
-        let Some(adapter) = self.adapter.get() else { return };
+        let Some(adapter) = self.adapter.get() else {
+            return;
+        };
         for delivery in batch {
             match delivery.kind() {
                 DeliveryKind::Broadcast => {
@@ -36,7 +38,9 @@ impl Host for RustHost {
                         RequestType::RemoteFetch => SOCKETS,
                         _ => continue,
                     };
-                    let Some(id) = request.request_id.as_deref() else { continue };
+                    let Some(id) = request.request_id.as_deref() else {
+                        continue;
+                    };
                     let items = RawValue::from_string(answer.to_owned()).ok();
                     if let Err(err) = adapter.respond(request.kind, id, request.uid.as_deref(), Reply::List(items)) {
                         eprintln!("respond: {err}");

@@ -48,13 +48,7 @@ impl Channels {
         let key = if key.is_empty() { crate::config::DEFAULT_KEY } else { key };
         let broadcast = format!("{key}#{nsp}#");
         let response = format!("{key}-response#{nsp}#");
-        Channels {
-            pattern: format!("{broadcast}*"),
-            broadcast,
-            request: format!("{key}-request#{nsp}#"),
-            specific_response: format!("{response}{uid}#"),
-            response,
-        }
+        Channels { pattern: format!("{broadcast}*"), broadcast, request: format!("{key}-request#{nsp}#"), specific_response: format!("{response}{uid}#"), response }
     }
 
     /// `K#N#`: broadcasts to everybody, to several rooms, or with excepts only.

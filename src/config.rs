@@ -40,12 +40,7 @@ pub struct AdapterConfig {
 
 impl Default for AdapterConfig {
     fn default() -> Self {
-        AdapterConfig {
-            key: DEFAULT_KEY.to_owned(),
-            requests_timeout: DEFAULT_REQUESTS_TIMEOUT,
-            publish_on_specific_response_channel: false,
-            per_room_subscriptions: false,
-        }
+        AdapterConfig { key: DEFAULT_KEY.to_owned(), requests_timeout: DEFAULT_REQUESTS_TIMEOUT, publish_on_specific_response_channel: false, per_room_subscriptions: false }
     }
 }
 

@@ -111,6 +111,49 @@ fn check_event(event: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// The fire-and-forget requests both an [`Emitter`] and an [`Adapter`](crate::Adapter) send to
+/// the nodes of a cluster, so that code driving either (the Node binding) is written once.
+pub trait ClusterCommands {
+    /// `socketsJoin(rooms)` for the sockets selected by `targets` (`rooms`: JSON array).
+    fn sockets_join(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error>;
+    /// `socketsLeave(rooms)` for the sockets selected by `targets` (`rooms`: JSON array).
+    fn sockets_leave(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error>;
+    /// `disconnectSockets(close)` for the sockets selected by `targets`.
+    fn disconnect_sockets(&self, targets: &Targets<'_>, close: bool) -> Result<(), Error>;
+    /// `serverSideEmit(event, ...args)` without acknowledgement (`data`: `[event, ...args]`).
+    fn server_side_emit(&self, data: &RawValue) -> Result<(), Error>;
+}
+
+impl ClusterCommands for Emitter {
+    fn sockets_join(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
+        Emitter::sockets_join(self, targets, rooms)
+    }
+    fn sockets_leave(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
+        Emitter::sockets_leave(self, targets, rooms)
+    }
+    fn disconnect_sockets(&self, targets: &Targets<'_>, close: bool) -> Result<(), Error> {
+        Emitter::disconnect_sockets(self, targets, close)
+    }
+    fn server_side_emit(&self, data: &RawValue) -> Result<(), Error> {
+        Emitter::server_side_emit(self, data)
+    }
+}
+
+impl ClusterCommands for crate::Adapter {
+    fn sockets_join(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
+        self.add_sockets(targets, rooms)
+    }
+    fn sockets_leave(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
+        self.del_sockets(targets, rooms)
+    }
+    fn disconnect_sockets(&self, targets: &Targets<'_>, close: bool) -> Result<(), Error> {
+        crate::Adapter::disconnect_sockets(self, targets, close)
+    }
+    fn server_side_emit(&self, data: &RawValue) -> Result<(), Error> {
+        crate::Adapter::server_side_emit(self, data)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,48 +208,5 @@ mod tests {
             assert_eq!(message.channel, channel.as_bytes());
             assert_eq!(message.payload, payload, "{channel}");
         }
-    }
-}
-
-/// The fire-and-forget requests both an [`Emitter`] and an [`Adapter`](crate::Adapter) send to
-/// the nodes of a cluster, so that code driving either (the Node binding) is written once.
-pub trait ClusterCommands {
-    /// `socketsJoin(rooms)` for the sockets selected by `targets` (`rooms`: JSON array).
-    fn sockets_join(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error>;
-    /// `socketsLeave(rooms)` for the sockets selected by `targets` (`rooms`: JSON array).
-    fn sockets_leave(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error>;
-    /// `disconnectSockets(close)` for the sockets selected by `targets`.
-    fn disconnect_sockets(&self, targets: &Targets<'_>, close: bool) -> Result<(), Error>;
-    /// `serverSideEmit(event, ...args)` without acknowledgement (`data`: `[event, ...args]`).
-    fn server_side_emit(&self, data: &RawValue) -> Result<(), Error>;
-}
-
-impl ClusterCommands for Emitter {
-    fn sockets_join(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
-        Emitter::sockets_join(self, targets, rooms)
-    }
-    fn sockets_leave(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
-        Emitter::sockets_leave(self, targets, rooms)
-    }
-    fn disconnect_sockets(&self, targets: &Targets<'_>, close: bool) -> Result<(), Error> {
-        Emitter::disconnect_sockets(self, targets, close)
-    }
-    fn server_side_emit(&self, data: &RawValue) -> Result<(), Error> {
-        Emitter::server_side_emit(self, data)
-    }
-}
-
-impl ClusterCommands for crate::Adapter {
-    fn sockets_join(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
-        self.add_sockets(targets, rooms)
-    }
-    fn sockets_leave(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
-        self.del_sockets(targets, rooms)
-    }
-    fn disconnect_sockets(&self, targets: &Targets<'_>, close: bool) -> Result<(), Error> {
-        crate::Adapter::disconnect_sockets(self, targets, close)
-    }
-    fn server_side_emit(&self, data: &RawValue) -> Result<(), Error> {
-        crate::Adapter::server_side_emit(self, data)
     }
 }

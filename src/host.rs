@@ -4,9 +4,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::Error;
-use crate::transport::TransportEvent;
 use crate::protocol::request::RequestHeader;
 use crate::protocol::{Broadcast, ProtocolError};
+use crate::transport::TransportEvent;
 
 /// What a [`Delivery`] is. More kinds may come: match with a wildcard arm.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -55,7 +55,9 @@ struct Pending {
 /// The official text for a request that ran out of time.
 pub fn timeout_message(kind: RequestType, received: usize, expected: usize) -> String {
     match kind {
-        RequestType::ServerSideEmit => format!("timeout reached: only {received} responses received out of {expected}"),
+        RequestType::ServerSideEmit => {
+            format!("timeout reached: only {received} responses received out of {expected}")
+        }
         other => format!("timeout reached while waiting for {} response", other.operation()),
     }
 }
@@ -102,7 +104,9 @@ impl PendingRequests {
     /// Records a response; false when nothing waits for it (late, duplicate or foreign).
     pub fn on_response(&self, response: Response) -> bool {
         let mut map = self.lock();
-        let Some(pending) = map.get_mut(&response.request_id) else { return false };
+        let Some(pending) = map.get_mut(&response.request_id) else {
+            return false;
+        };
         pending.received += 1;
         match response.body {
             ResponseBody::Rooms(items) | ResponseBody::Sockets(items) => pending.items.extend(items),

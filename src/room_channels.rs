@@ -38,11 +38,7 @@ pub(crate) struct RoomChannels {
 
 impl RoomChannels {
     /// Starts the subscription task of one namespace; `channel_of` gives a room's channel.
-    pub(crate) fn start(
-        transport: Arc<dyn Transport>,
-        subscriber: Arc<dyn Subscriber>,
-        channel_of: impl Fn(&str) -> String + Send + 'static,
-    ) -> Arc<RoomChannels> {
+    pub(crate) fn start(transport: Arc<dyn Transport>, subscriber: Arc<dyn Subscriber>, channel_of: impl Fn(&str) -> String + Send + 'static) -> Arc<RoomChannels> {
         let rooms = Arc::new(RoomChannels { pending: Mutex::new(Pending::default()), changed: Notify::new(), applied: watch::Sender::new(0) });
         tokio::spawn(run(rooms.clone(), transport, subscriber, channel_of));
         rooms

@@ -90,7 +90,9 @@ unsafe impl Send for Completion {}
 
 impl Completion {
     fn finish(self, result: SioResult, json: Option<&str>, error: Option<&str>) {
-        let Some(callback) = self.callback else { return };
+        let Some(callback) = self.callback else {
+            return;
+        };
         let json = json.and_then(|j| CString::new(j).ok());
         let error = error.and_then(|e| CString::new(e.replace('\0', " ")).ok());
         // SAFETY: a valid function pointer from the caller; the strings live until it returns.
@@ -123,7 +125,9 @@ impl Host for CHost {
                     }
                 }
                 DeliveryKind::Request(header) => {
-                    let Some(cb) = self.callbacks.on_request else { continue };
+                    let Some(cb) = self.callbacks.on_request else {
+                        continue;
+                    };
                     let id = header.request_id.as_deref().and_then(|s| CString::new(s).ok());
                     let requester = header.uid.as_deref().and_then(|s| CString::new(s).ok());
                     let mut payload = delivery.bytes().to_vec();
@@ -147,7 +151,9 @@ impl Host for CHost {
     }
 
     fn on_event(&self, event: AdapterEvent) {
-        let Some(cb) = self.callbacks.on_event else { return };
+        let Some(cb) = self.callbacks.on_event else {
+            return;
+        };
         let (kind, message) = match event {
             AdapterEvent::Ready => (SioEvent::SioEventReady, String::new()),
             AdapterEvent::Error(err) => (SioEvent::SioEventError, err.to_string()),
@@ -325,7 +331,9 @@ pub unsafe extern "C" fn sio_adapter_respond(adapter: *const SioAdapter, kind: u
         let kind = RequestType::from_wire(i64::from(kind)).ok_or_else(|| invalid("unknown request type"))?;
         let reply = match kind {
             RequestType::ServerSideEmit => Reply::ServerSideEmit(json),
-            RequestType::Broadcast | RequestType::BroadcastClientCount | RequestType::BroadcastAck => return Err(invalid("broadcasts with ack are not answered through this function")),
+            RequestType::Broadcast | RequestType::BroadcastClientCount | RequestType::BroadcastAck => {
+                return Err(invalid("broadcasts with ack are not answered through this function"))
+            }
             _ => Reply::List(json),
         };
         Ok(a.adapter.respond(kind, request_id, requester, reply)?)
@@ -354,7 +362,13 @@ pub unsafe extern "C" fn sio_adapter_all_rooms(adapter: *const SioAdapter, done:
 /// # Safety
 /// As [`sio_adapter_all_rooms`]; `target` is NULL or valid.
 #[no_mangle]
-pub unsafe extern "C" fn sio_adapter_fetch_sockets(adapter: *const SioAdapter, target: *const SioTarget, timeout_ms: u32, done: SioCompletion, user_data: *mut c_void) -> SioResult {
+pub unsafe extern "C" fn sio_adapter_fetch_sockets(
+    adapter: *const SioAdapter,
+    target: *const SioTarget,
+    timeout_ms: u32,
+    done: SioCompletion,
+    user_data: *mut c_void,
+) -> SioResult {
     guard(|| {
         // SAFETY: per the contract.
         let (a, target) = unsafe { (handle(adapter)?, parse_target(target)?) };
@@ -373,7 +387,13 @@ pub unsafe extern "C" fn sio_adapter_fetch_sockets(adapter: *const SioAdapter, t
 /// # Safety
 /// As [`sio_adapter_all_rooms`]; `event` and `args_json` are valid C strings.
 #[no_mangle]
-pub unsafe extern "C" fn sio_adapter_server_side_emit(adapter: *const SioAdapter, event: *const c_char, args_json: *const c_char, done: SioCompletion, user_data: *mut c_void) -> SioResult {
+pub unsafe extern "C" fn sio_adapter_server_side_emit(
+    adapter: *const SioAdapter,
+    event: *const c_char,
+    args_json: *const c_char,
+    done: SioCompletion,
+    user_data: *mut c_void,
+) -> SioResult {
     guard(|| {
         // SAFETY: per the contract.
         let (a, event, args) = unsafe { (handle(adapter)?, arg_str(event, "event")?, arg_str(args_json, "args_json")?) };

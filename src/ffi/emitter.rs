@@ -58,7 +58,9 @@ pub(crate) struct Parsed {
 /// `target` is NULL or points to a valid [`SioTarget`] whose arrays follow its contract.
 pub(crate) unsafe fn parse_target(target: *const SioTarget) -> Result<Parsed, ArgError> {
     // SAFETY: NULL or valid per the contract.
-    let Some(t) = (unsafe { target.as_ref() }) else { return Ok(Parsed { rooms: Vec::new(), except: Vec::new(), flags: 0 }) };
+    let Some(t) = (unsafe { target.as_ref() }) else {
+        return Ok(Parsed { rooms: Vec::new(), except: Vec::new(), flags: 0 });
+    };
     // SAFETY: the arrays are valid per the contract.
     let rooms = unsafe { arg_str_array(t.rooms, t.rooms_len, "target.rooms") }?;
     // SAFETY: as above.

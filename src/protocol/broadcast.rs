@@ -317,11 +317,7 @@ pub(crate) fn parse_packet<'a>(r: &mut Reader<'a>) -> Result<PacketSpans<'a>, Pr
             _ => r.skip_value()?,
         }
     }
-    Ok(PacketSpans {
-        kind: kind.ok_or(ProtocolError::Shape("packet without type"))?,
-        data: data.ok_or(ProtocolError::Shape("packet without data"))?,
-        nsp,
-    })
+    Ok(PacketSpans { kind: kind.ok_or(ProtocolError::Shape("packet without type"))?, data: data.ok_or(ProtocolError::Shape("packet without data"))?, nsp })
 }
 
 /// Validates an opts map: `rooms` and optional `except` arrays of strings or integers,
@@ -392,7 +388,9 @@ impl<'a> BroadcastRef<'a> {
     /// its rooms (given as they appear in channel names: numbers in decimal).
     pub fn targets_any(&self, mut is_local_room: impl FnMut(&[u8]) -> bool) -> bool {
         let mut r = Reader::new(&self.bytes[self.opts.rooms.clone()]);
-        let Ok(count) = r.read_array_len() else { return true };
+        let Ok(count) = r.read_array_len() else {
+            return true;
+        };
         if count == 0 {
             return true;
         }

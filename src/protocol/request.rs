@@ -121,11 +121,10 @@ pub fn parse_request(payload: &[u8]) -> Result<RequestHeader, ProtocolError> {
         return parse_msgpack_request(payload);
     }
     let json: Json = serde_json::from_slice(payload).map_err(|_| ProtocolError::Shape("request is not valid JSON"))?;
-    let Json::Object(obj) = json else { return Err(ProtocolError::Shape("request is not a JSON object")) };
-    let kind = field(&obj, "type")
-        .and_then(Json::as_i64)
-        .and_then(RequestType::from_wire)
-        .ok_or(ProtocolError::Shape("unknown request type"))?;
+    let Json::Object(obj) = json else {
+        return Err(ProtocolError::Shape("request is not a JSON object"));
+    };
+    let kind = field(&obj, "type").and_then(Json::as_i64).and_then(RequestType::from_wire).ok_or(ProtocolError::Shape("unknown request type"))?;
     let uid = string_field(&obj, "uid")?;
     let request_id = string_field(&obj, "requestId")?;
     let legacy = matches!(kind, RequestType::RemoteJoin | RequestType::RemoteLeave | RequestType::RemoteDisconnect) && !obj.contains_key("opts");
@@ -139,7 +138,9 @@ pub fn parse_request(payload: &[u8]) -> Result<RequestHeader, ProtocolError> {
         RequestType::RemoteJoin | RequestType::RemoteLeave => has_targets(&obj) && is_rooms(obj.get("rooms")),
         RequestType::RemoteDisconnect if legacy => request_id.is_some() && matches!(obj.get("sid"), Some(Json::String(_))),
         RequestType::RemoteDisconnect => has_targets(&obj),
-        RequestType::ServerSideEmit => matches!(obj.get("data"), Some(Json::Array(items)) if !items.is_empty()),
+        RequestType::ServerSideEmit => {
+            matches!(obj.get("data"), Some(Json::Array(items)) if !items.is_empty())
+        }
         RequestType::Broadcast | RequestType::BroadcastClientCount | RequestType::BroadcastAck => false,
     };
     if !valid {
@@ -221,7 +222,9 @@ pub fn parse_response(payload: &[u8]) -> Result<Response, ProtocolError> {
         };
     }
     let json: Json = serde_json::from_slice(payload).map_err(|_| ProtocolError::Shape("response is not valid JSON"))?;
-    let Json::Object(mut obj) = json else { return Err(ProtocolError::Shape("response is not a JSON object")) };
+    let Json::Object(mut obj) = json else {
+        return Err(ProtocolError::Shape("response is not a JSON object"));
+    };
     let request_id = string_field(&obj, "requestId")?.ok_or(ProtocolError::Shape("response without requestId"))?;
     let body = match obj.get("type").and_then(Json::as_i64) {
         Some(6) => ResponseBody::ServerSideEmit(obj.remove("data")),
@@ -470,14 +473,20 @@ mod tests {
             r#"{"uid":"AAAAAA","type":2,"opts":{"rooms":["room1"],"except":[]},"rooms":["j1","j2"]}"#
         );
         let except = Targets { rooms: &raw("[]"), except: &raw(r#"["room1"]"#) };
-        assert_eq!(String::from_utf8(rooms_request("AAAAAA", false, &except, &raw(r#"["j1"]"#))).unwrap(), r#"{"uid":"AAAAAA","type":3,"opts":{"rooms":[],"except":["room1"]},"rooms":["j1"]}"#);
+        assert_eq!(
+            String::from_utf8(rooms_request("AAAAAA", false, &except, &raw(r#"["j1"]"#))).unwrap(),
+            r#"{"uid":"AAAAAA","type":3,"opts":{"rooms":[],"except":["room1"]},"rooms":["j1"]}"#
+        );
         assert_eq!(String::from_utf8(disconnect_request("AAAAAA", &room1, true)).unwrap(), r#"{"uid":"AAAAAA","type":4,"opts":{"rooms":["room1"],"except":[]},"close":true}"#);
         assert_eq!(String::from_utf8(sockets_request("AAAAAA", "r", &raw(r#"["a"]"#))).unwrap(), r#"{"uid":"AAAAAA","requestId":"r","type":0,"rooms":["a"]}"#);
         assert_eq!(
             String::from_utf8(socket_request("AAAAAA", "r", "sid1", SocketAction::Join(&raw(r#""room""#)))).unwrap(),
             r#"{"uid":"AAAAAA","requestId":"r","type":2,"sid":"sid1","room":"room"}"#
         );
-        assert_eq!(String::from_utf8(socket_request("AAAAAA", "r", "sid1", SocketAction::Disconnect(true))).unwrap(), r#"{"uid":"AAAAAA","requestId":"r","type":4,"sid":"sid1","close":true}"#);
+        assert_eq!(
+            String::from_utf8(socket_request("AAAAAA", "r", "sid1", SocketAction::Disconnect(true))).unwrap(),
+            r#"{"uid":"AAAAAA","requestId":"r","type":4,"sid":"sid1","close":true}"#
+        );
         for built in [sockets_request("U", "r", &raw("[]")), socket_request("U", "r", "s", SocketAction::Leave(&raw("1")))] {
             parse_request(&built).unwrap();
         }

@@ -112,7 +112,7 @@ impl ClusterSpec {
         if !locate::is_primary(conn).await? {
             return Err(Error::Redis("not a primary".into()));
         }
-        let nodes: String = locate::ask(conn, &redis::cmd("CLUSTER").arg("NODES")).await?;
+        let nodes: String = locate::ask(conn, redis::cmd("CLUSTER").arg("NODES")).await?;
         let primaries = parse_primaries(&nodes);
         if primaries.is_empty() {
             return Err(Error::Redis("CLUSTER NODES lists no primary (is cluster mode on?)".into()));

@@ -58,7 +58,11 @@ impl<'a> MultiHostUrl<'a> {
             .filter(|h| !h.is_empty())
             .map(|h| {
                 let has_port = !h.ends_with(']') && h.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok());
-                if has_port { h.to_owned() } else { format!("{h}:{default_port}") }
+                if has_port {
+                    h.to_owned()
+                } else {
+                    format!("{h}:{default_port}")
+                }
             })
             .collect();
         if hosts.is_empty() {
@@ -95,7 +99,9 @@ pub(crate) async fn ask<T: redis::FromRedisValue>(conn: &mut MultiplexedConnecti
 pub(crate) async fn is_primary(conn: &mut MultiplexedConnection) -> Result<bool, Error> {
     let role: Value = ask(conn, &redis::cmd("ROLE")).await?;
     Ok(match role {
-        Value::Array(items) => matches!(items.first(), Some(Value::BulkString(b)) if b == b"master"),
+        Value::Array(items) => {
+            matches!(items.first(), Some(Value::BulkString(b)) if b == b"master")
+        }
         _ => false,
     })
 }

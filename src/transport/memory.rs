@@ -53,11 +53,7 @@ impl MemoryBroker {
         for conn in connections {
             let route = {
                 let sub = conn.subscription.lock().unwrap_or_else(|p| p.into_inner());
-                sub.channels
-                    .iter()
-                    .find(|c| c.as_bytes() == channel.as_bytes())
-                    .or_else(|| sub.patterns.iter().find(|p| glob_match(p.as_bytes(), channel.as_bytes())))
-                    .cloned()
+                sub.channels.iter().find(|c| c.as_bytes() == channel.as_bytes()).or_else(|| sub.patterns.iter().find(|p| glob_match(p.as_bytes(), channel.as_bytes()))).cloned()
             };
             if let Some(route) = route {
                 receivers += 1;
@@ -96,12 +92,7 @@ impl Transport for MemoryTransport {
     }
 
     fn num_sub(&self, channel: &str) -> BoxFuture<'_, Result<usize, Error>> {
-        let count = self
-            .broker
-            .lock()
-            .iter()
-            .filter(|c| c.subscription.lock().unwrap_or_else(|p| p.into_inner()).channels.iter().any(|s| s == channel))
-            .count();
+        let count = self.broker.lock().iter().filter(|c| c.subscription.lock().unwrap_or_else(|p| p.into_inner()).channels.iter().any(|s| s == channel)).count();
         Box::pin(async move { Ok(count) })
     }
 

@@ -22,7 +22,15 @@ impl Rng {
 fn seeds() -> Vec<Vec<u8>> {
     let mut opts = BroadcastOptions { rooms: vec![Room::from("r1"), Room::Number(7)], except: vec![Room::from("x")], ..Default::default() };
     opts.flags.set("volatile", true).set("timeout", 1000);
-    let data = vec!["s".into(), 1.into(), (-5).into(), rmpv::Value::F64(2.5), rmpv::Value::Binary(vec![1, 2, 3]), rmpv::Value::Map(vec![("k".into(), rmpv::Value::Array(vec![rmpv::Value::Nil]))]), rmpv::Value::Ext(-1, vec![0; 8])];
+    let data = vec![
+        "s".into(),
+        1.into(),
+        (-5).into(),
+        rmpv::Value::F64(2.5),
+        rmpv::Value::Binary(vec![1, 2, 3]),
+        rmpv::Value::Map(vec![("k".into(), rmpv::Value::Array(vec![rmpv::Value::Nil]))]),
+        rmpv::Value::Ext(-1, vec![0; 8]),
+    ];
     let broadcast = Broadcast { uid: "AAAAAA".into(), packet: Packet::event("/", "ev", data), opts, layout: OptsLayout::Adapter }.encode();
     let mut packet_and_opts = vec![0x92];
     packet_and_opts.extend_from_slice(&broadcast[8..]);
@@ -57,7 +65,10 @@ fn no_decoder_panics_on_random_or_mutated_input() {
         decode_everything(seed);
     }
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let interesting = [0x00, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc4, 0xc6, 0xc7, 0xc9, 0xcb, 0xcf, 0xd3, 0xd4, 0xd8, 0xd9, 0xdb, 0xdc, 0xdd, 0xde, 0xdf, 0xff, b'{', b'}', b'"', b'['];
+    let interesting = [
+        0x00, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc4, 0xc6, 0xc7, 0xc9, 0xcb, 0xcf, 0xd3, 0xd4, 0xd8, 0xd9, 0xdb, 0xdc, 0xdd, 0xde, 0xdf, 0xff, b'{', b'}',
+        b'"', b'[',
+    ];
     for _ in 0..cases {
         let mut bytes = match rng.below(4) {
             0 => (0..rng.below(64)).map(|_| rng.next() as u8).collect(),
@@ -86,7 +97,8 @@ fn no_decoder_panics_on_random_or_mutated_input() {
 
 #[test]
 fn huge_length_prefixes_and_deep_nesting_are_rejected_cheaply() {
-    for prefix in [[0xdbu8, 0xff, 0xff, 0xff, 0xff], [0xc6, 0xff, 0xff, 0xff, 0xff], [0xdd, 0xff, 0xff, 0xff, 0xff], [0xdf, 0xff, 0xff, 0xff, 0xff], [0xc9, 0xff, 0xff, 0xff, 0xff]] {
+    for prefix in [[0xdbu8, 0xff, 0xff, 0xff, 0xff], [0xc6, 0xff, 0xff, 0xff, 0xff], [0xdd, 0xff, 0xff, 0xff, 0xff], [0xdf, 0xff, 0xff, 0xff, 0xff], [0xc9, 0xff, 0xff, 0xff, 0xff]]
+    {
         let mut bytes = vec![0x93];
         bytes.extend_from_slice(&prefix);
         bytes.extend_from_slice(b"tiny");
