@@ -194,6 +194,10 @@ typedef struct sio_target {
  * Completion of an asynchronous call: `result`, and on success `json` (a JSON array of every
  * answer's items, or the server count as a JSON number); on failure `error` describes it
  * (for a timeout, `json` still holds what arrived). Both strings are borrowed for the call.
+ * Every completion runs exactly once, on the handle's thread; one still waiting when
+ * [`sio_adapter_free`] is called runs with `SIO_ERR_CLOSED` before it returns (on the calling
+ * thread if the handle's thread had to be stopped first). Requests settle within their timeout
+ * whatever state Redis is in (down, stalled, no primary known yet).
  */
 typedef void (*sio_completion)(void *user_data,
                                enum sio_result result,
@@ -343,8 +347,8 @@ enum sio_result sio_adapter_server_count(const struct sio_adapter *adapter,
                                          void *user_data);
 
 /**
- * Leaves the cluster: ends pending requests (their completions get `SIO_ERR_CLOSED`),
- * unsubscribes, sends what is queued (up to 2 s), closes the connections, stops the handle's
+ * Leaves the cluster: ends pending requests (their completions get `SIO_ERR_CLOSED`, each
+ * exactly once, before this returns), unsubscribes (waiting at most 2 s for Redis), sends what is queued (up to 2 s), closes the connections, stops the handle's
  * thread and frees the handle. No callback runs after it returns. NULL is ignored.
  *
  * # Safety

@@ -51,6 +51,21 @@ export interface EngineStats {
   delivered: number;
   malformed: number;
   skipped: number;
+  /** Counters of the Redis connections shared by the namespaces (absent once closed). */
+  redis?: {
+    /** Messages Redis confirmed. */
+    published: number;
+    /** Messages refused (queue full, closed) or refused by Redis for good: not delivered. */
+    dropped: number;
+    /** Messages sent without a confirmation from Redis: may or may not have been delivered, never sent twice. */
+    unconfirmed: number;
+    /** Messages received. */
+    received: number;
+    /** Messages queued, not yet settled. */
+    pending: number;
+    /** `connecting`, `up`, `down` (an outage was reported; publishing waits) or `closed`. */
+    link: "connecting" | "up" | "down" | "closed";
+  };
 }
 
 export declare class RedisAdapter extends Adapter {

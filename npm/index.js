@@ -465,7 +465,8 @@ class RedisAdapter extends Adapter {
 
   /** Counters of the native engine (published, delivered, malformed, skipped, pending...). */
   stats() {
-    return this.engine.stats();
+    const connection = this._shared.native;
+    return { ...this.engine.stats(), redis: connection ? connection.stats() : undefined };
   }
 
   /** Unsubscribes this namespace; the connections close with the last namespace. */

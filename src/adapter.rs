@@ -119,6 +119,8 @@ struct Inner {
     events: EventFilter,
     counters: Counters,
     closed: AtomicBool,
+    /// Becomes true at close: requests still counting the nodes end then.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Adapter {
@@ -142,6 +144,7 @@ impl Adapter {
             events: EventFilter::default(),
             counters: Counters::default(),
             closed: AtomicBool::new(false),
+            closing: tokio::sync::watch::Sender::new(false),
         });
         let subscriber: Arc<dyn Subscriber> = inner.clone();
         if config.per_room_subscriptions {
@@ -247,6 +250,7 @@ impl Adapter {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        self.inner.closing.send_replace(true);
         self.inner.pending.cancel_all();
         self.inner.acks.clear();
         if let Some(rooms) = self.inner.room_channels.get() {
@@ -256,29 +260,42 @@ impl Adapter {
     }
 
     /// The number of nodes serving this namespace: subscribers of the request channel
-    /// (`PUBSUB NUMSUB`), this node included.
+    /// (`PUBSUB NUMSUB`), this node included. Fails when Redis does not answer within
+    /// `requestsTimeout`.
     pub async fn server_count(&self) -> Result<usize, Error> {
-        self.inner.transport.num_sub(self.inner.channels.request()).await
+        self.count_within(self.inner.config.requests_timeout).await
+    }
+
+    /// The number of nodes, within `within`; [`Error::Closed`] as soon as the adapter closes.
+    async fn count_within(&self, within: Duration) -> Result<usize, Error> {
+        let mut closing = self.inner.closing.subscribe();
+        tokio::select! {
+            count = crate::transport::num_sub_within(self.inner.transport.as_ref(), self.inner.channels.request(), within) => count,
+            _ = closing.wait_for(|closing| *closing) => Err(Error::Closed),
+        }
     }
 
     /// Sends a request that every other node answers, and waits for the answers or the
-    /// deadline. No request is sent when this node is alone.
+    /// deadline. No request is sent when this node is alone. Counting the nodes and waiting for
+    /// the answers share the one deadline, so the request settles within its timeout whatever
+    /// state Redis is in.
     async fn request(&self, kind: RequestType, timeout: Option<Duration>, build: impl FnOnce(&str) -> Vec<u8>) -> Result<Outcome, Error> {
-        let expected = self.server_count().await?.saturating_sub(1);
+        let deadline = tokio::time::Instant::now() + timeout.unwrap_or(self.inner.config.requests_timeout);
+        let expected = self.count_within(deadline - tokio::time::Instant::now()).await?.saturating_sub(1);
         if expected == 0 {
             return Ok(Outcome::nobody_to_ask());
         }
-        self.send_and_wait(kind, expected, timeout, build).await
+        self.send_and_wait(kind, expected, deadline, build).await
     }
 
-    async fn send_and_wait(&self, kind: RequestType, expected: usize, timeout: Option<Duration>, build: impl FnOnce(&str) -> Vec<u8>) -> Result<Outcome, Error> {
+    async fn send_and_wait(&self, kind: RequestType, expected: usize, deadline: tokio::time::Instant, build: impl FnOnce(&str) -> Vec<u8>) -> Result<Outcome, Error> {
         let id = new_uid();
         let ticket = self.inner.pending.register(&id, kind, expected);
         if let Err(err) = self.publish_request(build(&id)) {
             self.inner.pending.remove(&id);
             return Err(err);
         }
-        Ok(self.inner.pending.wait(ticket, timeout.unwrap_or(self.inner.config.requests_timeout)).await)
+        Ok(self.inner.pending.wait(ticket, deadline.saturating_duration_since(tokio::time::Instant::now())).await)
     }
 
     fn publish_request(&self, payload: Vec<u8>) -> Result<(), Error> {
@@ -309,12 +326,13 @@ impl Adapter {
     /// request; with no answer (or no other node) the outcome is the official timeout error.
     pub async fn remote_socket(&self, sid: &str, action: SocketAction<'_>) -> Result<Outcome, Error> {
         let kind = action.request_type();
-        if self.server_count().await? <= 1 {
+        let deadline = tokio::time::Instant::now() + self.inner.config.requests_timeout;
+        if self.count_within(self.inner.config.requests_timeout).await? <= 1 {
             let message = crate::requests::timeout_message(kind, 0, 1);
             return Ok(Outcome { error: Some(Error::Timeout { message, received: 0, expected: 1 }), expected: 1, ..Outcome::nobody_to_ask() });
         }
         let uid = self.inner.uid.clone();
-        self.send_and_wait(kind, 1, None, |id| req::socket_request(&uid, id, sid, action)).await
+        self.send_and_wait(kind, 1, deadline, |id| req::socket_request(&uid, id, sid, action)).await
     }
 
     /// `serverSideEmit(...)` with an acknowledgement: the first ack argument of every other
@@ -454,7 +472,9 @@ impl Inner {
         if !self.tracks_rooms.load(Ordering::Acquire) {
             return;
         }
-        let Ok(serde_json::Value::Object(request)) = serde_json::from_slice::<serde_json::Value>(payload) else { return };
+        let Ok(serde_json::Value::Object(request)) = serde_json::from_slice::<serde_json::Value>(payload) else {
+            return;
+        };
         let rooms = match (request.get("rooms"), request.get("room")) {
             (Some(serde_json::Value::Array(rooms)), _) => rooms.clone(),
             (_, Some(room)) => vec![room.clone()],
@@ -478,9 +498,7 @@ impl Inner {
                 None
             }
             Ok(response) => match response.body {
-                ResponseBody::ClientCount(_) | ResponseBody::Ack => {
-                    self.acks.contains(&response.request_id).then(|| Delivery::new(DeliveryKind::AckResponse, payload))
-                }
+                ResponseBody::ClientCount(_) | ResponseBody::Ack => self.acks.contains(&response.request_id).then(|| Delivery::new(DeliveryKind::AckResponse, payload)),
                 _ => {
                     self.pending.on_response(response);
                     None

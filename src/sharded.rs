@@ -66,15 +66,8 @@ impl ShardedAdapter {
     /// the background. Must be called within a tokio runtime.
     pub fn new(nsp: &str, prefix: &str, uid: &str, mode: SubscriptionMode, transport: Arc<dyn Transport>, host: Arc<dyn Host>) -> ShardedAdapter {
         let main = format!("{prefix}#{nsp}#");
-        let inner = Arc::new(Inner {
-            responses: format!("{main}{uid}#"),
-            main,
-            transport,
-            host,
-            rooms: OnceLock::new(),
-            events: EventFilter::default(),
-            closed: AtomicBool::new(false),
-        });
+        let inner =
+            Arc::new(Inner { responses: format!("{main}{uid}#"), main, transport, host, rooms: OnceLock::new(), events: EventFilter::default(), closed: AtomicBool::new(false) });
         let subscriber: Arc<dyn Subscriber> = inner.clone();
         if mode != SubscriptionMode::Static {
             let main = inner.main.clone();
@@ -128,9 +121,10 @@ impl ShardedAdapter {
         }
     }
 
-    /// Nodes serving the namespace: `PUBSUB SHARDNUMSUB` of the main channel.
+    /// Nodes serving the namespace: `PUBSUB SHARDNUMSUB` of the main channel. Fails when Redis
+    /// does not answer within the default `requestsTimeout`.
     pub async fn server_count(&self) -> Result<usize, Error> {
-        self.inner.transport.num_sub(&self.inner.main).await
+        crate::transport::num_sub_within(self.inner.transport.as_ref(), &self.inner.main, crate::config::DEFAULT_REQUESTS_TIMEOUT).await
     }
 
     /// Unsubscribes everything; nothing is delivered afterwards.

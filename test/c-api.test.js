@@ -2,6 +2,8 @@
 // The C API end to end: test/c/emitter_test.c is compiled with -Wall -Wextra -Werror against
 // include/sioadapter.h and libsioadapter.so, then run (under valgrind when installed) against a
 // Node socket.io server that uses the OFFICIAL adapter; its clients must get what C emitted.
+// test/c/host_test.c is a C host node next to an official one; test/c/fault_test.c is a C host
+// under a stalled private redis-server (SIGSTOP/SIGCONT), freed with requests in flight.
 const { test, after } = require("node:test");
 const assert = require("node:assert");
 const { execFileSync, spawnSync, spawn } = require("node:child_process");
@@ -9,12 +11,16 @@ const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
 const { startServers, uniqueKey, stopAll } = require("./helpers/cluster");
+const { privateRedis, stopAllRedis } = require("./helpers/private-redis");
 
 const root = path.join(__dirname, "..");
 const libDir = path.join(root, "target", "release");
 const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
 
-after(stopAll);
+after(async () => {
+  await stopAll();
+  await stopAllRedis();
+});
 
 function compile(source, out, extra = []) {
   execFileSync("cc", ["-std=c11", "-Wall", "-Wextra", "-Werror", `-I${path.join(root, "include")}`, source, `-L${libDir}`, "-lsioadapter", "-o", out, ...extra], { stdio: "inherit" });
@@ -67,6 +73,35 @@ function runC(exe, args) {
   return { command, argv, env: { ...process.env, LD_LIBRARY_PATH: libDir } };
 }
 
+/**
+ * Starts `exe args` (runC) with piped stdio, SIGKILLed after the test. `line(re, timeoutMs)`
+ * resolves with the first match of `re` in everything it printed so far (waiting for it),
+ * `write(text)` writes to its stdin, `exited` resolves with its exit code, `out()` / `err()`.
+ */
+function spawnC(t, exe, args) {
+  const { command, argv, env } = runC(exe, args);
+  const child = spawn(command, argv, { env, stdio: ["pipe", "pipe", "pipe"] });
+  t.after(() => child.kill("SIGKILL"));
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (err += d));
+  let exitCode;
+  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve((exitCode = code ?? signal))));
+  const line = async (re, timeoutMs = 30000) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = re.exec(out);
+      if (m) return m;
+      if (exitCode !== undefined || Date.now() > deadline) {
+        throw new Error(`no line ${re} from ${path.basename(exe)}${exitCode !== undefined ? ` (exited: ${exitCode})` : ""}; stdout:\n${out}\nstderr:\n${err}`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  return { child, stdin: child.stdin, line, write: (text) => child.stdin.write(text), exited, out: () => out, err: () => err };
+}
+
 test("a C host is a node of the cluster: Node (official adapter) fetches its sockets, and it queries Node", { timeout: 120000 }, async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sioadapter-c-"));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -79,22 +114,8 @@ test("a C host is a node of the cluster: Node (official adapter) fetches its soc
   const client = await server.connect("/", { data: { lang: "js" } });
   await server.command("join", { nsp: "/", socketId: client.id, rooms: ["node-room"] });
 
-  const { command, argv, env } = runC(exe, [REDIS_URL, key]);
-  const host = spawn(command, argv, { env, stdio: ["pipe", "pipe", "pipe"] });
-  t.after(() => host.kill("SIGKILL"));
-  let out = "";
-  let err = "";
-  host.stdout.on("data", (d) => (out += d));
-  host.stderr.on("data", (d) => (err += d));
-  const exited = new Promise((resolve) => host.on("exit", resolve));
-  const line = async (re) => {
-    for (let i = 0; i < 1500; i++) {
-      const m = re.exec(out);
-      if (m) return m;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    throw new Error(`no line ${re} from the C host; stdout:\n${out}\nstderr:\n${err}`);
-  };
+  const host = spawnC(t, exe, [REDIS_URL, key]);
+  const { line, exited } = host;
 
   const [, uid] = await line(/^READY (\S+)$/m);
   assert.strictEqual(uid.length, 6);
@@ -125,8 +146,8 @@ test("a C host is a node of the cluster: Node (official adapter) fetches its soc
 
   host.stdin.end();
   const code = await exited;
-  assert.strictEqual(code, 0, `C host exit ${code}; stderr:\n${err}`);
-  assert.match(out, /^FREED$/m);
+  assert.strictEqual(code, 0, `C host exit ${code}; stderr:\n${host.err()}`);
+  assert.match(host.out(), /^FREED$/m);
 });
 
 /** Compiler flags for the library: pkg-config with include/sioadapter.pc when installed. */
@@ -154,4 +175,118 @@ test("the C++ example builds with -Werror (pkg-config flags) and its event reach
   server.command("emit", { event: "marker" });
   await other.waitForEvent("marker");
   assert.deepStrictEqual(other.received("from-cpp"), []);
+});
+
+// Issue 11, the C adapter handle under a stalled Redis: test/c/fault_test.c (see its header for
+// the line protocol) against a PRIVATE redis-server that this test SIGSTOPs and SIGCONTs, with a
+// Node server running the official adapter as the other node of the cluster.
+test("a C host under a stalled Redis (SIGSTOP): each completion once, within requestsTimeout; error then ready; sio_adapter_free with requests in flight", { timeout: 240000 }, async (t) => {
+  const REQUESTS_TIMEOUT = 1000;
+  // Under valgrind everything runs slower (one thread at a time): a wider slack for the timings.
+  const SLACK = hasValgrind() ? 1500 : 500;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sioadapter-c-"));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const exe = path.join(dir, "fault_test");
+  compile(path.join(__dirname, "c", "fault_test.c"), exe);
+
+  const redis = await privateRedis();
+  const stall = () => redis.child.kill("SIGSTOP");
+  const resume = () => redis.running && redis.child.kill("SIGCONT");
+  t.after(async () => {
+    resume();
+    await redis.stop();
+  });
+  const key = uniqueKey();
+  const [server] = await startServers([{ adapter: "official", client: "node-redis", redisUrl: redis.url, namespaces: ["/"] }], { key });
+  await server.command("onServerEvent", { event: "ping-from-c", reply: "pong-from-node" });
+  await server.command("onServerEvent", { event: "never-acked", noAck: true });
+  const client = await server.connect("/");
+
+  const host = spawnC(t, exe, [redis.url, key, String(REQUESTS_TIMEOUT), String(SLACK)]);
+  const problems = []; // every failed expectation, reported together at the end
+  const expect = (ok, what) => ok || problems.push(what);
+  const rows = (name) =>
+    [...host.out().matchAll(new RegExp(`^${name} (\\S+) (\\S+) (-?\\d+) (\\d+)(?: (.*))?$`, "gm"))].map(([, req, result, ms, runs, json]) => ({
+      req,
+      result,
+      ms: Number(ms),
+      runs: Number(runs),
+      json,
+    }));
+
+  await host.line(/^READY (\S+)$/m);
+  const before = await server.command("fetchSockets", {});
+  assert.ok(before.ok, JSON.stringify(before));
+  assert.deepStrictEqual(before.value.map((s) => s.id).sort(), ["c-sock-1", client.id].sort());
+
+  // 1. Requests during a stall: each completion runs once, within requestsTimeout, not SIO_OK;
+  //    the handle reports SIO_EVENT_ERROR.
+  stall();
+  host.write("STALLED\n");
+  await host.line(/^STALL_DONE$/m, 60000);
+  const stalled = rows("STALL_REQ");
+  expect(stalled.length === 4, `4 requests during the stall, got ${JSON.stringify(stalled)}`);
+  for (const r of stalled) {
+    expect(r.runs === 1, `during the stall, ${r.req}'s completion ran ${r.runs} times`);
+    expect(r.result !== "NEVER" && r.ms <= REQUESTS_TIMEOUT + SLACK, `during the stall, ${r.req} settled after ${r.ms} ms (${r.result}); requestsTimeout ${REQUESTS_TIMEOUT} + ${SLACK}`);
+    expect(r.result !== "SIO_OK", `during the stall, ${r.req} succeeded`);
+  }
+  const errorEvent = /^ERROR_EVENT (\d+)$/m.exec(host.out());
+  expect(errorEvent, "no SIO_EVENT_ERROR during the stall");
+
+  // 2. Redis answers again: SIO_EVENT_READY within 1 s, and every request succeeds; the Node node
+  //    reaches the C host again.
+  resume();
+  host.write("RESUMED\n");
+  await host.line(/^RECOVERED$/m, 60000);
+  const readyAgain = /^READY_AGAIN (-?\d+)$/m.exec(host.out());
+  expect(readyAgain && Number(readyAgain[1]) >= -500 && Number(readyAgain[1]) <= 1000 + SLACK, `SIO_EVENT_READY after the stall: ${readyAgain ? `${readyAgain[1]} ms after Redis answered again` : "never"}`);
+  const after = Object.fromEntries(rows("AFTER_REQ").map((r) => [r.req, r]));
+  for (const r of Object.values(after)) {
+    expect(r.runs === 1, `after the stall, ${r.req}'s completion ran ${r.runs} times`);
+    expect(r.result === "SIO_OK" && r.ms <= REQUESTS_TIMEOUT + SLACK, `after the stall, ${r.req}: ${r.result} after ${r.ms} ms (${r.json})`);
+  }
+  if (after.server_count?.result === "SIO_OK") expect(after.server_count.json === "2", `serverCount after the stall: ${after.server_count.json}`);
+  if (after.fetch_sockets?.result === "SIO_OK") {
+    expect(JSON.stringify(JSON.parse(after.fetch_sockets.json).map((s) => s.id)) === JSON.stringify([client.id]), `fetchSockets after the stall: ${after.fetch_sockets.json}`);
+  }
+  if (after.all_rooms?.result === "SIO_OK") expect(JSON.parse(after.all_rooms.json).includes(client.id), `allRooms after the stall: ${after.all_rooms.json}`);
+  if (after.server_side_emit_ack?.result === "SIO_OK") {
+    expect(after.server_side_emit_ack.json === '["pong-from-node"]', `serverSideEmit ack after the stall: ${after.server_side_emit_ack.json}`);
+  }
+  const fromNode = await server.command("fetchSockets", {});
+  expect(fromNode.ok && fromNode.value.some((s) => s.id === "c-sock-1"), `Node's fetchSockets after the stall: ${JSON.stringify(fromNode)}`);
+
+  // 3. sio_adapter_free while requests are in flight on a stalled Redis: every completion ran once,
+  //    before it returned, with SIO_ERR_CLOSED (or its own timeout, for the 1 s ones).
+  stall();
+  host.write("STALLED\n");
+  const [, freeMs] = await host.line(/^FREED (\d+)$/m, 90000);
+  for (const r of rows("FREE_REQ")) {
+    const closedOnly = r.req.startsWith("fetch_sockets_30s");
+    const ok = r.runs === 1 && (r.result === "SIO_ERR_CLOSED" || (!closedOnly && ["SIO_ERR_TIMEOUT", "SIO_ERR_REDIS"].includes(r.result)));
+    expect(ok, `sio_adapter_free with ${r.req} in flight: ${r.result} after ${r.ms} ms, ran ${r.runs} times (free took ${freeMs} ms)`);
+  }
+  resume();
+  host.write("RESUMED\n");
+
+  // 4. sio_adapter_free while requests wait for acks that never come (healthy Redis).
+  await host.line(/^B_SENT$/m, 60000);
+  await server.waitForServerEvent("never-acked", 4, 30000);
+  host.write("FREE\n");
+  const [, bFreeMs] = await host.line(/^B_FREED (\d+)$/m, 60000);
+  for (const r of rows("B_FREE_REQ")) {
+    expect(r.runs === 1 && r.result === "SIO_ERR_CLOSED", `sio_adapter_free with ${r.req} waiting for acks: ${r.result} after ${r.ms} ms, ran ${r.runs} times (free took ${bFreeMs} ms)`);
+  }
+  await host.line(/^DONE (\d+)$/m, 30000);
+  host.stdin.end();
+  const code = await host.exited;
+  const resources = /^RESOURCES .*$/m.exec(host.out());
+  t.diagnostic(
+    `error after ${errorEvent?.[1]} ms; ready ${readyAgain?.[1]} ms after Redis answered; stall requests ${stalled.map((r) => `${r.req} ${r.result} ${r.ms} ms`).join(", ")}; ` +
+      `free with 8 in flight took ${freeMs} ms (${rows("FREE_REQ").map((r) => `${r.req} ${r.result} ${r.ms} ms`).join(", ")}); free B took ${bFreeMs} ms; ${resources?.[0]}`,
+  );
+  for (const [, what] of host.out().matchAll(/^not ok - (.*)$/gm)) problems.push(`C: ${what}`);
+  if (code !== 0) problems.push(`fault_test exit ${code}${code === 99 ? " (valgrind found errors or leaks)" : ""}; stderr:\n${host.err()}`);
+  assert.deepStrictEqual(problems, [], `stdout:\n${host.out()}`);
 });

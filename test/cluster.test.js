@@ -20,7 +20,13 @@
 //     (URL of every node) and A1 (that primary as its only seed) are on; both emit 'error' then
 //     'ready' by themselves and move to another primary, broadcasts cross between them and B (ours,
 //     on another primary) and the official node (on an ioredis Cluster) again within 30 s;
-//     requests count all 4 nodes.
+//     requests count all 4 nodes. In flight across it (helpers/inflight.js): from just before the
+//     kill until after recovery A issues a request every 100 ms (fetchSockets, serverCount,
+//     serverSideEmitWithAck in turn) and A and B broadcast a numbered event every 20 ms: every
+//     request settles within requestsTimeout + 500 ms, they succeed again after recovery, no
+//     broadcast reaches an ours node's client twice. Last, the killed node is restarted (it
+//     rejoins as a replica of the promoted one, and PUBLISH reaches every node of a cluster):
+//     numbered broadcasts from A, A1, B and F reach every client exactly once.
 //
 // Waiting is on conditions (IPC reports, client events, polled Redis state), never fixed sleeps.
 // Run: node --test test/cluster.test.js (from the repository root).
@@ -33,12 +39,21 @@ const { uniqueKey, startServers, waitUntil, stopAll } = require('./helpers/clust
 const { startRedisCluster, stopAllRedisClusters, command } = require('./helpers/redis-cluster');
 const { privateRedis, stopAllRedis } = require('./helpers/private-redis');
 const { adapterEventHelpers, isError, isRedisError, isReady } = require('./helpers/adapter-events');
+const { attachTally, streamStats, dupsOf } = require('./helpers/tally');
+const { startRequests, stopWhenSucceeding, summarize } = require('./helpers/inflight');
 
 const OURS_MODULE = process.env.SIOADAPTER_MODULE || path.join(__dirname, '..', 'npm');
 const HOST = '127.0.0.1';
 const REQ_TIMEOUT = 3000;
 /** Bound for a node to recover from the failover of its primary (brief: ~30 s). */
 const FAILOVER_BOUND = 30000;
+/** A request settled later than requestsTimeout + this (or never) overran. */
+const REQ_SLACK = 500;
+/** Server commands of the in-flight traffic (trafficStart, requestsStart, emitNumbered, ...). */
+const FAULT_COMMANDS = path.join(__dirname, 'helpers', 'fault-commands.js');
+/** Numbered broadcasts: event names start with this (helpers/tally.js). */
+const NUMBERED = 'n:';
+const AFTER_COUNT = 20;
 
 const t0 = Date.now();
 const rel = (at) => `+${((at - t0) / 1000).toFixed(3)}s`;
@@ -345,7 +360,7 @@ describe('(d) bad input', { timeout: 30000 }, () => {
 // -------------------------------------------------------------------------------------------------
 // (c) Failover (kills a primary of the shared cluster: keep last)
 
-describe('(c) kill -9 the primary ours is on: the replica takes over, ours follows by itself', { timeout: 90000 }, () => {
+describe('(c) kill -9 the primary ours is on: the replica takes over, ours follows by itself', { timeout: 150000 }, () => {
   const key = uniqueKey();
   let A; // ours, URL of every node, first seed = primary p0 (the one killed)
   let A1; // ours, URL with p0 as its only seed: has to find another primary through CLUSTER NODES
@@ -354,18 +369,29 @@ describe('(c) kill -9 the primary ours is on: the replica takes over, ours follo
   const clients = new Map(); // server → its client
   let victim;
   let killAt;
+  const readyAt = new Map(); // server → its adapter's 'ready' after the kill
+  let inflight = false; // A's requests and A's and B's numbered broadcasts run (from the kill step)
   const timeline = [];
   const note = (what, at = Date.now()) => timeline.push({ at, what });
 
   before(async () => {
     const [p0, p1] = cluster.primaries;
+    const commands = { commandModules: [FAULT_COMMANDS] };
     [A, A1, B, F] = await startServers([
-      node('A', 'ours', viaUrl(urlFirst(p0))),
-      node('A1', 'ours', viaUrl(`redis+cluster://${HOST}:${p0}`)),
-      node('B', 'ours', viaSeeds([{ host: HOST, port: p1 }])),
-      node('F', 'official', viaClients('ioredis-cluster', cluster.seeds)),
+      node('A', 'ours', viaUrl(urlFirst(p0)), commands),
+      node('A1', 'ours', viaUrl(`redis+cluster://${HOST}:${p0}`), commands),
+      node('B', 'ours', viaSeeds([{ host: HOST, port: p1 }]), commands),
+      node('F', 'official', viaClients('ioredis-cluster', cluster.seeds), commands),
     ], { key });
-    for (const s of [A, A1, B, F]) clients.set(s, await s.connect('/'));
+    for (const s of [A, A1, B, F]) clients.set(s, attachTally(await s.connect('/'), NUMBERED));
+  });
+
+  after(async () => {
+    // A step that failed half-way must not leave the traffic running.
+    if (inflight) {
+      await A.command('requestsStop', { tag: 'inflight' }).catch(() => {});
+      for (const s of [A, B]) await s.command('trafficStop', { event: `${NUMBERED}${s.label}` }).catch(() => {});
+    }
   });
 
   after(() => {
@@ -389,6 +415,12 @@ describe('(c) kill -9 the primary ours is on: the replica takes over, ours follo
   it('after kill -9 of that primary A and A1 emit error then ready, and broadcasts cross with B within 30 s', async () => {
     victim = await homeOf(A, key);
     assert.ok(victim, 'A is subscribed on one node');
+    // In flight across the failover (checked by the next step): A's requests, A's and B's broadcasts.
+    for (const s of [A1, B, F]) await s.command('onServerEvent', { event: 'faults-ack', reply: s.label });
+    inflight = true;
+    await startRequests(A, 'inflight', { intervalMs: 100 });
+    for (const s of [A, B]) await s.command('trafficStart', { event: `${NUMBERED}${s.label}`, intervalMs: 20 });
+    await new Promise((resolve) => setTimeout(resolve, 300));
     const marks = new Map([A, A1].map((s) => [s, s.adapterEvents.length]));
     killAt = Date.now();
     await cluster.kill(victim);
@@ -408,6 +440,7 @@ describe('(c) kill -9 the primary ours is on: the replica takes over, ours follo
       const errIdx = findEvent(s, mark, isError);
       const ready = s.adapterEvents[await waitForAdapterEvent(s, errIdx + 1, isReady, `${s.label}: adapter 'ready' after the error`, remaining())];
       note(`${s.label} ready`, ready.at);
+      readyAt.set(s, ready.at);
       for (const [from, to] of [[s, B], [B, s]]) {
         const ms = await crossing(from, clients.get(to), `post-${from.label}-${to.label}`, remaining());
         note(`${from.label} → ${to.label} crossed (${ms} ms after the first try)`);
@@ -424,6 +457,30 @@ describe('(c) kill -9 the primary ours is on: the replica takes over, ours follo
     assert.equal(await homeOf(B, key), cluster.primaries[1], 'B did not move');
     await failover;
     assertHealthy([A, A1, B]);
+  });
+
+  it('in flight: A\'s requests (every 100 ms) from before the kill until after recovery each settle within requestsTimeout + 500 ms and succeed again; no broadcast reaches an ours client twice', async (t) => {
+    assert.ok(readyAt.has(A) && readyAt.has(A1), 'needs the failover step');
+    const recoveredAt = Math.max(readyAt.get(A), readyAt.get(A1));
+    // After recovery A, A1 and B answer for sure; F (ioredis Cluster) comes back at its own pace.
+    const accept = (r) => (r.kind === 'serverSideEmitWithAck' ? ['A1', 'B'].every((x) => r.value.includes(x)) : r.value >= 3);
+    const run = await stopWhenSucceeding(A, 'inflight', { from: recoveredAt, accept, timeoutMs: 20000, settleMs: REQ_TIMEOUT + REQ_SLACK + 300 });
+    const sent = {};
+    for (const s of [A, B]) sent[s.label] = (await s.command('trafficStop', { event: `${NUMBERED}${s.label}` })).sentAt.length;
+    inflight = false;
+    const s = summarize(run.records, { bound: REQ_TIMEOUT + REQ_SLACK, killAt, recoveredAt });
+    const all = [A, A1, B, F];
+    const lost = [A, B].flatMap((from) => all.filter((to) => to !== from).map((to) =>
+      `${from.label}→${to.label} ${streamStats(clients.get(to), `${NUMBERED}${from.label}`, sent[from.label]).lost}/${sent[from.label]}`));
+    const dups = new Map(all.map((x) => [x, dupsOf(clients.get(x), NUMBERED)]));
+    t.diagnostic(`requests of A (kill at +0, A and A1 ready at +${recoveredAt - killAt} ms, stopped at +${run.stoppedAt - killAt} ms): ${s.line}`);
+    t.diagnostic(`request errors: ${s.errors.slice(0, 6).join(' | ') || 'none'}`);
+    t.diagnostic(`broadcasts during the failover (every 20 ms): lost ${lost.join(', ')}; duplicates ${all.map((x) => `${x.label} ${dups.get(x).dups}`).join(', ')}`);
+    note(`A's requests stopped (succeeding again: ${run.succeeding})`, run.stoppedAt);
+    assert.deepEqual(s.lateDetail, [], `${s.overran.length} of A's ${run.records.length} requests settled later than requestsTimeout ${REQ_TIMEOUT} + ${REQ_SLACK} ms or never\n${s.line}\n${eventLog(A)}`);
+    assert.ok(run.succeeding, `A's requests did not succeed again (3 in a row of each kind) within 20 s of A and A1 being ready\n${s.line}\nerrors: ${s.errors.join(' | ')}\n` +
+      `last: ${JSON.stringify(run.records.slice(-6))}\n${eventLog(A)}`);
+    for (const x of [A, A1, B]) assert.equal(dups.get(x).dups, 0, `duplicate deliveries at the client of ${x.label} during the failover: ${dups.get(x).detail.join(', ')}`);
   });
 
   it('after the failover: serverCount/fetchSockets from every ours node see all 4 nodes', async () => {
@@ -458,5 +515,32 @@ describe('(c) kill -9 the primary ours is on: the replica takes over, ours follo
     });
     note('F fetchSockets sees 4 sockets');
     assertHealthy([A, A1, B, F]);
+  });
+
+  it('the killed node restarts and rejoins as a replica: numbered broadcasts from A, A1, B and F reach every client exactly once; no ours client got anything twice since the kill', async (t) => {
+    assert.ok(victim && readyAt.has(A), 'needs the failover step');
+    const restartAt = Date.now();
+    await cluster.nodes.get(victim).start();
+    const topology = await cluster.waitForAgreement(30000, `the restarted ${victim} to rejoin`);
+    note(`${victim} restarted and agreed (${role(victim, topology)})`);
+    assert.equal(role(victim, topology), 'replica', `the restarted ${victim}: ${JSON.stringify(topology)}`);
+    const all = [A, A1, B, F];
+    const cls = all.map((x) => clients.get(x));
+    for (const s of all) await s.command('emitNumbered', { event: `${NUMBERED}after-${s.label}`, count: AFTER_COUNT, intervalMs: 5 });
+    const complete = (c, s) => () => streamStats(c, `${NUMBERED}after-${s.label}`, AFTER_COUNT).received >= AFTER_COUNT;
+    await Promise.all(all.flatMap((s) => cls.map((c) => c.waitFor(complete(c, s), 5000, `${NUMBERED}after-${s.label}`).catch(() => {}))));
+    for (const s of all) await s.flush(cls, 5000).catch(() => {});
+    const got = {};
+    for (const s of all) for (const c of cls) got[`${s.label}→${c.server.label}`] = streamStats(c, `${NUMBERED}after-${s.label}`, AFTER_COUNT);
+    const dups = new Map(all.map((x) => [x, dupsOf(clients.get(x), NUMBERED)]));
+    t.diagnostic(`${victim} rejoined as a replica ${Date.now() - restartAt} ms after its restart; ` +
+      `${Object.entries(got).map(([k, v]) => `${k} ${v.received}/${AFTER_COUNT}${v.dups ? ` (+${v.dups} dups)` : ''}`).join(', ')}; ` +
+      `duplicates since the kill: ${all.map((x) => `${x.label} ${dups.get(x).dups}`).join(', ')}; ` +
+      `subscribers of ${key}-request#/#: ${JSON.stringify(await subscribersOf(`${key}-request#/#`))}`);
+    const wrong = Object.entries(got).filter(([k]) => k !== 'F→F').filter(([, v]) => v.received !== AFTER_COUNT || v.dups)
+      .map(([k, v]) => `${k}: ${v.received}/${AFTER_COUNT} received, ${v.dups} duplicates`);
+    assert.deepEqual(wrong, [], `after the killed node rejoined\n${eventLog(A)}\n${eventLog(A1)}`);
+    for (const x of [A, A1, B]) assert.equal(dups.get(x).dups, 0, `duplicate deliveries at the client of ${x.label} since the kill: ${dups.get(x).detail.join(', ')}`);
+    assertHealthy([A, A1, B]);
   });
 });

@@ -9,7 +9,16 @@
 //    (a) broadcasts cross both ways, fetchSockets sees every socket, the nodes subscribe on the primary;
 //    (b) kill -9 the primary: A and B emit 'error' (ERR_SIO_REDIS) then 'ready' by themselves
 //        once Sentinel names the former replica (ROLE master); broadcasts cross, requests work;
-//    (c) O exchanges broadcasts with A and B before and after the failover (ioredis follows it).
+//    (c) O exchanges broadcasts with A and B before and after the failover (ioredis follows it);
+//    (b) in flight: from just before the kill until after recovery, A issues a request every
+//        100 ms (fetchSockets, serverCount, serverSideEmitWithAck in turn; helpers/inflight.js) and
+//        A and B broadcast a numbered event every 20 ms: every request settles (resolves or
+//        rejects) within requestsTimeout + 500 ms, they succeed again after recovery, no
+//        broadcast reaches a or b twice (losses during the failover are reported);
+//    (d) the killed primary is restarted right after recovery (so the steps after (b) run while
+//        it is back) and Sentinel makes it a replica of the new primary (it then replicates every
+//        PUBLISH): numbered broadcasts from A, B and O reach a, b and o exactly once, and nothing
+//        reached a or b twice since the kill.
 // 2. Misconfigured Sentinel (wrong primary name, unreachable sentinels, a data node given as a
 //    sentinel): the node starts, serves local sockets, its adapter emits 'error' ERR_SIO_REDIS
 //    naming the problem, no 'ready', no crash.
@@ -24,16 +33,25 @@ const path = require('node:path');
 
 const { uniqueKey, startServers, waitUntil, stopAll } = require('./helpers/cluster');
 const { oursNodeWith } = require('./helpers/private-redis');
-const { startSentinelDeployment, unusedPort } = require('./helpers/sentinel');
+const { startSentinelDeployment, unusedPort, parseInfo } = require('./helpers/sentinel');
 const { adapterEventHelpers, isError, isRedisError, isReady } = require('./helpers/adapter-events');
+const { attachTally, streamStats, dupsOf } = require('./helpers/tally');
+const { startRequests, stopWhenSucceeding, summarize } = require('./helpers/inflight');
 
 const OURS_MODULE = process.env.SIOADAPTER_MODULE || path.join(__dirname, '..', 'npm');
 /** requestsTimeout of the nodes. */
 const REQ_TIMEOUT = 2000;
 /** Bound for the whole failover as the nodes see it (Sentinel itself needs ~2-4 s here). */
 const FAILOVER_TIMEOUT = 30000;
+/** A request settled later than requestsTimeout + this (or never) overran. */
+const REQ_SLACK = 500;
+/** Server commands of the in-flight traffic (trafficStart, requestsStart, emitNumbered, ...). */
+const FAULT_COMMANDS = path.join(__dirname, 'helpers', 'fault-commands.js');
+/** Numbered broadcasts: event names start with this (helpers/tally.js). */
+const NUMBERED = 'n:';
+const AFTER_COUNT = 20;
 
-const oursNode = oursNodeWith({ requestsTimeout: REQ_TIMEOUT });
+const oursNode = oursNodeWith({ requestsTimeout: REQ_TIMEOUT, commandModules: FAULT_COMMANDS });
 
 let dep; // the Sentinel deployment shared by the suites
 
@@ -114,7 +132,7 @@ async function expectFetchSockets(node, ids, what) {
 // -------------------------------------------------------------------------------------------------
 // 1. Failover
 
-describe('Sentinel failover: ours by URL and by ioredis client, official with ioredis Sentinel clients', { timeout: 70000 }, () => {
+describe('Sentinel failover: ours by URL and by ioredis client, official with ioredis Sentinel clients', { timeout: 150000 }, () => {
   const key = uniqueKey();
   let A; // ours, redis+sentinel:// URL
   let B; // ours, ioredis client { sentinels, name }
@@ -127,17 +145,32 @@ describe('Sentinel failover: ours by URL and by ioredis client, official with io
   let killMark; // adapterEvents.length of [A, B] at the kill
   let switchAt; // when a sentinel first named the new primary (polled every 50 ms)
   let readyIdx; // [A, B]: index of the 'ready' after the failover
+  let inflight = false; // A's requests and A's and B's numbered broadcasts run (from the kill step)
+  let restartAt = null; // when the killed primary was started again
+  const restartOldPrimary = async () => {
+    if (restartAt !== null) return;
+    restartAt = Date.now();
+    await dep.primary.start();
+  };
 
   before(async () => {
     oldPrimary = dep.primary.port;
     [A, B, O] = await startServers([
       oursNode(dep.url, 'A'),
       oursNode(dep.ioredisOptions, 'B', { client: 'ioredis', redisClients: true }),
-      { label: 'O', adapter: 'official', client: 'ioredis', redisUrl: dep.ioredisOptions, namespaces: ['/'], requestsTimeout: REQ_TIMEOUT },
+      { label: 'O', adapter: 'official', client: 'ioredis', redisUrl: dep.ioredisOptions, namespaces: ['/'], requestsTimeout: REQ_TIMEOUT, commandModules: [FAULT_COMMANDS] },
     ], { key });
-    a = await A.connect('/');
-    b = await B.connect('/');
-    o = await O.connect('/');
+    a = attachTally(await A.connect('/'), NUMBERED);
+    b = attachTally(await B.connect('/'), NUMBERED);
+    o = attachTally(await O.connect('/'), NUMBERED);
+  });
+
+  after(async () => {
+    // A step that failed half-way must not leave the traffic running.
+    if (inflight) {
+      await A.command('requestsStop', { tag: 'inflight' }).catch(() => {});
+      for (const n of [A, B]) await n.command('trafficStop', { event: `${NUMBERED}${n.label}` }).catch(() => {});
+    }
   });
 
   it('(a) before the failover: ready, broadcasts cross both ways, fetchSockets sees every socket, subscriptions are on the primary', async (t) => {
@@ -179,6 +212,12 @@ describe('Sentinel failover: ours by URL and by ioredis client, official with io
   });
 
   it('(b) kill -9 the primary: both ours adapters emit error (ERR_SIO_REDIS) then ready by themselves once Sentinel names the former replica', async (t) => {
+    // In flight across the failover (checked by the next step): A's requests, A's and B's broadcasts.
+    for (const node of [B, O]) await node.command('onServerEvent', { event: 'faults-ack', reply: node.label });
+    inflight = true;
+    await startRequests(A, 'inflight', { intervalMs: 100 });
+    for (const node of [A, B]) await node.command('trafficStart', { event: `${NUMBERED}${node.label}`, intervalMs: 20 });
+    await new Promise((resolve) => setTimeout(resolve, 300));
     killMark = [A.adapterEvents.length, B.adapterEvents.length];
     // Date the switch as Sentinel answers it (what the nodes ask every second).
     let watching = true;
@@ -219,6 +258,31 @@ describe('Sentinel failover: ours by URL and by ioredis client, official with io
       assert.ok(node.alive, node.describeState());
       assert.deepEqual(node.uncaught, [], node.describeState());
     }
+  });
+
+  it('(b) in flight: A\'s requests (every 100 ms) from before the kill until after recovery each settle within requestsTimeout + 500 ms and succeed again; no broadcast reaches a or b twice', async (t) => {
+    assert.ok(readyIdx, 'needs the failover step');
+    const recoveredAt = Math.max(A.adapterEvents[readyIdx[0]].at, B.adapterEvents[readyIdx[1]].at);
+    // After recovery A and B answer for sure; O (ioredis) comes back at its own pace.
+    const accept = (r) => (r.kind === 'serverSideEmitWithAck' ? r.value.includes('B') : r.value >= 2);
+    const run = await stopWhenSucceeding(A, 'inflight', { from: recoveredAt, accept, timeoutMs: 20000, settleMs: REQ_TIMEOUT + REQ_SLACK + 300 });
+    const sent = {};
+    for (const node of [A, B]) sent[node.label] = (await node.command('trafficStop', { event: `${NUMBERED}${node.label}` })).sentAt.length;
+    inflight = false;
+    const s = summarize(run.records, { bound: REQ_TIMEOUT + REQ_SLACK, killAt, recoveredAt });
+    const lost = [[A, b], [A, o], [B, a], [B, o]].map(([from, to]) =>
+      `${from.label}→${to.server.label.toLowerCase()} ${streamStats(to, `${NUMBERED}${from.label}`, sent[from.label]).lost}/${sent[from.label]}`);
+    const dups = Object.fromEntries([a, b, o].map((c) => [c.server.label.toLowerCase(), dupsOf(c, NUMBERED)]));
+    t.diagnostic(`requests of A (kill at +0, A and B ready at +${recoveredAt - killAt} ms, stopped at +${run.stoppedAt - killAt} ms): ${s.line}`);
+    t.diagnostic(`request errors: ${s.errors.slice(0, 6).join(' | ') || 'none'}`);
+    t.diagnostic(`broadcasts during the failover (every 20 ms): lost ${lost.join(', ')}; duplicates a ${dups.a.dups}, b ${dups.b.dups}, o ${dups.o.dups}`);
+    // The killed primary comes back now (as a crashed process is restarted): Sentinel makes it a
+    // replica of the new primary some seconds later, while the next steps run; (d) checks after that.
+    await restartOldPrimary();
+    assert.deepEqual(s.lateDetail, [], `${s.overran.length} of A's ${run.records.length} requests settled later than requestsTimeout ${REQ_TIMEOUT} + ${REQ_SLACK} ms or never\n${s.line}\n${eventLog(A, killMark[0], killAt)}`);
+    assert.ok(run.succeeding, `A's requests did not succeed again (3 in a row of each kind) within 20 s of A and B being ready\n${s.line}\nerrors: ${s.errors.join(' | ')}\n` +
+      `last: ${JSON.stringify(run.records.slice(-6))}\n${eventLog(A, killMark[0], killAt)}`);
+    for (const x of ['a', 'b']) assert.equal(dups[x].dups, 0, `duplicate deliveries at ${x} during the failover: ${dups[x].detail.join(', ')}`);
   });
 
   it('(b) after the failover: the former replica is the primary (ROLE), broadcasts cross both ways, requests work', async (t) => {
@@ -266,6 +330,38 @@ describe('Sentinel failover: ours by URL and by ioredis client, official with io
     assert.equal(res.ok, true, `fetchSockets from O: ${JSON.stringify(res.error)}`);
     assert.deepEqual(res.value.map((s) => s.id).sort(), [a, b, o].map((c) => c.serverSocketId).sort());
     t.diagnostic(`${Date.now() - killAt} ms after the kill: O→a ${oa} ms, O→b ${ob} ms, A→o ${ao} ms, B→o ${bo} ms`);
+  });
+
+  it('(d) the killed primary restarts and becomes a replica of the new one: numbered broadcasts from A, B and O reach a, b and o exactly once; nothing reached a or b twice since the kill', async (t) => {
+    assert.ok(readyIdx, 'needs the failover step');
+    await restartOldPrimary(); // unless the in-flight step did
+    // Sentinel reconfigures the returning primary as a replica of the new one (which it then
+    // replicates, PUBLISH included).
+    let info = {};
+    await waitUntil(async () => {
+      info = parseInfo(await dep.command(oldPrimary, ['INFO', 'replication']).catch(() => ''));
+      return info.role === 'slave' && Number(info.master_port) === dep.replica.port && info.master_link_status === 'up';
+    }, { timeoutMs: 30000, intervalMs: 100, what: `the restarted :${oldPrimary} to replicate from :${dep.replica.port}` }).catch(async (err) => {
+      assert.fail(`${err.message}: ${JSON.stringify(info)}\n${await dep.describe()}`);
+    });
+    const replicatingAfter = Date.now() - restartAt;
+    const clients = [a, b, o];
+    const nodes = [A, B, O];
+    for (const node of nodes) await node.command('emitNumbered', { event: `${NUMBERED}after-${node.label}`, count: AFTER_COUNT, intervalMs: 5 });
+    const complete = (c, node) => () => streamStats(c, `${NUMBERED}after-${node.label}`, AFTER_COUNT).received >= AFTER_COUNT;
+    await Promise.all(nodes.flatMap((node) => clients.map((c) => c.waitFor(complete(c, node), 5000, `${NUMBERED}after-${node.label}`).catch(() => {}))));
+    for (const node of nodes) await node.flush(clients, 5000).catch(() => {});
+    const got = {};
+    for (const node of nodes) for (const c of clients) got[`${node.label}→${c.server.label.toLowerCase()}`] = streamStats(c, `${NUMBERED}after-${node.label}`, AFTER_COUNT);
+    const dups = Object.fromEntries(clients.map((c) => [c.server.label.toLowerCase(), dupsOf(c, NUMBERED)]));
+    const requestChannel = `${key}-request#/#`;
+    t.diagnostic(`:${oldPrimary} replicating from :${dep.replica.port} ${replicatingAfter} ms after its restart (${restartAt - killAt} ms after the kill); ` +
+      `${Object.entries(got).map(([k, v]) => `${k} ${v.received}/${AFTER_COUNT}${v.dups ? ` (+${v.dups} dups)` : ''}`).join(', ')}; ` +
+      `duplicates since the kill: a ${dups.a.dups}, b ${dups.b.dups}, o ${dups.o.dups}; subscribers of ${requestChannel} on the old primary: ${await numsub(oldPrimary, requestChannel)}`);
+    const wrong = Object.entries(got).filter(([k, v]) => !k.endsWith('→o') || !k.startsWith('O')).filter(([, v]) => v.received !== AFTER_COUNT || v.dups)
+      .map(([k, v]) => `${k}: ${v.received}/${AFTER_COUNT} received, ${v.dups} duplicates`);
+    assert.deepEqual(wrong, [], `after the old primary came back as a replica\n${eventLog(A, killMark[0], killAt)}\n${eventLog(B, killMark[1], killAt)}`);
+    for (const x of ['a', 'b']) assert.equal(dups[x].dups, 0, `duplicate deliveries at ${x} since the kill: ${dups[x].detail.join(', ')}`);
   });
 
   it('no node exited or threw', () => {

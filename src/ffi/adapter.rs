@@ -64,6 +64,10 @@ pub struct SioHostCallbacks {
 /// Completion of an asynchronous call: `result`, and on success `json` (a JSON array of every
 /// answer's items, or the server count as a JSON number); on failure `error` describes it
 /// (for a timeout, `json` still holds what arrived). Both strings are borrowed for the call.
+/// Every completion runs exactly once, on the handle's thread; one still waiting when
+/// [`sio_adapter_free`] is called runs with `SIO_ERR_CLOSED` before it returns (on the calling
+/// thread if the handle's thread had to be stopped first). Requests settle within their timeout
+/// whatever state Redis is in (down, stalled, no primary known yet).
 pub type SioCompletion = Option<unsafe extern "C" fn(user_data: *mut c_void, result: SioResult, json: *const c_char, error: *const c_char)>;
 
 /// The C host's callbacks, callable from the handle's thread.
@@ -89,10 +93,13 @@ struct Completion {
 unsafe impl Send for Completion {}
 
 impl Completion {
-    fn finish(self, result: SioResult, json: Option<&str>, error: Option<&str>) {
-        let Some(callback) = self.callback else {
-            return;
-        };
+    fn finish(mut self, result: SioResult, json: Option<&str>, error: Option<&str>) {
+        self.call(result, json, error);
+    }
+
+    /// Runs the callback, the first time only.
+    fn call(&mut self, result: SioResult, json: Option<&str>, error: Option<&str>) {
+        let Some(callback) = self.callback.take() else { return };
         let json = json.and_then(|j| CString::new(j).ok());
         let error = error.and_then(|e| CString::new(e.replace('\0', " ")).ok());
         // SAFETY: a valid function pointer from the caller; the strings live until it returns.
@@ -110,6 +117,15 @@ impl Completion {
             }
             Err(err) => self.finish(SioResult::from(&err), None, Some(&err.to_string())),
         }
+    }
+}
+
+/// A completion whose work never finished (its task was dropped when the handle's runtime
+/// stopped) still runs, once, with [`SioResult::SioErrClosed`]: on the thread that calls
+/// `sio_adapter_free`, before it returns.
+impl Drop for Completion {
+    fn drop(&mut self) {
+        self.call(SioResult::SioErrClosed, None, Some("adapter closed"));
     }
 }
 
@@ -432,8 +448,8 @@ pub unsafe extern "C" fn sio_adapter_server_count(adapter: *const SioAdapter, do
     })
 }
 
-/// Leaves the cluster: ends pending requests (their completions get `SIO_ERR_CLOSED`),
-/// unsubscribes, sends what is queued (up to 2 s), closes the connections, stops the handle's
+/// Leaves the cluster: ends pending requests (their completions get `SIO_ERR_CLOSED`, each
+/// exactly once, before this returns), unsubscribes (waiting at most 2 s for Redis), sends what is queued (up to 2 s), closes the connections, stops the handle's
 /// thread and frees the handle. No callback runs after it returns. NULL is ignored.
 ///
 /// # Safety

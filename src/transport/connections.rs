@@ -4,6 +4,7 @@
 //! Cluster connection for sharded pub/sub, which sends each command to the shard owning the
 //! channel and resubscribes per slot after a failover.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -11,12 +12,15 @@ use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{IntoConnectionInfo, PushInfo, PushKind, Value};
 
+use super::link::Side;
 use super::{Inbound, Subscription};
 use crate::config::RedisConfig;
 use crate::error::{redact, Error};
 
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the cluster connection waits for an answer (the transport's own waits are shorter).
+const CLUSTER_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Connections in use, with the number that tells them from the ones they replaced (news from a
 /// replaced set, such as its failing PING or its disconnection, is no longer news).
@@ -24,11 +28,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub(crate) enum Conns {
     /// A publishing and a subscribing connection to one server (classic pub/sub).
     Pair {
+        /// Where they go (to open a replacement).
+        config: Arc<RedisConfig>,
         /// Sends the PUBLISH pipelines and the other commands.
         publisher: ConnectionManager,
         /// RESP3, subscribed; its pushes go to the transport.
         subscriber: ConnectionManager,
-        /// Which set this is.
+        /// Which subscribing connection this is.
         generation: u64,
         /// Sharded pub/sub on a single server (SPUBLISH, SSUBSCRIBE): Redis ≥ 7 without cluster.
         sharded: bool,
@@ -45,35 +51,107 @@ pub(crate) enum Conns {
 /// A push handler: where the redis crate hands over messages and confirmations.
 pub(crate) type OnPush = Box<dyn Fn(PushInfo) + Send + Sync>;
 
+/// A connection as Redis knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClientInfo {
+    /// `CLIENT ID`.
+    pub id: String,
+    /// Its address as Redis sees it (`ip:port`).
+    pub addr: String,
+}
+
+/// What became of a pipeline.
+#[derive(Debug, Default)]
+pub(crate) struct Sent {
+    /// Messages (by index) that Redis answered with an error, and the error's code: not run.
+    pub refused: Vec<(usize, String)>,
+    /// From which message on the pipeline got no answer, and why.
+    pub failure: Option<(usize, Failure)>,
+}
+
+/// Why a pipeline, from some message on, got no answer.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    /// False only when the messages certainly did not reach Redis (no connection).
+    pub may_have_run: bool,
+    /// What went wrong, for the report.
+    pub why: String,
+}
+
+impl Sent {
+    /// Messages from `index` on may have reached Redis, without an answer.
+    pub(crate) fn unconfirmed_from(index: usize, why: String) -> Sent {
+        Sent { refused: Vec::new(), failure: Some((index, Failure { may_have_run: true, why })) }
+    }
+
+    /// Messages from `index` on met `err`.
+    fn fail_at(&mut self, index: usize, err: redis::RedisError) {
+        // Answers to the commands are values (the pipelines ignore errors), so an error is the
+        // connection's. Without a connection (refused, connecting timed out: responses have no
+        // timeout here) or with a handshake that failed, nothing was written; a broken
+        // connection may have delivered part of what was written.
+        let may_have_run = err.is_io_error() && !err.is_connection_refusal() && !err.is_timeout();
+        self.failure = Some((index, Failure { may_have_run, why: redact(&err.to_string()) }));
+    }
+
+    /// Adds the answers of the pipeline that started at message `offset`.
+    fn answered(&mut self, offset: usize, answers: Vec<redis::RedisResult<Value>>) {
+        for (i, answer) in answers.into_iter().enumerate() {
+            if let Err(err) = answer {
+                self.refused.push((offset + i, err.code().unwrap_or("ERR").to_owned()));
+            }
+        }
+    }
+}
+
 impl Conns {
     /// Both connections to the server at `config.url` (lazy: nothing is sent yet).
     pub(crate) fn open_pair(config: &RedisConfig, generation: u64, on_push: OnPush) -> Result<Conns, Error> {
-        let client = |resp3: bool| -> Result<redis::Client, Error> {
-            let mut info: redis::ConnectionInfo = config.url.as_str().into_connection_info().map_err(|e| invalid_url(&config.url, e))?;
-            if resp3 {
-                let redis_settings = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
-                info = info.set_redis_settings(redis_settings);
+        let config = Arc::new(config.clone());
+        let subscriber = manager(&config, Some(on_push))?;
+        let publisher = manager(&config, None)?;
+        let sharded = config.sharded;
+        Ok(Conns::Pair { config, publisher, subscriber, generation, sharded })
+    }
+
+    /// The same connections with `side` opened anew (`generation` for a new subscribing one);
+    /// `None` for a cluster connection, which replaces its connections itself.
+    pub(crate) fn replace(&self, sides: &[Side], generation: u64, on_push: OnPush) -> Option<Result<Conns, Error>> {
+        let Conns::Pair { config, publisher, subscriber, sharded, .. } = self else { return None };
+        let open = || -> Result<Conns, Error> {
+            let publisher = if sides.contains(&Side::Publisher) { manager(config, None)? } else { publisher.clone() };
+            let subscriber = if sides.contains(&Side::Subscriber) { manager(config, Some(on_push))? } else { subscriber.clone() };
+            Ok(Conns::Pair { config: config.clone(), publisher, subscriber, generation, sharded: *sharded })
+        };
+        Some(open())
+    }
+
+    /// How Redis knows each connection (publisher, subscriber): `id=… addr=…` from `CLIENT
+    /// INFO` (Redis ≥ 6.2), to close them at Redis once they were replaced. `None` for a cluster
+    /// connection or when it cannot be asked.
+    pub(crate) async fn client_infos(&mut self) -> [Option<ClientInfo>; 2] {
+        async fn info(conn: &mut ConnectionManager) -> Option<ClientInfo> {
+            let text: String = redis::cmd("CLIENT").arg("INFO").query_async(conn).await.ok()?;
+            let field = |name: &str| text.split(' ').find_map(|kv| kv.strip_prefix(name)).map(str::to_owned);
+            Some(ClientInfo { id: field("id=")?, addr: field("addr=")? })
+        }
+        match self {
+            Conns::Pair { publisher, subscriber, .. } => {
+                let (p, s) = tokio::join!(info(publisher), info(subscriber));
+                [p, s]
             }
-            let client = match &config.tls_ca_pem {
-                Some(ca) => redis::Client::build_with_tls(info, redis::TlsCertificates { client_tls: None, root_cert: Some(ca.clone()) }),
-                None => redis::Client::open(info),
-            };
-            client.map_err(|e| invalid_url(&config.url, e))
-        };
-        let manager_config = || {
-            ConnectionManagerConfig::new()
-                .set_number_of_retries(4)
-                .set_min_delay(Duration::from_millis(50))
-                .set_max_delay(Duration::from_secs(2))
-                .set_connection_timeout(Some(CONNECT_TIMEOUT))
-        };
-        let on_push = move |push: PushInfo| -> Result<(), ()> {
-            on_push(push);
-            Ok(())
-        };
-        let subscriber = ConnectionManager::new_lazy_with_config(client(true)?, manager_config().set_push_sender(on_push).set_automatic_resubscription())?;
-        let publisher = ConnectionManager::new_lazy_with_config(client(false)?, manager_config())?;
-        Ok(Conns::Pair { publisher, subscriber, generation, sharded: config.sharded })
+            Conns::Sharded { .. } => [None, None],
+        }
+    }
+
+    /// Closes, at Redis, the connection `client` (a replaced one that may still look alive to
+    /// Redis, e.g. behind a silent network, and would count as a subscriber until Redis's
+    /// keepalive noticed). Matching on both id and address: ids start again after a restart.
+    pub(crate) async fn kill_client(&mut self, client: &ClientInfo) -> Result<(), Error> {
+        if let Conns::Pair { publisher, .. } = self {
+            redis::cmd("CLIENT").arg("KILL").arg("ID").arg(&client.id).arg("ADDR").arg(&client.addr).query_async::<Value>(publisher).await?;
+        }
+        Ok(())
     }
 
     /// A connection to the Redis Cluster of the seed nodes `seeds` (`redis://host:port` URLs).
@@ -86,7 +164,9 @@ impl Conns {
             .use_protocol(redis::ProtocolVersion::RESP3)
             .push_sender(on_push)
             .connection_timeout(CONNECT_TIMEOUT)
-            .response_timeout(CONNECT_TIMEOUT)
+            // Longer than the transport's own waits, which decide; a shorter one would make an
+            // unanswered SPUBLISH look like one that was never sent.
+            .response_timeout(CLUSTER_RESPONSE_TIMEOUT)
             .build()?;
         Ok(Conns::Sharded { cluster: client.get_async_connection().await?, generation })
     }
@@ -99,28 +179,36 @@ impl Conns {
     }
 
     /// Publishes `messages` in order: one PUBLISH pipeline, or, sharded, one SPUBLISH pipeline
-    /// per run of messages to the same channel (a pipeline must stay within one slot).
-    pub(crate) async fn publish(&mut self, messages: &[(String, Vec<u8>)]) -> Result<(), Error> {
-        match self {
-            Conns::Pair { publisher, sharded, .. } => {
-                let command = if *sharded { "SPUBLISH" } else { "PUBLISH" };
-                let mut pipe = redis::pipe();
-                for (channel, payload) in messages {
-                    pipe.cmd(command).arg(channel).arg(payload).ignore();
-                }
-                Ok(pipe.query_async::<()>(publisher).await?)
+    /// per run of messages to the same channel (a pipeline must stay within one slot). Says what
+    /// Redis answered to each.
+    pub(crate) async fn publish(&mut self, messages: &[(String, Vec<u8>)]) -> Sent {
+        let mut sent = Sent::default();
+        let command = if self.is_sharded() { "SPUBLISH" } else { "PUBLISH" };
+        let runs: Vec<&[(String, Vec<u8>)]> = match self {
+            Conns::Pair { sharded: false, .. } => vec![messages],
+            _ => messages.chunk_by(|a, b| a.0 == b.0).collect(),
+        };
+        let mut offset = 0;
+        for run in runs {
+            let mut pipe = redis::pipe();
+            pipe.ignore_errors();
+            for (channel, payload) in run {
+                pipe.cmd(command).arg(channel).arg(payload);
             }
-            Conns::Sharded { cluster, .. } => {
-                for run in messages.chunk_by(|a, b| a.0 == b.0) {
-                    let mut pipe = redis::pipe();
-                    for (channel, payload) in run {
-                        pipe.cmd("SPUBLISH").arg(channel).arg(payload).ignore();
-                    }
-                    pipe.query_async::<()>(cluster).await?;
+            let answers = match self {
+                Conns::Pair { publisher, .. } => pipe.query_async::<Vec<redis::RedisResult<Value>>>(publisher).await,
+                Conns::Sharded { cluster, .. } => pipe.query_async::<Vec<redis::RedisResult<Value>>>(cluster).await,
+            };
+            match answers {
+                Ok(answers) => sent.answered(offset, answers),
+                Err(err) => {
+                    sent.fail_at(offset, err);
+                    return sent;
                 }
-                Ok(())
             }
+            offset += run.len();
         }
+        sent
     }
 
     /// Subscribes to `subscription` (sharded: its channels, with SSUBSCRIBE).
@@ -202,22 +290,64 @@ impl Conns {
     /// SHARDNUMSUB` summed over every node of the cluster.
     pub(crate) async fn num_sub(&mut self, channel: &str) -> Result<usize, Error> {
         let reply: Vec<(String, i64)> = match self {
-            Conns::Pair { publisher, sharded, .. } => {
-                redis::cmd("PUBSUB").arg(if *sharded { "SHARDNUMSUB" } else { "NUMSUB" }).arg(channel).query_async(publisher).await?
-            }
+            Conns::Pair { publisher, sharded, .. } => redis::cmd("PUBSUB").arg(if *sharded { "SHARDNUMSUB" } else { "NUMSUB" }).arg(channel).query_async(publisher).await?,
             Conns::Sharded { cluster, .. } => redis::cmd("PUBSUB").arg("SHARDNUMSUB").arg(channel).query_async(cluster).await?,
         };
         Ok(reply.iter().map(|(_, n)| (*n).max(0) as usize).sum())
     }
 
-    /// PING on the subscribing side.
-    pub(crate) async fn ping(&mut self) -> Result<(), Error> {
+    /// PINGs the publishing connection and, when `subscribing`, the subscribing one, at the
+    /// same time; each answer is `None` when it did not come within `timeout`.
+    pub(crate) async fn probe(&mut self, timeout: Duration, subscribing: bool) -> (Option<redis::RedisResult<()>>, Option<Option<redis::RedisResult<()>>>) {
+        async fn ping<C: redis::aio::ConnectionLike>(conn: &mut C, timeout: Duration) -> Option<redis::RedisResult<()>> {
+            tokio::time::timeout(timeout, redis::cmd("PING").query_async::<Value>(conn)).await.ok().map(|r| r.map(drop))
+        }
         match self {
-            Conns::Pair { subscriber, .. } => redis::cmd("PING").query_async::<Value>(subscriber).await?,
-            Conns::Sharded { cluster, .. } => redis::cmd("PING").query_async::<Value>(cluster).await?,
-        };
-        Ok(())
+            Conns::Pair { publisher, subscriber, .. } => {
+                let (p, s) = tokio::join!(ping(publisher, timeout), async {
+                    if subscribing {
+                        Some(ping(subscriber, timeout).await)
+                    } else {
+                        None
+                    }
+                });
+                (p, s)
+            }
+            // One connection for both: asked twice, as if they were two.
+            Conns::Sharded { cluster, .. } => {
+                let answer = ping(cluster, timeout).await;
+                let again = if subscribing { Some(ping(cluster, timeout).await) } else { None };
+                (answer, again)
+            }
+        }
     }
+}
+
+/// A connection manager for `config`'s server: RESP3 with `on_push` for the subscribing side.
+/// It has no response timeout (the transport decides how long to wait for what) and tries to
+/// connect once per command: the transport's supervisor paces the retries.
+fn manager(config: &RedisConfig, on_push: Option<OnPush>) -> Result<ConnectionManager, Error> {
+    let mut info: redis::ConnectionInfo = config.url.as_str().into_connection_info().map_err(|e| invalid_url(&config.url, e))?;
+    if on_push.is_some() {
+        let redis_settings = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
+        info = info.set_redis_settings(redis_settings);
+    }
+    let client = match &config.tls_ca_pem {
+        Some(ca) => redis::Client::build_with_tls(info, redis::TlsCertificates { client_tls: None, root_cert: Some(ca.clone()) }),
+        None => redis::Client::open(info),
+    }
+    .map_err(|e| invalid_url(&config.url, e))?;
+    let settings = ConnectionManagerConfig::new().set_number_of_retries(0).set_response_timeout(None).set_connection_timeout(Some(CONNECT_TIMEOUT));
+    let settings = match on_push {
+        Some(on_push) => settings
+            .set_push_sender(move |push: PushInfo| -> Result<(), ()> {
+                on_push(push);
+                Ok(())
+            })
+            .set_automatic_resubscription(),
+        None => settings,
+    };
+    Ok(ConnectionManager::new_lazy_with_config(client, settings)?)
 }
 
 /// A message push: `message`/`smessage` [channel, payload] or `pmessage` [pattern, channel,

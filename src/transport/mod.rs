@@ -5,10 +5,11 @@
 //! reconnect). [`memory::MemoryBroker`] is its in-process twin, so the engine above can be
 //! tested without Redis. Received messages are handed to [`Subscriber`]s in batches.
 
-pub mod memory;
 pub mod cluster;
 mod connections;
+mod link;
 mod locate;
+pub mod memory;
 pub mod redis;
 pub mod sentinel;
 
@@ -78,6 +79,15 @@ pub trait Transport: Send + Sync + 'static {
     fn close(&self) -> BoxFuture<'_, ()>;
 }
 
+/// `transport.num_sub(channel)`, given up after `within` (Redis stalled, no primary known yet)
+/// with an error that says so.
+pub(crate) async fn num_sub_within(transport: &dyn Transport, channel: &str, within: std::time::Duration) -> Result<usize, Error> {
+    match tokio::time::timeout(within, transport.num_sub(channel)).await {
+        Ok(count) => count,
+        Err(_) => Err(Error::Redis(format!("cannot count the nodes: Redis did not answer PUBSUB NUMSUB within {} ms", within.as_millis()))),
+    }
+}
+
 /// Starts delivering `subscription` to `subscriber` without waiting (within a tokio runtime):
 /// failures reach the subscriber as [`TransportEvent::Error`] and the transport keeps retrying.
 pub(crate) fn subscribe_in_background(transport: Arc<dyn Transport>, subscription: Subscription, subscriber: Arc<dyn Subscriber>) {
@@ -136,7 +146,9 @@ impl Router {
         {
             let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
             for (route, message) in batch {
-                let Some(subscriber) = routes.get(&route) else { continue };
+                let Some(subscriber) = routes.get(&route) else {
+                    continue;
+                };
                 match grouped.iter_mut().find(|(s, _)| Arc::ptr_eq(s, subscriber)) {
                     Some((_, messages)) => messages.push(message),
                     None => grouped.push((subscriber.clone(), vec![message])),

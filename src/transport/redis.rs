@@ -1,27 +1,46 @@
-//! The Redis transport: one publishing and one subscribing connection, both reconnecting.
+//! The Redis transport: one publishing and one subscribing connection (or a Redis Cluster
+//! connection for sharded pub/sub), watched over by one supervisor task.
 //!
-//! Publishing is a synchronous enqueue into a bounded queue; a task drains it into pipelines
-//! (one round trip for many PUBLISH commands). When Redis goes away the current pipeline is
-//! kept and new messages wait in the queue; once the subscriber has resubscribed (plus a short
-//! grace for the other nodes to do the same) the queue is flushed. When the queue is full,
-//! publishes fail at once and are counted as dropped, so memory stays bounded.
+//! # The link
 //!
-//! Subscribing uses a RESP3 connection manager with automatic resubscription: after a
-//! reconnect every channel and pattern is subscribed again by the redis crate, and the
-//! confirmations mark the link up ([`TransportEvent::Ready`]). A health task pings the
-//! subscriber when it is quiet, which both notices an outage ([`TransportEvent::Error`]) and
-//! makes the connection manager try again.
+//! Whether the connections can be trusted is the link state machine's to say (`src/transport/link.rs`
+//! documents its states and transitions). Here are its drivers:
+//!
+//! - the **supervisor** (`supervise`) PINGs both connections, every second while the link is
+//!   up and quiet and every 100–250 ms otherwise, feeds the answers to the machine and carries
+//!   out what it asks: subscribe everything again (then the link is up, and `Ready` follows the
+//!   outage's `Error`), or replace a connection that stalled for good or is stuck on a refused
+//!   handshake, closing the old one at Redis (`CLIENT KILL ID … ADDR …`) so that it no longer
+//!   counts as a subscriber. Only the supervisor, and the Sentinel/cluster follower after moving
+//!   to a new primary, bring the link back up;
+//! - the **subscriber's pushes**: a disconnection marks the link down and wakes the supervisor;
+//!   messages from connections that were replaced meanwhile are ignored;
+//! - the **publisher** (`publish_loop`), whose failures mark the link down.
+//!
+//! # Publishing
+//!
+//! `publish` is a synchronous enqueue into a bounded queue. One task drains it into pipelines
+//! of at most 512 messages and 1 MiB, one pipeline at a time, in
+//! order. While the link is down nothing is sent: messages wait in the queue and go out in order
+//! once it is up again (plus 300 ms, so that the other nodes, reconnecting at the
+//! same time, are subscribed again too). A message is never sent twice: a pipeline that may
+//! have reached Redis (no answer within 5 s, or the connection broke while it was
+//! in flight) is counted as `unconfirmed` and reported, not sent again; only messages that
+//! certainly did not run (connection refused, or refused by Redis with `-BUSY`, `-LOADING`,
+//! `-MASTERDOWN`, `-READONLY`, `-TRYAGAIN`, `-CLUSTERDOWN`) are sent again. When the queue is full,
+//! `publish` fails at once and the message is counted as dropped, so memory stays bounded.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use redis::{PushInfo, PushKind, Value};
 use tokio::sync::{mpsc, watch, Notify};
 
 use super::cluster::{ClusterSpec, ClusterView};
-use super::connections::{into_message, Conns, OnPush};
+use super::connections::{into_message, ClientInfo, Conns, OnPush, Sent};
+use super::link::{read_answer, Event, LinkMachine, LinkState, Side, Step};
 use super::locate::Locate;
 use super::sentinel::SentinelSpec;
 use super::{BoxFuture, Router, Subscriber, Subscription, Transport, TransportEvent};
@@ -30,63 +49,89 @@ use crate::error::Error;
 
 /// Most PUBLISH commands sent in one pipeline.
 const MAX_PIPELINE: usize = 512;
-/// Time between two health checks of the subscriber connection.
-const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
+/// Most payload bytes sent in one pipeline (a single larger message goes alone).
+const MAX_PIPELINE_BYTES: usize = 1 << 20;
+/// How long a pipeline may go unanswered before its messages count as unconfirmed.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time between two probes while the link is up (skipped while messages flow both ways).
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a probe waits for the PONGs while the link is up.
+const PROBE_TIMEOUT_UP: Duration = Duration::from_secs(2);
+/// How long a probe waits for the PONGs while the link is not up.
+const PROBE_TIMEOUT_DOWN: Duration = Duration::from_secs(1);
+/// First pause between probes while the link is not up (doubling up to [`RETRY_MAX`]).
+const RETRY_MIN: Duration = Duration::from_millis(100);
+/// Longest pause between probes while the link is not up: Redis answering again is noticed
+/// within it (each probe is also a connection attempt).
+const RETRY_MAX: Duration = Duration::from_millis(250);
+/// How long subscribing everything again may take before it counts as failed.
+const RESUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long publishing waits, after this node resubscribed following an outage, for the other
 /// nodes to resubscribe too.
 const RESUBSCRIBE_GRACE: Duration = Duration::from_millis(300);
 /// How long `close()` keeps trying to send what is still queued.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
-/// How long a subscription waits for the first server (Sentinel, cluster) before it reports
-/// an error and is left to the retries.
+/// How long a subscription waits for the first server (Sentinel, cluster) or its confirmation
+/// before it reports an error and is left to the supervisor.
 const FIRST_SERVER_WAIT: Duration = Duration::from_secs(3);
+/// How long an unsubscription may take.
+const UNSUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Time between two questions to Sentinel or the cluster about the primary to use.
 const LOCATE_INTERVAL: Duration = Duration::from_secs(1);
+/// Error codes with which Redis refuses a command without running it, for a while: messages
+/// refused so are sent again.
+const TRANSIENT_REFUSALS: [&str; 6] = ["BUSY", "LOADING", "MASTERDOWN", "READONLY", "TRYAGAIN", "CLUSTERDOWN"];
 
 /// Counters of the transport, readable at any time.
 #[derive(Debug, Default)]
 pub struct TransportStats {
-    /// Messages handed to Redis.
+    /// Messages Redis confirmed.
     pub published: AtomicU64,
-    /// Messages refused because the queue was full or the transport closed.
+    /// Messages refused because the queue was full or the transport closed, or refused by Redis
+    /// for good (e.g. `-NOPERM`): certainly not delivered.
     pub dropped: AtomicU64,
+    /// Messages sent to Redis without a confirmation (no answer in time, or the connection
+    /// broke meanwhile): they may or may not have been delivered, and are not sent again.
+    pub unconfirmed: AtomicU64,
     /// Messages received from Redis.
     pub received: AtomicU64,
-    /// Messages accepted by `publish` and not yet sent or dropped.
+    /// Messages accepted by `publish` and not yet confirmed, unconfirmed or dropped.
     pub pending: AtomicU64,
-}
-
-/// Whether the subscriber connection is up with its subscriptions in place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum LinkState {
-    /// Not connected yet.
-    Initial,
-    /// Subscribed.
-    Up,
-    /// Lost or unreachable; the connection manager is reconnecting.
-    Down,
 }
 
 /// What every task of a transport shares.
 struct Link {
     router: Router,
     stats: Arc<TransportStats>,
+    /// The state machine; reports are made while it is locked, so they keep their order.
+    machine: Mutex<LinkMachine>,
+    /// The machine's state, for those who wait on it.
     state: watch::Sender<LinkState>,
     closed: AtomicBool,
-    /// Wakes the health loop and subscribe retries at close.
+    /// Wakes the supervisor and the follower at close.
     shutdown: Notify,
-    /// Wakes the publish loop once everything queued was sent (or given up) at close.
+    /// Wakes the supervisor when something failed.
+    wake: Notify,
+    /// Wakes the publish loop to stop, once everything queued was sent (or given up) at close.
     stop_publisher: Notify,
-    /// The connection pair in use: `None` before Sentinel named a primary, and after close.
-    /// Replaced when Sentinel names another primary.
+    /// The connections in use: `None` before Sentinel or the cluster named a primary, and after
+    /// close. Replaced after a failover or when a connection is replaced.
     conns: watch::Sender<Option<Conns>>,
-    /// Every pattern and channel subscribed, to subscribe again on a new connection pair and to
-    /// tell what the redis crate should not have resubscribed.
-    subscribed: std::sync::Mutex<Wanted>,
+    /// The generation of the subscribing connection in use: messages from others are ignored.
+    live: AtomicU64,
+    /// How many times connections were put in use: a probe of connections replaced meanwhile
+    /// is not news.
+    installs: AtomicU64,
+    /// Every pattern and channel subscribed, to subscribe again after an outage or on new
+    /// connections, and to tell what the redis crate should not have resubscribed.
+    subscribed: Mutex<Wanted>,
     /// Why the link went down last.
-    last_error: std::sync::Mutex<String>,
-    /// Pairs opened so far.
+    last_error: Mutex<String>,
+    /// Subscribing connections opened so far.
     generations: AtomicU64,
+    /// How Redis knew the connections in use (publisher, subscriber) when the link last came
+    /// up, to close them there once they are replaced.
+    clients: Mutex<[Option<ClientInfo>; 2]>,
 }
 
 /// The patterns and channels the subscribers asked for, as sets.
@@ -111,47 +156,95 @@ impl Wanted {
         }
     }
 
-    /// The part of `subscription` still wanted.
-    fn filter(&self, subscription: &Subscription) -> Subscription {
-        Subscription {
-            patterns: subscription.patterns.iter().filter(|p| self.patterns.contains(*p)).cloned().collect(),
-            channels: subscription.channels.iter().filter(|c| self.channels.contains(*c)).cloned().collect(),
-        }
-    }
-
     /// Everything, as one subscription.
     fn all(&self) -> Subscription {
         Subscription { patterns: self.patterns.iter().cloned().collect(), channels: self.channels.iter().cloned().collect() }
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Link {
-    /// Marks the link down (reporting `why` once per outage; subscribers arriving during the
-    /// outage hear it when they subscribe).
-    fn down(&self, why: String) {
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = why.clone();
-        if self.state.send_replace(LinkState::Down) != LinkState::Down {
-            self.router.broadcast_event(&TransportEvent::Error(why));
+    fn new() -> Self {
+        Link {
+            router: Router::default(),
+            stats: Arc::new(TransportStats::default()),
+            machine: Mutex::new(LinkMachine::default()),
+            state: watch::Sender::new(LinkState::Connecting),
+            closed: AtomicBool::new(false),
+            shutdown: Notify::new(),
+            wake: Notify::new(),
+            stop_publisher: Notify::new(),
+            conns: watch::Sender::new(None),
+            live: AtomicU64::new(0),
+            installs: AtomicU64::new(0),
+            subscribed: Mutex::new(Wanted::default()),
+            last_error: Mutex::new(String::new()),
+            generations: AtomicU64::new(0),
+            clients: Mutex::new([None, None]),
         }
     }
 
-    /// Like [`Link::down`], for news about the pair of `generation`: ignored once that pair was
-    /// replaced.
-    fn down_from(&self, generation: u64, why: String) {
-        if self.conns.borrow().as_ref().is_some_and(|c| c.generation() == generation) {
-            self.down(why);
+    /// Feeds `event` to the machine, makes its reports and returns the other steps for the
+    /// caller to carry out. True in the second place when an error was reported.
+    fn apply(&self, event: Event) -> (Vec<Step>, bool) {
+        self.apply_at(event, Instant::now())
+    }
+
+    /// [`Link::apply`] of an event seen at `at`.
+    fn apply_at(&self, event: Event, at: Instant) -> (Vec<Step>, bool) {
+        let mut machine = lock(&self.machine);
+        let steps = machine.on(event, at);
+        let state = machine.state();
+        self.state.send_if_modified(|s| std::mem::replace(s, state) != state);
+        let mut rest = Vec::new();
+        let mut reported = false;
+        for step in steps {
+            match step {
+                Step::Report(event) => {
+                    if let TransportEvent::Error(why) = &event {
+                        *lock(&self.last_error) = why.clone();
+                        reported = true;
+                    }
+                    self.router.broadcast_event(&event);
+                }
+                other => rest.push(other),
+            }
+        }
+        drop(machine);
+        if state == LinkState::Down {
+            self.wake.notify_one();
+        }
+        (rest, reported)
+    }
+
+    /// Something failed: the link is down (reported once per outage). True when this call
+    /// reported it.
+    fn fail(&self, why: String) -> bool {
+        self.apply(Event::Failed(why)).1
+    }
+
+    /// Like [`Link::fail`], for news about the subscribing connection of `generation`: ignored
+    /// once that connection was replaced.
+    fn fail_from(&self, generation: u64, why: String) {
+        if self.live.load(Ordering::Acquire) == generation {
+            self.fail(why);
         }
     }
 
-    /// Marks the link up; after an outage every subscriber hears [`TransportEvent::Ready`].
-    fn up(&self) {
-        if self.state.send_replace(LinkState::Up) == LinkState::Down {
-            self.router.broadcast_event(&TransportEvent::Ready);
-        }
+    /// Everything wanted is subscribed on the connections in use.
+    fn subscribed_all(&self) {
+        self.apply(Event::Subscribed);
     }
 
-    /// The connection pair in use, waiting for the first one; [`Error::Closed`] once closed
-    /// without one.
+    fn state(&self) -> LinkState {
+        *self.state.borrow()
+    }
+
+    /// The connections in use, waiting for the first ones; [`Error::Closed`] once closed
+    /// without them.
     async fn current(&self) -> Result<Conns, Error> {
         let mut conns = self.conns.subscribe();
         loop {
@@ -167,16 +260,20 @@ impl Link {
         }
     }
 
-    /// The part of `subscription` that is still subscribed (not unsubscribed since).
-    fn still_wanted(&self, subscription: &Subscription) -> Subscription {
-        self.subscribed.lock().unwrap_or_else(|p| p.into_inner()).filter(subscription)
+    /// The connections in use, if there are some now.
+    fn current_now(&self) -> Option<Conns> {
+        self.conns.borrow().clone()
     }
 
-    /// Subscribes `conns` to every pattern and channel wanted now (new connections, or sharded
-    /// ones after an outage: subscribing again what is subscribed changes nothing).
+    /// Subscribes `conns` to every pattern and channel wanted now (new connections, or after
+    /// an outage: subscribing again what is subscribed changes nothing), within
+    /// [`RESUBSCRIBE_TIMEOUT`].
     async fn subscribe_everything(&self, conns: &mut Conns) -> Result<(), Error> {
-        let everything = self.subscribed.lock().unwrap_or_else(|p| p.into_inner()).all();
-        conns.subscribe(&everything).await
+        let everything = lock(&self.subscribed).all();
+        match tokio::time::timeout(RESUBSCRIBE_TIMEOUT, conns.subscribe(&everything)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Redis(format!("Redis did not confirm the subscriptions within {} s", RESUBSCRIBE_TIMEOUT.as_secs()))),
+        }
     }
 
     /// Puts `conns` in use, unless the transport closed meanwhile (they are then dropped, which
@@ -184,14 +281,22 @@ impl Link {
     fn install(&self, conns: Conns) -> bool {
         let closed = self.closed.load(Ordering::Acquire);
         if !closed {
+            self.live.store(conns.generation(), Ordering::Release);
             self.conns.send_replace(Some(conns));
+            self.installs.fetch_add(1, Ordering::AcqRel);
         }
         !closed
     }
 
-    /// The connection pair in use, if there is one now.
-    fn current_now(&self) -> Option<Conns> {
-        self.conns.borrow().clone()
+    /// A number for a new subscribing connection.
+    fn next_generation(&self) -> u64 {
+        self.generations.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Counts `n` messages as settled in `counter`.
+    fn settle(&self, counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+        self.stats.pending.fetch_sub(n as u64, Ordering::AcqRel);
     }
 }
 
@@ -231,18 +336,7 @@ impl RedisTransport {
         if (locator.is_some() || sharded_seeds.is_some()) && config.tls_ca_pem.is_some() {
             return Err(Error::InvalidOption { option: "url", reason: "TLS with Sentinel or Redis Cluster is not supported".into() });
         }
-        let link = Arc::new(Link {
-            router: Router::default(),
-            stats: Arc::new(TransportStats::default()),
-            state: watch::Sender::new(LinkState::Initial),
-            closed: AtomicBool::new(false),
-            shutdown: Notify::new(),
-            stop_publisher: Notify::new(),
-            conns: watch::Sender::new(None),
-            subscribed: std::sync::Mutex::new(Wanted::default()),
-            last_error: std::sync::Mutex::new(String::new()),
-            generations: AtomicU64::new(0),
-        });
+        let link = Arc::new(Link::new());
         let (queue, queue_rx) = mpsc::channel(config.max_queued_publishes.max(1));
         match (locator, sharded_seeds) {
             (Some(locator), _) => {
@@ -252,29 +346,36 @@ impl RedisTransport {
                 tokio::spawn(connect_sharded(seeds, link.clone()));
             }
             (None, None) => {
-                link.conns.send_replace(Some(open_pair(config, &link)?));
+                let generation = link.next_generation();
+                link.install(Conns::open_pair(config, generation, push_handler(&link, generation))?);
             }
         }
         tokio::spawn(publish_loop(queue_rx, link.clone()));
-        tokio::spawn(health_loop(link.clone()));
+        tokio::spawn(supervise(link.clone()));
         Ok(RedisTransport { queue, link, cluster })
     }
 
-    /// Counters: published, dropped, received, pending.
+    /// Counters: published, dropped, unconfirmed, received, pending.
     pub fn stats(&self) -> &TransportStats {
         &self.link.stats
     }
+
+    /// The link's state: `connecting` (nothing proven yet), `up` (both connections answer and
+    /// every subscription is confirmed), `down` (an outage was reported; publishing waits) or
+    /// `closed`.
+    pub fn link_state(&self) -> &'static str {
+        match self.link.state() {
+            LinkState::Connecting => "connecting",
+            LinkState::Up => "up",
+            LinkState::Down => "down",
+            LinkState::Closed => "closed",
+        }
+    }
 }
 
-/// Both connections to the server at `config.url` (lazy: nothing is sent yet). Pushes of the
-/// subscriber are handled where the redis crate hands them over, without another channel hop:
-/// routing and validation are cheap, and hosts batch what they receive themselves.
-fn open_pair(config: &RedisConfig, link: &Arc<Link>) -> Result<Conns, Error> {
-    let generation = link.generations.fetch_add(1, Ordering::AcqRel) + 1;
-    Conns::open_pair(config, generation, push_handler(link, generation))
-}
-
-/// Where the pushes of the connections of `generation` go.
+/// Where the pushes of the subscribing connection of `generation` go. They are handled where
+/// the redis crate hands them over, without another channel hop: routing and validation are
+/// cheap, and hosts batch what they receive themselves.
 fn push_handler(link: &Arc<Link>, generation: u64) -> OnPush {
     let link = link.clone();
     Box::new(move |push| handle_push(push, &link, generation))
@@ -283,22 +384,24 @@ fn push_handler(link: &Arc<Link>, generation: u64) -> OnPush {
 /// Sharded pub/sub: connects to the cluster of `seeds` (retrying while it cannot be reached)
 /// and puts the connection in use. The redis crate then follows the cluster's topology itself.
 async fn connect_sharded(seeds: Vec<String>, link: Arc<Link>) {
-    let mut delay = Duration::from_millis(100);
+    let mut delay = RETRY_MIN;
     while !link.closed.load(Ordering::Acquire) {
-        let generation = link.generations.fetch_add(1, Ordering::AcqRel) + 1;
+        let generation = link.next_generation();
         match Conns::open_sharded(seeds.clone(), generation, push_handler(&link, generation)).await {
-            Ok(mut conns) => {
-                match link.subscribe_everything(&mut conns).await {
-                    Ok(()) => {
-                        if link.install(conns) {
-                            link.up();
-                        }
-                        return;
+            Ok(mut conns) => match link.subscribe_everything(&mut conns).await {
+                Ok(()) => {
+                    if link.install(conns) {
+                        link.subscribed_all();
                     }
-                    Err(err) => link.down(format!("cannot subscribe on the Redis Cluster: {}", err.detail())),
+                    return;
                 }
+                Err(err) => {
+                    link.fail(format!("cannot subscribe on the Redis Cluster: {}", err.detail()));
+                }
+            },
+            Err(err) => {
+                link.fail(format!("cannot connect to the Redis Cluster: {}", err.detail()));
             }
-            Err(err) => link.down(format!("cannot connect to the Redis Cluster: {}", err.detail())),
         }
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
@@ -318,10 +421,11 @@ async fn follow(mut locator: Box<dyn Locate>, config: RedisConfig, link: Arc<Lin
         match locator.locate(primary.as_deref()).await {
             Ok(addr) if primary.as_ref() != Some(&addr) => {
                 let node = RedisConfig { url: locator.node_url(&addr), ..config.clone() };
-                match open_pair(&node, &link) {
+                let generation = link.next_generation();
+                match Conns::open_pair(&node, generation, push_handler(&link, generation)) {
                     Ok(mut conns) => {
                         if primary.is_some() {
-                            link.down(format!("moving to the new primary {addr}"));
+                            link.fail(format!("moving to the new primary {addr}"));
                         }
                         match link.subscribe_everything(&mut conns).await {
                             Ok(()) => {
@@ -329,16 +433,22 @@ async fn follow(mut locator: Box<dyn Locate>, config: RedisConfig, link: Arc<Lin
                                 if !link.install(conns) {
                                     return;
                                 }
-                                link.up();
+                                link.subscribed_all();
                             }
-                            Err(err) => link.down(format!("cannot subscribe on the primary {addr}: {}", err.detail())),
+                            Err(err) => {
+                                link.fail(format!("cannot subscribe on the primary {addr}: {}", err.detail()));
+                            }
                         }
                     }
-                    Err(err) => link.down(err.detail()),
+                    Err(err) => {
+                        link.fail(err.detail());
+                    }
                 }
             }
             Ok(_) => {}
-            Err(err) => link.down(err.detail()),
+            Err(err) => {
+                link.fail(err.detail());
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(LOCATE_INTERVAL) => {}
@@ -347,24 +457,22 @@ async fn follow(mut locator: Box<dyn Locate>, config: RedisConfig, link: Arc<Lin
     }
 }
 
-/// Routes one push from the subscriber connection: messages to their subscriber; a lost
-/// connection and the subscription confirmations after a reconnect change the link state.
+/// Routes one push from the subscribing connection of `generation`: messages to their
+/// subscriber (unless that connection was replaced meanwhile); a lost connection marks the link
+/// down.
 fn handle_push(push: PushInfo, link: &Link, generation: u64) {
     match push.kind {
         PushKind::Message | PushKind::PMessage | PushKind::SMessage => {
+            if link.live.load(Ordering::Acquire) != generation {
+                return;
+            }
             if let Some(entry) = into_message(push) {
                 link.stats.received.fetch_add(1, Ordering::Relaxed);
                 link.router.deliver(vec![entry]);
             }
         }
-        PushKind::Disconnection => link.down_from(generation, "connection to Redis lost; reconnecting".into()),
-        PushKind::Subscribe | PushKind::PSubscribe => {
-            link.up();
-            drop_unwanted(&push, link);
-        }
-        // Sharded: one channel's confirmation says nothing of the other shards; the link is up
-        // once every channel is subscribed again (see `health_loop`).
-        PushKind::SSubscribe => drop_unwanted(&push, link),
+        PushKind::Disconnection => link.fail_from(generation, "connection to Redis lost; reconnecting".into()),
+        PushKind::Subscribe | PushKind::PSubscribe | PushKind::SSubscribe => drop_unwanted(&push, link),
         _ => {}
     }
 }
@@ -373,148 +481,291 @@ fn handle_push(push: PushInfo, link: &Link, generation: u64) {
 /// or pattern whose UNSUBSCRIBE was lost in an outage comes back. Such confirmations are
 /// answered with an unsubscribe here.
 fn drop_unwanted(push: &PushInfo, link: &Link) {
-    let Some(Value::BulkString(name)) = push.data.first() else { return };
+    let Some(Value::BulkString(name)) = push.data.first() else {
+        return;
+    };
     let name = String::from_utf8_lossy(name);
     let pattern = push.kind == PushKind::PSubscribe;
     let wanted = {
-        let all = link.subscribed.lock().unwrap_or_else(|p| p.into_inner());
-        if pattern { all.patterns.contains(name.as_ref()) } else { all.channels.contains(name.as_ref()) }
+        let all = lock(&link.subscribed);
+        if pattern {
+            all.patterns.contains(name.as_ref())
+        } else {
+            all.channels.contains(name.as_ref())
+        }
     };
     if wanted {
         return;
     }
-    let (Some(mut conns), Ok(runtime)) = (link.current_now(), tokio::runtime::Handle::try_current()) else { return };
+    let (Some(mut conns), Ok(runtime)) = (link.current_now(), tokio::runtime::Handle::try_current()) else {
+        return;
+    };
     let name = name.into_owned();
     let unwanted = if pattern { Subscription { patterns: vec![name.clone()], channels: Vec::new() } } else { Subscription { patterns: Vec::new(), channels: vec![name.clone()] } };
     runtime.spawn(async move {
-        if let Err(err) = conns.unsubscribe(&unwanted).await {
-            tracing::debug!("unsubscribing {name} again failed: {err}");
+        match tokio::time::timeout(UNSUBSCRIBE_TIMEOUT, conns.unsubscribe(&unwanted)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::debug!("unsubscribing {name} again failed: {err}"),
+            Err(_) => tracing::debug!("unsubscribing {name} again: no answer"),
         }
     });
 }
 
-/// Drains the queue into pipelines. A failed pipeline is kept: messages wait (in the bounded
-/// queue) until Redis is back, and are sent once this node's subscriber has resubscribed plus a
-/// short grace period, so that the other nodes, reconnecting at the same time, are subscribed
-/// again too (Redis drops messages nobody is subscribed to). After `close()` a failing pipeline
-/// is given [`CLOSE_GRACE`] and then dropped (and counted).
+/// Takes the next pipeline from the front of `backlog`: at most [`MAX_PIPELINE`] messages and
+/// [`MAX_PIPELINE_BYTES`] (at least one message).
+fn next_pipeline(backlog: &mut VecDeque<(String, Vec<u8>)>) -> Vec<(String, Vec<u8>)> {
+    let mut bytes = 0;
+    let mut count = 0;
+    for (channel, payload) in backlog.iter() {
+        bytes += channel.len() + payload.len();
+        if count == MAX_PIPELINE || (count > 0 && bytes > MAX_PIPELINE_BYTES) {
+            break;
+        }
+        count += 1;
+    }
+    backlog.drain(..count).collect()
+}
+
+/// Drains the queue into pipelines, one at a time and in order (see the module documentation
+/// for what is sent again and what is not). While the link is down, waits for it (messages stay
+/// queued); after `close()` what is still queued once [`CLOSE_GRACE`] is spent is dropped (and
+/// counted).
 async fn publish_loop(mut rx: mpsc::Receiver<(String, Vec<u8>)>, link: Arc<Link>) {
-    let mut messages = Vec::with_capacity(MAX_PIPELINE);
+    let mut backlog: VecDeque<(String, Vec<u8>)> = VecDeque::new();
+    let mut incoming = Vec::with_capacity(MAX_PIPELINE);
+    let mut state = link.state.subscribe();
+    let mut after_outage = false;
     loop {
-        tokio::select! {
-            received = rx.recv_many(&mut messages, MAX_PIPELINE) => if received == 0 { return },
-            _ = link.stop_publisher.notified() => return,
+        if backlog.is_empty() {
+            tokio::select! {
+                received = rx.recv_many(&mut incoming, MAX_PIPELINE) => if received == 0 { return },
+                _ = link.stop_publisher.notified() => return,
+            }
+        } else {
+            while incoming.len() < MAX_PIPELINE {
+                let Ok(message) = rx.try_recv() else { break };
+                incoming.push(message);
+            }
         }
-        let mut waited_after_close = Duration::ZERO;
-        let mut failed = false;
-        if *link.state.borrow() == LinkState::Down && !link.router.is_empty() {
-            // A known outage: the connection manager would send as soon as Redis accepts
-            // connections again, before anybody has resubscribed.
-            wait_for_resubscription(&link).await;
-        }
-        let sent = loop {
-            let result = match link.current().await {
-                Ok(mut conns) => conns.publish(&messages).await,
-                Err(err) => Err(err),
-            };
-            match result {
-                Err(Error::Closed) => break false,
-                Ok(()) => break true,
-                Err(err) if link.closed.load(Ordering::Acquire) && waited_after_close >= CLOSE_GRACE => {
-                    tracing::debug!("dropping {} messages at close: {err}", messages.len());
-                    break false;
+        backlog.extend(incoming.drain(..));
+        let stop = async {
+            // Nothing is sent into a link known to be down; the supervisor brings it back.
+            if *state.borrow_and_update() == LinkState::Down {
+                after_outage = true;
+                let _ = state.wait_for(|s| *s != LinkState::Down).await;
+            }
+            if std::mem::take(&mut after_outage) {
+                tokio::time::sleep(RESUBSCRIBE_GRACE).await;
+            }
+            link.current().await
+        };
+        let conns = tokio::select! {
+            conns = stop => conns,
+            _ = link.stop_publisher.notified() => Err(Error::Closed),
+        };
+        let mut conns = match conns {
+            Ok(conns) => conns,
+            Err(_) => {
+                // Closed for good: what is left is dropped.
+                while let Ok(message) = rx.try_recv() {
+                    backlog.push_back(message);
                 }
-                Err(err) => {
-                    if !failed {
-                        link.router.broadcast_event(&TransportEvent::Error(format!("publish failed, will retry: {}", err.detail())));
-                        failed = true;
-                    }
-                    let waited = wait_for_resubscription(&link).await;
-                    if link.closed.load(Ordering::Acquire) {
-                        waited_after_close += waited;
-                    }
-                }
+                link.settle(&link.stats.dropped, backlog.len());
+                return;
             }
         };
-        let counter = if sent { &link.stats.published } else { &link.stats.dropped };
-        counter.fetch_add(messages.len() as u64, Ordering::Relaxed);
-        link.stats.pending.fetch_sub(messages.len() as u64, Ordering::AcqRel);
-        messages.clear();
+        let installs = link.installs.load(Ordering::Acquire);
+        let batch = next_pipeline(&mut backlog);
+        let sent = match tokio::time::timeout(PUBLISH_TIMEOUT, conns.publish(&batch)).await {
+            Ok(sent) => sent,
+            Err(_) => Sent::unconfirmed_from(0, format!("no answer within {} s", PUBLISH_TIMEOUT.as_secs())),
+        };
+        // Refused by connections replaced meanwhile (a failover): sent again without an alarm.
+        let replaced = link.installs.load(Ordering::Acquire) != installs;
+        settle_pipeline(&link, batch, sent, &mut backlog, replaced);
     }
 }
 
-/// After a failed publish: waits until the subscriber is up again (when there are
-/// subscriptions; at most 10 s), then [`RESUBSCRIBE_GRACE`]. Returns the time waited.
-async fn wait_for_resubscription(link: &Link) -> Duration {
-    let started = tokio::time::Instant::now();
-    if link.router.is_empty() || link.closed.load(Ordering::Acquire) {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        return started.elapsed();
+/// Counts what happened to each message of `batch` and puts those Redis certainly did not run,
+/// but may run later, back at the front of `backlog`, in order. `replaced`: the connections were
+/// replaced while the pipeline was out, so their failure says nothing of the new ones.
+fn settle_pipeline(link: &Link, batch: Vec<(String, Vec<u8>)>, sent: Sent, backlog: &mut VecDeque<(String, Vec<u8>)>, replaced: bool) {
+    let total = batch.len();
+    let mut again = Vec::new();
+    let mut refused_for_good = 0;
+    let mut refusal = None;
+    let (confirmed_until, tail) = match &sent.failure {
+        Some((from, _)) => (*from, total - *from),
+        None => (total, 0),
+    };
+    for (index, message) in batch.into_iter().enumerate() {
+        if index >= confirmed_until {
+            if sent.failure.as_ref().is_some_and(|(_, f)| !f.may_have_run) {
+                again.push(message);
+            }
+            continue;
+        }
+        match sent.refused.iter().find(|(i, _)| *i == index) {
+            None => {}
+            Some((_, code)) if TRANSIENT_REFUSALS.contains(&code.as_str()) => {
+                refusal.get_or_insert_with(|| code.clone());
+                again.push(message);
+            }
+            Some((_, code)) => {
+                refusal.get_or_insert_with(|| code.clone());
+                refused_for_good += 1;
+            }
+        }
     }
-    let mut state = link.state.subscribe();
-    if *state.borrow() == LinkState::Up {
-        // The publisher noticed first: give the subscriber a moment to notice too.
-        let _ = tokio::time::timeout(Duration::from_millis(200), state.wait_for(|s| *s != LinkState::Up)).await;
+    let failed_to_send = again.len();
+    link.settle(&link.stats.published, confirmed_until - sent.refused.len());
+    link.settle(&link.stats.dropped, refused_for_good);
+    for message in again.into_iter().rev() {
+        backlog.push_front(message);
     }
-    let _ = tokio::time::timeout(Duration::from_secs(10), state.wait_for(|s| *s == LinkState::Up)).await;
-    tokio::time::sleep(RESUBSCRIBE_GRACE).await;
-    started.elapsed()
+    if refused_for_good > 0 {
+        link.router.broadcast_event(&TransportEvent::Error(format!("Redis refused {refused_for_good} messages ({}); they were dropped", refusal.as_deref().unwrap_or("error"))));
+    }
+    match sent.failure {
+        Some((_, failure)) if failure.may_have_run => {
+            link.settle(&link.stats.unconfirmed, tail);
+            let why = format!("{tail} messages were sent but Redis did not confirm them ({}): they may or may not have been delivered, and are not sent again", failure.why);
+            // Reported even when the outage already was: it says what was lost.
+            if !link.fail(why.clone()) {
+                link.router.broadcast_event(&TransportEvent::Error(why));
+            }
+        }
+        Some(_) if replaced => {}
+        Some((_, failure)) => {
+            link.fail(format!("cannot publish, will retry {failed_to_send} messages: {}", failure.why));
+        }
+        None if failed_to_send > 0 => {
+            link.fail(format!("Redis refused {failed_to_send} messages for now ({}); they are sent again once it accepts them", refusal.unwrap_or_default()));
+        }
+        None => {}
+    }
 }
 
-/// Sharded pub/sub after an outage: the redis crate resubscribes the channels of the shards it
-/// reconnects to, but a failover can leave channels unsubscribed (those of the failed primary,
-/// and, when the crate rebuilt its connections meanwhile, others). Everything wanted is
-/// subscribed again (SSUBSCRIBE of a subscribed channel changes nothing); the link is up once
-/// every channel is, otherwise the next health check tries again.
-async fn resubscribe_sharded(conns: &mut Conns, link: &Link) {
-    match link.subscribe_everything(conns).await {
-        Ok(()) => link.up(),
-        Err(err) => tracing::debug!("sharded resubscription incomplete, retrying: {err}"),
-    }
-}
-
-/// Pings the subscriber connection when it has been quiet for a second, which makes the
-/// connection manager reconnect (and resubscribe) after an outage, and marks the link down when
-/// Redis does not answer. While messages flow the connection is evidently up and is left alone.
+/// Watches the link and brings it back (see the module documentation): probes both
+/// connections, feeds the answers to the machine and carries out its steps.
 ///
 /// On a Redis Cluster with sharded pub/sub it also watches the slot map (`CLUSTER SLOTS`, one
 /// cheap command a second): when a failover or resharding changes it, every wanted channel is
 /// subscribed again on its new owner, since the redis crate can resubscribe before the cluster
 /// has settled (e.g. on the replica about to be promoted) and lose them afterwards.
-async fn health_loop(link: Arc<Link>) {
+async fn supervise(link: Arc<Link>) {
     let mut last_received = u64::MAX;
+    let mut last_published = u64::MAX;
     let mut slot_map: Option<Value> = None;
+    let mut retry = RETRY_MIN;
     while !link.closed.load(Ordering::Acquire) {
         let received = link.stats.received.load(Ordering::Relaxed);
+        let published = link.stats.published.load(Ordering::Relaxed);
+        let up = link.state() == LinkState::Up;
         // No connections yet (Sentinel, cluster lookup in progress): nothing to check.
         if let Some(mut conns) = link.current_now() {
-            if conns.is_sharded() {
-                if let Ok(Some(slots)) = tokio::time::timeout(HEALTH_INTERVAL, conns.slot_map()).await {
+            if up && conns.is_sharded() {
+                if let Ok(Some(slots)) = tokio::time::timeout(PROBE_INTERVAL, conns.slot_map()).await {
                     if slot_map.as_ref().is_some_and(|known| *known != slots) {
-                        resubscribe_sharded(&mut conns, &link).await;
+                        if let Err(err) = link.subscribe_everything(&mut conns).await {
+                            link.fail(format!("cannot subscribe again after the cluster changed: {}", err.detail()));
+                        }
                     }
                     slot_map = Some(slots);
                 }
             }
-            if received == last_received || *link.state.borrow() != LinkState::Up {
-                let generation = conns.generation();
-                let result = tokio::select! {
-                    r = tokio::time::timeout(HEALTH_INTERVAL * 2, conns.ping()) => r,
+            // While messages flow both ways the connections evidently work.
+            if !up || received == last_received || published == last_published {
+                let timeout = if up { PROBE_TIMEOUT_UP } else { PROBE_TIMEOUT_DOWN };
+                let subscribing = !link.router.is_empty();
+                let installs = link.installs.load(Ordering::Acquire);
+                // A stall is timed from the first PING left unanswered.
+                let sent_at = Instant::now();
+                let answers = tokio::select! {
+                    answers = conns.probe(timeout, subscribing) => answers,
                     _ = link.shutdown.notified() => return,
                 };
-                match result {
-                    Ok(Ok(_)) if conns.is_sharded() && *link.state.borrow() == LinkState::Down => resubscribe_sharded(&mut conns, &link).await,
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => link.down_from(generation, format!("cannot reach Redis: {}", e.detail())),
-                    Err(_) => link.down_from(generation, "Redis did not answer a PING within 2 s".into()),
+                // Connections replaced meanwhile (a failover): their answers are not news.
+                if link.installs.load(Ordering::Acquire) == installs {
+                    let (publisher, subscriber) = (read_answer(answers.0), answers.1.map(read_answer));
+                    let (steps, _) = link.apply_at(Event::Probed { publisher, subscriber }, sent_at);
+                    carry_out(&link, steps, conns, installs).await;
                 }
             }
         }
         last_received = received;
+        last_published = published;
+        let pause = if link.state() == LinkState::Up {
+            retry = RETRY_MIN;
+            PROBE_INTERVAL
+        } else {
+            let pause = retry;
+            retry = (retry * 2).min(RETRY_MAX);
+            pause
+        };
         tokio::select! {
-            _ = tokio::time::sleep(HEALTH_INTERVAL) => {}
+            _ = tokio::time::sleep(pause) => {}
+            _ = link.wake.notified() => {}
             _ = link.shutdown.notified() => return,
         }
+    }
+}
+
+/// Carries out the machine's steps on `conns` (the connections that were probed, the
+/// `installs`-th put in use); stops when others were put in use meanwhile.
+async fn carry_out(link: &Arc<Link>, steps: Vec<Step>, mut conns: Conns, installs: u64) {
+    let stale = || link.installs.load(Ordering::Acquire) != installs;
+    let mut sides = Vec::new();
+    for step in steps {
+        match step {
+            Step::Resubscribe => {
+                let result = link.subscribe_everything(&mut conns).await;
+                let clients = if result.is_ok() { Some(conns.client_infos().await) } else { None };
+                if stale() {
+                    return;
+                }
+                match result {
+                    Ok(()) => {
+                        *lock(&link.clients) = clients.unwrap_or_default();
+                        link.subscribed_all();
+                    }
+                    Err(err) => {
+                        link.fail(format!("cannot subscribe again: {}", err.detail()));
+                    }
+                }
+            }
+            Step::Replace(side) => sides.push(side),
+            Step::Report(_) => {}
+        }
+    }
+    if !sides.is_empty() && !stale() {
+        replace(link, &conns, &sides);
+    }
+}
+
+/// Puts new connections in use for `sides` of `conns`, and closes the old ones at Redis.
+fn replace(link: &Arc<Link>, conns: &Conns, sides: &[Side]) {
+    let generation = if sides.contains(&Side::Subscriber) { link.next_generation() } else { conns.generation() };
+    match conns.replace(sides, generation, push_handler(link, generation)) {
+        Some(Ok(mut new)) => {
+            tracing::debug!("replacing the {sides:?} connections");
+            let old: Vec<ClientInfo> = {
+                let mut clients = lock(&link.clients);
+                sides.iter().filter_map(|side| clients[*side as usize].take()).collect()
+            };
+            link.install(new.clone());
+            // The old connections may still look alive to Redis (a silent network): closed there,
+            // they no longer count as subscribers of the channels (`PUBSUB NUMSUB`).
+            tokio::spawn(async move {
+                for client in old {
+                    if let Ok(Err(err)) = tokio::time::timeout(UNSUBSCRIBE_TIMEOUT, new.kill_client(&client)).await {
+                        tracing::debug!("closing the replaced connection {} at Redis failed: {err}", client.id);
+                    }
+                }
+            });
+        }
+        None => {}
+        Some(Err(err)) => tracing::debug!("cannot open new {sides:?} connections: {err}"),
     }
 }
 
@@ -538,45 +789,28 @@ impl Transport for RedisTransport {
 
     fn subscribe(&self, subscription: Subscription, subscriber: Arc<dyn Subscriber>) -> BoxFuture<'_, Result<(), Error>> {
         self.link.router.add(&subscription, &subscriber);
-        self.link.subscribed.lock().unwrap_or_else(|p| p.into_inner()).add(&subscription);
-        if *self.link.state.borrow() == LinkState::Down {
+        lock(&self.link.subscribed).add(&subscription);
+        if self.link.state() == LinkState::Down {
             // The outage was reported before this subscriber was there to hear it.
-            let why = self.link.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            subscriber.on_event(&TransportEvent::Error(why));
+            subscriber.on_event(&TransportEvent::Error(lock(&self.link.last_error).clone()));
         }
         let link = self.link.clone();
         Box::pin(async move {
-            // Without a server yet (Sentinel or the cluster not answering) the subscription is
-            // left to the retries below and to the replay when a server is found.
-            let first = match tokio::time::timeout(FIRST_SERVER_WAIT, link.current()).await {
-                Ok(Ok(mut conns)) => conns.subscribe(&subscription).await,
-                Ok(Err(err)) => Err(err),
-                Err(_) => Err(Error::Redis(format!("no Redis server found yet: {}", link.last_error.lock().unwrap_or_else(|p| p.into_inner())))),
+            // Without a server yet (Sentinel or the cluster not answering), or without an answer,
+            // the subscription is left to the supervisor, which subscribes everything again once
+            // Redis answers.
+            let first = match tokio::time::timeout(FIRST_SERVER_WAIT, async { link.current().await?.subscribe(&subscription).await }).await {
+                Ok(result) => result,
+                Err(_) => Err(Error::Redis(format!("no answer from Redis yet: {}", lock(&link.last_error)))),
             };
             match &first {
-                Ok(()) => subscriber.on_event(&TransportEvent::Ready),
-                Err(Error::Closed) => {}
+                // Down: the supervisor's `Ready` ends the outage for everybody.
+                Ok(()) if link.state() != LinkState::Down => subscriber.on_event(&TransportEvent::Ready),
+                Ok(()) | Err(Error::Closed) => {}
                 Err(err) => {
-                    subscriber.on_event(&TransportEvent::Error(format!("subscribe failed, will retry: {}", err.detail())));
-                    // Keep trying in the background; the redis crate only tracks subscriptions
-                    // that reached the server.
-                    tokio::spawn(async move {
-                        let mut delay = Duration::from_millis(100);
-                        while !link.closed.load(Ordering::Acquire) {
-                            tokio::select! {
-                                _ = tokio::time::sleep(delay) => {}
-                                _ = link.shutdown.notified() => return,
-                            }
-                            let Some(mut conns) = link.current_now() else { continue };
-                            // Only what is still wanted (a room may have emptied meanwhile).
-                            let subscription = link.still_wanted(&subscription);
-                            if conns.subscribe(&subscription).await.is_ok() {
-                                subscriber.on_event(&TransportEvent::Ready);
-                                return;
-                            }
-                            delay = (delay * 2).min(Duration::from_secs(2));
-                        }
-                    });
+                    if !link.fail(format!("subscribe failed, will retry: {}", err.detail())) {
+                        subscriber.on_event(&TransportEvent::Error(format!("subscribe failed, will retry: {}", err.detail())));
+                    }
                 }
             }
             first
@@ -585,12 +819,15 @@ impl Transport for RedisTransport {
 
     fn unsubscribe(&self, subscription: Subscription) -> BoxFuture<'_, Result<(), Error>> {
         self.link.router.remove(&subscription);
-        self.link.subscribed.lock().unwrap_or_else(|p| p.into_inner()).remove(&subscription);
+        lock(&self.link.subscribed).remove(&subscription);
         let conns = self.link.current_now();
         let closed = self.link.closed.load(Ordering::Acquire);
         Box::pin(async move {
             match conns {
-                Some(mut conns) => conns.unsubscribe(&subscription).await,
+                Some(mut conns) => match tokio::time::timeout(UNSUBSCRIBE_TIMEOUT, conns.unsubscribe(&subscription)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(Error::Redis(format!("Redis did not confirm the unsubscription within {} s", UNSUBSCRIBE_TIMEOUT.as_secs()))),
+                },
                 // Not connected yet (Sentinel has not named a primary): nothing to undo there.
                 None if !closed => Ok(()),
                 None => Err(Error::Closed),
@@ -622,9 +859,9 @@ impl Transport for RedisTransport {
             while link.stats.pending.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
+            link.apply(Event::Closed);
             link.stop_publisher.notify_one();
             link.conns.send_replace(None);
         })
     }
 }
-

@@ -1,7 +1,8 @@
 'use strict';
 // A private redis-server for tests that must kill and restart Redis: started as a child process
 // on a free loopback port below the ephemeral range (so that no outgoing connection can hold the
-// port while Redis is down and must come back on it), no persistence. Every instance is tracked
+// port while Redis is down and must come back on it), no automatic persistence (an explicit SAVE
+// still writes dump.rdb in its own dir, which a restart loads). Every instance is tracked
 // and killed by stopAllRedis(); as a last resort, helpers/redis-process.js SIGKILLs it (and removes
 // its directory) when the test process exits or gets SIGINT/SIGTERM/SIGHUP.
 
@@ -10,9 +11,10 @@ const { RedisProcess, freePort, portAnswers, serverArgs, tempDir, removeDir } = 
 const created = new Set(); // PrivateRedis instances not stopped yet
 
 class PrivateRedis extends RedisProcess {
-  constructor(port) {
+  /** `extraArgs`: more redis-server arguments, e.g. ['--enable-debug-command', 'local']. */
+  constructor(port, extraArgs = []) {
     const dir = tempDir('sio-redis-');
-    super('redis-server', port, serverArgs(port, dir));
+    super('redis-server', port, serverArgs(port, dir, ...extraArgs));
     this.url = `redis://127.0.0.1:${port}`;
     this.dir = dir;
     this.starts = 0;
@@ -35,9 +37,9 @@ class PrivateRedis extends RedisProcess {
   }
 }
 
-/** A PrivateRedis on a free port, started unless `{ start: false }`. */
-async function privateRedis({ start = true } = {}) {
-  const redis = new PrivateRedis(await freePort());
+/** A PrivateRedis on a free port, started unless `{ start: false }`; `args`: more redis-server arguments. */
+async function privateRedis({ start = true, args = [] } = {}) {
+  const redis = new PrivateRedis(await freePort(), args);
   if (start) await redis.start();
   return redis;
 }

@@ -15,16 +15,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use napi::bindgen_prelude::{within_runtime_if_available, BufferSlice, Function};
-use napi::JsValue;
 use napi::threadsafe_function::{ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::JsValue;
 use napi::{Error as JsError, Result, Status};
 use napi_derive::napi;
 use sioadapter::adapter::Reply;
+use sioadapter::emitter::ClusterCommands;
 use sioadapter::protocol::request::{raw_json, RawJson, RequestType, SocketAction, Targets};
+use sioadapter::sharded::{ShardedAdapter, SubscriptionMode};
 use sioadapter::transport::redis::RedisTransport;
 use sioadapter::transport::Transport;
-use sioadapter::emitter::ClusterCommands;
-use sioadapter::sharded::{ShardedAdapter, SubscriptionMode};
 use sioadapter::{Adapter, AdapterConfig, AdapterEvent, Delivery, DeliveryKind, Emitter, Host, Outcome, RedisConfig};
 
 fn js_error(err: impl Into<sioadapter::Error>) -> JsError {
@@ -106,6 +106,11 @@ pub struct ConnectionStats {
     pub received: f64,
     /// Messages queued and not yet sent.
     pub pending: f64,
+    /// Messages sent without a confirmation from Redis (may or may not have been delivered;
+    /// never sent again).
+    pub unconfirmed: f64,
+    /// The link's state: `connecting`, `up`, `down` or `closed`.
+    pub link: String,
 }
 
 #[napi]
@@ -142,6 +147,8 @@ impl Connection {
             dropped: s.dropped.load(Ordering::Relaxed) as f64,
             received: s.received.load(Ordering::Relaxed) as f64,
             pending: s.pending.load(Ordering::Relaxed) as f64,
+            unconfirmed: s.unconfirmed.load(Ordering::Relaxed) as f64,
+            link: self.transport.link_state().to_owned(),
         }
     }
 }
@@ -387,13 +394,7 @@ impl Engine {
     /// messages from other nodes packed as [`pack`] describes (kinds: 0 broadcast, 1 request,
     /// 2 ack response); `onEvent(kind, message)` receives `ready` and `error`.
     #[napi(constructor, catch_unwind)]
-    pub fn new(
-        connection: &Connection,
-        nsp: String,
-        options: EngineOptions,
-        on_batch: BatchCallback<'_>,
-        on_event: EventCallback<'_>,
-    ) -> Result<Self> {
+    pub fn new(connection: &Connection, nsp: String, options: EngineOptions, on_batch: BatchCallback<'_>, on_event: EventCallback<'_>) -> Result<Self> {
         let host = NodeHost::new(on_batch, on_event)?;
         let config = AdapterConfig::default()
             .with_key(&options.key)
