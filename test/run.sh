@@ -13,6 +13,9 @@ cargo build --release --workspace --lib --examples   # libsioadapter.so (cdylib)
 
 echo "== cargo test"
 cargo test --release --workspace
+echo "== cargo fmt --check, cargo clippy (warnings are errors)"
+cargo fmt --all --check
+cargo clippy --release --workspace --all-targets --quiet -- -D warnings
 echo "== cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p sioadapter --quiet
 

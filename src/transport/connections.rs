@@ -323,15 +323,16 @@ impl Conns {
     }
 }
 
-/// A connection manager for `config`'s server: RESP3 with `on_push` for the subscribing side.
+/// A connection manager for `config`'s server (RESP3), with `on_push` for the subscribing side.
 /// It has no response timeout (the transport decides how long to wait for what) and tries to
 /// connect once per command: the transport's supervisor paces the retries.
 fn manager(config: &RedisConfig, on_push: Option<OnPush>) -> Result<ConnectionManager, Error> {
     let mut info: redis::ConnectionInfo = config.url.as_str().into_connection_info().map_err(|e| invalid_url(&config.url, e))?;
-    if on_push.is_some() {
-        let redis_settings = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
-        info = info.set_redis_settings(redis_settings);
-    }
+    // RESP3 on both sides: the subscriber needs it for pushes, and a RESP3 connection's manager
+    // reconnects as soon as the connection drops (a disconnection push), not at the next command,
+    // so a publisher killed while idle does not turn its next pipeline into an unconfirmed one.
+    let redis_settings = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
+    info = info.set_redis_settings(redis_settings);
     let client = match &config.tls_ca_pem {
         Some(ca) => redis::Client::build_with_tls(info, redis::TlsCertificates { client_tls: None, root_cert: Some(ca.clone()) }),
         None => redis::Client::open(info),
