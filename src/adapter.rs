@@ -263,12 +263,19 @@ impl Adapter {
     /// (`PUBSUB NUMSUB`), this node included. Fails when Redis does not answer within
     /// `requestsTimeout`.
     pub async fn server_count(&self) -> Result<usize, Error> {
-        self.count_within(self.inner.config.requests_timeout).await
+        self.count_before(self.deadline(None)).await
     }
 
-    /// The number of nodes, within `within`; [`Error::Closed`] as soon as the adapter closes.
-    async fn count_within(&self, within: Duration) -> Result<usize, Error> {
+    /// When a request started now with `timeout` (default `requestsTimeout`) must have settled.
+    fn deadline(&self, timeout: Option<Duration>) -> tokio::time::Instant {
+        tokio::time::Instant::now() + timeout.unwrap_or(self.inner.config.requests_timeout)
+    }
+
+    /// The number of nodes, counted before `deadline`; [`Error::Closed`] as soon as the adapter
+    /// closes.
+    async fn count_before(&self, deadline: tokio::time::Instant) -> Result<usize, Error> {
         let mut closing = self.inner.closing.subscribe();
+        let within = deadline.saturating_duration_since(tokio::time::Instant::now());
         tokio::select! {
             count = crate::transport::num_sub_within(self.inner.transport.as_ref(), self.inner.channels.request(), within) => count,
             _ = closing.wait_for(|closing| *closing) => Err(Error::Closed),
@@ -280,8 +287,8 @@ impl Adapter {
     /// the answers share the one deadline, so the request settles within its timeout whatever
     /// state Redis is in.
     async fn request(&self, kind: RequestType, timeout: Option<Duration>, build: impl FnOnce(&str) -> Vec<u8>) -> Result<Outcome, Error> {
-        let deadline = tokio::time::Instant::now() + timeout.unwrap_or(self.inner.config.requests_timeout);
-        let expected = self.count_within(deadline - tokio::time::Instant::now()).await?.saturating_sub(1);
+        let deadline = self.deadline(timeout);
+        let expected = self.count_before(deadline).await?.saturating_sub(1);
         if expected == 0 {
             return Ok(Outcome::nobody_to_ask());
         }
@@ -326,8 +333,8 @@ impl Adapter {
     /// request; with no answer (or no other node) the outcome is the official timeout error.
     pub async fn remote_socket(&self, sid: &str, action: SocketAction<'_>) -> Result<Outcome, Error> {
         let kind = action.request_type();
-        let deadline = tokio::time::Instant::now() + self.inner.config.requests_timeout;
-        if self.count_within(self.inner.config.requests_timeout).await? <= 1 {
+        let deadline = self.deadline(None);
+        if self.count_before(deadline).await? <= 1 {
             let message = crate::requests::timeout_message(kind, 0, 1);
             return Ok(Outcome { error: Some(Error::Timeout { message, received: 0, expected: 1 }), expected: 1, ..Outcome::nobody_to_ask() });
         }

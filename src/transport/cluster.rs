@@ -31,7 +31,7 @@ impl ClusterView {
     /// Subscribers of `channel` on every primary, summed. Primaries that cannot be reached are
     /// left out (their subscribers are disconnected anyway); an error only when none answers.
     pub(crate) async fn num_sub(&self, channel: &str) -> Result<usize, Error> {
-        let primaries = self.primaries.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let primaries = super::lock(&self.primaries).clone();
         let mut conns = self.numsub_conns.lock().await;
         conns.retain(|addr, _| primaries.contains(addr));
         let mut total = 0;
@@ -64,7 +64,7 @@ impl ClusterView {
 
     /// True once a `CLUSTER NODES` answer named the primaries.
     pub(crate) fn knows_primaries(&self) -> bool {
-        !self.primaries.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+        !super::lock(&self.primaries).is_empty()
     }
 }
 
@@ -117,7 +117,7 @@ impl ClusterSpec {
         if primaries.is_empty() {
             return Err(Error::Redis("CLUSTER NODES lists no primary (is cluster mode on?)".into()));
         }
-        *self.view.primaries.lock().unwrap_or_else(|p| p.into_inner()) = primaries;
+        *super::lock(&self.view.primaries) = primaries;
         Ok(())
     }
 }
@@ -138,7 +138,7 @@ impl Locate for ClusterSpec {
                     return Ok(addr);
                 }
             }
-            let known = self.view.primaries.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let known = super::lock(&self.view.primaries).clone();
             let mut candidates: Vec<String> = Vec::new();
             for addr in self.seeds.iter().chain(known.iter()) {
                 if !candidates.contains(addr) && Some(addr.as_str()) != current {

@@ -12,7 +12,7 @@ use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{IntoConnectionInfo, PushInfo, PushKind, Value};
 
-use super::link::Side;
+use super::link::{read_answer, Answer, Side};
 use super::{Inbound, Subscription};
 use crate::config::RedisConfig;
 use crate::error::{redact, Error};
@@ -297,27 +297,26 @@ impl Conns {
     }
 
     /// PINGs the publishing connection and, when `subscribing`, the subscribing one, at the
-    /// same time; each answer is `None` when it did not come within `timeout`.
-    pub(crate) async fn probe(&mut self, timeout: Duration, subscribing: bool) -> (Option<redis::RedisResult<()>>, Option<Option<redis::RedisResult<()>>>) {
-        async fn ping<C: redis::aio::ConnectionLike>(conn: &mut C, timeout: Duration) -> Option<redis::RedisResult<()>> {
-            tokio::time::timeout(timeout, redis::cmd("PING").query_async::<Value>(conn)).await.ok().map(|r| r.map(drop))
+    /// same time, each within `timeout`, and says how each answered.
+    pub(crate) async fn probe(&mut self, timeout: Duration, subscribing: bool) -> (Answer, Option<Answer>) {
+        async fn ping<C: redis::aio::ConnectionLike>(conn: &mut C, timeout: Duration) -> Answer {
+            read_answer(tokio::time::timeout(timeout, redis::cmd("PING").query_async::<Value>(conn)).await.ok().map(|r| r.map(drop)))
         }
         match self {
             Conns::Pair { publisher, subscriber, .. } => {
-                let (p, s) = tokio::join!(ping(publisher, timeout), async {
+                tokio::join!(ping(publisher, timeout), async {
                     if subscribing {
                         Some(ping(subscriber, timeout).await)
                     } else {
                         None
                     }
-                });
-                (p, s)
+                })
             }
-            // One connection for both: asked twice, as if they were two.
+            // One connection for both: its answer stands for both sides.
             Conns::Sharded { cluster, .. } => {
                 let answer = ping(cluster, timeout).await;
-                let again = if subscribing { Some(ping(cluster, timeout).await) } else { None };
-                (answer, again)
+                let subscriber = subscribing.then(|| answer.clone());
+                (answer, subscriber)
             }
         }
     }

@@ -79,6 +79,12 @@ pub trait Transport: Send + Sync + 'static {
     fn close(&self) -> BoxFuture<'_, ()>;
 }
 
+/// Locks `mutex`, also after a panic of another holder: the transport's critical sections do
+/// not panic midway, so what they guard stays consistent.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// `transport.num_sub(channel)`, given up after `within` (Redis stalled, no primary known yet)
 /// with an error that says so.
 pub(crate) async fn num_sub_within(transport: &dyn Transport, channel: &str, within: std::time::Duration) -> Result<usize, Error> {

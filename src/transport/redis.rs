@@ -40,10 +40,10 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use super::cluster::{ClusterSpec, ClusterView};
 use super::connections::{into_message, ClientInfo, Conns, OnPush, Sent};
-use super::link::{read_answer, Event, LinkMachine, LinkState, Side, Step};
+use super::link::{Event, LinkMachine, LinkState, Side, Step};
 use super::locate::Locate;
 use super::sentinel::SentinelSpec;
-use super::{BoxFuture, Router, Subscriber, Subscription, Transport, TransportEvent};
+use super::{lock, BoxFuture, Router, Subscriber, Subscription, Transport, TransportEvent};
 use crate::config::RedisConfig;
 use crate::error::Error;
 
@@ -162,10 +162,6 @@ impl Wanted {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Link {
     fn new() -> Self {
         Link {
@@ -234,8 +230,10 @@ impl Link {
         }
     }
 
-    /// Everything wanted is subscribed on the connections in use.
-    fn subscribed_all(&self) {
+    /// Everything wanted is subscribed on `conns`, the connections in use: remembers how Redis
+    /// knows them (to close them there if they are ever replaced) and tells the machine.
+    async fn subscribed_all(&self, conns: &mut Conns) {
+        *lock(&self.clients) = conns.client_infos().await;
         self.apply(Event::Subscribed);
     }
 
@@ -390,8 +388,8 @@ async fn connect_sharded(seeds: Vec<String>, link: Arc<Link>) {
         match Conns::open_sharded(seeds.clone(), generation, push_handler(&link, generation)).await {
             Ok(mut conns) => match link.subscribe_everything(&mut conns).await {
                 Ok(()) => {
-                    if link.install(conns) {
-                        link.subscribed_all();
+                    if link.install(conns.clone()) {
+                        link.subscribed_all(&mut conns).await;
                     }
                     return;
                 }
@@ -430,10 +428,10 @@ async fn follow(mut locator: Box<dyn Locate>, config: RedisConfig, link: Arc<Lin
                         match link.subscribe_everything(&mut conns).await {
                             Ok(()) => {
                                 primary = Some(addr);
-                                if !link.install(conns) {
+                                if !link.install(conns.clone()) {
                                     return;
                                 }
-                                link.subscribed_all();
+                                link.subscribed_all(&mut conns).await;
                             }
                             Err(err) => {
                                 link.fail(format!("cannot subscribe on the primary {addr}: {}", err.detail()));
@@ -598,9 +596,11 @@ fn settle_pipeline(link: &Link, batch: Vec<(String, Vec<u8>)>, sent: Sent, backl
         Some((from, _)) => (*from, total - *from),
         None => (total, 0),
     };
+    // The unanswered tail is sent again only when it certainly did not reach Redis.
+    let tail_again = sent.failure.as_ref().is_some_and(|(_, f)| !f.may_have_run);
     for (index, message) in batch.into_iter().enumerate() {
         if index >= confirmed_until {
-            if sent.failure.as_ref().is_some_and(|(_, f)| !f.may_have_run) {
+            if tail_again {
                 again.push(message);
             }
             continue;
@@ -687,7 +687,7 @@ async fn supervise(link: Arc<Link>) {
                 };
                 // Connections replaced meanwhile (a failover): their answers are not news.
                 if link.installs.load(Ordering::Acquire) == installs {
-                    let (publisher, subscriber) = (read_answer(answers.0), answers.1.map(read_answer));
+                    let (publisher, subscriber) = answers;
                     let (steps, _) = link.apply_at(Event::Probed { publisher, subscriber }, sent_at);
                     carry_out(&link, steps, conns, installs).await;
                 }
@@ -720,15 +720,11 @@ async fn carry_out(link: &Arc<Link>, steps: Vec<Step>, mut conns: Conns, install
         match step {
             Step::Resubscribe => {
                 let result = link.subscribe_everything(&mut conns).await;
-                let clients = if result.is_ok() { Some(conns.client_infos().await) } else { None };
                 if stale() {
                     return;
                 }
                 match result {
-                    Ok(()) => {
-                        *lock(&link.clients) = clients.unwrap_or_default();
-                        link.subscribed_all();
-                    }
+                    Ok(()) => link.subscribed_all(&mut conns).await,
                     Err(err) => {
                         link.fail(format!("cannot subscribe again: {}", err.detail()));
                     }
@@ -808,8 +804,10 @@ impl Transport for RedisTransport {
                 Ok(()) if link.state() != LinkState::Down => subscriber.on_event(&TransportEvent::Ready),
                 Ok(()) | Err(Error::Closed) => {}
                 Err(err) => {
-                    if !link.fail(format!("subscribe failed, will retry: {}", err.detail())) {
-                        subscriber.on_event(&TransportEvent::Error(format!("subscribe failed, will retry: {}", err.detail())));
+                    let why = format!("subscribe failed, will retry: {}", err.detail());
+                    // Already down: this subscriber still hears why its subscription waits.
+                    if !link.fail(why.clone()) {
+                        subscriber.on_event(&TransportEvent::Error(why));
                     }
                 }
             }
