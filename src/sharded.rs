@@ -18,6 +18,12 @@ use crate::host::{Delivery, DeliveryKind, EventFilter, Host};
 use crate::room_channels::RoomChannels;
 use crate::transport::{subscribe_in_background, Inbound, Subscriber, Subscription, Transport, TransportEvent};
 
+/// How long counting the nodes may take. socket.io's `ClusterAdapter`, which runs the requests
+/// of the sharded adapter, starts a request's timeout only once the count is known, so a slow
+/// count (Redis paused or unreachable) would make the request late by as much: a healthy Redis
+/// answers in milliseconds, so the request fails fast instead.
+pub const SERVER_COUNT_WITHIN: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Which rooms get a channel of their own (`subscriptionMode`, protocol.md §1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubscriptionMode {
@@ -122,9 +128,9 @@ impl ShardedAdapter {
     }
 
     /// Nodes serving the namespace: `PUBSUB SHARDNUMSUB` of the main channel. Fails when Redis
-    /// does not answer within the default `requestsTimeout`.
+    /// does not answer within [`SERVER_COUNT_WITHIN`].
     pub async fn server_count(&self) -> Result<usize, Error> {
-        crate::transport::num_sub_within(self.inner.transport.as_ref(), &self.inner.main, crate::config::DEFAULT_REQUESTS_TIMEOUT).await
+        crate::transport::num_sub_within(self.inner.transport.as_ref(), &self.inner.main, SERVER_COUNT_WITHIN).await
     }
 
     /// Unsubscribes everything; nothing is delivered afterwards.

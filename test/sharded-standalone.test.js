@@ -21,6 +21,10 @@
 //     ~0.4-0.5 s late (none lost: the report prints "received/sends" after a barrier), whichever
 //     channel (main or room) is used first; later ones cross in 1-2 ms. SHARDNUMSUB already shows
 //     the subscriptions back at that point.
+// (d) (own group, mode dynamic) CLIENT PAUSE 3000 ALL while ours and the official node issue
+//     fetchSockets / serverCount / serverSideEmitWithAck: every request of ours settles within
+//     5000 + 500 + 500 ms (a rejection is fine), they succeed again after the pause, and the ours
+//     nodes stay up without unhandled rejections. The official node's figures are reported only.
 //
 // Waits on conditions (IPC reports, client events, polled Redis state), never fixed sleeps.
 // Run: node --test test/sharded-standalone.test.js (from the repository root).
@@ -32,7 +36,8 @@ const path = require('node:path');
 const { assertExactDeliveries } = require('./helpers/deliveries');
 const { uniqueKey, startServers, waitUntil, stopAll } = require('./helpers/cluster');
 const { privateRedis, stopAllRedis } = require('./helpers/private-redis');
-const { command } = require('./helpers/redis-process');
+const { command, redisCommand } = require('./helpers/redis-process');
+const { KINDS, startRequests, stopWhenSucceeding, summarize } = require('./helpers/inflight');
 const { adapterEventHelpers, isError, isReady } = require('./helpers/adapter-events');
 
 const SHARDED_COMMANDS = path.join(__dirname, 'helpers', 'sharded-commands.js');
@@ -302,5 +307,93 @@ describe(`(c) kill -9 the private Redis, restart on the same port (mode "${RESTA
     note(`(c) official node after the restart: ${official}`);
     t.diagnostic(eventLog(OU, marks[0]));
     t.diagnostic(eventLog(OI, marks[1]));
+  });
+});
+
+// (d) Requests under a stalled Redis. ClusterAdapter (socket.io-adapter), which runs the sharded
+// adapter's requests, first awaits serverCount() and only then starts the request's own timeout
+// (flags.timeout || 5000 ms). Ours bounds the count (PUBSUB SHARDNUMSUB) to 500 ms and hands its
+// failure to serverSideEmit's ack, so every request of ours settles within 5000 + 500 ms (+ slack),
+// whatever Redis does. A fresh group (own channelPrefix, mode "dynamic"): OursUrl and the official
+// node each issue fetchSockets / serverCount / serverSideEmitWithAck in turn (helpers/inflight.js)
+// while Redis is paused (CLIENT PAUSE ALL); every node acks the event. Asserted for ours; the
+// official node's figures are reported only.
+// Observed, not asserted: during the pause ours rejects in ~500 ms ("cannot count the nodes");
+// the official requests wait for SHARDNUMSUB and last as long as the pause (max ~2.9 s here, so
+// under 3 s they stay within the bound; with PAUSE_MS 8000, 16 of 65 ran up to ~8.3 s).
+const PAUSE_MS = 3000;
+const REQUEST_BOUND_MS = 5000 + 500 + 500; // ClusterAdapter timeout + our count bound + slack
+const PAUSE_REQUEST_INTERVAL_MS = 150;
+const FAULT_COMMANDS = path.join(__dirname, 'helpers', 'fault-commands.js');
+
+describe(`(d) CLIENT PAUSE ${PAUSE_MS} ALL under requests (mode "dynamic", own prefix)`, { timeout: 60000 }, () => {
+  let servers = [];
+
+  after(async () => {
+    await Promise.all(servers.map((s) => s.stop()));
+  });
+
+  it(`requests of ours settle within ${REQUEST_BOUND_MS} ms during and after a stalled Redis, and succeed again; official reported`, async (t) => {
+    if (!redis.running) await redis.start(); // (c) restarts it; only a failure there leaves it down
+    const prefix = uniqueKey();
+    const spec = (label, adapter, source) => ({
+      ...node(label, adapter, source, 'dynamic', prefix),
+      commandModules: [SHARDED_COMMANDS, FAULT_COMMANDS],
+    });
+    servers = await startServers([
+      spec('PauseOursUrl', 'ours', { redisUrl: redis.url, redisClients: false }),
+      spec('PauseOursIoredis', 'ours', { client: 'ioredis', redisUrl: redis.url }),
+      spec('PauseOfficial', 'official', { client: 'node-redis', redisUrl: redis.url }),
+    ], { key: prefix });
+    const [OU, OI, OF] = servers;
+    for (const s of servers) {
+      await s.connect('/', { data: { node: s.label } });
+      await s.command('onServerEvent', { event: 'faults-ack', reply: s.label });
+    }
+    await waitSubscribed(`${prefix}#*`, { [`${prefix}#/#`]: 3 }, '(d) main shard channel subscribed by the 3 nodes');
+    const marks = [OU.adapterEvents.length, OI.adapterEvents.length];
+    // Complete answers: 3 sockets, 3 nodes, the 2 other nodes' acks.
+    const accept = (r) => r.ok && (r.kind === 'serverSideEmitWithAck' ? r.value.length === 2 : r.value === 3);
+    const requesters = [OU, OF];
+    const tag = 'pause';
+    for (const s of requesters) await startRequests(s, tag, { intervalMs: PAUSE_REQUEST_INTERVAL_MS });
+    // Every kind answered in full on both requesters before the fault.
+    await waitUntil(async () => {
+      const reports = await Promise.all(requesters.map((s) => s.command('requestsReport', { tag })));
+      return reports.every((records) => KINDS.every((kind) => records.some((r) => r.kind === kind && accept(r))));
+    }, { timeoutMs: 10000, intervalMs: 50, what: '(d) every kind of request answered in full before the pause' });
+
+    const pauseAt = Date.now();
+    await redisCommand(redis.port, ['CLIENT', 'PAUSE', String(PAUSE_MS), 'ALL']);
+    // PING waits, queued, until the pause ends: the moment Redis answers again.
+    assert.equal(await command(redis.port, ['PING'], PAUSE_MS + 5000), 'PONG');
+    const answersAt = Date.now();
+    assert.ok(answersAt - pauseAt >= PAUSE_MS - 100, `Redis answered PING ${answersAt - pauseAt} ms after CLIENT PAUSE ${PAUSE_MS} ALL: the pause did not take`);
+
+    const [ours, official] = await Promise.all(requesters.map((s) => stopWhenSucceeding(s, tag, {
+      from: answersAt, accept, timeoutMs: 15000, settleMs: REQUEST_BOUND_MS + 1000,
+    })));
+    const bounds = { bound: REQUEST_BOUND_MS, killAt: pauseAt, recoveredAt: answersAt };
+    const so = summarize(ours.records, bounds);
+    const sf = summarize(official.records, bounds);
+    const maxMs = (records) => Math.round(Math.max(0, ...records.map((r) => (r.ms === null ? Infinity : r.ms))));
+    note(`(d) CLIENT PAUSE ${PAUSE_MS} ALL: Redis answered again ${answersAt - pauseAt} ms after the pause was sent`);
+    note(`(d) ours (${OU.label}): ${so.line}`);
+    note(`(d) official (${OF.label}): ${sf.line}`);
+    note(`(d) official: ${sf.overran.length} of ${official.records.length} requests overran ${REQUEST_BOUND_MS} ms or never settled, ` +
+      `max ${maxMs(official.records)} ms, succeeding again: ${official.succeeding}; uncaught: ${OF.uncaught.map((u) => `${u.source}: ${u.error.message}`).join('; ') || 'none'}; ` +
+      `alive: ${OF.alive}${sf.lateDetail.length ? `; late: ${sf.lateDetail.join('; ')}` : ''}`);
+    t.diagnostic(`ours: ${so.overran.length} overran, max ${maxMs(ours.records)} ms; errors: ${so.errors.join(' | ') || 'none'}`);
+    t.diagnostic(`official: ${sf.overran.length} overran, max ${maxMs(official.records)} ms; errors: ${sf.errors.join(' | ') || 'none'}`);
+    t.diagnostic(eventLog(OU, marks[0]));
+    t.diagnostic(eventLog(OI, marks[1]));
+
+    assert.equal(so.overran.length, 0,
+      `${so.overran.length} of ours' ${ours.records.length} requests settled later than ${REQUEST_BOUND_MS} ms or never: ${so.lateDetail.join('; ')}\n${so.line}`);
+    assert.ok(ours.succeeding, `ours' requests do not succeed again after the pause: ${so.line}; errors: ${so.errors.join(' | ')}`);
+    for (const s of [OU, OI]) {
+      assert.ok(s.alive, s.describeState());
+      assert.deepEqual(s.uncaught, [], s.describeState());
+    }
   });
 });

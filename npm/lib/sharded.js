@@ -171,9 +171,25 @@ function shardedAdapterClass() {
       return String(rooms[0]);
     }
 
-    /** Nodes serving the namespace (`PUBSUB SHARDNUMSUB`, across the cluster). */
+    /**
+     * Nodes serving the namespace (`PUBSUB SHARDNUMSUB`, across the cluster). Rejects when Redis
+     * does not answer within 500 ms: ClusterAdapter starts a request's timeout only after this
+     * count, so a request then fails fast instead of running late by the time Redis takes.
+     */
     serverCount() {
       return coded(this.engine.serverCount());
+    }
+
+    /**
+     * ClusterAdapter's serverSideEmit, whose promise socket.io does not await: when the nodes
+     * cannot be counted, the acknowledgement callback gets the error (serverSideEmitWithAck
+     * rejects) instead of never being called beside an unhandled rejection.
+     */
+    serverSideEmit(packet) {
+      const ack = typeof packet[packet.length - 1] === "function" ? packet[packet.length - 1] : null;
+      return Promise.resolve(super.serverSideEmit(packet)).catch((err) => {
+        if (ack) ack(err, []);
+      });
     }
 
     /** One message from the cluster (see withEngineHost's `_onBatch`). */

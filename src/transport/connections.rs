@@ -13,6 +13,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{IntoConnectionInfo, PushInfo, PushKind, Value};
 
 use super::link::{read_answer, Answer, Side};
+use super::wire::{ClientInfo, Failure, OnPush, Push, Sent, Wire};
 use super::{Inbound, Subscription};
 use crate::config::RedisConfig;
 use crate::error::{redact, Error};
@@ -48,58 +49,21 @@ pub(crate) enum Conns {
     },
 }
 
-/// A push handler: where the redis crate hands over messages and confirmations.
-pub(crate) type OnPush = Box<dyn Fn(PushInfo) + Send + Sync>;
-
-/// A connection as Redis knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ClientInfo {
-    /// `CLIENT ID`.
-    pub id: String,
-    /// Its address as Redis sees it (`ip:port`).
-    pub addr: String,
+/// Messages from `index` on met `err`.
+fn fail_at(sent: &mut Sent, index: usize, err: redis::RedisError) {
+    // Answers to the commands are values (the pipelines ignore errors), so an error is the
+    // connection's. Without a connection (refused, connecting timed out: responses have no
+    // timeout here) or with a handshake that failed, nothing was written; a broken
+    // connection may have delivered part of what was written.
+    let may_have_run = err.is_io_error() && !err.is_connection_refusal() && !err.is_timeout();
+    sent.failure = Some((index, Failure { may_have_run, why: redact(&err.to_string()) }));
 }
 
-/// What became of a pipeline.
-#[derive(Debug, Default)]
-pub(crate) struct Sent {
-    /// Messages (by index) that Redis answered with an error, and the error's code: not run.
-    pub refused: Vec<(usize, String)>,
-    /// From which message on the pipeline got no answer, and why.
-    pub failure: Option<(usize, Failure)>,
-}
-
-/// Why a pipeline, from some message on, got no answer.
-#[derive(Debug)]
-pub(crate) struct Failure {
-    /// False only when the messages certainly did not reach Redis (no connection).
-    pub may_have_run: bool,
-    /// What went wrong, for the report.
-    pub why: String,
-}
-
-impl Sent {
-    /// Messages from `index` on may have reached Redis, without an answer.
-    pub(crate) fn unconfirmed_from(index: usize, why: String) -> Sent {
-        Sent { refused: Vec::new(), failure: Some((index, Failure { may_have_run: true, why })) }
-    }
-
-    /// Messages from `index` on met `err`.
-    fn fail_at(&mut self, index: usize, err: redis::RedisError) {
-        // Answers to the commands are values (the pipelines ignore errors), so an error is the
-        // connection's. Without a connection (refused, connecting timed out: responses have no
-        // timeout here) or with a handshake that failed, nothing was written; a broken
-        // connection may have delivered part of what was written.
-        let may_have_run = err.is_io_error() && !err.is_connection_refusal() && !err.is_timeout();
-        self.failure = Some((index, Failure { may_have_run, why: redact(&err.to_string()) }));
-    }
-
-    /// Adds the answers of the pipeline that started at message `offset`.
-    fn answered(&mut self, offset: usize, answers: Vec<redis::RedisResult<Value>>) {
-        for (i, answer) in answers.into_iter().enumerate() {
-            if let Err(err) = answer {
-                self.refused.push((offset + i, err.code().unwrap_or("ERR").to_owned()));
-            }
+/// Adds the answers of the pipeline that started at message `offset`.
+fn answered(sent: &mut Sent, offset: usize, answers: Vec<redis::RedisResult<Value>>) {
+    for (i, answer) in answers.into_iter().enumerate() {
+        if let Err(err) = answer {
+            sent.refused.push((offset + i, err.code().unwrap_or("ERR").to_owned()));
         }
     }
 }
@@ -114,9 +78,35 @@ impl Conns {
         Ok(Conns::Pair { config, publisher, subscriber, generation, sharded })
     }
 
+    /// A connection to the Redis Cluster of the seed nodes `seeds` (`redis://host:port` URLs).
+    pub(crate) async fn open_sharded(seeds: Vec<String>, generation: u64, on_push: OnPush) -> Result<Conns, Error> {
+        let on_push = move |push: PushInfo| -> Result<(), ()> {
+            if let Some(push) = into_push(push) {
+                on_push(push);
+            }
+            Ok(())
+        };
+        let client = ClusterClientBuilder::new(seeds)
+            .use_protocol(redis::ProtocolVersion::RESP3)
+            .push_sender(on_push)
+            .connection_timeout(CONNECT_TIMEOUT)
+            // Longer than the transport's own waits, which decide; a shorter one would make an
+            // unanswered SPUBLISH look like one that was never sent.
+            .response_timeout(CLUSTER_RESPONSE_TIMEOUT)
+            .build()?;
+        Ok(Conns::Sharded { cluster: client.get_async_connection().await?, generation })
+    }
+
+    /// True for sharded pub/sub (through a cluster connection or on a single server).
+    fn is_sharded(&self) -> bool {
+        matches!(self, Conns::Sharded { .. } | Conns::Pair { sharded: true, .. })
+    }
+}
+
+impl Wire for Conns {
     /// The same connections with `side` opened anew (`generation` for a new subscribing one);
     /// `None` for a cluster connection, which replaces its connections itself.
-    pub(crate) fn replace(&self, sides: &[Side], generation: u64, on_push: OnPush) -> Option<Result<Conns, Error>> {
+    fn replace(&self, sides: &[Side], generation: u64, on_push: OnPush) -> Option<Result<Self, Error>> {
         let Conns::Pair { config, publisher, subscriber, sharded, .. } = self else { return None };
         let open = || -> Result<Conns, Error> {
             let publisher = if sides.contains(&Side::Publisher) { manager(config, None)? } else { publisher.clone() };
@@ -129,7 +119,7 @@ impl Conns {
     /// How Redis knows each connection (publisher, subscriber): `id=… addr=…` from `CLIENT
     /// INFO` (Redis ≥ 6.2), to close them at Redis once they were replaced. `None` for a cluster
     /// connection or when it cannot be asked.
-    pub(crate) async fn client_infos(&mut self) -> [Option<ClientInfo>; 2] {
+    async fn client_infos(&mut self) -> [Option<ClientInfo>; 2] {
         async fn info(conn: &mut ConnectionManager) -> Option<ClientInfo> {
             let text: String = redis::cmd("CLIENT").arg("INFO").query_async(conn).await.ok()?;
             let field = |name: &str| text.split(' ').find_map(|kv| kv.strip_prefix(name)).map(str::to_owned);
@@ -147,32 +137,15 @@ impl Conns {
     /// Closes, at Redis, the connection `client` (a replaced one that may still look alive to
     /// Redis, e.g. behind a silent network, and would count as a subscriber until Redis's
     /// keepalive noticed). Matching on both id and address: ids start again after a restart.
-    pub(crate) async fn kill_client(&mut self, client: &ClientInfo) -> Result<(), Error> {
+    async fn kill_client(&mut self, client: &ClientInfo) -> Result<(), Error> {
         if let Conns::Pair { publisher, .. } = self {
             redis::cmd("CLIENT").arg("KILL").arg("ID").arg(&client.id).arg("ADDR").arg(&client.addr).query_async::<Value>(publisher).await?;
         }
         Ok(())
     }
 
-    /// A connection to the Redis Cluster of the seed nodes `seeds` (`redis://host:port` URLs).
-    pub(crate) async fn open_sharded(seeds: Vec<String>, generation: u64, on_push: OnPush) -> Result<Conns, Error> {
-        let on_push = move |push: PushInfo| -> Result<(), ()> {
-            on_push(push);
-            Ok(())
-        };
-        let client = ClusterClientBuilder::new(seeds)
-            .use_protocol(redis::ProtocolVersion::RESP3)
-            .push_sender(on_push)
-            .connection_timeout(CONNECT_TIMEOUT)
-            // Longer than the transport's own waits, which decide; a shorter one would make an
-            // unanswered SPUBLISH look like one that was never sent.
-            .response_timeout(CLUSTER_RESPONSE_TIMEOUT)
-            .build()?;
-        Ok(Conns::Sharded { cluster: client.get_async_connection().await?, generation })
-    }
-
     /// Which set of connections this is.
-    pub(crate) fn generation(&self) -> u64 {
+    fn generation(&self) -> u64 {
         match self {
             Conns::Pair { generation, .. } | Conns::Sharded { generation, .. } => *generation,
         }
@@ -181,7 +154,7 @@ impl Conns {
     /// Publishes `messages` in order: one PUBLISH pipeline, or, sharded, one SPUBLISH pipeline
     /// per run of messages to the same channel (a pipeline must stay within one slot). Says what
     /// Redis answered to each.
-    pub(crate) async fn publish(&mut self, messages: &[(String, Vec<u8>)]) -> Sent {
+    async fn publish(&mut self, messages: &[(String, Vec<u8>)]) -> Sent {
         let mut sent = Sent::default();
         let command = if self.is_sharded() { "SPUBLISH" } else { "PUBLISH" };
         let runs: Vec<&[(String, Vec<u8>)]> = match self {
@@ -200,9 +173,9 @@ impl Conns {
                 Conns::Sharded { cluster, .. } => pipe.query_async::<Vec<redis::RedisResult<Value>>>(cluster).await,
             };
             match answers {
-                Ok(answers) => sent.answered(offset, answers),
+                Ok(answers) => answered(&mut sent, offset, answers),
                 Err(err) => {
-                    sent.fail_at(offset, err);
+                    fail_at(&mut sent, offset, err);
                     return sent;
                 }
             }
@@ -212,7 +185,7 @@ impl Conns {
     }
 
     /// Subscribes to `subscription` (sharded: its channels, with SSUBSCRIBE).
-    pub(crate) async fn subscribe(&mut self, subscription: &Subscription) -> Result<(), Error> {
+    async fn subscribe(&mut self, subscription: &Subscription) -> Result<(), Error> {
         match self {
             Conns::Pair { subscriber, sharded: true, .. } => {
                 // The redis crate has no SSUBSCRIBE for a single server: the raw command, one
@@ -248,7 +221,7 @@ impl Conns {
     }
 
     /// Unsubscribes from `subscription`.
-    pub(crate) async fn unsubscribe(&mut self, subscription: &Subscription) -> Result<(), Error> {
+    async fn unsubscribe(&mut self, subscription: &Subscription) -> Result<(), Error> {
         match self {
             Conns::Pair { subscriber, sharded: true, .. } => {
                 for channel in &subscription.channels {
@@ -274,21 +247,16 @@ impl Conns {
 
     /// The cluster's slot map (`CLUSTER SLOTS`) for sharded pub/sub on a cluster; `None`
     /// otherwise, or when it cannot be read now.
-    pub(crate) async fn slot_map(&mut self) -> Option<Value> {
+    async fn topology(&mut self) -> Option<Value> {
         match self {
             Conns::Sharded { cluster, .. } => redis::cmd("CLUSTER").arg("SLOTS").query_async::<Value>(cluster).await.ok(),
             Conns::Pair { .. } => None,
         }
     }
 
-    /// True for sharded pub/sub (through a cluster connection or on a single server).
-    pub(crate) fn is_sharded(&self) -> bool {
-        matches!(self, Conns::Sharded { .. } | Conns::Pair { sharded: true, .. })
-    }
-
     /// Subscribers of `channel`: `PUBSUB NUMSUB` on the server, or, sharded, `PUBSUB
     /// SHARDNUMSUB` summed over every node of the cluster.
-    pub(crate) async fn num_sub(&mut self, channel: &str) -> Result<usize, Error> {
+    async fn num_sub(&mut self, channel: &str) -> Result<usize, Error> {
         let reply: Vec<(String, i64)> = match self {
             Conns::Pair { publisher, sharded, .. } => redis::cmd("PUBSUB").arg(if *sharded { "SHARDNUMSUB" } else { "NUMSUB" }).arg(channel).query_async(publisher).await?,
             Conns::Sharded { cluster, .. } => redis::cmd("PUBSUB").arg("SHARDNUMSUB").arg(channel).query_async(cluster).await?,
@@ -298,7 +266,7 @@ impl Conns {
 
     /// PINGs the publishing connection and, when `subscribing`, the subscribing one, at the
     /// same time, each within `timeout`, and says how each answered.
-    pub(crate) async fn probe(&mut self, timeout: Duration, subscribing: bool) -> (Answer, Option<Answer>) {
+    async fn probe(&mut self, timeout: Duration, subscribing: bool) -> (Answer, Option<Answer>) {
         async fn ping<C: redis::aio::ConnectionLike>(conn: &mut C, timeout: Duration) -> Answer {
             read_answer(tokio::time::timeout(timeout, redis::cmd("PING").query_async::<Value>(conn)).await.ok().map(|r| r.map(drop)))
         }
@@ -341,7 +309,9 @@ fn manager(config: &RedisConfig, on_push: Option<OnPush>) -> Result<ConnectionMa
     let settings = match on_push {
         Some(on_push) => settings
             .set_push_sender(move |push: PushInfo| -> Result<(), ()> {
-                on_push(push);
+                if let Some(push) = into_push(push) {
+                    on_push(push);
+                }
                 Ok(())
             })
             .set_automatic_resubscription(),
@@ -350,21 +320,33 @@ fn manager(config: &RedisConfig, on_push: Option<OnPush>) -> Result<ConnectionMa
     Ok(ConnectionManager::new_lazy_with_config(client, settings)?)
 }
 
-/// A message push: `message`/`smessage` [channel, payload] or `pmessage` [pattern, channel,
-/// payload], as `(route, message)`: the route is the pattern for pattern messages and the
-/// channel otherwise.
-pub(crate) fn into_message(push: PushInfo) -> Option<(String, Inbound)> {
-    let mut data = push.data.into_iter();
+/// What a push from the redis crate says, for the link driver; `None` for pushes it does not
+/// need (e.g. `pong`, client-side caching invalidations).
+fn into_push(push: PushInfo) -> Option<Push> {
     let bytes = |v: Option<Value>| match v {
         Some(Value::BulkString(b)) => Some(b),
         Some(Value::SimpleString(s)) => Some(s.into_bytes()),
         _ => None,
     };
-    let route = if push.kind == PushKind::PMessage { Some(bytes(data.next())?) } else { None };
-    let channel = bytes(data.next())?;
-    let payload = bytes(data.next())?;
-    let route = String::from_utf8_lossy(route.as_ref().unwrap_or(&channel)).into_owned();
-    Some((route, Inbound { channel, payload }))
+    let mut data = push.data.into_iter();
+    let name = |v: Option<Value>| Some(String::from_utf8_lossy(&bytes(v)?).into_owned());
+    match push.kind {
+        // `message`/`smessage` [channel, payload] or `pmessage` [pattern, channel, payload]; the
+        // route is the pattern for pattern messages and the channel otherwise.
+        PushKind::Message | PushKind::SMessage | PushKind::PMessage => {
+            let route = if push.kind == PushKind::PMessage { Some(bytes(data.next())?) } else { None };
+            let channel = bytes(data.next())?;
+            let payload = bytes(data.next())?;
+            let route = String::from_utf8_lossy(route.as_ref().unwrap_or(&channel)).into_owned();
+            Some(Push::Message(route, Inbound { channel, payload }))
+        }
+        PushKind::Disconnection => Some(Push::Disconnected),
+        PushKind::Subscribe | PushKind::SSubscribe => Some(Push::Subscribed { pattern: false, name: name(data.next())? }),
+        PushKind::PSubscribe => Some(Push::Subscribed { pattern: true, name: name(data.next())? }),
+        PushKind::Unsubscribe | PushKind::SUnsubscribe => Some(Push::Unsubscribed { pattern: false, name: name(data.next())? }),
+        PushKind::PUnsubscribe => Some(Push::Unsubscribed { pattern: true, name: name(data.next())? }),
+        _ => None,
+    }
 }
 
 fn invalid_url(url: &str, err: redis::RedisError) -> Error {

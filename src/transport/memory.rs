@@ -2,7 +2,9 @@
 //!
 //! Every [`MemoryTransport`] made from one [`MemoryBroker`] is a "connection": publishing
 //! delivers synchronously to every connection whose channels or patterns match, and
-//! `num_sub` counts connections subscribed to a channel, as `PUBSUB NUMSUB` does.
+//! `num_sub` counts connections subscribed to a channel, as `PUBSUB NUMSUB` does. It never
+//! fails, so the engine's logic is tested on its own; its faulty twin (`faulty.rs`, for tests)
+//! runs the Redis transport's link driver on connections that misbehave as Redis does.
 
 use std::sync::{Arc, Mutex};
 
@@ -51,10 +53,7 @@ impl MemoryBroker {
         let connections = self.lock().clone();
         let mut receivers = 0;
         for conn in connections {
-            let route = {
-                let sub = conn.subscription.lock().unwrap_or_else(|p| p.into_inner());
-                sub.channels.iter().find(|c| c.as_bytes() == channel.as_bytes()).or_else(|| sub.patterns.iter().find(|p| glob_match(p.as_bytes(), channel.as_bytes()))).cloned()
-            };
+            let route = route_of(&conn.subscription.lock().unwrap_or_else(|p| p.into_inner()), channel);
             if let Some(route) = route {
                 receivers += 1;
                 conn.router.deliver(vec![(route, Inbound { channel: channel.as_bytes().to_vec(), payload: payload.to_vec() })]);
@@ -62,6 +61,13 @@ impl MemoryBroker {
         }
         receivers
     }
+}
+
+/// The channel or pattern of `subscription` that a message on `channel` matches, as Redis
+/// routes it.
+pub(crate) fn route_of(subscription: &Subscription, channel: &str) -> Option<String> {
+    let exact = subscription.channels.iter().find(|c| c.as_str() == channel);
+    exact.or_else(|| subscription.patterns.iter().find(|p| glob_match(p.as_bytes(), channel.as_bytes()))).cloned()
 }
 
 impl Transport for MemoryTransport {

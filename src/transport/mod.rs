@@ -7,11 +7,15 @@
 
 pub mod cluster;
 mod connections;
+mod driver;
+#[cfg(test)]
+mod faulty;
 mod link;
 mod locate;
 pub mod memory;
 pub mod redis;
 pub mod sentinel;
+mod wire;
 
 use std::collections::HashMap;
 use std::future::Future;

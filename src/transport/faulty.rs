@@ -1,0 +1,561 @@
+//! A faulty in-memory broker, for tests: the Redis transport's link driver runs on its
+//! connections ([`MemoryWire`]), and it misbehaves as a Redis server does:
+//! [`FaultyBroker::pause`] (`CLIENT PAUSE`, `SIGSTOP`), [`FaultyBroker::kill_all`] (`CLIENT
+//! KILL`, a restart), [`FaultyBroker::refuse`] (down), [`FaultyBroker::freeze_all`] (connections
+//! that silently stop answering: a partition), [`FaultyBroker::reply_error`] (`-BUSY`,
+//! `-LOADING`) and [`FaultyBroker::end_subscription`] (a subscription the server ends by itself).
+//! So the handling of every fault is checked in milliseconds, on tokio's paused clock, next to
+//! the real-Redis fault tests (test/faults.test.js, test/rust/redis_transport.rs).
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::driver::{push_handler, Link, Linked};
+use super::link::{Answer, Side};
+use super::memory::route_of;
+use super::wire::{ClientInfo, Failure, OnPush, Push, Sent, Wire};
+use super::{lock, Inbound, Subscription};
+use crate::error::Error;
+
+/// The shared broker. Cloning shares it.
+#[derive(Clone)]
+pub(crate) struct FaultyBroker {
+    connections: Arc<Mutex<Vec<Arc<Connection>>>>,
+    /// Nothing is answered while true (commands wait).
+    paused: Arc<watch::Sender<bool>>,
+    /// New connections are refused.
+    refusing: Arc<AtomicBool>,
+    /// Every command is answered with this error code (`BUSY`, `LOADING`).
+    error: Arc<Mutex<Option<String>>>,
+    /// Numbers for new connections.
+    ids: Arc<AtomicU64>,
+}
+
+struct Connection {
+    /// Its number (`CLIENT ID`).
+    id: u64,
+    /// Where a subscribing connection's pushes go.
+    on_push: Option<Arc<OnPush>>,
+    subscription: Mutex<Subscription>,
+    /// Closed by its owner or killed by the broker: its owner reconnects on the next command.
+    closed: AtomicBool,
+    /// Silently dead: commands are never answered and nothing is delivered, but the broker
+    /// still counts its subscriptions, as Redis does for a connection behind a partition.
+    frozen: AtomicBool,
+}
+
+impl FaultyBroker {
+    /// A broker with no connections, answering.
+    pub(crate) fn new() -> Self {
+        FaultyBroker { connections: Arc::default(), paused: Arc::new(watch::Sender::new(false)), refusing: Arc::default(), error: Arc::default(), ids: Arc::default() }
+    }
+
+    /// A new transport whose connections to this broker are kept carrying messages by the link
+    /// driver, with a queue of `max_queued` messages.
+    pub(crate) fn connect(&self, max_queued: usize) -> Linked<MemoryWire> {
+        let link = Arc::new(Link::new());
+        let generation = link.next_generation();
+        link.install(MemoryWire::open(self, generation, push_handler(&link, generation)));
+        Linked::start(link, max_queued)
+    }
+
+    fn open(&self, on_push: Option<Arc<OnPush>>) -> Arc<Connection> {
+        let id = self.ids.fetch_add(1, Ordering::Relaxed) + 1;
+        let connection = Arc::new(Connection { id, on_push, subscription: Mutex::default(), closed: AtomicBool::new(false), frozen: AtomicBool::new(false) });
+        lock(&self.connections).push(connection.clone());
+        connection
+    }
+
+    fn remove(&self, connection: &Arc<Connection>) {
+        connection.closed.store(true, Ordering::Release);
+        lock(&self.connections).retain(|c| !Arc::ptr_eq(c, connection));
+    }
+
+    /// Delivers `payload` on `channel` to every subscribed connection that is not frozen.
+    fn publish(&self, channel: &str, payload: &[u8]) {
+        let connections = lock(&self.connections).clone();
+        for conn in connections {
+            let (Some(route), Some(on_push)) = (route_of(&lock(&conn.subscription), channel), &conn.on_push) else { continue };
+            if !conn.frozen.load(Ordering::Acquire) {
+                on_push(Push::Message(route, Inbound { channel: channel.as_bytes().to_vec(), payload: payload.to_vec() }));
+            }
+        }
+    }
+
+    /// Connections subscribed to `channel`.
+    pub(crate) fn num_sub(&self, channel: &str) -> usize {
+        lock(&self.connections).iter().filter(|c| lock(&c.subscription).channels.iter().any(|s| s == channel)).count()
+    }
+
+    /// Stops answering (like `CLIENT PAUSE … ALL` or a stopped process) until [`FaultyBroker::resume`].
+    pub(crate) fn pause(&self) {
+        self.paused.send_replace(true);
+    }
+
+    /// Answers again what waited since [`FaultyBroker::pause`].
+    pub(crate) fn resume(&self) {
+        self.paused.send_replace(false);
+    }
+
+    /// Refuses new connections (a server that is down) while `refusing`.
+    pub(crate) fn refuse(&self, refusing: bool) {
+        self.refusing.store(refusing, Ordering::Release);
+    }
+
+    /// Answers every command with the error `code` (`Some("BUSY")`, `Some("LOADING")`) until
+    /// called with `None`.
+    pub(crate) fn reply_error(&self, code: Option<&str>) {
+        *lock(&self.error) = code.map(str::to_owned);
+    }
+
+    /// Closes every connection, as `CLIENT KILL` or a restart does: their subscriptions are
+    /// gone, their owners hear of it, and they reconnect on their next command.
+    pub(crate) fn kill_all(&self) {
+        let all = lock(&self.connections).clone();
+        for conn in all {
+            self.remove(&conn);
+            if let Some(on_push) = &conn.on_push {
+                on_push(Push::Disconnected);
+            }
+        }
+    }
+
+    /// Makes every connection silently dead (a partition): it answers nothing and receives
+    /// nothing, but still counts as a subscriber until it is closed at the broker.
+    pub(crate) fn freeze_all(&self) {
+        for conn in lock(&self.connections).iter() {
+            conn.frozen.store(true, Ordering::Release);
+        }
+    }
+
+    /// Ends every connection's subscription to `channel`, telling them (as Redis ≥ 7 does for
+    /// shard channels whose slot moved away).
+    pub(crate) fn end_subscription(&self, channel: &str) {
+        let connections = lock(&self.connections).clone();
+        for conn in connections {
+            let had = {
+                let mut sub = lock(&conn.subscription);
+                let before = sub.channels.len();
+                sub.channels.retain(|c| c != channel);
+                sub.channels.len() != before
+            };
+            if let (true, Some(on_push)) = (had, &conn.on_push) {
+                on_push(Push::Unsubscribed { pattern: false, name: channel.to_owned() });
+            }
+        }
+    }
+
+    /// Waits while paused.
+    async fn answering(&self) {
+        let mut paused = self.paused.subscribe();
+        let _ = paused.wait_for(|p| !p).await;
+    }
+
+    /// The error every command gets now, if any.
+    fn error(&self) -> Option<String> {
+        lock(&self.error).clone()
+    }
+}
+
+/// One side of a [`MemoryWire`]: its connection to the broker, opened again after it was
+/// killed (as the redis crate's connection manager does, on the next command).
+struct Endpoint {
+    broker: FaultyBroker,
+    connection: Mutex<Arc<Connection>>,
+}
+
+/// Dropping the last handle to a connection closes it at the broker, as dropping a Redis
+/// connection closes its socket.
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        let connection = lock(&self.connection).clone();
+        self.broker.remove(&connection);
+    }
+}
+
+/// Why a command got no answer.
+enum NoAnswer {
+    /// The connection could not be opened: the command certainly did not run.
+    Refused,
+    /// The server answered with this error code.
+    Error(String),
+}
+
+impl Endpoint {
+    /// A new connection to `broker`; a subscribing one hands its pushes to `on_push`.
+    fn open(broker: &FaultyBroker, on_push: Option<OnPush>) -> Arc<Endpoint> {
+        Arc::new(Endpoint { broker: broker.clone(), connection: Mutex::new(broker.open(on_push.map(Arc::new))) })
+    }
+
+    /// The connection, once the broker answers: waits while it is paused, forever when the
+    /// connection is frozen; reconnects a killed one.
+    async fn ready(&self, broker: &FaultyBroker) -> Result<Arc<Connection>, NoAnswer> {
+        broker.answering().await;
+        let current = lock(&self.connection).clone();
+        if current.frozen.load(Ordering::Acquire) {
+            std::future::pending::<()>().await;
+        }
+        let connection = if current.closed.load(Ordering::Acquire) {
+            if broker.refusing.load(Ordering::Acquire) {
+                return Err(NoAnswer::Refused);
+            }
+            let fresh = broker.open(current.on_push.clone());
+            *lock(&self.connection) = fresh.clone();
+            fresh
+        } else {
+            current
+        };
+        match broker.error() {
+            Some(code) => Err(NoAnswer::Error(code)),
+            None => Ok(connection),
+        }
+    }
+}
+
+/// A linked transport's connections to the broker: a publishing and a subscribing one.
+#[derive(Clone)]
+pub(crate) struct MemoryWire {
+    broker: FaultyBroker,
+    publisher: Arc<Endpoint>,
+    subscriber: Arc<Endpoint>,
+    generation: u64,
+}
+
+impl MemoryWire {
+    fn open(broker: &FaultyBroker, generation: u64, on_push: OnPush) -> MemoryWire {
+        MemoryWire { broker: broker.clone(), publisher: Endpoint::open(broker, None), subscriber: Endpoint::open(broker, Some(on_push)), generation }
+    }
+
+    /// Adds `subscription` to the subscribing connection's (`add`) or removes it, and confirms
+    /// each name as Redis does.
+    async fn subscription(&self, subscription: &Subscription, add: bool) -> Result<(), Error> {
+        // Nothing to (un)subscribe sends no command, as on Redis.
+        if subscription.patterns.is_empty() && subscription.channels.is_empty() {
+            return Ok(());
+        }
+        let connection = self.subscriber.ready(&self.broker).await.map_err(refusal)?;
+        {
+            let mut mine = lock(&connection.subscription);
+            if add {
+                for p in &subscription.patterns {
+                    if !mine.patterns.contains(p) {
+                        mine.patterns.push(p.clone());
+                    }
+                }
+                for c in &subscription.channels {
+                    if !mine.channels.contains(c) {
+                        mine.channels.push(c.clone());
+                    }
+                }
+            } else {
+                mine.patterns.retain(|p| !subscription.patterns.contains(p));
+                mine.channels.retain(|c| !subscription.channels.contains(c));
+            }
+        }
+        if let Some(on_push) = &connection.on_push {
+            let names = subscription.patterns.iter().map(|p| (true, p)).chain(subscription.channels.iter().map(|c| (false, c)));
+            for (pattern, name) in names {
+                let name = name.clone();
+                on_push(if add { Push::Subscribed { pattern, name } } else { Push::Unsubscribed { pattern, name } });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn refusal(no: NoAnswer) -> Error {
+    match no {
+        NoAnswer::Refused => Error::Redis("connection refused".into()),
+        NoAnswer::Error(code) => Error::Redis(format!("{code} (memory broker)")),
+    }
+}
+
+impl Wire for MemoryWire {
+    fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    async fn publish(&mut self, messages: &[(String, Vec<u8>)]) -> Sent {
+        match self.publisher.ready(&self.broker).await {
+            Ok(_) => {
+                for (channel, payload) in messages {
+                    self.broker.publish(channel, payload);
+                }
+                Sent::default()
+            }
+            Err(NoAnswer::Refused) => Sent { refused: Vec::new(), failure: Some((0, Failure { may_have_run: false, why: "connection refused".into() })) },
+            Err(NoAnswer::Error(code)) => Sent { refused: (0..messages.len()).map(|i| (i, code.clone())).collect(), failure: None },
+        }
+    }
+
+    fn subscribe(&mut self, subscription: &Subscription) -> impl Future<Output = Result<(), Error>> + Send {
+        self.subscription(subscription, true)
+    }
+
+    fn unsubscribe(&mut self, subscription: &Subscription) -> impl Future<Output = Result<(), Error>> + Send {
+        self.subscription(subscription, false)
+    }
+
+    async fn num_sub(&mut self, channel: &str) -> Result<usize, Error> {
+        self.publisher.ready(&self.broker).await.map_err(refusal)?;
+        Ok(self.broker.num_sub(channel))
+    }
+
+    async fn probe(&mut self, timeout: Duration, subscribing: bool) -> (Answer, Option<Answer>) {
+        let ping = |endpoint: Arc<Endpoint>, broker: FaultyBroker| async move {
+            match tokio::time::timeout(timeout, endpoint.ready(&broker)).await {
+                Err(_) => Answer::Stalled,
+                Ok(Ok(_)) => Answer::Pong,
+                Ok(Err(NoAnswer::Refused)) => Answer::Lost("connection refused".into()),
+                Ok(Err(NoAnswer::Error(code))) if code == "LOADING" => Answer::Loading,
+                Ok(Err(NoAnswer::Error(code))) => Answer::Busy(code),
+            }
+        };
+        let subscriber = async {
+            match subscribing {
+                true => Some(ping(self.subscriber.clone(), self.broker.clone()).await),
+                false => None,
+            }
+        };
+        tokio::join!(ping(self.publisher.clone(), self.broker.clone()), subscriber)
+    }
+
+    fn replace(&self, sides: &[Side], generation: u64, on_push: OnPush) -> Option<Result<Self, Error>> {
+        let mut fresh = self.clone();
+        if sides.contains(&Side::Publisher) {
+            fresh.publisher = Endpoint::open(&self.broker, None);
+        }
+        if sides.contains(&Side::Subscriber) {
+            fresh.subscriber = Endpoint::open(&self.broker, Some(on_push));
+            fresh.generation = generation;
+        }
+        Some(Ok(fresh))
+    }
+
+    async fn client_infos(&mut self) -> [Option<ClientInfo>; 2] {
+        let info = |endpoint: &Endpoint| Some(ClientInfo { id: lock(&endpoint.connection).id.to_string(), addr: "memory".into() });
+        [info(&self.publisher), info(&self.subscriber)]
+    }
+
+    async fn kill_client(&mut self, client: &ClientInfo) -> Result<(), Error> {
+        self.publisher.ready(&self.broker).await.map_err(refusal)?;
+        let victim = lock(&self.broker.connections).iter().find(|c| c.id.to_string() == client.id).cloned();
+        if let Some(victim) = victim {
+            self.broker.remove(&victim);
+        }
+        Ok(())
+    }
+
+    async fn topology(&mut self) -> Option<redis::Value> {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The link driver under every fault the broker can have, on tokio's paused clock: each
+    //! checks what a user feels (an `Error` then a `Ready`, every message delivered once and in
+    //! order, nothing sent twice), as the real-Redis fault tests do with real servers.
+
+    use super::*;
+    use crate::transport::{Subscriber, Transport, TransportEvent};
+
+    /// Records what a subscriber gets.
+    #[derive(Default)]
+    struct Recorder {
+        payloads: Mutex<Vec<Vec<u8>>>,
+        events: Mutex<Vec<TransportEvent>>,
+    }
+
+    impl Subscriber for Recorder {
+        fn on_messages(&self, batch: Vec<Inbound>) {
+            lock(&self.payloads).extend(batch.into_iter().map(|m| m.payload));
+        }
+        fn on_event(&self, event: &TransportEvent) {
+            lock(&self.events).push(event.clone());
+        }
+    }
+
+    impl Recorder {
+        fn got(&self) -> Vec<String> {
+            lock(&self.payloads).iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect()
+        }
+        /// The events, as `E` (error) and `R` (ready).
+        fn events(&self) -> String {
+            lock(&self.events).iter().map(|e| if matches!(e, TransportEvent::Ready) { 'R' } else { 'E' }).collect()
+        }
+        fn errors(&self) -> Vec<String> {
+            lock(&self.events).iter().filter_map(|e| if let TransportEvent::Error(why) = e { Some(why.clone()) } else { None }).collect()
+        }
+    }
+
+    const CHANNEL: &str = "socket.io#/#";
+
+    /// A subscribing node and a publishing node, both linked, the subscriber ready.
+    async fn pair(broker: &FaultyBroker) -> (Linked<MemoryWire>, Arc<Recorder>, Linked<MemoryWire>) {
+        let receiver = broker.connect(1000);
+        let recorder = Arc::new(Recorder::default());
+        receiver.subscribe(Subscription { patterns: Vec::new(), channels: vec![CHANNEL.into()] }, recorder.clone()).await.unwrap();
+        let sender = broker.connect(1000);
+        (receiver, recorder, sender)
+    }
+
+    fn send(sender: &Linked<MemoryWire>, range: std::ops::Range<usize>) {
+        for i in range {
+            sender.publish(CHANNEL.into(), i.to_string().into_bytes()).unwrap();
+        }
+    }
+
+    fn numbers(range: std::ops::Range<usize>) -> Vec<String> {
+        range.map(|i| i.to_string()).collect()
+    }
+
+    /// Lets the tasks run for `ms` of (paused, auto-advancing) tokio time.
+    async fn run_for(ms: u64) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_reports_an_error_then_ready_and_delivers_everything_once_in_order() {
+        let broker = FaultyBroker::new();
+        let (receiver, recorder, sender) = pair(&broker).await;
+        send(&sender, 0..10);
+        run_for(1500).await;
+        assert_eq!(receiver.link_state(), "up");
+        broker.pause();
+        send(&sender, 10..20);
+        run_for(4000).await;
+        assert_eq!(recorder.events(), "RE", "the stall is reported once");
+        assert_eq!(receiver.link_state(), "down");
+        broker.resume();
+        run_for(1000).await;
+        assert_eq!(recorder.events(), "RER");
+        assert_eq!(receiver.link_state(), "up");
+        send(&sender, 20..30);
+        run_for(1000).await;
+        assert_eq!(recorder.got(), numbers(0..30));
+        assert_eq!(sender.stats().published.load(Ordering::Relaxed), 30);
+        assert_eq!(sender.stats().unconfirmed.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn killed_connections_are_reconnected_and_resubscribed_while_messages_wait_in_order() {
+        let broker = FaultyBroker::new();
+        let (receiver, recorder, sender) = pair(&broker).await;
+        run_for(1500).await;
+        broker.refuse(true);
+        broker.kill_all();
+        assert_eq!(broker.num_sub(CHANNEL), 0, "a killed connection's subscriptions are gone");
+        send(&sender, 0..50);
+        run_for(3000).await;
+        assert_eq!(recorder.events(), "RE");
+        assert_eq!(sender.link_state(), "down");
+        assert!(recorder.got().is_empty());
+        broker.refuse(false);
+        run_for(2000).await;
+        assert_eq!(recorder.events(), "RER");
+        assert_eq!(broker.num_sub(CHANNEL), 1, "subscribed again, once");
+        assert_eq!(recorder.got(), numbers(0..50), "what waited is delivered once, in order");
+        assert_eq!(sender.stats().dropped.load(Ordering::Relaxed) + sender.stats().unconfirmed.load(Ordering::Relaxed), 0);
+        drop(receiver);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refused_commands_are_sent_again_once_accepted() {
+        let broker = FaultyBroker::new();
+        let (_receiver, recorder, sender) = pair(&broker).await;
+        run_for(1500).await;
+        broker.reply_error(Some("BUSY"));
+        send(&sender, 0..5);
+        run_for(3000).await;
+        assert!(recorder.got().is_empty());
+        assert!(recorder.errors().iter().any(|e| e.contains("BUSY")), "{:?}", recorder.errors());
+        broker.reply_error(None);
+        run_for(2000).await;
+        assert!(recorder.events().ends_with('R'), "{}", recorder.events());
+        assert_eq!(recorder.got(), numbers(0..5));
+        assert_eq!(sender.stats().published.load(Ordering::Relaxed), 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn loading_counts_as_an_answer() {
+        let broker = FaultyBroker::new();
+        let (receiver, recorder, _sender) = pair(&broker).await;
+        run_for(1500).await;
+        broker.reply_error(Some("LOADING"));
+        run_for(5000).await;
+        assert_eq!(receiver.link_state(), "up");
+        assert_eq!(recorder.events(), "R");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_subscription_the_server_ends_is_made_again_without_an_outage() {
+        let broker = FaultyBroker::new();
+        let (_receiver, recorder, sender) = pair(&broker).await;
+        run_for(1500).await;
+        broker.end_subscription(CHANNEL);
+        run_for(10).await;
+        assert_eq!(broker.num_sub(CHANNEL), 1);
+        send(&sender, 0..3);
+        run_for(500).await;
+        assert_eq!(recorder.got(), numbers(0..3));
+        assert_eq!(recorder.events(), "R");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silently_dead_connections_are_replaced_and_closed_at_the_server() {
+        let broker = FaultyBroker::new();
+        let (receiver, recorder, sender) = pair(&broker).await;
+        run_for(1500).await;
+        broker.freeze_all();
+        run_for(4000).await;
+        assert_eq!(recorder.events(), "RE");
+        assert_eq!(broker.num_sub(CHANNEL), 1, "the dead connection still counts at the server");
+        run_for(super::super::link::STALL_REPLACE.as_millis() as u64).await;
+        assert_eq!(recorder.events(), "RER");
+        assert_eq!(receiver.link_state(), "up");
+        assert_eq!(broker.num_sub(CHANNEL), 1, "the replaced connection was closed at the server");
+        send(&sender, 0..3);
+        run_for(1000).await;
+        assert_eq!(recorder.got(), numbers(0..3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unanswered_pipeline_is_counted_and_never_sent_again() {
+        let broker = FaultyBroker::new();
+        let (_receiver, recorder, sender) = pair(&broker).await;
+        // The sender's own subscriber hears what became of its messages.
+        let sender_events = Arc::new(Recorder::default());
+        sender.subscribe(Subscription { patterns: Vec::new(), channels: vec!["other".into()] }, sender_events.clone()).await.unwrap();
+        run_for(1500).await;
+        broker.freeze_all();
+        send(&sender, 0..4);
+        run_for(6000).await;
+        assert_eq!(sender.stats().unconfirmed.load(Ordering::Relaxed), 4);
+        assert_eq!(sender.stats().pending.load(Ordering::Relaxed), 0);
+        assert!(sender_events.errors().iter().any(|e| e.contains("4 messages were sent but Redis did not confirm them")), "{:?}", sender_events.errors());
+        run_for(15000).await;
+        send(&sender, 4..6);
+        run_for(1000).await;
+        assert_eq!(recorder.got(), numbers(4..6), "the unconfirmed messages are not sent again");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn close_sends_what_is_queued_then_closes_the_connections() {
+        let broker = FaultyBroker::new();
+        let (receiver, recorder, sender) = pair(&broker).await;
+        run_for(1500).await;
+        send(&sender, 0..100);
+        sender.close().await;
+        assert_eq!(recorder.got(), numbers(0..100));
+        assert_eq!(sender.link_state(), "closed");
+        assert!(matches!(sender.publish(CHANNEL.into(), b"late".to_vec()), Err(Error::Closed)));
+        receiver.close().await;
+        run_for(10).await;
+        assert_eq!(broker.num_sub(CHANNEL), 0, "closing closes the connections at the server");
+    }
+}

@@ -1,0 +1,111 @@
+//! What the link driver ([`super::driver`]) needs of the connections it watches over: a
+//! publishing and a subscribing side, commands on them, and pushes from the subscribing side.
+//! The Redis connections ([`super::connections::Conns`]) are the real thing; the in-memory
+//! broker's ([`super::memory::MemoryWire`]) can be made to misbehave, so that the driver's
+//! handling of every fault is tested in milliseconds.
+
+use std::future::Future;
+use std::time::Duration;
+
+use super::link::{Answer, Side};
+use super::{Inbound, Subscription};
+use crate::error::Error;
+
+/// What the subscribing side hands over, as it arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Push {
+    /// A message, with its route: the pattern for pattern messages, the channel otherwise.
+    Message(String, Inbound),
+    /// The connection was lost; it reconnects on its next command.
+    Disconnected,
+    /// The server confirmed a subscription (also one the connection made again by itself).
+    Subscribed {
+        /// A pattern (`PSUBSCRIBE`) rather than a channel.
+        pattern: bool,
+        /// The pattern or channel.
+        name: String,
+    },
+    /// The server ended a subscription: confirming an unsubscription, or by itself (Redis ≥ 7
+    /// ends shard channel subscriptions whose slot moved away).
+    Unsubscribed {
+        /// A pattern (`PUNSUBSCRIBE`) rather than a channel.
+        pattern: bool,
+        /// The pattern or channel.
+        name: String,
+    },
+}
+
+/// Where a subscribing connection's pushes go.
+pub(crate) type OnPush = Box<dyn Fn(Push) + Send + Sync>;
+
+/// A connection as the server knows it, to close it there once it was replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClientInfo {
+    /// Its id (`CLIENT ID`).
+    pub id: String,
+    /// Its address as the server sees it (`ip:port`).
+    pub addr: String,
+}
+
+/// What became of a pipeline.
+#[derive(Debug, Default)]
+pub(crate) struct Sent {
+    /// Messages (by index) that the server answered with an error, and the error's code: not run.
+    pub refused: Vec<(usize, String)>,
+    /// From which message on the pipeline got no answer, and why.
+    pub failure: Option<(usize, Failure)>,
+}
+
+/// Why a pipeline, from some message on, got no answer.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    /// False only when the messages certainly did not reach the server (no connection).
+    pub may_have_run: bool,
+    /// What went wrong, for the report.
+    pub why: String,
+}
+
+impl Sent {
+    /// Messages from `index` on may have reached the server, without an answer.
+    pub(crate) fn unconfirmed_from(index: usize, why: String) -> Sent {
+        Sent { refused: Vec::new(), failure: Some((index, Failure { may_have_run: true, why })) }
+    }
+}
+
+/// One set of connections in use (a publishing and a subscribing side, which may be one
+/// connection), with the number that tells it from the sets it replaced. Cloning shares the
+/// connections.
+pub(crate) trait Wire: Clone + Send + Sync + 'static {
+    /// Which set this is (the generation of its subscribing side).
+    fn generation(&self) -> u64;
+
+    /// Publishes `messages` in order and says what the server answered to each.
+    fn publish(&mut self, messages: &[(String, Vec<u8>)]) -> impl Future<Output = Sent> + Send;
+
+    /// Subscribes the subscribing side to `subscription`; resolves once confirmed.
+    fn subscribe(&mut self, subscription: &Subscription) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Unsubscribes the subscribing side from `subscription`.
+    fn unsubscribe(&mut self, subscription: &Subscription) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Subscribers of `channel` on the server (`PUBSUB NUMSUB`).
+    fn num_sub(&mut self, channel: &str) -> impl Future<Output = Result<usize, Error>> + Send;
+
+    /// PINGs the publishing side and, when `subscribing`, the subscribing one, each within
+    /// `timeout`, and says how each answered.
+    fn probe(&mut self, timeout: Duration, subscribing: bool) -> impl Future<Output = (Answer, Option<Answer>)> + Send;
+
+    /// The same set with `sides` opened anew (`generation` and `on_push` for a new subscribing
+    /// side); `None` when the connections replace themselves (a cluster connection).
+    fn replace(&self, sides: &[Side], generation: u64, on_push: OnPush) -> Option<Result<Self, Error>>;
+
+    /// How the server knows each side (publisher, subscriber), when it can say.
+    fn client_infos(&mut self) -> impl Future<Output = [Option<ClientInfo>; 2]> + Send;
+
+    /// Closes `client` (a replaced connection) at the server.
+    fn kill_client(&mut self, client: &ClientInfo) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Something that changes when the server's topology does (a cluster's slot map), when the
+    /// subscriptions depend on it; `None` otherwise.
+    fn topology(&mut self) -> impl Future<Output = Option<redis::Value>> + Send;
+}
