@@ -130,10 +130,11 @@ class RedisAdapter extends Adapter {
     this.requestsTimeout = opts.requestsTimeout;
     this.publishOnSpecificResponseChannel = opts.publishOnSpecificResponseChannel;
     this._shared = shared;
+    this._lease = shared.acquire(nsp.name);
     this._closed = false;
     this._warnedNoErrorListener = false;
     this.engine = new native.Engine(
-      shared.acquire(),
+      this._lease.native,
       nsp.name,
       {
         key: opts.key,
@@ -465,8 +466,7 @@ class RedisAdapter extends Adapter {
 
   /** Counters of the native engine (published, delivered, malformed, skipped, pending...). */
   stats() {
-    const connection = this._shared.native;
-    return { ...this.engine.stats(), redis: connection ? connection.stats() : undefined };
+    return { ...this.engine.stats(), redis: this._lease.native.stats() };
   }
 
   /** Unsubscribes this namespace; the connections close with the last namespace. */
@@ -477,7 +477,7 @@ class RedisAdapter extends Adapter {
     try {
       await this.engine.close();
     } finally {
-      await this._shared.release();
+      await this._shared.release(this._lease);
     }
   }
 }

@@ -1,9 +1,9 @@
 //! The per-namespace engine: subscriptions, the receive path and the public broadcast API.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::value::RawValue;
 
@@ -109,6 +109,8 @@ struct Inner {
     /// Rooms with at least one local socket, kept by the host through
     /// [`Adapter::room_created`] / [`Adapter::room_deleted`].
     rooms: RwLock<HashSet<Box<[u8]>>>,
+    /// Rooms that remote joins (`socketsJoin`) named, for a short while: see [`ExpectedRooms`].
+    expected: std::sync::Mutex<ExpectedRooms>,
     /// Set once the host reported a room: from then on the room set is trusted to be complete,
     /// and broadcasts no local socket can receive are skipped. Hosts that never report rooms
     /// get every broadcast of the namespace.
@@ -139,6 +141,7 @@ impl Adapter {
             transport,
             host,
             rooms: RwLock::new(HashSet::new()),
+            expected: std::sync::Mutex::new(ExpectedRooms::default()),
             tracks_rooms: AtomicBool::new(false),
             room_channels: std::sync::OnceLock::new(),
             events: EventFilter::default(),
@@ -256,7 +259,8 @@ impl Adapter {
         if let Some(rooms) = self.inner.room_channels.get() {
             rooms.stop().await;
         }
-        self.inner.transport.unsubscribe(self.inner.subscription()).await
+        let subscriber: Arc<dyn Subscriber> = self.inner.clone();
+        self.inner.transport.unsubscribe(self.inner.subscription(), &subscriber).await
     }
 
     /// The number of nodes serving this namespace: subscribers of the request channel
@@ -417,12 +421,16 @@ impl Inner {
     }
 
     fn has_room(&self, room: &[u8]) -> bool {
-        self.rooms.read().unwrap_or_else(|p| p.into_inner()).contains(room)
+        self.rooms.read().unwrap_or_else(|p| p.into_inner()).contains(room) || self.expected().expects(room, Instant::now())
     }
 
-    /// False when the host tracks rooms and has no socket at all.
+    /// False when the host tracks rooms, has no socket at all and expects none.
     fn may_have_sockets(&self) -> bool {
-        !self.tracks_rooms.load(Ordering::Acquire) || !self.rooms.read().unwrap_or_else(|p| p.into_inner()).is_empty()
+        !self.tracks_rooms.load(Ordering::Acquire) || !self.rooms.read().unwrap_or_else(|p| p.into_inner()).is_empty() || self.expected().any(Instant::now())
+    }
+
+    fn expected(&self) -> std::sync::MutexGuard<'_, ExpectedRooms> {
+        self.expected.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Checks one broadcast; returns it when it must be delivered locally. Messages that no
@@ -472,28 +480,34 @@ impl Inner {
     }
 
     /// A join request is applied by the host later than its broadcasts are filtered here, so
-    /// the rooms it joins count as local from now on: a broadcast to them right after the join
-    /// must not be skipped. (At worst a room no local socket joined passes the filter, and the
-    /// host then finds nobody to deliver to.)
+    /// the rooms it joins are expected for a while ([`EXPECT_FOR`]): a broadcast to them right
+    /// after the join must not be skipped. If a local socket did join, the host reports the room
+    /// meanwhile; if none did (the join targeted sockets of other nodes), the room is forgotten,
+    /// so remote joins do not grow this node's memory.
     fn expect_rooms(&self, payload: &[u8]) {
         if !self.tracks_rooms.load(Ordering::Acquire) {
             return;
         }
-        let Ok(serde_json::Value::Object(request)) = serde_json::from_slice::<serde_json::Value>(payload) else {
+        let request = match req::is_json(payload) {
+            true => serde_json::from_slice::<serde_json::Value>(payload).ok(),
+            false => crate::protocol::msgpack::from_slice(payload).ok().map(|v| crate::protocol::msgpack::to_json(&v)),
+        };
+        let Some(serde_json::Value::Object(request)) = request else {
             return;
         };
         let rooms = match (request.get("rooms"), request.get("room")) {
             (Some(serde_json::Value::Array(rooms)), _) => rooms.clone(),
-            (_, Some(room)) => vec![room.clone()],
+            (Some(room), _) | (_, Some(room)) => vec![room.clone()],
             _ => return,
         };
-        let mut mirror = self.rooms.write().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let mut expected = self.expected();
         for room in rooms {
             let name = match room {
                 serde_json::Value::String(s) => s,
                 other => other.to_string(),
             };
-            mirror.insert(name.into_bytes().into_boxed_slice());
+            expected.expect(name.into_bytes().into_boxed_slice(), now);
         }
     }
 
@@ -512,6 +526,49 @@ impl Inner {
                 }
             },
         }
+    }
+}
+
+/// How long a room named by a remote join counts as possibly local.
+const EXPECT_FOR: Duration = Duration::from_secs(5);
+/// Most rooms expected at once; beyond it every room counts as possibly local until the
+/// expectations lapse (nothing is skipped wrongly, memory stays bounded).
+const MAX_EXPECTED_ROOMS: usize = 65_536;
+
+/// Rooms named by remote joins, each until a deadline; lapsed ones are dropped every
+/// [`EXPECT_FOR`], so the set holds about the rooms of the last few seconds' joins.
+#[derive(Default)]
+struct ExpectedRooms {
+    until: HashMap<Box<[u8]>, Instant>,
+    /// The latest deadline: no room is expected after it.
+    latest: Option<Instant>,
+    /// When lapsed rooms are dropped next.
+    next_purge: Option<Instant>,
+    /// Set when [`MAX_EXPECTED_ROOMS`] was reached: every room is expected until then.
+    all_until: Option<Instant>,
+}
+
+impl ExpectedRooms {
+    fn expect(&mut self, room: Box<[u8]>, now: Instant) {
+        if self.next_purge.is_none_or(|at| now >= at) || self.until.len() >= MAX_EXPECTED_ROOMS {
+            self.until.retain(|_, until| *until > now);
+            self.next_purge = Some(now + EXPECT_FOR);
+        }
+        let deadline = now + EXPECT_FOR;
+        if self.until.len() >= MAX_EXPECTED_ROOMS {
+            self.all_until = Some(deadline);
+        } else {
+            self.until.insert(room, deadline);
+        }
+        self.latest = Some(deadline);
+    }
+
+    fn expects(&self, room: &[u8], now: Instant) -> bool {
+        self.all_until.is_some_and(|until| until > now) || self.until.get(room).is_some_and(|until| *until > now)
+    }
+
+    fn any(&self, now: Instant) -> bool {
+        self.latest.is_some_and(|until| until > now)
     }
 }
 
@@ -733,6 +790,46 @@ mod tests {
             }
         }
         fn on_event(&self, _: AdapterEvent) {}
+    }
+
+    #[tokio::test]
+    async fn two_servers_sharing_one_connection_both_receive_and_survive_each_others_close() {
+        let broker = MemoryBroker::new();
+        let shared: Arc<dyn Transport> = Arc::new(broker.connect());
+        let server = || {
+            let host = Arc::new(Recorder::default());
+            (Adapter::new("/", &AdapterConfig::default(), shared.clone(), host.clone()), host)
+        };
+        let (one, host_one) = server();
+        let (_two, host_two) = server();
+        let (other, _) = node(&broker, "/");
+        settle().await;
+        other.broadcast(&Packet::event("/", "both", vec![]), &BroadcastOptions::default()).unwrap();
+        assert_eq!((host_one.delivered.lock().unwrap().len(), host_two.delivered.lock().unwrap().len()), (1, 1));
+        one.close().await.unwrap();
+        other.broadcast(&Packet::event("/", "still", vec![]), &BroadcastOptions::default()).unwrap();
+        assert_eq!((host_one.delivered.lock().unwrap().len(), host_two.delivered.lock().unwrap().len()), (1, 2));
+    }
+
+    #[test]
+    fn rooms_named_by_remote_joins_are_forgotten_and_bounded() {
+        let t0 = Instant::now();
+        let mut expected = ExpectedRooms::default();
+        // 100,000 joins to rooms no local socket joins, one per millisecond ("game-" + uuid).
+        for i in 0..100_000u64 {
+            expected.expect(format!("game-{i}").into_bytes().into(), t0 + Duration::from_millis(i));
+        }
+        let now = t0 + Duration::from_millis(100_000);
+        assert!(expected.until.len() <= 2 * 5_000 + 1, "{} rooms kept", expected.until.len());
+        assert!(expected.expects(b"game-99999", now) && !expected.expects(b"game-1", now));
+        assert!(!expected.any(now + EXPECT_FOR));
+        // A burst beyond the cap: every room counts as expected for a while, memory stays bounded.
+        let mut burst = ExpectedRooms::default();
+        for i in 0..(MAX_EXPECTED_ROOMS + 10) {
+            burst.expect(format!("r{i}").into_bytes().into(), t0);
+        }
+        assert_eq!(burst.until.len(), MAX_EXPECTED_ROOMS);
+        assert!(burst.expects(b"never-named", t0) && !burst.expects(b"never-named", t0 + EXPECT_FOR));
     }
 
     fn answering_node(broker: &MemoryBroker, rooms: &'static str) -> Adapter {

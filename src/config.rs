@@ -75,7 +75,7 @@ impl AdapterConfig {
 /// deployment, `redis+sentinel://host:port[,host:port]/<name>[/db]` (see
 /// [`SentinelSpec`](crate::transport::sentinel::SentinelSpec)), or a Redis Cluster,
 /// `redis+cluster://host:port[,host:port]` (see [`ClusterSpec`](crate::transport::cluster::ClusterSpec)).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct RedisConfig {
     /// A `redis://`, `rediss://`, `redis+unix://`, `redis+sentinel://` or `redis+cluster://` URL.
     pub url: String,
@@ -89,6 +89,18 @@ pub struct RedisConfig {
     /// adapter does: through the Redis Cluster of a `redis+cluster://` URL, or on a single
     /// Redis ≥ 7; default false.
     pub sharded: bool,
+}
+
+/// The URL's secrets hidden ([`crate::error::redact`]), the certificates summed up.
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &crate::error::redact(&self.url))
+            .field("max_queued_publishes", &self.max_queued_publishes)
+            .field("tls_ca_pem", &self.tls_ca_pem.as_ref().map(|pem| format!("{} bytes", pem.len())))
+            .field("sharded", &self.sharded)
+            .finish()
+    }
 }
 
 impl Default for RedisConfig {
@@ -107,6 +119,7 @@ impl RedisConfig {
     /// assert!(!err.to_string().contains("secret")); // passwords never reach messages
     /// ```
     pub fn from_url(url: &str) -> Result<Self, Error> {
+        crate::error::note_secrets(url);
         let sentinel = crate::transport::sentinel::SentinelSpec::parse(url).map(|spec| spec.map(drop));
         let cluster = crate::transport::cluster::ClusterSpec::parse(url).map(|spec| spec.map(drop));
         if let Some(checked) = sentinel.or(cluster) {
@@ -118,5 +131,18 @@ impl RedisConfig {
             .ok_or_else(|| Error::InvalidOption { option: "url", reason: format!("not a redis:// URL: {}", redact(url)) })?;
         drop(parsed);
         Ok(RedisConfig { url: url.to_owned(), ..Default::default() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RedisConfig;
+
+    #[test]
+    fn debug_hides_the_password() {
+        let config = RedisConfig { url: "redis+sentinel://:pw1@h:1/m?sentinelPassword=pw2".into(), ..RedisConfig::default() };
+        let text = format!("{config:?}");
+        assert!(text.contains("redis+sentinel://:***@h:1/m?sentinelPassword=***"), "{text}");
+        assert!(!text.contains("pw1") && !text.contains("pw2"), "{text}");
     }
 }

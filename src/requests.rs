@@ -101,10 +101,13 @@ impl PendingRequests {
         self.len() == 0
     }
 
-    /// Records a response; false when nothing waits for it (late, duplicate or foreign).
+    /// Records a response; false when nothing waits for it (late, duplicate or foreign). A
+    /// request takes at most the responses it expects: more (a node answering twice, forged
+    /// answers) are ignored, so what it holds stays bounded. Responses carry no uid on the wire,
+    /// so that is all that can be told apart.
     pub fn on_response(&self, response: Response) -> bool {
         let mut map = self.lock();
-        let Some(pending) = map.get_mut(&response.request_id) else {
+        let Some(pending) = map.get_mut(&response.request_id).filter(|p| p.received < p.expected) else {
             return false;
         };
         pending.received += 1;
@@ -245,6 +248,13 @@ mod tests {
         assert_eq!(outcome.items.len(), 1);
         assert!(!table.on_response(rooms("r5", &["dup"])), "a duplicate after completion must find nothing");
         assert!(table.is_empty());
+        // Answers beyond those expected, before the requester took the outcome: not kept.
+        let ticket = table.register("r6", RequestType::AllRooms, 2);
+        for i in 0..10_000 {
+            table.on_response(rooms("r6", &[&format!("forged-{i}")]));
+        }
+        let outcome = table.wait(ticket, Duration::from_secs(1)).await;
+        assert_eq!((outcome.received, outcome.items.len()), (2, 2));
     }
 
     #[tokio::test]

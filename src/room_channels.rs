@@ -102,7 +102,7 @@ async fn run(rooms: Arc<RoomChannels>, transport: Arc<dyn Transport>, subscriber
             let _ = transport.subscribe(Subscription { patterns: Vec::new(), channels: add }, subscriber.clone()).await;
         }
         if !remove.is_empty() {
-            if let Err(err) = transport.unsubscribe(Subscription { patterns: Vec::new(), channels: remove }).await {
+            if let Err(err) = transport.unsubscribe(Subscription { patterns: Vec::new(), channels: remove }, &subscriber).await {
                 tracing::debug!("unsubscribing room channels failed: {err}");
             }
         }

@@ -141,7 +141,8 @@ impl ShardedAdapter {
         if let Some(rooms) = self.inner.rooms.get() {
             rooms.stop().await;
         }
-        self.inner.transport.unsubscribe(self.inner.subscription()).await
+        let subscriber: Arc<dyn Subscriber> = self.inner.clone();
+        self.inner.transport.unsubscribe(self.inner.subscription(), &subscriber).await
     }
 }
 

@@ -57,19 +57,24 @@ async function socketServer(settings, key) {
   return entry;
 }
 
+/** Both nodes ready, a broadcast from `a` reaches a client of `b`, and no error was reported. */
+async function sharesABroadcast(a, b, text) {
+  await Promise.all([a.io.of("/").adapter.ready, b.io.of("/").adapter.ready]);
+  const client = connect(`http://127.0.0.1:${b.port}`, { transports: ["websocket"] });
+  await new Promise((resolve) => client.on("connect", resolve));
+  const got = new Promise((resolve) => client.on("secure", resolve));
+  a.io.emit("secure", text);
+  assert.strictEqual(await got, text);
+  client.close();
+  assert.deepStrictEqual([...a.errors, ...b.errors], []);
+}
+
 test("with the test CA, two nodes share a broadcast over rediss://", { timeout: 30000 }, async () => {
   const key = `tls-${process.pid}`;
   const ca = fs.readFileSync(path.join(dir, "ca.crt"), "utf8");
   const a = await socketServer({ host: "127.0.0.1", port, tls: { ca } }, key);
   const b = await socketServer({ socket: { host: "127.0.0.1", port, tls: true, ca } }, key); // node-redis shape
-  await Promise.all([a.io.of("/").adapter.ready, b.io.of("/").adapter.ready]);
-  const client = connect(`http://127.0.0.1:${b.port}`, { transports: ["websocket"] });
-  await new Promise((resolve) => client.on("connect", resolve));
-  const got = new Promise((resolve) => client.on("secure", resolve));
-  a.io.emit("secure", "over TLS");
-  assert.strictEqual(await got, "over TLS");
-  client.close();
-  assert.deepStrictEqual([...a.errors, ...b.errors], []);
+  await sharesABroadcast(a, b, "over TLS");
 });
 
 test("without the CA the server certificate is refused and the adapter says so", { timeout: 30000 }, async () => {
@@ -78,4 +83,45 @@ test("without the CA the server certificate is refused and the adapter says so",
   assert.ok(c.errors.length > 0, "no error reported");
   assert.strictEqual(c.errors[0].code, "ERR_SIO_REDIS");
   assert.match(c.errors.map((e) => e.message).join("\n"), /certificate|UnknownIssuer|invalid peer|tls/i);
+});
+
+// Issue 12: TLS set on a client is never dropped. Settings given as { url: "redis://…", socket:
+// { tls: true, ca } } (node-redis's shape) used to be read from the URL alone, i.e. in plaintext
+// against this TLS-only server (which would then never answer): now they connect over TLS. Same
+// for an ioredis client made from a redis:// URL with `tls`.
+test("settings { url: 'redis://…', socket: { tls: true, ca } } and ioredis('redis://…', { tls }) connect over TLS, not plaintext", { timeout: 30000 }, async () => {
+  const key = `tls-url-${process.pid}`;
+  const ca = fs.readFileSync(path.join(dir, "ca.crt"), "utf8");
+  const Redis = require("ioredis");
+  const ioredis = new Redis(`redis://127.0.0.1:${port}`, { tls: { ca }, lazyConnect: true });
+  const a = await socketServer(ioredis, key);
+  const b = await socketServer({ url: `redis://127.0.0.1:${port}`, socket: { tls: true, ca } }, key);
+  await sharesABroadcast(a, b, "still TLS");
+});
+
+test("TLS asked on a Sentinel URL or a cluster client is a clear error, never plaintext", () => {
+  const { createCluster } = require("redis");
+  const Redis = require("ioredis");
+  const sources = [
+    { url: "redis+sentinel://127.0.0.1:26379/mymaster", socket: { tls: true } },
+    createCluster({ rootNodes: [{ url: "redis://127.0.0.1:7000" }], defaults: { socket: { tls: true } } }),
+    new Redis.Cluster([{ host: "127.0.0.1", port: 7000 }], { redisOptions: { tls: {} }, lazyConnect: true }),
+    ["rediss://127.0.0.1:7000"],
+  ];
+  for (const source of sources) {
+    assert.throws(() => createAdapter(source), (err) => err.code === "ERR_SIO_OPTION" && /TLS/.test(err.message) && /not support/.test(err.message));
+  }
+});
+
+test("turning certificate verification off warns once (process warning SIO_TLS_INSECURE)", { timeout: 30000 }, async () => {
+  const script = `
+    const { createAdapter } = require(${JSON.stringify(process.env.SIOADAPTER_MODULE || path.join(__dirname, "..", "npm"))});
+    const warnings = [];
+    process.on("warning", (w) => warnings.push(w.code));
+    createAdapter({ host: "127.0.0.1", port: ${port}, tls: { rejectUnauthorized: false } });
+    createAdapter({ socket: { host: "127.0.0.1", port: ${port}, tls: true, rejectUnauthorized: false } });
+    createAdapter({ host: "127.0.0.1", port: ${port}, tls: {} });
+    setImmediate(() => { console.log(JSON.stringify(warnings)); process.exit(0); });`;
+  const out = execFileSync(process.execPath, ["-e", script], { encoding: "utf8", cwd: __dirname });
+  assert.deepStrictEqual(JSON.parse(out.trim().split("\n").pop()), ["SIO_TLS_INSECURE"]);
 });

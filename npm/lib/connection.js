@@ -3,6 +3,8 @@
 // object, or nothing) into the Redis URL the Rust core connects to. The core owns its own
 // connections; the client objects are only read, never used.
 
+const native = require("./native");
+
 const DEFAULT_URL = "redis://127.0.0.1:6379";
 
 function isPlainObject(value) {
@@ -22,7 +24,7 @@ function isRedisClient(value) {
 }
 
 function optionError(option, reason) {
-  const err = new TypeError(`sioadapter: invalid option \`${option}\`: ${reason}`);
+  const err = new TypeError(redact(`sioadapter: invalid option \`${option}\`: ${reason}`));
   err.code = "ERR_SIO_OPTION";
   return err;
 }
@@ -40,12 +42,14 @@ function endpoint(entry, defaultPort, what, option, shown = entry) {
   const host = (entry && entry.host) || "127.0.0.1";
   const port = Number((entry && entry.port) || defaultPort);
   if (typeof host !== "string" || !Number.isInteger(port) || port <= 0 || port > 65535) {
-    throw optionError(option, `each ${what} needs a host string and a port 1..65535, got ${JSON.stringify(shown)}`);
+    const seen = isPlainObject(shown) ? { host: shown.host, port: shown.port } : shown; // never its password
+    throw optionError(option, `each ${what} needs a host string and a port 1..65535, got ${JSON.stringify(seen)}`);
   }
   return hostPort(host, port);
 }
 
 function fromString(text, option) {
+  native.noteSecrets(text);
   if (/^(redis|rediss|unix|redis\+unix|redis\+sentinel|redis\+cluster):\/\//i.test(text)) return text;
   // The seeds' `adapter('localhost:6379')` form.
   const m = /^\[?([^\]\s/]*?)\]?(?::(\d+))?$/.exec(text);
@@ -85,6 +89,8 @@ function userinfo(o) {
  */
 function fromClusterSeeds(seeds, auth, option) {
   if (seeds.length === 0) throw optionError(option, "a Redis Cluster needs at least one seed node");
+  const asksTls = (o) => isPlainObject(o) && Boolean(o.tls || (isPlainObject(o.socket) && o.socket.tls));
+  if (asksTls(auth) || seeds.some(asksTls)) throw optionError(option, "TLS with Redis Cluster is not supported yet (the client asks for it; sioadapter would connect in plaintext)");
   let credentials = userinfo(auth);
   const hosts = seeds.map((seed) => {
     if (typeof seed === "number") return `127.0.0.1:${seed}`;
@@ -118,12 +124,12 @@ function fromSettings(o, option) {
   const host = socket.host ?? o.host;
   const path = socket.path ?? o.path;
   const hasExplicit = host !== undefined || path !== undefined || socket.port !== undefined || o.port !== undefined;
-  if (typeof o.url === "string" && !hasExplicit) return fromString(o.url, option);
-  const port = socket.port ?? o.port ?? 6379;
   const tls = socket.tls ?? o.tls;
   // node-redis puts TLS options (ca, rejectUnauthorized) beside `socket.tls: true`; ioredis in `tls`.
   const tlsOptions = isPlainObject(o.tls) ? o.tls : socket.tls ? socket : {};
   const insecure = tls && tlsOptions.rejectUnauthorized === false ? "#insecure" : "";
+  if (typeof o.url === "string" && !hasExplicit) return withTls(fromString(o.url, option), tls, insecure, option);
+  const port = socket.port ?? o.port ?? 6379;
   const db = o.database ?? o.db ?? 0;
   if (host !== undefined && typeof host !== "string") throw optionError(option, "host must be a string");
   if (!Number.isInteger(Number(port)) || Number(port) <= 0 || Number(port) > 65535) throw optionError(option, `port must be 1..65535, got ${JSON.stringify(port)}`);
@@ -141,11 +147,41 @@ function fromSettings(o, option) {
 }
 
 /**
+ * `url` (from a client's `url` setting) with the client's own TLS settings applied: TLS set on
+ * the client means TLS or an error, never plaintext.
+ */
+function withTls(url, tls, insecure, option) {
+  if (!tls) return url;
+  const scheme = url.slice(0, url.indexOf(":"));
+  if (scheme !== "redis" && scheme !== "rediss") {
+    throw optionError(option, `the client asks for TLS, which sioadapter does not support with ${scheme}:// URLs yet (it would connect in plaintext)`);
+  }
+  const secure = `rediss${url.slice(scheme.length)}`;
+  return insecure && !secure.endsWith(insecure) ? `${secure.replace(/#.*$/, "")}${insecure}` : secure;
+}
+
+let warnedInsecure = false;
+
+/** Warns once per process that a connection's TLS certificate is not verified. */
+function warnIfInsecure(url) {
+  if (warnedInsecure || !url.startsWith("rediss:") || !url.endsWith("#insecure")) return;
+  warnedInsecure = true;
+  process.emitWarning("sioadapter: TLS certificate verification is turned off (rejectUnauthorized: false or #insecure): the connection to Redis can be intercepted", { code: "SIO_TLS_INSECURE" });
+}
+
+/**
  * The URL for the Rust core, from a client, URL string, settings object or nothing.
  * @param {unknown} source
  * @param {string} option the name used in error messages
  */
 function resolveRedisUrl(source, option = "pubClient") {
+  const url = readRedisUrl(source, option);
+  warnIfInsecure(url);
+  return url;
+}
+
+/** [resolveRedisUrl] without the warning. */
+function readRedisUrl(source, option) {
   if (source === undefined || source === null) return DEFAULT_URL;
   if (typeof source === "string") return fromString(source, option);
   if (Array.isArray(source)) return fromClusterSeeds(source, {}, option);
@@ -178,9 +214,9 @@ function resolveTlsCa(source) {
   return (Array.isArray(ca) ? ca : [ca]).map((c) => String(c)).join("\n");
 }
 
-/** Hides the password of a URL for messages. */
+/** Hides the secrets of every URL in `text` for messages: the core's redaction (see `redact` in src/error.rs). */
 function redact(text) {
-  return String(text).replace(/(\/\/[^:/@\s]*):[^@/\s]*@/g, "$1:***@");
+  return native.redact(String(text));
 }
 
 module.exports = { resolveRedisUrl, resolveTlsCa, isPlainObject, isRedisClient, optionError, redact, DEFAULT_URL };

@@ -43,27 +43,35 @@ class SharedConnection {
     this.maxQueuedPublishes = maxQueuedPublishes;
     this.tlsCa = tlsCa;
     this.sharded = sharded;
-    this.native = null;
-    this.users = 0;
+    /** Open connections, each with the namespaces using it: { native, nsps: Set }. */
+    this.pool = [];
   }
 
-  acquire() {
-    if (!this.native) {
+  /**
+   * A connection for namespace `nsp`: one the namespace does not use yet. The namespaces of a
+   * server share one; a second server given the same `createAdapter()` result gets its own, so
+   * that PUBSUB NUMSUB counts it as the node it is and requests expect its answers.
+   */
+  acquire(nsp) {
+    let entry = this.pool.find((e) => !e.nsps.has(nsp));
+    if (!entry) {
       try {
-        this.native = new native.Connection(this.url, this.maxQueuedPublishes, this.tlsCa, this.sharded);
+        entry = { native: new native.Connection(this.url, this.maxQueuedPublishes, this.tlsCa, this.sharded), nsps: new Set() };
       } catch (err) {
         throw withCode(err, "ERR_SIO_OPTION");
       }
+      this.pool.push(entry);
     }
-    this.users++;
-    return this.native;
+    entry.nsps.add(nsp);
+    return { entry, nsp, native: entry.native };
   }
 
-  async release() {
-    if (--this.users > 0 || !this.native) return;
-    const conn = this.native;
-    this.native = null;
-    await conn.close();
+  /** Gives back what `acquire` returned; a connection closes with its last namespace. */
+  async release(lease) {
+    const { entry, nsp } = lease;
+    if (!entry.nsps.delete(nsp) || entry.nsps.size > 0) return;
+    this.pool.splice(this.pool.indexOf(entry), 1);
+    await entry.native.close();
   }
 }
 

@@ -115,11 +115,12 @@ function shardedAdapterClass() {
       this.responseChannel = `${this.channel}${this.uid}#`;
       this.subscriptionMode = opts.subscriptionMode;
       this._shared = shared;
+      this._lease = shared.acquire(nsp.name);
       this._closed = false;
       this._warnedNoErrorListener = false;
       this.malformed = 0;
       this.engine = new native.ShardedEngine(
-        shared.acquire(),
+        this._lease.native,
         nsp.name,
         { channelPrefix: opts.channelPrefix, uid: this.uid, subscriptionMode: opts.subscriptionMode },
         (data, count, more) => this._onBatch(data, count, more),
@@ -210,7 +211,7 @@ function shardedAdapterClass() {
       try {
         await this.engine.close();
       } finally {
-        await this._shared.release();
+        await this._shared.release(this._lease);
       }
     }
   }

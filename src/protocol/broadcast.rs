@@ -3,6 +3,7 @@
 use std::fmt;
 use std::ops::Range;
 
+use rmp::Marker;
 use rmpv::Value;
 
 use super::msgpack::{self, Reader};
@@ -300,7 +301,7 @@ pub(crate) struct PacketSpans<'a> {
 /// Where the parts of a validated `opts` map are.
 #[derive(Debug, Clone)]
 pub(crate) struct OptsSpans {
-    rooms: Range<usize>,
+    rooms: Option<Range<usize>>,
     except: Option<Range<usize>>,
     flags: Option<Range<usize>>,
     layout: OptsLayout,
@@ -320,25 +321,27 @@ pub(crate) fn parse_packet<'a>(r: &mut Reader<'a>) -> Result<PacketSpans<'a>, Pr
     Ok(PacketSpans { kind: kind.ok_or(ProtocolError::Shape("packet without type"))?, data: data.ok_or(ProtocolError::Shape("packet without data"))?, nsp })
 }
 
-/// Validates an opts map: `rooms` and optional `except` arrays of strings or integers,
-/// optional `flags` map with string keys.
+/// Validates an opts map as leniently as the official adapter reads it (`new Set(opts.rooms)`):
+/// `rooms` and `except` are arrays of rooms, or strings (whose characters are then the rooms, so
+/// an older emitter's `""` means none), or nil or missing (none); `flags` is a map with string
+/// keys, or anything else (then no flags, e.g. an older emitter's `""`).
 pub(crate) fn parse_opts(r: &mut Reader<'_>) -> Result<OptsSpans, ProtocolError> {
     let (mut rooms, mut except, mut flags, mut layout) = (None, None, None, OptsLayout::Adapter);
     for _ in 0..r.read_map_len()? {
         match r.read_str_bytes()? {
-            b"rooms" => rooms = Some(span(r, skip_rooms)?),
-            b"except" => except = Some(span(r, skip_rooms)?),
+            b"rooms" => rooms = rooms_value(r)?,
+            b"except" => except = rooms_value(r)?,
             b"flags" => {
                 if except.is_none() {
                     layout = OptsLayout::Emitter;
                 }
-                flags = Some(span(r, |r| {
-                    for _ in 0..r.read_map_len()? {
-                        r.read_str()?;
-                        r.skip_value()?;
-                    }
-                    Ok(())
-                })?)
+                let start = r.position();
+                let is_flags_map = {
+                    let mut probe = r.clone();
+                    probe.read_map_len().and_then(|n| (0..n).try_for_each(|_| probe.read_str().and_then(|_| probe.skip_value()))).is_ok()
+                };
+                r.skip_value()?;
+                flags = is_flags_map.then(|| start..r.position());
             }
             _ => r.skip_value()?,
         }
@@ -346,7 +349,35 @@ pub(crate) fn parse_opts(r: &mut Reader<'_>) -> Result<OptsSpans, ProtocolError>
     if except.is_none() {
         layout = OptsLayout::Adapter;
     }
-    Ok(OptsSpans { rooms: rooms.ok_or(ProtocolError::Shape("opts without rooms"))?, except, flags, layout })
+    Ok(OptsSpans { rooms, except, flags, layout })
+}
+
+/// The span of a `rooms` or `except` value: an array (of anything: what is not a string or an
+/// integer names no room) or a string; `None` for nil.
+fn rooms_value(r: &mut Reader<'_>) -> Result<Option<Range<usize>>, ProtocolError> {
+    let start = r.position();
+    let kind = r.peek_marker()?;
+    r.skip_value()?;
+    match kind {
+        Marker::Null => Ok(None),
+        Marker::FixArray(_) | Marker::Array16 | Marker::Array32 => Ok(Some(start..r.position())),
+        kind if is_str(kind) => Ok(Some(start..r.position())),
+        _ => Err(ProtocolError::Shape("rooms and except must be arrays (or strings)")),
+    }
+}
+
+/// True for a string marker.
+fn is_str(marker: Marker) -> bool {
+    matches!(marker, Marker::FixStr(_) | Marker::Str8 | Marker::Str16 | Marker::Str32)
+}
+
+/// The rooms of a `rooms`/`except` span: the array's, or the string's characters.
+fn read_rooms(bytes: &[u8]) -> Result<Vec<Room>, ProtocolError> {
+    let mut r = Reader::new(bytes);
+    if is_str(r.peek_marker()?) {
+        return Ok(r.read_str()?.chars().map(|c| Room::Name(c.to_string())).collect());
+    }
+    (0..r.read_array_len()?).map(|_| Room::read(&mut r)).collect()
 }
 
 impl<'a> BroadcastRef<'a> {
@@ -369,12 +400,23 @@ impl<'a> BroadcastRef<'a> {
     /// ```
     pub fn parse(bytes: &'a [u8]) -> Result<Self, ProtocolError> {
         let mut r = Reader::new(bytes);
-        if r.read_array_len()? != 3 {
+        let len = r.read_array_len()?;
+        if len < 3 {
             return Err(ProtocolError::Shape("a broadcast is a 3-element array"));
         }
-        let uid = r.read_str()?;
+        // As lenient as the official adapter's `const [uid, packet, opts] = decode(msg)`: a uid
+        // that is not a string is nobody's (so never this node's), elements after opts are ignored.
+        let uid = if is_str(r.peek_marker()?) {
+            r.read_str()?
+        } else {
+            r.skip_value()?;
+            ""
+        };
         let packet = parse_packet(&mut r)?;
         let opts = parse_opts(&mut r)?;
+        for _ in 3..len {
+            r.skip_value()?;
+        }
         r.finish()?;
         Ok(BroadcastRef { bytes, uid, nsp: packet.nsp, kind: packet.kind, data: packet.data, opts })
     }
@@ -387,7 +429,13 @@ impl<'a> BroadcastRef<'a> {
     /// True when the broadcast targets everybody (no rooms) or `is_local_room` holds for one of
     /// its rooms (given as they appear in channel names: numbers in decimal).
     pub fn targets_any(&self, mut is_local_room: impl FnMut(&[u8]) -> bool) -> bool {
-        let mut r = Reader::new(&self.bytes[self.opts.rooms.clone()]);
+        let Some(span) = &self.opts.rooms else { return true };
+        let mut r = Reader::new(&self.bytes[span.clone()]);
+        if r.peek_marker().is_ok_and(is_str) {
+            let rooms = r.read_str().unwrap_or_default();
+            let mut buf = [0u8; 4];
+            return rooms.is_empty() || rooms.chars().any(|c| is_local_room(c.encode_utf8(&mut buf).as_bytes()));
+        }
         let Ok(count) = r.read_array_len() else {
             return true;
         };
@@ -412,17 +460,14 @@ impl<'a> BroadcastRef<'a> {
             Value::Array(items) => items,
             _ => return Err(ProtocolError::Shape("packet data must be an array")),
         };
-        let rooms = |range: &Range<usize>| -> Result<Vec<Room>, ProtocolError> {
-            let mut r = Reader::new(&self.bytes[range.clone()]);
-            (0..r.read_array_len()?).map(|_| Room::read(&mut r)).collect()
-        };
+        let rooms = |range: &Option<Range<usize>>| -> Result<Vec<Room>, ProtocolError> { range.as_ref().map_or(Ok(Vec::new()), |range| read_rooms(&self.bytes[range.clone()])) };
         let opts = &self.opts;
         Ok(Broadcast {
             uid: self.uid.to_owned(),
             packet: Packet { kind: self.kind, data, nsp: self.nsp.map(str::to_owned) },
             opts: BroadcastOptions {
                 rooms: rooms(&opts.rooms)?,
-                except: opts.except.as_ref().map(rooms).transpose()?.unwrap_or_default(),
+                except: rooms(&opts.except)?,
                 flags: match &opts.flags {
                     Some(range) => Flags::read(&mut Reader::new(&self.bytes[range.clone()]))?,
                     None => Flags::new(),
@@ -447,13 +492,6 @@ fn span<'a>(r: &mut Reader<'a>, f: impl FnOnce(&mut Reader<'a>) -> Result<(), Pr
 fn skip_array(r: &mut Reader<'_>) -> Result<(), ProtocolError> {
     for _ in 0..r.read_array_len()? {
         r.skip_value()?;
-    }
-    Ok(())
-}
-
-fn skip_rooms(r: &mut Reader<'_>) -> Result<(), ProtocolError> {
-    for _ in 0..r.read_array_len()? {
-        Room::read(r)?;
     }
     Ok(())
 }
@@ -561,7 +599,8 @@ mod tests {
             &[0x92, 0xa1, b'a', 0x80],
             &[0x93, 0x01, 0x80, 0x80],
             &[0x93, 0xa1, b'a', 0x80, 0x80],
-            &[0x93, 0xa1, b'a', 0x82, 0xa4, b't', b'y', b'p', b'e', 0x02, 0xa4, b'd', b'a', b't', b'a', 0x90, 0x81, 0xa5, b'r', b'o', b'o', b'm', b's', 0x91, 0xc3],
+            // rooms: 1 (the official adapter's `new Set(1)` throws)
+            &[0x93, 0xa1, b'a', 0x82, 0xa4, b't', b'y', b'p', b'e', 0x02, 0xa4, b'd', b'a', b't', b'a', 0x90, 0x81, 0xa5, b'r', b'o', b'o', b'm', b's', 0x01],
             &[0x81, 0xa1, b'a', 0x01],
             &[0xc1],
             b"garbage",
@@ -569,5 +608,43 @@ mod tests {
         for bytes in wrong_shapes {
             assert!(BroadcastRef::parse(bytes).is_err(), "{bytes:02x?}");
         }
+    }
+
+    /// Encodes `[uid, {type: 2, data: ["e"], nsp: "/"}, opts]` with `opts` given as msgpack bytes.
+    fn with_opts(uid: &[u8], opts: &[u8]) -> Vec<u8> {
+        let mut out = vec![0x93];
+        out.extend_from_slice(uid);
+        out.extend_from_slice(&[0x83, 0xa4, b't', b'y', b'p', b'e', 0x02, 0xa4, b'd', b'a', b't', b'a', 0x91, 0xa1, b'e', 0xa3, b'n', b's', b'p', 0xa1, b'/']);
+        out.extend_from_slice(opts);
+        out
+    }
+
+    #[test]
+    fn opts_are_read_as_leniently_as_the_official_adapter_does() {
+        let uid: &[u8] = &[0xa6, b'A', b'A', b'A', b'A', b'A', b'A'];
+        // {rooms: "", except: "", flags: ""}: an older emitter's empty values.
+        let empty_strings =
+            with_opts(uid, &[0x83, 0xa5, b'r', b'o', b'o', b'm', b's', 0xa0, 0xa6, b'e', b'x', b'c', b'e', b'p', b't', 0xa0, 0xa5, b'f', b'l', b'a', b'g', b's', 0xa0]);
+        let b = BroadcastRef::parse(&empty_strings).unwrap().to_owned().unwrap();
+        assert_eq!((b.opts.rooms.len(), b.opts.except.len(), b.opts.flags.is_empty()), (0, 0, true));
+        assert!(BroadcastRef::parse(&empty_strings).unwrap().targets_any(|_| false), "no rooms: everybody");
+        // {} (no keys at all), and {rooms: nil}
+        for opts in [&[0x80][..], &[0x81, 0xa5, b'r', b'o', b'o', b'm', b's', 0xc0]] {
+            let b = BroadcastRef::parse(&with_opts(uid, opts)).unwrap().to_owned().unwrap();
+            assert!(b.opts.rooms.is_empty() && b.opts.except.is_empty());
+        }
+        // {rooms: [7, "r"]}: numbers as rooms.
+        let numbers = with_opts(uid, &[0x81, 0xa5, b'r', b'o', b'o', b'm', b's', 0x92, 0x07, 0xa1, b'r']);
+        let parsed = BroadcastRef::parse(&numbers).unwrap();
+        assert!(parsed.targets_any(|room| room == b"7") && !parsed.targets_any(|room| room == b"x"));
+        assert_eq!(parsed.to_owned().unwrap().opts.rooms, vec![Room::Number(7), Room::from("r")]);
+        // {rooms: "ab"}: `new Set("ab")` is the rooms "a" and "b".
+        let string = with_opts(uid, &[0x81, 0xa5, b'r', b'o', b'o', b'm', b's', 0xa2, b'a', b'b']);
+        assert_eq!(BroadcastRef::parse(&string).unwrap().to_owned().unwrap().opts.rooms, vec![Room::from("a"), Room::from("b")]);
+        // A uid that is not a string, and elements after opts.
+        let mut odd = with_opts(&[0x01], &[0x80]);
+        odd[0] = 0x94;
+        odd.push(0xc0);
+        assert_eq!(BroadcastRef::parse(&odd).unwrap().uid, "");
     }
 }

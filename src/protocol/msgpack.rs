@@ -81,6 +81,34 @@ pub fn from_json(json: &serde_json::Value) -> Value {
     }
 }
 
+/// Converts a msgpack value into JSON as `notepack.decode` then JSON would see it: binary as an
+/// array of bytes, non-finite floats and extensions as null, map keys as strings.
+pub fn to_json(value: &Value) -> serde_json::Value {
+    use serde_json::Value as Json;
+    match value {
+        Value::Nil | Value::Ext(..) => Json::Null,
+        Value::Boolean(b) => Json::Bool(*b),
+        Value::Integer(i) => i.as_i64().map(Json::from).or_else(|| i.as_u64().map(Json::from)).unwrap_or(Json::Null),
+        Value::F32(f) => serde_json::Number::from_f64(f64::from(*f)).map_or(Json::Null, Json::Number),
+        Value::F64(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
+        Value::String(s) => Json::String(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        Value::Binary(bytes) => Json::Array(bytes.iter().map(|b| Json::from(*b)).collect()),
+        Value::Array(items) => Json::Array(items.iter().map(to_json).collect()),
+        Value::Map(entries) => Json::Object(
+            entries
+                .iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Value::String(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+                        other => to_json(other).to_string(),
+                    };
+                    (key, to_json(v))
+                })
+                .collect(),
+        ),
+    }
+}
+
 /// Writes a JS number: integral finite values as integers, everything else as float64.
 pub fn write_number(out: &mut Vec<u8>, f: f64) {
     if f.is_finite() && f.fract() == 0.0 {

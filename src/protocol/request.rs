@@ -5,6 +5,7 @@
 //! Builders write keys in the official adapter's order; parsers accept what v6–v8 nodes and
 //! emitters send and reject anything else with a [`ProtocolError`].
 
+use rmpv::Value;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value as Json;
@@ -95,47 +96,68 @@ fn field<'a>(obj: &'a serde_json::Map<String, Json>, name: &'static str) -> Opti
     obj.get(name).filter(|v| !v.is_null())
 }
 
-fn string_field(obj: &serde_json::Map<String, Json>, name: &'static str) -> Result<Option<String>, ProtocolError> {
+/// A string field; anything else counts as absent, as the official adapter, which only ever
+/// compares these, reads it (a uid that is not a string is nobody's).
+fn string_field(obj: &serde_json::Map<String, Json>, name: &'static str) -> Option<String> {
     match field(obj, name) {
-        None => Ok(None),
-        Some(Json::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(ProtocolError::Shape("uid and requestId must be strings")),
+        Some(Json::String(s)) => Some(s.clone()),
+        _ => None,
     }
 }
 
-fn is_rooms(value: Option<&Json>) -> bool {
-    matches!(value, Some(Json::Array(items)) if items.iter().all(|r| r.is_string() || r.is_number()))
+/// The request type, also when written as a float (`2.0`, which `JSON.parse` reads as 2).
+fn request_type(obj: &serde_json::Map<String, Json>) -> Option<RequestType> {
+    let kind = field(obj, "type")?;
+    let number = kind.as_i64().or_else(|| kind.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 1e9).map(|f| f as i64))?;
+    RequestType::from_wire(number)
 }
 
-/// Checks `opts: {rooms: [...], except?: [...]}` of the bulk and fetch requests.
+/// A value the official adapter takes as a set of rooms (`new Set(value)`): an array, a string
+/// (its characters), or nothing.
+fn is_room_set(value: Option<&Json>) -> bool {
+    matches!(value, None | Some(Json::Null | Json::Array(_) | Json::String(_)))
+}
+
+/// Checks `opts: {rooms?, except?}` of the bulk and fetch requests.
 fn has_targets(obj: &serde_json::Map<String, Json>) -> bool {
     match obj.get("opts") {
-        Some(Json::Object(opts)) => is_rooms(opts.get("rooms")) && (opts.get("except").is_none() || is_rooms(opts.get("except"))),
+        Some(Json::Object(opts)) => is_room_set(opts.get("rooms")) && is_room_set(opts.get("except")),
         _ => false,
     }
 }
 
-/// Parses and validates a request received on the request channel.
+/// Parses and validates a request received on the request channel: JSON, or msgpack (the
+/// broadcast with ack, or any other request an emitter wrote in msgpack, which the official
+/// adapter decodes too).
 pub fn parse_request(payload: &[u8]) -> Result<RequestHeader, ProtocolError> {
-    if !is_json(payload) {
-        return parse_msgpack_request(payload);
-    }
-    let json: Json = serde_json::from_slice(payload).map_err(|_| ProtocolError::Shape("request is not valid JSON"))?;
-    let Json::Object(obj) = json else {
-        return Err(ProtocolError::Shape("request is not a JSON object"));
+    let json: Json = if is_json(payload) {
+        serde_json::from_slice(payload).map_err(|_| ProtocolError::Shape("request is not valid JSON"))?
+    } else {
+        match msgpack::from_slice(payload)? {
+            Value::Map(entries) if entries.iter().any(|(k, v)| k.as_str() == Some("type") && v.as_i64() == Some(RequestType::Broadcast as i64)) => {
+                return parse_msgpack_request(payload)
+            }
+            other => msgpack::to_json(&other),
+        }
     };
-    let kind = field(&obj, "type").and_then(Json::as_i64).and_then(RequestType::from_wire).ok_or(ProtocolError::Shape("unknown request type"))?;
-    let uid = string_field(&obj, "uid")?;
-    let request_id = string_field(&obj, "requestId")?;
+    let Json::Object(obj) = json else {
+        return Err(ProtocolError::Shape("request is not a map"));
+    };
+    let kind = request_type(&obj).ok_or(ProtocolError::Shape("unknown request type"))?;
+    let uid = string_field(&obj, "uid");
+    let request_id = string_field(&obj, "requestId");
     let legacy = matches!(kind, RequestType::RemoteJoin | RequestType::RemoteLeave | RequestType::RemoteDisconnect) && !obj.contains_key("opts");
     let valid = match kind {
         RequestType::AllRooms => request_id.is_some(),
-        RequestType::Sockets => request_id.is_some() && (obj.get("rooms").is_none() || is_rooms(obj.get("rooms"))),
+        RequestType::Sockets => request_id.is_some() && is_room_set(obj.get("rooms")),
         RequestType::RemoteFetch => request_id.is_some() && has_targets(&obj),
         RequestType::RemoteJoin | RequestType::RemoteLeave if legacy => {
             request_id.is_some() && matches!(obj.get("sid"), Some(Json::String(_))) && matches!(obj.get("room"), Some(Json::String(_) | Json::Number(_)))
         }
-        RequestType::RemoteJoin | RequestType::RemoteLeave => has_targets(&obj) && is_rooms(obj.get("rooms")),
+        // `socket.join(rooms)` takes anything (one room, or even none: the room `undefined`);
+        // leaving does `rooms.forEach(...)`.
+        RequestType::RemoteJoin => has_targets(&obj),
+        RequestType::RemoteLeave => has_targets(&obj) && matches!(obj.get("rooms"), Some(Json::Array(_))),
         RequestType::RemoteDisconnect if legacy => request_id.is_some() && matches!(obj.get("sid"), Some(Json::String(_))),
         RequestType::RemoteDisconnect => has_targets(&obj),
         RequestType::ServerSideEmit => {
@@ -225,7 +247,7 @@ pub fn parse_response(payload: &[u8]) -> Result<Response, ProtocolError> {
     let Json::Object(mut obj) = json else {
         return Err(ProtocolError::Shape("response is not a JSON object"));
     };
-    let request_id = string_field(&obj, "requestId")?.ok_or(ProtocolError::Shape("response without requestId"))?;
+    let request_id = string_field(&obj, "requestId").ok_or(ProtocolError::Shape("response without requestId"))?;
     let body = match obj.get("type").and_then(Json::as_i64) {
         Some(6) => ResponseBody::ServerSideEmit(obj.remove("data")),
         Some(8) => ResponseBody::ClientCount(obj.get("clientCount").and_then(Json::as_u64).ok_or(ProtocolError::Shape("clientCount must be a number"))?),
@@ -555,6 +577,18 @@ mod tests {
         assert_eq!(sockets.kind, RequestType::Sockets);
         let emitter = parse_request(br#"{"type":4,"opts":{"rooms":[],"except":["vip"]},"close":true}"#).unwrap();
         assert!(!emitter.legacy && emitter.request_id.is_none());
+        // As lenient as the official adapter (`new Set(opts.rooms)`, `socket.join(rooms)`).
+        for lenient in [
+            &br#"{"type":2,"opts":{"rooms":"","except":""},"rooms":"game"}"#[..],
+            br#"{"type":3,"opts":{},"rooms":[1,"a"]}"#,
+            br#"{"type":4,"opts":{"rooms":null},"close":false}"#,
+            br#"{"requestId":"x","type":0}"#,
+            br#"{"type":2,"uid":42,"requestId":7,"opts":{"rooms":["ab"]},"rooms":"joined"}"#,
+            br#"{"type":2.0,"opts":{"rooms":["7"]},"rooms":"joined"}"#,
+            b"\x83\xa4type\x02\xa4opts\x81\xa5rooms\x91\xa1b\xa5rooms\xa6joined",
+        ] {
+            assert!(parse_request(lenient).is_ok(), "{}", String::from_utf8_lossy(lenient));
+        }
     }
 
     #[test]
@@ -563,9 +597,9 @@ mod tests {
             &b"{"[..],
             b"{\"type\":99,\"uid\":\"a\"}",
             b"{\"type\":5,\"uid\":\"a\",\"requestId\":\"r\"}",
-            b"{\"type\":2,\"opts\":{\"rooms\":\"x\"},\"rooms\":[]}",
+            b"{\"type\":2,\"opts\":{\"rooms\":7},\"rooms\":[]}",
             b"{\"type\":6,\"data\":[]}",
-            b"{\"type\":1,\"uid\":5,\"requestId\":\"r\"}",
+            b"{\"type\":3,\"opts\":{},\"rooms\":\"x\"}",
             b"[1,2]",
             b"\x85",
             b"\xc1",

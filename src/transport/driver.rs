@@ -251,9 +251,11 @@ impl<W: Wire> Link<W> {
     }
 
     /// Everything wanted is subscribed on `conns`, the connections in use: remembers how the
-    /// server knows them (to close them there if they are ever replaced) and tells the machine.
+    /// server knows them (to close them there if they are ever replaced; not known when it does
+    /// not say within [`PROBE_TIMEOUT_UP`]) and tells the machine.
     pub(crate) async fn subscribed_all(&self, conns: &mut W) {
-        *lock(&self.clients) = conns.client_infos().await;
+        // Bounded like every wait of the supervisor: Redis may stall right now.
+        *lock(&self.clients) = tokio::time::timeout(PROBE_TIMEOUT_UP, conns.client_infos()).await.unwrap_or_default();
         self.apply(Event::Subscribed);
     }
 
@@ -369,9 +371,14 @@ fn correct<W: Wire>(link: &Link<W>, pattern: bool, name: String, ended: bool) {
     };
     runtime.spawn(async move {
         let subscription = one(pattern, name.clone());
-        let result = if ended { conns.subscribe(&subscription).await } else { conns.unsubscribe(&subscription).await };
-        if let Err(err) = result {
-            tracing::debug!("correcting the subscription to {name} failed: {err}");
+        let result = match ended {
+            true => tokio::time::timeout(RESUBSCRIBE_TIMEOUT, conns.subscribe(&subscription)).await,
+            false => tokio::time::timeout(UNSUBSCRIBE_TIMEOUT, conns.unsubscribe(&subscription)).await,
+        };
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::debug!("correcting the subscription to {name} failed: {err}"),
+            Err(_) => tracing::debug!("correcting the subscription to {name}: no answer"),
         }
     });
 }
@@ -723,12 +730,15 @@ impl<W: Wire> Transport for Linked<W> {
         })
     }
 
-    fn unsubscribe(&self, subscription: Subscription) -> BoxFuture<'_, Result<(), Error>> {
-        self.link.router.remove(&subscription);
+    fn unsubscribe(&self, subscription: Subscription, subscriber: &Arc<dyn Subscriber>) -> BoxFuture<'_, Result<(), Error>> {
+        let subscription = self.link.router.remove(&subscription, subscriber);
         lock(&self.link.subscribed).remove(&subscription);
         let conns = self.link.current_now();
         let closed = self.link.is_closed();
         Box::pin(async move {
+            if subscription.patterns.is_empty() && subscription.channels.is_empty() {
+                return Ok(());
+            }
             match conns {
                 Some(mut conns) => match tokio::time::timeout(UNSUBSCRIBE_TIMEOUT, conns.unsubscribe(&subscription)).await {
                     Ok(result) => result,

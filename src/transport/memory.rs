@@ -89,8 +89,8 @@ impl Transport for MemoryTransport {
         Box::pin(async { Ok(()) })
     }
 
-    fn unsubscribe(&self, subscription: Subscription) -> BoxFuture<'_, Result<(), Error>> {
-        self.connection.router.remove(&subscription);
+    fn unsubscribe(&self, subscription: Subscription, subscriber: &Arc<dyn Subscriber>) -> BoxFuture<'_, Result<(), Error>> {
+        let subscription = self.connection.router.remove(&subscription, subscriber);
         let mut mine = self.connection.subscription.lock().unwrap_or_else(|p| p.into_inner());
         mine.patterns.retain(|p| !subscription.patterns.contains(p));
         mine.channels.retain(|c| !subscription.channels.contains(c));

@@ -73,8 +73,10 @@ pub trait Transport: Send + Sync + 'static {
     /// background, and the future resolves with the first error.
     fn subscribe(&self, subscription: Subscription, subscriber: Arc<dyn Subscriber>) -> BoxFuture<'_, Result<(), Error>>;
 
-    /// Stops the deliveries of `subscription`.
-    fn unsubscribe(&self, subscription: Subscription) -> BoxFuture<'_, Result<(), Error>>;
+    /// Stops the deliveries of `subscription` to `subscriber`; the broker is told for the
+    /// patterns and channels nobody else (another namespace adapter, another server sharing the
+    /// connection) still listens to.
+    fn unsubscribe(&self, subscription: Subscription, subscriber: &Arc<dyn Subscriber>) -> BoxFuture<'_, Result<(), Error>>;
 
     /// The number of subscribers of `channel` on the broker (`PUBSUB NUMSUB`).
     fn num_sub(&self, channel: &str) -> BoxFuture<'_, Result<usize, Error>>;
@@ -106,25 +108,41 @@ pub(crate) fn subscribe_in_background(transport: Arc<dyn Transport>, subscriptio
     });
 }
 
-/// Maps patterns and channels to the subscriber that asked for them, and delivers batches.
+/// Maps patterns and channels to the subscribers that asked for them (several adapters may
+/// share a connection: two servers given one `createAdapter()`), and delivers batches.
 #[derive(Default)]
 pub(crate) struct Router {
-    routes: RwLock<HashMap<String, Arc<dyn Subscriber>>>,
+    routes: RwLock<HashMap<String, Vec<Arc<dyn Subscriber>>>>,
 }
 
 impl Router {
     pub(crate) fn add(&self, subscription: &Subscription, subscriber: &Arc<dyn Subscriber>) {
         let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
         for name in subscription.patterns.iter().chain(&subscription.channels) {
-            routes.insert(name.clone(), subscriber.clone());
+            let listeners = routes.entry(name.clone()).or_default();
+            if !listeners.iter().any(|known| Arc::ptr_eq(known, subscriber)) {
+                listeners.push(subscriber.clone());
+            }
         }
     }
 
-    pub(crate) fn remove(&self, subscription: &Subscription) {
+    /// Removes `subscriber` from the routes of `subscription`; returns the patterns and
+    /// channels nobody listens to any more.
+    pub(crate) fn remove(&self, subscription: &Subscription, subscriber: &Arc<dyn Subscriber>) -> Subscription {
         let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
-        for name in subscription.patterns.iter().chain(&subscription.channels) {
-            routes.remove(name);
-        }
+        let mut unheard = |names: &[String]| -> Vec<String> {
+            let mut gone = Vec::new();
+            for name in names {
+                let Some(listeners) = routes.get_mut(name) else { continue };
+                listeners.retain(|known| !Arc::ptr_eq(known, subscriber));
+                if listeners.is_empty() {
+                    routes.remove(name);
+                    gone.push(name.clone());
+                }
+            }
+            gone
+        };
+        Subscription { patterns: unheard(&subscription.patterns), channels: unheard(&subscription.channels) }
     }
 
     /// True when nobody subscribed anything (a publish-only transport).
@@ -135,7 +153,7 @@ impl Router {
     pub(crate) fn subscribers(&self) -> Vec<Arc<dyn Subscriber>> {
         let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
         let mut all: Vec<Arc<dyn Subscriber>> = Vec::new();
-        for s in routes.values() {
+        for s in routes.values().flatten() {
             if !all.iter().any(|known| Arc::ptr_eq(known, s)) {
                 all.push(s.clone());
             }
@@ -150,19 +168,23 @@ impl Router {
     }
 
     /// Delivers `(route, message)` pairs, where the route is the pattern or channel that
-    /// matched; one call per subscriber, order kept within each.
+    /// matched, to every subscriber of the route; one call per subscriber, order kept within each.
     pub(crate) fn deliver(&self, batch: Vec<(String, Inbound)>) {
         let mut grouped: Vec<(Arc<dyn Subscriber>, Vec<Inbound>)> = Vec::new();
         {
             let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
+            let mut push = |subscriber: &Arc<dyn Subscriber>, message: Inbound| match grouped.iter_mut().find(|(s, _)| Arc::ptr_eq(s, subscriber)) {
+                Some((_, messages)) => messages.push(message),
+                None => grouped.push((subscriber.clone(), vec![message])),
+            };
             for (route, message) in batch {
-                let Some(subscriber) = routes.get(&route) else {
+                let Some((last, others)) = routes.get(&route).and_then(|listeners| listeners.split_last()) else {
                     continue;
                 };
-                match grouped.iter_mut().find(|(s, _)| Arc::ptr_eq(s, subscriber)) {
-                    Some((_, messages)) => messages.push(message),
-                    None => grouped.push((subscriber.clone(), vec![message])),
+                for subscriber in others {
+                    push(subscriber, message.clone());
                 }
+                push(last, message);
             }
         }
         for (subscriber, messages) in grouped {

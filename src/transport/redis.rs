@@ -38,11 +38,16 @@ impl RedisTransport {
     /// [`TransportEvent::Error`](super::TransportEvent::Error) and the connections keep
     /// retrying. Must be called within a tokio runtime.
     pub fn connect(config: &RedisConfig) -> Result<Self, Error> {
+        crate::error::note_secrets(&config.url);
         // rustls needs one process-wide crypto provider; another library may have set it already.
         static PROVIDER: std::sync::Once = std::sync::Once::new();
         PROVIDER.call_once(|| {
             let _ = rustls::crypto::ring::default_provider().install_default();
         });
+        if config.url.starts_with("rediss:") && config.url.ends_with("#insecure") {
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| tracing::warn!("TLS certificate verification is turned off (#insecure): the connection to Redis can be intercepted"));
+        }
         let mut cluster = None;
         let mut sharded_seeds = None;
         let locator: Option<Box<dyn Locate>> = match (SentinelSpec::parse(&config.url).transpose()?, ClusterSpec::parse(&config.url).transpose()?) {
@@ -175,8 +180,8 @@ impl Transport for RedisTransport {
         self.linked.subscribe(subscription, subscriber)
     }
 
-    fn unsubscribe(&self, subscription: Subscription) -> BoxFuture<'_, Result<(), Error>> {
-        self.linked.unsubscribe(subscription)
+    fn unsubscribe(&self, subscription: Subscription, subscriber: &Arc<dyn Subscriber>) -> BoxFuture<'_, Result<(), Error>> {
+        self.linked.unsubscribe(subscription, subscriber)
     }
 
     /// On a Redis Cluster (classic pub/sub), summed over its primaries once they are known.

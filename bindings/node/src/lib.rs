@@ -27,6 +27,19 @@ use sioadapter::transport::redis::RedisTransport;
 use sioadapter::transport::Transport;
 use sioadapter::{Adapter, AdapterConfig, AdapterEvent, Delivery, DeliveryKind, Emitter, Host, Outcome, RedisConfig};
 
+/// Hides the secrets of every Redis URL in `text` (userinfo passwords, `password`/`pass`/
+/// `sentinelPassword` parameters): the one redaction, shared with the JS layer's messages.
+#[napi(catch_unwind)]
+pub fn redact(text: String) -> String {
+    sioadapter::error::redact(&text)
+}
+
+/// Remembers the secrets of a Redis URL the user gave, so that [`redact`] hides them in any form.
+#[napi(catch_unwind)]
+pub fn note_secrets(url: String) {
+    sioadapter::error::note_secrets(&url);
+}
+
 fn js_error(err: impl Into<sioadapter::Error>) -> JsError {
     JsError::new(Status::GenericFailure, err.into().to_string())
 }
