@@ -139,8 +139,10 @@ typedef struct sio_request {
 
 /**
  * The callbacks of a C host. They run on the handle's background thread, one at a time, never
- * after [`sio_adapter_free`] returned; they must not call `sio_adapter_free` themselves.
- * Pointers they receive are borrowed for the duration of the call.
+ * after [`sio_adapter_free`] returned (nor after it was called from one of them). Pointers they
+ * receive are borrowed for the duration of the call. They may call any function of the library,
+ * [`sio_adapter_free`] of their own handle included. They must not unwind: a C++ exception (or a
+ * `longjmp`) must not leave a callback or a completion, the process would abort.
  */
 typedef struct sio_host_callbacks {
   /**
@@ -197,7 +199,8 @@ typedef struct sio_target {
  * Every completion runs exactly once, on the handle's thread; one still waiting when
  * [`sio_adapter_free`] is called runs with `SIO_ERR_CLOSED` before it returns (on the calling
  * thread if the handle's thread had to be stopped first). Requests settle within their timeout
- * whatever state Redis is in (down, stalled, no primary known yet).
+ * whatever state Redis is in (down, stalled, no primary known yet). Like the host callbacks, a
+ * completion may call into the library and must not unwind.
  */
 typedef void (*sio_completion)(void *user_data,
                                enum sio_result result,
@@ -220,9 +223,11 @@ const char *sio_version(void);
 const char *sio_last_error(void);
 
 /**
- * A fixed description of a result code. Static storage: never free it.
+ * A fixed description of a result code (`SIO_OK`, `SIO_ERR_NULL`, ...), or
+ * `"SIO_ERR_UNKNOWN"` for a value that is not one: it takes an integer, so any value is safe to
+ * pass. Static storage: never free it.
  */
-const char *sio_result_name(enum sio_result code);
+const char *sio_result_name(int32_t code);
 
 /**
  * Joins the cluster of channel prefix `key` (NULL or `""`: `"socket.io"`) on the Redis at `url`
@@ -351,9 +356,13 @@ enum sio_result sio_adapter_server_count(const struct sio_adapter *adapter,
  * exactly once, before this returns), unsubscribes (waiting at most 2 s for Redis), sends what is queued (up to 2 s), closes the connections, stops the handle's
  * thread and frees the handle. No callback runs after it returns. NULL is ignored.
  *
+ * Called from one of the handle's own callbacks or completions, it returns at once: no host
+ * callback of the handle runs any more, and the handle is freed on another thread once the
+ * current callback has returned (completions still waiting then run there, once, with
+ * `SIO_ERR_CLOSED`).
+ *
  * # Safety
- * `adapter` is NULL or a live handle, not used by another thread, and this is not called from
- * one of its callbacks.
+ * `adapter` is NULL or a live handle, not used by another thread meanwhile.
  */
 void sio_adapter_free(struct sio_adapter *adapter);
 

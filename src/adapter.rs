@@ -155,7 +155,7 @@ impl Adapter {
             let rooms = RoomChannels::start(inner.transport.clone(), subscriber.clone(), move |room| channels.broadcast_for(Some(room)));
             let _ = inner.room_channels.set(rooms);
         }
-        subscribe_in_background(inner.transport.clone(), inner.subscription(), subscriber);
+        subscribe_in_background(inner.transport.as_ref(), inner.subscription(), subscriber);
         Adapter { inner }
     }
 

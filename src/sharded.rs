@@ -80,7 +80,7 @@ impl ShardedAdapter {
             let rooms = RoomChannels::start(inner.transport.clone(), subscriber.clone(), move |room| format!("{main}{room}#"));
             let _ = inner.rooms.set(rooms);
         }
-        subscribe_in_background(inner.transport.clone(), inner.subscription(), subscriber);
+        subscribe_in_background(inner.transport.as_ref(), inner.subscription(), subscriber);
         ShardedAdapter { inner }
     }
 

@@ -290,3 +290,32 @@ test("a C host under a stalled Redis (SIGSTOP): each completion once, within req
   if (code !== 0) problems.push(`fault_test exit ${code}${code === 99 ? " (valgrind found errors or leaks)" : ""}; stderr:\n${host.err()}`);
   assert.deepStrictEqual(problems, [], `stdout:\n${host.out()}`);
 });
+
+// Re-entry: test/c/reentry_test.c (see its header) calls into the library from callbacks and
+// completions (sio_adapter_new / sio_emitter_new / *_free of other handles, sio_adapter_free of
+// the handle itself from on_broadcast and from a completion) and checks sio_result_name on
+// every int32_t; against the shared Redis with a unique key, under valgrind when installed.
+test("C callbacks and completions may call into the library, sio_adapter_free of their own handle included; sio_result_name takes any int", { timeout: 90000 }, (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sioadapter-c-"));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const exe = path.join(dir, "reentry_test");
+  compile(path.join(__dirname, "c", "reentry_test.c"), exe);
+
+  const { command, argv, env } = runC(exe, [REDIS_URL, uniqueKey()]);
+  const started = Date.now();
+  const run = spawnSync(command, argv, { env, encoding: "utf8", timeout: 60000, killSignal: "SIGKILL" });
+  const ms = Date.now() - started;
+  for (const line of (run.stdout || "").split("\n").filter((l) => /^(ok|not ok|DONE)\b/.test(l))) t.diagnostic(line);
+  t.diagnostic(`reentry_test ran ${ms} ms${command === "valgrind" ? " under valgrind" : ""}`);
+  const notOk = (run.stdout || "").split("\n").filter((l) => l.startsWith("not ok"));
+  const why =
+    run.error || run.signal
+      ? `killed (${run.error?.code ?? run.signal}) after ${ms} ms: a deadlock?`
+      : run.status === 99
+        ? "valgrind found errors or leaks (see stderr)"
+        : run.status === 3
+          ? "its watchdog fired (a deadlock?)"
+          : `exit ${run.status}`;
+  assert.ok(run.status === 0 && notOk.length === 0, `reentry_test: ${why}; failed checks: ${notOk.length ? `\n${notOk.join("\n")}` : "none"}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`);
+  assert.match(run.stdout, /^DONE 0 /m);
+});

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::emitter::{parse_target, SioTarget};
-use super::{arg_str, guard, ArgError, SioResult};
+use super::{arg_str, guard, new_runtime, off_runtime, ArgError, HandleToken, SioResult};
 use crate::adapter::{Adapter, Reply};
 use crate::config::{AdapterConfig, RedisConfig};
 use crate::host::{AdapterEvent, Delivery, DeliveryKind, Host};
@@ -45,8 +45,10 @@ pub struct SioRequest {
 }
 
 /// The callbacks of a C host. They run on the handle's background thread, one at a time, never
-/// after [`sio_adapter_free`] returned; they must not call `sio_adapter_free` themselves.
-/// Pointers they receive are borrowed for the duration of the call.
+/// after [`sio_adapter_free`] returned (nor after it was called from one of them). Pointers they
+/// receive are borrowed for the duration of the call. They may call any function of the library,
+/// [`sio_adapter_free`] of their own handle included. They must not unwind: a C++ exception (or a
+/// `longjmp`) must not leave a callback or a completion, the process would abort.
 #[repr(C)]
 pub struct SioHostCallbacks {
     /// Passed back to every callback.
@@ -67,12 +69,15 @@ pub struct SioHostCallbacks {
 /// Every completion runs exactly once, on the handle's thread; one still waiting when
 /// [`sio_adapter_free`] is called runs with `SIO_ERR_CLOSED` before it returns (on the calling
 /// thread if the handle's thread had to be stopped first). Requests settle within their timeout
-/// whatever state Redis is in (down, stalled, no primary known yet).
+/// whatever state Redis is in (down, stalled, no primary known yet). Like the host callbacks, a
+/// completion may call into the library and must not unwind.
 pub type SioCompletion = Option<unsafe extern "C" fn(user_data: *mut c_void, result: SioResult, json: *const c_char, error: *const c_char)>;
 
-/// The C host's callbacks, callable from the handle's thread.
+/// The C host's callbacks, callable from the handle's thread; not called any more once the
+/// handle's token is silenced (freed from one of its callbacks).
 struct CHost {
     callbacks: SioHostCallbacks,
+    token: Arc<HandleToken>,
 }
 
 // SAFETY: the C caller guarantees, per `sio_adapter_new`'s contract, that the callbacks and
@@ -133,6 +138,9 @@ impl Host for CHost {
     fn deliver(&self, batch: Vec<Delivery>) {
         let ud = self.callbacks.user_data;
         for delivery in batch {
+            if self.token.is_silenced() {
+                return;
+            }
             match delivery.kind() {
                 DeliveryKind::Broadcast => {
                     if let Some(cb) = self.callbacks.on_broadcast {
@@ -167,7 +175,7 @@ impl Host for CHost {
     }
 
     fn on_event(&self, event: AdapterEvent) {
-        let Some(cb) = self.callbacks.on_event else {
+        let Some(cb) = self.callbacks.on_event.filter(|_| !self.token.is_silenced()) else {
             return;
         };
         let (kind, message) = match event {
@@ -183,6 +191,7 @@ impl Host for CHost {
 /// A namespace of a C/C++ socket.io server in the cluster. Create with [`sio_adapter_new`],
 /// release with [`sio_adapter_free`].
 pub struct SioAdapter {
+    token: Arc<HandleToken>,
     runtime: tokio::runtime::Runtime,
     transport: Arc<RedisTransport>,
     adapter: Adapter,
@@ -258,14 +267,18 @@ pub unsafe extern "C" fn sio_adapter_new(
         let callbacks = unsafe { std::ptr::read(callbacks) };
         let redis = RedisConfig::from_url(url)?;
         let config = AdapterConfig::default().with_key(key).with_requests_timeout(Duration::from_millis(u64::from(requests_timeout_ms)));
-        let runtime = super::emitter::new_runtime()?;
-        let transport = Arc::new(runtime.block_on(async { RedisTransport::connect(&redis) })?);
-        let shared: Arc<dyn Transport> = transport.clone();
-        let adapter = runtime.block_on(async { Adapter::new(nsp, &config, shared, Arc::new(CHost { callbacks })) });
-        let uid = CString::new(adapter.uid()).unwrap_or_default();
-        let in_flight = Arc::default();
+        let token = Arc::new(HandleToken::default());
+        let host = Arc::new(CHost { callbacks, token: token.clone() });
+        let handle = off_runtime(move || -> Result<Box<SioAdapter>, ArgError> {
+            let runtime = new_runtime(&token)?;
+            let transport = Arc::new(runtime.block_on(async { RedisTransport::connect(&redis) })?);
+            let shared: Arc<dyn Transport> = transport.clone();
+            let adapter = runtime.block_on(async { Adapter::new(nsp, &config, shared, host) });
+            let uid = CString::new(adapter.uid()).unwrap_or_default();
+            Ok(Box::new(SioAdapter { token, runtime, transport, adapter, uid, in_flight: Arc::default() }))
+        })?;
         // SAFETY: `out` is valid per the contract.
-        unsafe { *out = Box::into_raw(Box::new(SioAdapter { runtime, transport, adapter, uid, in_flight })) };
+        unsafe { *out = Box::into_raw(handle) };
         Ok(())
     })
 }
@@ -452,9 +465,13 @@ pub unsafe extern "C" fn sio_adapter_server_count(adapter: *const SioAdapter, do
 /// exactly once, before this returns), unsubscribes (waiting at most 2 s for Redis), sends what is queued (up to 2 s), closes the connections, stops the handle's
 /// thread and frees the handle. No callback runs after it returns. NULL is ignored.
 ///
+/// Called from one of the handle's own callbacks or completions, it returns at once: no host
+/// callback of the handle runs any more, and the handle is freed on another thread once the
+/// current callback has returned (completions still waiting then run there, once, with
+/// `SIO_ERR_CLOSED`).
+///
 /// # Safety
-/// `adapter` is NULL or a live handle, not used by another thread, and this is not called from
-/// one of its callbacks.
+/// `adapter` is NULL or a live handle, not used by another thread meanwhile.
 #[no_mangle]
 pub unsafe extern "C" fn sio_adapter_free(adapter: *mut SioAdapter) {
     guard(|| {
@@ -462,19 +479,34 @@ pub unsafe extern "C" fn sio_adapter_free(adapter: *mut SioAdapter) {
             return Ok(());
         }
         // SAFETY: a live handle created by `Box::into_raw`, released exactly once here.
-        let SioAdapter { runtime, transport, adapter, uid, in_flight } = *unsafe { Box::from_raw(adapter) };
-        runtime.block_on(async {
-            let _ = adapter.close().await;
-            // Pending requests were ended by close(): let their completions run.
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-            while in_flight.load(std::sync::atomic::Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            transport.close().await;
-        });
-        drop((adapter, transport, uid));
-        // Dropping the runtime waits for its worker thread: no callback can run after this.
-        drop(runtime);
+        let handle = unsafe { Box::from_raw(adapter) };
+        if handle.token.is_this_thread() {
+            // Its own thread cannot wait for itself to stop.
+            handle.token.silence();
+            std::thread::Builder::new()
+                .name("sioadapter-free".into())
+                .spawn(move || free_now(*handle))
+                .map_err(|e| ArgError(SioResult::SioErrPanic, format!("cannot start a thread to free the handle: {e}")))?;
+            return Ok(());
+        }
+        off_runtime(move || free_now(*handle));
         Ok(())
     });
+}
+
+/// Frees `handle` from a thread that may wait for its runtime (see [`sio_adapter_free`]).
+fn free_now(handle: SioAdapter) {
+    let SioAdapter { token, runtime, transport, adapter, uid, in_flight } = handle;
+    runtime.block_on(async {
+        let _ = adapter.close().await;
+        // Pending requests were ended by close(): let their completions run.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while in_flight.load(std::sync::atomic::Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        transport.close().await;
+    });
+    drop((adapter, transport, uid, token));
+    // Dropping the runtime waits for its worker thread: no callback can run after this.
+    drop(runtime);
 }

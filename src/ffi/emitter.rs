@@ -8,7 +8,7 @@ use std::time::Duration;
 use rmpv::Value;
 use serde_json::value::RawValue;
 
-use super::{arg_bytes, arg_str, arg_str_array, guard, ArgError, SioResult};
+use super::{arg_bytes, arg_str, arg_str_array, guard, new_runtime, off_runtime, ArgError, SioResult};
 use crate::config::RedisConfig;
 use crate::emitter::Emitter;
 use crate::protocol::request::{raw_json, RawJson, Targets};
@@ -101,16 +101,6 @@ fn json_args(text: &str, name: &str) -> Result<serde_json::Value, ArgError> {
     }
 }
 
-/// The background runtime of a handle: one worker thread for its Redis I/O and callbacks.
-pub(crate) fn new_runtime() -> Result<tokio::runtime::Runtime, ArgError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("sioadapter")
-        .enable_all()
-        .build()
-        .map_err(|e| ArgError(SioResult::SioErrRedis, format!("cannot start the runtime: {e}")))
-}
-
 /// # Safety
 /// `emitter` is NULL or a live handle from [`sio_emitter_new`].
 unsafe fn handle<'a>(emitter: *const SioEmitter) -> Result<&'a SioEmitter, ArgError> {
@@ -139,10 +129,12 @@ pub unsafe extern "C" fn sio_emitter_new(url: *const c_char, key: *const c_char,
         // SAFETY: as above; NULL means the default key.
         let key = if key.is_null() { "" } else { unsafe { arg_str(key, "key") }? };
         let config = RedisConfig::from_url(url)?;
-        let runtime = new_runtime()?;
-        let transport = Arc::new(runtime.block_on(async { RedisTransport::connect(&config) })?);
-        let emitter = Emitter::new(transport.clone(), key, nsp);
-        let handle = Box::new(SioEmitter { runtime, transport, emitter });
+        let handle = off_runtime(|| -> Result<Box<SioEmitter>, ArgError> {
+            let runtime = new_runtime(&Arc::default())?;
+            let transport = Arc::new(runtime.block_on(async { RedisTransport::connect(&config) })?);
+            let emitter = Emitter::new(transport.clone(), key, nsp);
+            Ok(Box::new(SioEmitter { runtime, transport, emitter }))
+        })?;
         // SAFETY: `out` is valid per the contract.
         unsafe { *out = Box::into_raw(handle) };
         Ok(())
@@ -269,11 +261,13 @@ pub unsafe extern "C" fn sio_emitter_free(emitter: *mut SioEmitter) {
         }
         // SAFETY: a live handle created by `Box::into_raw`, released exactly once here.
         let handle = unsafe { Box::from_raw(emitter) };
-        let SioEmitter { runtime, transport, emitter } = *handle;
-        runtime.block_on(transport.close());
-        drop(emitter);
-        drop(transport);
-        runtime.shutdown_timeout(Duration::from_secs(1));
+        off_runtime(move || {
+            let SioEmitter { runtime, transport, emitter } = *handle;
+            runtime.block_on(transport.close());
+            drop(emitter);
+            drop(transport);
+            runtime.shutdown_timeout(Duration::from_secs(1));
+        });
         Ok(())
     });
 }

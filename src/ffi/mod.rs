@@ -10,11 +10,15 @@
 //!   be used from any thread, but not after `*_free` has started.
 //! - Panics never unwind into C: they are caught at the boundary and reported as `SIO_ERR_PANIC`.
 //! - Each handle runs its own background runtime (one worker thread), stopped by `*_free`.
+//! - Callbacks and completions run on that thread. They may call any function of the library,
+//!   `*_new` and `*_free` included: a function that must wait for a runtime runs on a helper
+//!   thread when called from a runtime's thread, and a handle freed from its own callback is
+//!   freed on another thread once that callback returns ([`sio_adapter_free`]).
 
 mod adapter;
 mod emitter;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -58,6 +62,63 @@ pub enum SioResult {
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    /// On a handle's background thread: which handle's (see [`HandleToken::id`]); 0 elsewhere.
+    static HANDLE_OF_THREAD: Cell<usize> = const { Cell::new(0) };
+}
+
+/// What identifies a handle to its own background thread, and silences its callbacks once it
+/// is being freed.
+#[derive(Default)]
+pub(crate) struct HandleToken {
+    silenced: std::sync::atomic::AtomicBool,
+}
+
+impl HandleToken {
+    /// A number unique among live handles (the token's address).
+    pub(crate) fn id(self: &std::sync::Arc<Self>) -> usize {
+        std::sync::Arc::as_ptr(self) as usize
+    }
+
+    /// True when this thread is the background thread of the handle.
+    pub(crate) fn is_this_thread(self: &std::sync::Arc<Self>) -> bool {
+        HANDLE_OF_THREAD.get() == self.id()
+    }
+
+    /// From now on the handle's host callbacks are not called any more.
+    pub(crate) fn silence(&self) {
+        self.silenced.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// True once [`HandleToken::silence`] was called.
+    pub(crate) fn is_silenced(&self) -> bool {
+        self.silenced.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+/// The background runtime of a handle: one worker thread for its Redis I/O and callbacks,
+/// which knows it serves the handle of `token`.
+pub(crate) fn new_runtime(token: &std::sync::Arc<HandleToken>) -> Result<tokio::runtime::Runtime, ArgError> {
+    let id = token.id();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("sioadapter")
+        .on_thread_start(move || HANDLE_OF_THREAD.set(id))
+        .enable_all()
+        .build()
+        .map_err(|e| ArgError(SioResult::SioErrRedis, format!("cannot start the runtime: {e}")))
+}
+
+/// Runs `work`, which waits on a runtime of its own: here, or, when this thread runs a tokio
+/// runtime (a callback of a handle, a host's own runtime), where waiting is not allowed, on a
+/// helper thread that this one waits for.
+pub(crate) fn off_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return work();
+    }
+    std::thread::scope(|scope| match scope.spawn(work).join() {
+        Ok(value) => value,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
 }
 
 fn set_last_error(message: &str) {
@@ -166,20 +227,22 @@ pub extern "C" fn sio_last_error() -> *const c_char {
     LAST_ERROR.with(|cell| cell.borrow().as_ptr())
 }
 
-/// A fixed description of a result code. Static storage: never free it.
+/// A fixed description of a result code (`SIO_OK`, `SIO_ERR_NULL`, ...), or
+/// `"SIO_ERR_UNKNOWN"` for a value that is not one: it takes an integer, so any value is safe to
+/// pass. Static storage: never free it.
 #[no_mangle]
-pub extern "C" fn sio_result_name(code: SioResult) -> *const c_char {
-    let name: &'static CStr = match code {
-        SioResult::SioOk => c"SIO_OK",
-        SioResult::SioErrNull => c"SIO_ERR_NULL",
-        SioResult::SioErrUtf8 => c"SIO_ERR_UTF8",
-        SioResult::SioErrInvalid => c"SIO_ERR_INVALID",
-        SioResult::SioErrRedis => c"SIO_ERR_REDIS",
-        SioResult::SioErrTimeout => c"SIO_ERR_TIMEOUT",
-        SioResult::SioErrClosed => c"SIO_ERR_CLOSED",
-        SioResult::SioErrPanic => c"SIO_ERR_PANIC",
-        SioResult::SioErrProtocol => c"SIO_ERR_PROTOCOL",
-        SioResult::SioErrOverloaded => c"SIO_ERR_OVERLOADED",
-    };
-    name.as_ptr()
+pub extern "C" fn sio_result_name(code: i32) -> *const c_char {
+    const NAMES: [(SioResult, &CStr); 10] = [
+        (SioResult::SioOk, c"SIO_OK"),
+        (SioResult::SioErrNull, c"SIO_ERR_NULL"),
+        (SioResult::SioErrUtf8, c"SIO_ERR_UTF8"),
+        (SioResult::SioErrInvalid, c"SIO_ERR_INVALID"),
+        (SioResult::SioErrRedis, c"SIO_ERR_REDIS"),
+        (SioResult::SioErrTimeout, c"SIO_ERR_TIMEOUT"),
+        (SioResult::SioErrClosed, c"SIO_ERR_CLOSED"),
+        (SioResult::SioErrPanic, c"SIO_ERR_PANIC"),
+        (SioResult::SioErrProtocol, c"SIO_ERR_PROTOCOL"),
+        (SioResult::SioErrOverloaded, c"SIO_ERR_OVERLOADED"),
+    ];
+    NAMES.iter().find(|(result, _)| *result as i32 == code).map_or(c"SIO_ERR_UNKNOWN", |(_, name)| name).as_ptr()
 }

@@ -698,7 +698,7 @@ impl<W: Wire> Transport for Linked<W> {
         })
     }
 
-    fn subscribe(&self, subscription: Subscription, subscriber: Arc<dyn Subscriber>) -> BoxFuture<'_, Result<(), Error>> {
+    fn subscribe(&self, subscription: Subscription, subscriber: Arc<dyn Subscriber>) -> BoxFuture<'static, Result<(), Error>> {
         self.link.router.add(&subscription, &subscriber);
         lock(&self.link.subscribed).add(&subscription);
         if self.link.state() == LinkState::Down {

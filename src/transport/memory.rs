@@ -79,7 +79,7 @@ impl Transport for MemoryTransport {
         Ok(())
     }
 
-    fn subscribe(&self, subscription: Subscription, subscriber: Arc<dyn Subscriber>) -> BoxFuture<'_, Result<(), Error>> {
+    fn subscribe(&self, subscription: Subscription, subscriber: Arc<dyn Subscriber>) -> BoxFuture<'static, Result<(), Error>> {
         self.connection.router.add(&subscription, &subscriber);
         let mut mine = self.connection.subscription.lock().unwrap_or_else(|p| p.into_inner());
         mine.patterns.extend(subscription.patterns);

@@ -68,10 +68,11 @@ pub trait Transport: Send + Sync + 'static {
     /// transport is closed; the message is then not sent.
     fn publish(&self, channel: String, payload: Vec<u8>) -> Result<(), Error>;
 
-    /// Starts delivering messages of `subscription` to `subscriber`. Resolves once the broker
-    /// confirmed; if it cannot be reached the subscription is kept and retried in the
-    /// background, and the future resolves with the first error.
-    fn subscribe(&self, subscription: Subscription, subscriber: Arc<dyn Subscriber>) -> BoxFuture<'_, Result<(), Error>>;
+    /// Starts delivering messages of `subscription` to `subscriber`: registered at once (so an
+    /// `unsubscribe` right after undoes it), confirmed by the broker in the returned future,
+    /// which resolves once it confirmed; if it cannot be reached the subscription is kept and
+    /// retried in the background, and the future resolves with the first error.
+    fn subscribe(&self, subscription: Subscription, subscriber: Arc<dyn Subscriber>) -> BoxFuture<'static, Result<(), Error>>;
 
     /// Stops the deliveries of `subscription` to `subscriber`; the broker is told for the
     /// patterns and channels nobody else (another namespace adapter, another server sharing the
@@ -101,10 +102,12 @@ pub(crate) async fn num_sub_within(transport: &dyn Transport, channel: &str, wit
 }
 
 /// Starts delivering `subscription` to `subscriber` without waiting (within a tokio runtime):
-/// failures reach the subscriber as [`TransportEvent::Error`] and the transport keeps retrying.
-pub(crate) fn subscribe_in_background(transport: Arc<dyn Transport>, subscription: Subscription, subscriber: Arc<dyn Subscriber>) {
+/// registered before this returns, confirmed in the background; failures reach the subscriber
+/// as [`TransportEvent::Error`] and the transport keeps retrying.
+pub(crate) fn subscribe_in_background(transport: &dyn Transport, subscription: Subscription, subscriber: Arc<dyn Subscriber>) {
+    let confirmed = transport.subscribe(subscription, subscriber);
     tokio::spawn(async move {
-        let _ = transport.subscribe(subscription, subscriber).await;
+        let _ = confirmed.await;
     });
 }
 

@@ -176,7 +176,7 @@ impl Transport for RedisTransport {
         self.linked.publish(channel, payload)
     }
 
-    fn subscribe(&self, subscription: Subscription, subscriber: Arc<dyn Subscriber>) -> BoxFuture<'_, Result<(), Error>> {
+    fn subscribe(&self, subscription: Subscription, subscriber: Arc<dyn Subscriber>) -> BoxFuture<'static, Result<(), Error>> {
         self.linked.subscribe(subscription, subscriber)
     }
 
