@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "sioadapter.h"
+#include "test_proc.h"
 
 #define LONG_TIMEOUT_MS 30000u
 
@@ -93,18 +94,6 @@ static int expect_line(const char *expected) {
     return 0;
   }
   return 1;
-}
-
-static int count_entries(const char *dir) {
-  DIR *d = opendir(dir);
-  if (!d) return -1;
-  int n = 0;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    if (e->d_name[0] != '.') n++;
-  }
-  closedir(d);
-  return n; /* for /proc/self/fd, the directory stream's own fd included, before and after alike */
 }
 
 /* What each open fd points to ("3 socket:[1234]"), into `out` (up to 64 entries). */

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "sioadapter.h"
+#include "test_proc.h"
 
 #define WATCHDOG_S 50
 #define LONG_TIMEOUT_MS 30000u
@@ -98,17 +99,7 @@ static void on_alarm(int sig) {
   _exit(3);
 }
 
-static int count_threads(void) {
-  DIR *d = opendir("/proc/self/task");
-  if (!d) return -1;
-  int n = 0;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    if (e->d_name[0] != '.') n++;
-  }
-  closedir(d);
-  return n;
-}
+static int count_threads(void) { return count_entries("/proc/self/task"); }
 
 /* Waits until the process has `threads` threads again (or fewer); returns the ms it took, or -1. */
 static long wait_threads(int threads, long within_ms) {
