@@ -218,10 +218,21 @@ function eventLog(server, from = 0) {
   return `${server.label} adapter events on '/': ${lines.length ? `\n    ${lines.join('\n    ')}` : 'none'}`;
 }
 
+/**
+ * An unhandled rejection of node-redis's own cluster client (upstream, not the adapter's): a
+ * sharded unsubscribe racing with the shard client it just closed ("The client is closed" from
+ * RedisClusterSlots.executeShardedUnsubscribeCommand). Seen once in CI on an official node in
+ * dynamic-private mode; reported for official nodes, never excused for ours.
+ */
+const isUpstreamUnsubscribeRace = (u) => u.source === 'unhandledRejection' && /client is closed/i.test(u.error?.message || '') && /executeShardedUnsubscribeCommand/.test(u.error?.stack || '');
+
 function assertHealthy(servers) {
   for (const s of servers) {
     assert.ok(s.alive, `${s.label} exited: ${s.describeState()}`);
-    assert.deepEqual(s.uncaught, [], `${s.label}: ${s.describeState()}`);
+    const official = s.config.adapter === 'official';
+    const upstream = official ? s.uncaught.filter(isUpstreamUnsubscribeRace) : [];
+    if (upstream.length) process.stderr.write(`# ${s.label}: ${upstream.length} upstream node-redis cluster unsubscribe race(s) (reported, not asserted)\n`);
+    assert.deepEqual(s.uncaught.filter((u) => !upstream.includes(u)), [], `${s.label}: ${s.describeState()}`);
   }
 }
 

@@ -25,6 +25,9 @@ pub enum ProtocolError {
     /// Arrays or maps nested deeper than [`msgpack::MAX_DEPTH`].
     #[error("message nested too deeply")]
     TooDeep,
+    /// More values in one message than [`msgpack::MAX_VALUES`].
+    #[error("message holds more than {} values", msgpack::MAX_VALUES)]
+    TooManyValues,
     /// A string that is not UTF-8 where the protocol needs text (uid, namespace, room).
     #[error("invalid UTF-8 in a protocol string")]
     InvalidUtf8,

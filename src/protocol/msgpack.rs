@@ -17,6 +17,11 @@ use super::ProtocolError;
 /// Deepest nesting accepted when reading (arrays and maps inside each other).
 pub const MAX_DEPTH: usize = 256;
 
+/// Most values (scalars, arrays, maps, map keys included) accepted in one message: a valid but
+/// hostile message (megabytes of empty arrays, a million rooms) would otherwise make every node
+/// build millions of objects.
+pub const MAX_VALUES: usize = 1_000_000;
+
 /// Appends `value` to `out` the way notepack.io 3 would encode the equivalent JS value.
 pub fn encode_value(out: &mut Vec<u8>, value: &Value) {
     match value {
@@ -184,12 +189,14 @@ pub fn write_map_len(out: &mut Vec<u8>, len: usize) {
 pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Values met so far (see [`MAX_VALUES`]).
+    values: usize,
 }
 
 impl<'a> Reader<'a> {
     /// Starts reading at the beginning of `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
-        Self { buf, pos: 0 }
+        Self { buf, pos: 0, values: 0 }
     }
 
     /// Byte offset of the next value.
@@ -284,10 +291,20 @@ impl<'a> Reader<'a> {
         self.skip_nested(0)
     }
 
-    fn skip_nested(&mut self, depth: usize) -> Result<(), ProtocolError> {
+    /// Counts one more value; fails beyond [`MAX_VALUES`] or [`MAX_DEPTH`].
+    fn enter(&mut self, depth: usize) -> Result<(), ProtocolError> {
+        self.values += 1;
+        if self.values > MAX_VALUES {
+            return Err(ProtocolError::TooManyValues);
+        }
         if depth > MAX_DEPTH {
             return Err(ProtocolError::TooDeep);
         }
+        Ok(())
+    }
+
+    fn skip_nested(&mut self, depth: usize) -> Result<(), ProtocolError> {
+        self.enter(depth)?;
         let marker = self.peek_marker()?;
         match marker {
             Marker::FixArray(_) | Marker::Array16 | Marker::Array32 => {
@@ -314,9 +331,7 @@ impl<'a> Reader<'a> {
     }
 
     fn read_nested(&mut self, depth: usize) -> Result<Value, ProtocolError> {
-        if depth > MAX_DEPTH {
-            return Err(ProtocolError::TooDeep);
-        }
+        self.enter(depth)?;
         let marker = self.peek_marker()?;
         match marker {
             Marker::FixArray(_) | Marker::Array16 | Marker::Array32 => {
@@ -500,5 +515,14 @@ mod tests {
         assert_eq!(from_slice(&[0x01, 0x02]), Err(ProtocolError::TrailingBytes(1)));
         let deep = vec![0x91; MAX_DEPTH + 2];
         assert_eq!(from_slice(&deep), Err(ProtocolError::TooDeep));
+        // An array of a million and one empty arrays (about 1 MB): too many values to decode.
+        let mut many = vec![0xdd];
+        many.extend_from_slice(&((MAX_VALUES as u32).to_be_bytes()));
+        many.extend(std::iter::repeat_n(0x90, MAX_VALUES));
+        assert_eq!(Reader::new(&many).skip_value(), Err(ProtocolError::TooManyValues));
+        assert_eq!(from_slice(&many), Err(ProtocolError::TooManyValues));
+        many[1..5].copy_from_slice(&((MAX_VALUES as u32 - 1).to_be_bytes()));
+        many.pop();
+        assert!(Reader::new(&many).skip_value().is_ok(), "exactly MAX_VALUES values are fine");
     }
 }

@@ -112,6 +112,28 @@ fn request_type(obj: &serde_json::Map<String, Json>) -> Option<RequestType> {
     RequestType::from_wire(number)
 }
 
+/// The values in `json` (itself, array items, object keys and values), counted up to just past
+/// `limit`.
+fn count_values(json: &Json, limit: usize) -> usize {
+    let mut count = 0;
+    let mut stack = vec![json];
+    while let Some(value) = stack.pop() {
+        count += 1;
+        if count > limit {
+            break;
+        }
+        match value {
+            Json::Array(items) => stack.extend(items),
+            Json::Object(map) => {
+                count += map.len();
+                stack.extend(map.values());
+            }
+            _ => {}
+        }
+    }
+    count
+}
+
 /// A value the official adapter takes as a set of rooms (`new Set(value)`): an array, a string
 /// (its characters), or nothing.
 fn is_room_set(value: Option<&Json>) -> bool {
@@ -140,6 +162,9 @@ pub fn parse_request(payload: &[u8]) -> Result<RequestHeader, ProtocolError> {
             other => msgpack::to_json(&other),
         }
     };
+    if count_values(&json, msgpack::MAX_VALUES) > msgpack::MAX_VALUES {
+        return Err(ProtocolError::TooManyValues);
+    }
     let Json::Object(obj) = json else {
         return Err(ProtocolError::Shape("request is not a map"));
     };
@@ -589,6 +614,10 @@ mod tests {
         ] {
             assert!(parse_request(lenient).is_ok(), "{}", String::from_utf8_lossy(lenient));
         }
+        // A socketsJoin of a million rooms: too many values for any node to apply.
+        let rooms: Vec<String> = (0..msgpack::MAX_VALUES).map(|i| format!("\"r{i}\"")).collect();
+        let huge = format!(r#"{{"type":2,"opts":{{"rooms":[]}},"rooms":[{}]}}"#, rooms.join(","));
+        assert_eq!(parse_request(huge.as_bytes()).unwrap_err(), ProtocolError::TooManyValues);
     }
 
     #[test]
