@@ -270,7 +270,7 @@ pub unsafe extern "C" fn sio_adapter_new(
         let token = Arc::new(HandleToken::default());
         let host = Arc::new(CHost { callbacks, token: token.clone() });
         let handle = off_runtime(move || -> Result<Box<SioAdapter>, ArgError> {
-            let runtime = new_runtime(&token)?;
+            let runtime = new_runtime(Some(&token))?;
             let transport = Arc::new(runtime.block_on(async { RedisTransport::connect(&redis) })?);
             let shared: Arc<dyn Transport> = transport.clone();
             let adapter = runtime.block_on(async { Adapter::new(nsp, &config, shared, host) });

@@ -130,7 +130,7 @@ pub unsafe extern "C" fn sio_emitter_new(url: *const c_char, key: *const c_char,
         let key = if key.is_null() { "" } else { unsafe { arg_str(key, "key") }? };
         let config = RedisConfig::from_url(url)?;
         let handle = off_runtime(|| -> Result<Box<SioEmitter>, ArgError> {
-            let runtime = new_runtime(&Arc::default())?;
+            let runtime = new_runtime(None)?;
             let transport = Arc::new(runtime.block_on(async { RedisTransport::connect(&config) })?);
             let emitter = Emitter::new(transport.clone(), key, nsp);
             Ok(Box::new(SioEmitter { runtime, transport, emitter }))

@@ -96,9 +96,10 @@ impl HandleToken {
 }
 
 /// The background runtime of a handle: one worker thread for its Redis I/O and callbacks,
-/// which knows it serves the handle of `token`.
-pub(crate) fn new_runtime(token: &std::sync::Arc<HandleToken>) -> Result<tokio::runtime::Runtime, ArgError> {
-    let id = token.id();
+/// which knows it serves the handle of `token` (`None` for a handle without callbacks, whose
+/// thread never runs the host's code).
+pub(crate) fn new_runtime(token: Option<&std::sync::Arc<HandleToken>>) -> Result<tokio::runtime::Runtime, ArgError> {
+    let id = token.map_or(0, HandleToken::id);
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("sioadapter")
