@@ -35,6 +35,8 @@ fn main() {
     config.export.rename.insert("SioHostCallbacks".into(), "sio_host_callbacks".into());
     config.export.rename.insert("SioEvent".into(), "sio_event".into());
     config.export.rename.insert("SioCompletion".into(), "sio_completion".into());
+    config.export.rename.insert("SioLimits".into(), "sio_limits".into());
+    config.export.rename.insert("SioStats".into(), "sio_stats".into());
     config.export.include = vec!["SioResult".into()];
 
     // Only the ffi module (cbindgen follows its `mod` items) is the C surface; constants

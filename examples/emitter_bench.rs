@@ -17,7 +17,9 @@ async fn main() -> Result<(), sioadapter::Error> {
     let size: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100);
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let mut config = RedisConfig::from_url(&url)?;
+    // Everything is enqueued at once: the queue must hold it all.
     config.max_queued_publishes = n as usize + 1;
+    config.max_queued_bytes = usize::MAX;
     let transport = Arc::new(RedisTransport::connect(&config)?);
     let emitter = Emitter::new(transport.clone(), &format!("bench-emitter-{}", std::process::id()), "/");
     let payload = "x".repeat(size);

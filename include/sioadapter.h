@@ -82,6 +82,11 @@ typedef enum sio_result {
    * More was queued than the configured bound; the message was dropped.
    */
   SIO_ERR_OVERLOADED = 9,
+  /**
+   * The message is larger than `max_message_bytes` (`sio_limits`): the other nodes would drop
+   * it, so it was not published.
+   */
+  SIO_ERR_TOO_LARGE = 10,
 } sio_result;
 
 /**
@@ -96,6 +101,12 @@ typedef enum sio_event {
    * A connection problem; the handle keeps retrying.
    */
   SIO_EVENT_ERROR = 1,
+  /**
+   * Messages from Redis were dropped: over a limit of `sio_limits`, or
+   * malformed. Reported at most once a second per reason; the message starts with the code
+   * (`ERR_SIO_TOO_LARGE`, `ERR_SIO_TOO_COMPLEX` or `ERR_SIO_MALFORMED`) and says how many.
+   */
+  SIO_EVENT_DROPPED = 2,
 } sio_event;
 
 /**
@@ -164,6 +175,91 @@ typedef struct sio_host_callbacks {
    */
   void (*on_event)(void *user_data, enum sio_event event, const char *message);
 } sio_host_callbacks;
+
+/**
+ * Limits of a handle (see the README's Limits table). A field left 0 takes its default; NULL
+ * instead of a `sio_limits` takes every default.
+ */
+typedef struct sio_limits {
+  /**
+   * Largest message accepted from Redis, in bytes (default 16 MiB): larger ones are dropped
+   * and reported; publishing a larger one fails with `SIO_ERR_TOO_LARGE`.
+   */
+  size_t max_message_bytes;
+  /**
+   * Most values (scalars, arrays, maps, map keys) in one received message (default
+   * 1,000,000): more, and it is dropped and reported.
+   */
+  size_t max_message_values;
+  /**
+   * Deepest nesting of arrays and maps in one received message (default 256, at most 1024).
+   */
+  size_t max_message_depth;
+  /**
+   * Most messages waiting while Redis is slow or away (default 100,000): beyond it a
+   * publish fails with `SIO_ERR_OVERLOADED`.
+   */
+  size_t max_queued_publishes;
+  /**
+   * Most bytes waiting while Redis is slow or away (default 64 MiB): beyond it a publish
+   * fails with `SIO_ERR_OVERLOADED`.
+   */
+  size_t max_queued_bytes;
+} sio_limits;
+
+/**
+ * Counters of an adapter handle since its creation.
+ */
+typedef struct sio_stats {
+  /**
+   * Messages handed to the publish queue.
+   */
+  uint64_t published;
+  /**
+   * Messages from other nodes handed to the host callbacks.
+   */
+  uint64_t delivered;
+  /**
+   * Received messages dropped as malformed.
+   */
+  uint64_t malformed;
+  /**
+   * Messages dropped for being over `max_message_bytes` (received, or this node's own).
+   */
+  uint64_t too_large;
+  /**
+   * Received messages dropped for being over `max_message_values` or `max_message_depth`.
+   */
+  uint64_t too_complex;
+  /**
+   * Broadcasts skipped because no local socket could receive them.
+   */
+  uint64_t skipped;
+  /**
+   * Requests of this node waiting for answers.
+   */
+  uint64_t pending_requests;
+  /**
+   * Messages Redis confirmed.
+   */
+  uint64_t redis_published;
+  /**
+   * Messages dropped by the publish queue (full, closed) or refused by Redis for good.
+   */
+  uint64_t redis_dropped;
+  /**
+   * Messages sent without a confirmation from Redis (maybe delivered, never sent again).
+   */
+  uint64_t redis_unconfirmed;
+  /**
+   * Messages waiting in the publish queue.
+   */
+  uint64_t redis_pending;
+  /**
+   * Bytes waiting in the publish queue.
+   */
+  uint64_t redis_pending_bytes;
+} sio_stats;
 
 /**
  * Which sockets an operation is for. Pass NULL for "every socket of the namespace".
@@ -251,6 +347,21 @@ enum sio_result sio_adapter_new(const char *url,
                                 struct sio_adapter **out);
 
 /**
+ * [`sio_adapter_new`] with `limits` (NULL, or fields left 0: the defaults). A limit out of
+ * range (`max_message_depth` above 1024) gives `SIO_ERR_INVALID`.
+ *
+ * # Safety
+ * As [`sio_adapter_new`]; `limits` is NULL or valid for the call.
+ */
+enum sio_result sio_adapter_new_with_limits(const char *url,
+                                            const char *key,
+                                            const char *nsp,
+                                            uint32_t requests_timeout_ms,
+                                            const struct sio_limits *limits,
+                                            const struct sio_host_callbacks *callbacks,
+                                            struct sio_adapter **out);
+
+/**
  * This node's uid in the namespace (6 characters). Owned by the handle, valid until
  * [`sio_adapter_free`]; NULL if `adapter` is NULL.
  *
@@ -258,6 +369,14 @@ enum sio_result sio_adapter_new(const char *url,
  * `adapter` is NULL or a live handle.
  */
 const char *sio_adapter_uid(const struct sio_adapter *adapter);
+
+/**
+ * Fills `*out` with the handle's counters.
+ *
+ * # Safety
+ * `adapter` is a live handle; `out` is valid for writing.
+ */
+enum sio_result sio_adapter_stats(const struct sio_adapter *adapter, struct sio_stats *out);
 
 /**
  * Reports that a local socket is now in `room` (socket ids are rooms too).
@@ -382,6 +501,20 @@ enum sio_result sio_emitter_new(const char *url,
                                 const char *key,
                                 const char *nsp,
                                 struct sio_emitter **out);
+
+/**
+ * [`sio_emitter_new`] with `limits` (NULL, or fields left 0: the defaults): an emitter uses
+ * the publish queue's (`max_queued_publishes`, `max_queued_bytes`) and `max_message_bytes`
+ * (a larger message fails with `SIO_ERR_TOO_LARGE`, since the nodes would drop it).
+ *
+ * # Safety
+ * As [`sio_emitter_new`]; `limits` is NULL or valid for the call.
+ */
+enum sio_result sio_emitter_new_with_limits(const char *url,
+                                            const char *key,
+                                            const char *nsp,
+                                            const struct sio_limits *limits,
+                                            struct sio_emitter **out);
 
 /**
  * Emits `event` with the arguments in `args_json` (a JSON array, e.g. `["hello", 1]`) to the

@@ -1,7 +1,30 @@
 import { Adapter, BroadcastOptions, Room } from "socket.io-adapter";
 
-/** Options, with the names and defaults of `@socket.io/redis-adapter`. */
-export interface RedisAdapterOptions {
+/**
+ * Bounds on what other nodes can make this node hold (README "Limits"). Every message is checked
+ * in Rust before any JS object is built; what a bound drops is counted in `stats()` and reported
+ * as an `'error'` with a code, at most once a second per kind. Each value: a positive integer.
+ */
+export interface LimitOptions {
+  /**
+   * Largest message accepted from Redis, in bytes: larger ones are dropped (`tooLarge`,
+   * `ERR_SIO_TOO_LARGE`); this node's own larger broadcasts are not published. @default 16777216 (16 MiB)
+   */
+  maxMessageBytes?: number;
+  /** Most values (scalars, arrays, maps, map keys) in one message; more: dropped (`tooComplex`, `ERR_SIO_TOO_COMPLEX`). @default 1000000 */
+  maxMessageValues?: number;
+  /** Deepest nesting of arrays and maps in one message (at most 1024); deeper: dropped (`tooComplex`, `ERR_SIO_TOO_COMPLEX`). @default 256 */
+  maxMessageDepth?: number;
+  /** Bytes of received messages waiting for a busy event loop; beyond: dropped (`dropped`, `ERR_SIO_OVERLOADED`). @default 67108864 (64 MiB) */
+  maxReceiveBufferBytes?: number;
+  /** Broadcasts kept while Redis is slow or unreachable; beyond: dropped (`redis.dropped`, `ERR_SIO_OVERLOADED`). @default 100000 */
+  maxQueuedPublishes?: number;
+  /** Bytes kept while Redis is slow or unreachable; beyond: dropped (`redis.dropped`, `ERR_SIO_OVERLOADED`). @default 67108864 (64 MiB) */
+  maxQueuedBytes?: number;
+}
+
+/** Options, with the names and defaults of `@socket.io/redis-adapter`, plus the limits. */
+export interface RedisAdapterOptions extends LimitOptions {
   /** Prefix of every Redis channel. @default "socket.io" */
   key?: string;
   /** Milliseconds a cluster request (allRooms, fetchSockets, ...) waits for answers. @default 5000 */
@@ -17,8 +40,6 @@ export interface RedisAdapterOptions {
   perRoomSubscriptions?: boolean;
   /** Only notepack.io itself is accepted: sioadapter always speaks notepack msgpack. */
   parser?: { encode(msg: any): any; decode(msg: any): any };
-  /** Most broadcasts kept while Redis is unreachable; beyond it they are dropped and counted. @default 100000 */
-  maxQueuedPublishes?: number;
   /** Accepted for compatibility with older versions; ignored (Rust owns the connections). */
   subEvent?: string;
   /** Accepted for compatibility with older versions; ignored (Rust owns the connections). */
@@ -45,27 +66,60 @@ export interface RedisConnectionSettings {
  */
 export type RedisSource = string | RedisConnectionSettings | { options?: any; publish?: Function } | null | undefined;
 
+/** Counters of the Redis connections shared by the namespaces of one server. */
+export interface RedisStats {
+  /** Messages Redis confirmed. */
+  published: number;
+  /** Messages refused (queue full, closed) or refused by Redis for good: not delivered. */
+  dropped: number;
+  /** Messages sent without a confirmation from Redis: may or may not have been delivered, never sent twice. */
+  unconfirmed: number;
+  /** Messages received. */
+  received: number;
+  /** Messages queued, not yet settled. */
+  pending: number;
+  /** Bytes of the queued messages (bounded by `maxQueuedBytes`). */
+  pendingBytes: number;
+  /** `connecting`, `up`, `down` (an outage was reported; publishing waits) or `closed`. */
+  link: "connecting" | "up" | "down" | "closed";
+}
+
+/** Codes of the errors the adapters emit or throw (`err.code`). */
+export type SioErrorCode =
+  | "ERR_SIO_OPTION"
+  | "ERR_SIO_REDIS"
+  | "ERR_SIO_TIMEOUT"
+  | "ERR_SIO_CLOSED"
+  | "ERR_SIO_OVERLOADED"
+  | "ERR_SIO_TOO_LARGE"
+  | "ERR_SIO_TOO_COMPLEX"
+  | "ERR_SIO_MALFORMED"
+  | "ERR_SIO_PROTOCOL"
+  | "ERR_SIO_PUBLISH"
+  | "ERR_SIO_HANDLER";
+
 /** Counters of one namespace engine. */
 export interface EngineStats {
+  /** Broadcasts handed to Redis. */
   published: number;
+  /** Messages from other nodes handed to socket.io. */
   delivered: number;
+  /** Messages dropped as undecodable. */
   malformed: number;
+  /** Messages dropped for being over `maxMessageBytes` (received, or this node's own). */
+  tooLarge: number;
+  /** Messages dropped for being over `maxMessageValues` or `maxMessageDepth`. */
+  tooComplex: number;
+  /** Messages dropped because the event loop did not take them in time (`maxReceiveBufferBytes`). */
+  dropped: number;
+  /** Broadcasts skipped because no local socket could receive them. */
   skipped: number;
-  /** Counters of the Redis connections shared by the namespaces (absent once closed). */
-  redis?: {
-    /** Messages Redis confirmed. */
-    published: number;
-    /** Messages refused (queue full, closed) or refused by Redis for good: not delivered. */
-    dropped: number;
-    /** Messages sent without a confirmation from Redis: may or may not have been delivered, never sent twice. */
-    unconfirmed: number;
-    /** Messages received. */
-    received: number;
-    /** Messages queued, not yet settled. */
-    pending: number;
-    /** `connecting`, `up`, `down` (an outage was reported; publishing waits) or `closed`. */
-    link: "connecting" | "up" | "down" | "closed";
-  };
+  /** Requests of this node waiting for answers. */
+  pendingRequests: number;
+  /** Broadcasts with ack whose acknowledgements are awaited. */
+  pendingAcks: number;
+  /** Counters of the Redis connections shared by the namespaces. */
+  redis: RedisStats;
 }
 
 export declare class RedisAdapter extends Adapter {
@@ -85,7 +139,7 @@ export declare class RedisAdapter extends Adapter {
   stats(): EngineStats;
   /** Unsubscribes; the Redis connections close with the last namespace. */
   close(): Promise<void>;
-  on(event: "error", listener: (err: Error & { code?: string }) => void): this;
+  on(event: "error", listener: (err: Error & { code: SioErrorCode }) => void): this;
   on(event: "ready", listener: () => void): this;
   on(event: "create-room" | "delete-room", listener: (room: Room) => void): this;
   on(event: "join-room" | "leave-room", listener: (room: Room, id: string) => void): this;
@@ -108,8 +162,8 @@ export declare function createAdapter(url: string, opts?: RedisAdapterOptions): 
 export type ClusterSeeds = Array<string | number | { host?: string; port?: number } | { url: string }>;
 export declare function createAdapter(seeds: ClusterSeeds, opts?: RedisAdapterOptions): (nsp: any) => RedisAdapter;
 
-/** Options of the sharded adapter, with the official names and defaults. */
-export interface ShardedRedisAdapterOptions {
+/** Options of the sharded adapter, with the official names and defaults, plus the limits. */
+export interface ShardedRedisAdapterOptions extends LimitOptions {
   /** Prefix of every channel. @default "socket.io" */
   channelPrefix?: string;
   /** Which rooms get a channel of their own: none, public rooms, or every room. @default "dynamic" */

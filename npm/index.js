@@ -12,6 +12,7 @@ const notepack = require("notepack.io");
 const native = require("./lib/native");
 const { withCode, coded, SharedConnection, withEngineHost } = require("./lib/engine");
 const { resolveRedisUrl, resolveTlsCa, isPlainObject, isRedisClient, optionError } = require("./lib/connection");
+const { readLimits, LIMIT_OPTIONS } = require("./lib/limits");
 
 const DEFAULTS = { key: "socket.io", requestsTimeout: 5000, publishOnSpecificResponseChannel: false, perRoomSubscriptions: false };
 
@@ -82,7 +83,7 @@ function encodesLikeNotepack(parser) {
 }
 
 function validateOptions(opts) {
-  if (opts === undefined || opts === null) return { ...DEFAULTS };
+  if (opts === undefined || opts === null) return { ...DEFAULTS, limits: readLimits({}) };
   if (typeof opts !== "object") throw optionError("opts", `expected an object, got ${typeof opts}`);
   const out = { ...DEFAULTS };
   if (opts.key !== undefined) {
@@ -102,12 +103,8 @@ function validateOptions(opts) {
   if (opts.parser !== undefined && !encodesLikeNotepack(opts.parser)) {
     throw optionError("parser", "custom parsers are not supported: sioadapter always speaks notepack msgpack, the official default");
   }
-  if (opts.maxQueuedPublishes !== undefined) {
-    const m = opts.maxQueuedPublishes;
-    if (!Number.isInteger(m) || m < 1) throw optionError("maxQueuedPublishes", `expected a positive integer, got ${JSON.stringify(m)}`);
-    out.maxQueuedPublishes = m;
-  }
-  const unknown = Object.keys(opts).filter((name) => !(name in DEFAULTS) && name !== "parser" && name !== "maxQueuedPublishes" && !IGNORED_OPTIONS.has(name));
+  out.limits = readLimits(opts);
+  const unknown = Object.keys(opts).filter((name) => !(name in DEFAULTS) && name !== "parser" && !LIMIT_OPTIONS.includes(name) && !IGNORED_OPTIONS.has(name));
   if (unknown.length > 0) {
     // The official adapter ignores unknown options; say so instead of failing a drop-in.
     console.warn(`sioadapter: ignoring unknown option(s) ${unknown.map((n) => `\`${n}\``).join(", ")}`);
@@ -141,6 +138,7 @@ class RedisAdapter extends Adapter {
         requestsTimeout: opts.requestsTimeout,
         publishOnSpecificResponseChannel: opts.publishOnSpecificResponseChannel,
         perRoomSubscriptions: opts.perRoomSubscriptions,
+        limits: opts.limits.engine,
       },
       (data, count, more) => this._onBatch(data, count, more),
       (kind, message) => this._onEngineEvent(kind, message),
@@ -464,7 +462,11 @@ class RedisAdapter extends Adapter {
     return { size: this.engine.stats().pendingRequests };
   }
 
-  /** Counters of the native engine (published, delivered, malformed, skipped, pending...). */
+  /**
+   * Counters of the native engine: published, delivered, skipped, what was dropped (malformed,
+   * tooLarge, tooComplex, dropped for a full receive buffer), pending requests and acks, and
+   * the Redis connections' (`redis`).
+   */
   stats() {
     return { ...this.engine.stats(), redis: this._lease.native.stats() };
   }
@@ -514,7 +516,7 @@ function createAdapter(...args) {
   const opts = validateOptions(rawOpts);
   const url = resolveRedisUrl(pubClient, "pubClient");
   if (subClient !== undefined && subClient !== null) resolveRedisUrl(subClient, "subClient");
-  const shared = new SharedConnection(url, opts.maxQueuedPublishes, resolveTlsCa(pubClient));
+  const shared = new SharedConnection(url, opts.limits.queue, resolveTlsCa(pubClient));
   return function (nsp) {
     return new RedisAdapter(nsp, shared, opts, pubClient, subClient);
   };

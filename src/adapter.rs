@@ -10,17 +10,14 @@ use serde_json::value::RawValue;
 use crate::channels::{ChannelKind, Channels};
 use crate::config::AdapterConfig;
 use crate::error::Error;
-use crate::host::{Delivery, DeliveryKind, EventFilter, Host};
+use crate::host::{AdapterEvent, Delivery, DeliveryKind, EventFilter, Host};
+use crate::limits::{DropCounters, DropKind};
 use crate::protocol::broadcast::frame_with_uid;
 use crate::protocol::request::{self as req, RequestType, ResponseBody, SocketAction, Targets};
 use crate::protocol::{new_uid, Broadcast, BroadcastOptions, BroadcastRef, OptsLayout, Packet};
 use crate::requests::{AckRequests, Outcome, PendingRequests};
 use crate::room_channels::RoomChannels;
 use crate::transport::{subscribe_in_background, Inbound, Subscriber, Subscription, Transport, TransportEvent};
-
-/// Largest message accepted from Redis (64 MiB); larger ones are dropped and counted as
-/// malformed, so that no peer can make a node buffer without bound.
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// A node's answer to a request, for [`Adapter::respond`].
 #[derive(Debug)]
@@ -45,6 +42,12 @@ pub struct AdapterStats {
     pub delivered: u64,
     /// Messages dropped because they could not be decoded.
     pub malformed: u64,
+    /// Messages dropped for being larger than `maxMessageBytes`: received ones, and this node's
+    /// own, which are not published.
+    pub too_large: u64,
+    /// Messages dropped for holding more values than `maxMessageValues` or nesting deeper than
+    /// `maxMessageDepth`.
+    pub too_complex: u64,
     /// Single-room broadcasts skipped because no local socket is in the room.
     pub skipped: u64,
     /// Requests of this node waiting for responses.
@@ -57,8 +60,8 @@ pub struct AdapterStats {
 struct Counters {
     published: AtomicU64,
     delivered: AtomicU64,
-    malformed: AtomicU64,
     skipped: AtomicU64,
+    drops: DropCounters,
 }
 
 /// The engine of one namespace on one node: it publishes this node's broadcasts and delivers
@@ -127,7 +130,7 @@ struct Inner {
 
 impl Adapter {
     /// Creates the engine of namespace `nsp` and subscribes to its channels in the background
-    /// (the host hears [`AdapterEvent::Ready`](crate::AdapterEvent::Ready) once subscribed). Must be called within a tokio
+    /// (the host hears [`AdapterEvent::Ready`] once subscribed). Must be called within a tokio
     /// runtime.
     pub fn new(nsp: &str, config: &AdapterConfig, transport: Arc<dyn Transport>, host: Arc<dyn Host>) -> Adapter {
         let uid = new_uid();
@@ -199,6 +202,10 @@ impl Adapter {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
+        if let Err(err) = self.inner.config.limits.check_outgoing(payload.len()) {
+            self.inner.counters.drops.add(DropKind::TooLarge);
+            return Err(err);
+        }
         self.inner.transport.publish(channel, payload)?;
         self.inner.counters.published.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -240,7 +247,9 @@ impl Adapter {
         AdapterStats {
             published: c.published.load(Ordering::Relaxed),
             delivered: c.delivered.load(Ordering::Relaxed),
-            malformed: c.malformed.load(Ordering::Relaxed),
+            malformed: c.drops.get(DropKind::Malformed),
+            too_large: c.drops.get(DropKind::TooLarge),
+            too_complex: c.drops.get(DropKind::TooComplex),
             skipped: c.skipped.load(Ordering::Relaxed),
             pending_requests: self.inner.pending.len() as u64,
             pending_acks: self.inner.acks.len() as u64,
@@ -441,9 +450,9 @@ impl Inner {
             self.counters.skipped.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        match BroadcastRef::parse(&payload) {
+        match BroadcastRef::parse_within(&payload, &self.config.limits) {
             Err(err) => {
-                self.malformed("broadcast", err);
+                self.dropped(DropKind::of(&err), "broadcast", &err);
                 None
             }
             Ok(message) if message.uid == self.uid || message.namespace() != self.nsp => None,
@@ -455,17 +464,21 @@ impl Inner {
         }
     }
 
-    fn malformed(&self, what: &str, err: impl std::fmt::Display) {
-        self.counters.malformed.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(nsp = %self.nsp, "dropping malformed {what}: {err}");
+    /// Counts a message dropped for `why`, and reports it to the host when a burst of such drops
+    /// starts (then at most once a second).
+    fn dropped(&self, kind: DropKind, what: &str, why: &dyn std::fmt::Display) {
+        tracing::debug!(nsp = %self.nsp, "dropping a {kind} {what}: {why}");
+        if let Some(report) = self.counters.drops.count(kind, || format!("the last, a {what} of namespace {}: {why}", self.nsp)) {
+            self.host.on_event(AdapterEvent::Error(report));
+        }
     }
 
     /// Requests of other nodes go to the host; this node's own (same uid) are ignored, since
     /// its local effects were applied when it sent them.
     fn accept_request(&self, payload: Vec<u8>) -> Option<Delivery> {
-        match req::parse_request(&payload) {
+        match req::parse_request(&payload, &self.config.limits) {
             Err(err) => {
-                self.malformed("request", err);
+                self.dropped(DropKind::of(&err), "request", &err);
                 None
             }
             Ok(header) if header.uid.as_deref() == Some(self.uid.as_str()) => None,
@@ -513,9 +526,9 @@ impl Inner {
 
     /// Responses complete pending requests; acknowledgements of broadcasts go to the host.
     fn accept_response(&self, payload: Vec<u8>) -> Option<Delivery> {
-        match req::parse_response(&payload) {
+        match req::parse_response(&payload, &self.config.limits) {
             Err(err) => {
-                self.malformed("response", err);
+                self.dropped(DropKind::of(&err), "response", &err);
                 None
             }
             Ok(response) => match response.body {
@@ -579,8 +592,9 @@ impl Subscriber for Inner {
         }
         let mut deliveries = Vec::with_capacity(batch.len());
         for Inbound { channel, payload } in batch {
-            if payload.len() > MAX_MESSAGE_BYTES {
-                self.malformed("message", format!("{} bytes, more than the {} MiB accepted", payload.len(), MAX_MESSAGE_BYTES >> 20));
+            if payload.len() > self.config.limits.max_message_bytes {
+                let why = format!("{} bytes on {}, more than maxMessageBytes ({})", payload.len(), String::from_utf8_lossy(&channel), self.config.limits.max_message_bytes);
+                self.dropped(DropKind::TooLarge, "message", &why);
                 continue;
             }
             let delivery = match self.channels.classify(&channel) {
@@ -609,7 +623,6 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::host::AdapterEvent;
     use crate::protocol::Room;
     use crate::transport::memory::MemoryBroker;
 
@@ -771,6 +784,37 @@ mod tests {
         a.broadcast(&Packet::event("/", "after", vec![]), &BroadcastOptions::default()).unwrap();
         assert_eq!(b.stats().malformed, 5);
         assert_eq!(host_b.delivered.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn messages_over_the_limits_are_dropped_counted_and_reported_once_per_burst() {
+        let broker = MemoryBroker::new();
+        let limits = crate::limits::Limits { max_message_bytes: 200, max_message_values: 20, max_message_depth: 4, ..Default::default() };
+        let host = Arc::new(Recorder::default());
+        let b = Adapter::new("/", &AdapterConfig::default().with_limits(limits).unwrap(), Arc::new(broker.connect()), host.clone());
+        let (a, _) = node(&broker, "/");
+        settle().await;
+        let with_data = |data: Vec<rmpv::Value>| {
+            Broadcast { uid: "xxxxxx".into(), packet: Packet::event("/", "x", data), opts: BroadcastOptions::default(), layout: OptsLayout::Adapter }.encode()
+        };
+        let nested = (0..6).fold(rmpv::Value::Nil, |inner, _| rmpv::Value::Array(vec![inner]));
+        for _ in 0..3 {
+            broker.publish("socket.io#/#", &with_data(vec![rmpv::Value::from("y".repeat(300))]));
+            broker.publish("socket.io#/#", &with_data(vec![rmpv::Value::Array(vec![rmpv::Value::Nil; 30])]));
+            broker.publish("socket.io#/#", &with_data(vec![nested.clone()]));
+            broker.publish("socket.io-request#/#", format!(r#"{{"type":2,"opts":{{"rooms":[],"except":[]}},"rooms":[{}]}}"#, vec!["1"; 30].join(",")).as_bytes());
+        }
+        a.broadcast(&Packet::event("/", "fine", vec![]), &BroadcastOptions::default()).unwrap();
+        let stats = b.stats();
+        assert_eq!((stats.too_large, stats.too_complex, stats.malformed), (3, 9, 0));
+        assert_eq!(host.delivered.lock().unwrap().len(), 1, "traffic goes on");
+        let codes: Vec<&str> = host.events.lock().unwrap().iter().filter_map(|e| if let AdapterEvent::Error(err) = e { Some(err.code()) } else { None }).collect();
+        assert_eq!(codes, ["ERR_SIO_TOO_LARGE", "ERR_SIO_TOO_COMPLEX"], "one report per kind and burst");
+        // This node's own message over the limit fails at once, and is counted.
+        let err = b.broadcast(&Packet::event("/", "big", vec![rmpv::Value::from("z".repeat(300))]), &BroadcastOptions::default()).unwrap_err();
+        assert_eq!(err.code(), "ERR_SIO_TOO_LARGE");
+        assert!(err.to_string().contains("maxMessageBytes"), "{err}");
+        assert_eq!(b.stats().too_large, 4);
     }
 
     /// A host that answers ALL_ROOMS requests with a fixed room list.

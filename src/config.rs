@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::error::{redact, Error};
+use crate::limits::Limits;
 
 /// Default key prefix of every channel (`key` option).
 pub const DEFAULT_KEY: &str = "socket.io";
@@ -10,8 +11,10 @@ pub const DEFAULT_KEY: &str = "socket.io";
 pub const DEFAULT_REQUESTS_TIMEOUT: Duration = Duration::from_millis(5000);
 /// Redis used when nothing else is configured, as the seeds' `adapter()` did.
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
-/// Default bound of the publish queue (messages waiting while Redis is slow or away).
+/// Default bound of the publish queue in messages (waiting while Redis is slow or away).
 pub const DEFAULT_MAX_QUEUED_PUBLISHES: usize = 100_000;
+/// Default bound of the publish queue in bytes: 64 MiB.
+pub const DEFAULT_MAX_QUEUED_BYTES: usize = 64 << 20;
 
 /// Settings shared by every namespace adapter of one Redis connection pair.
 ///
@@ -36,11 +39,19 @@ pub struct AdapterConfig {
     /// single-room broadcasts it can deliver; the wire format is unchanged, so official nodes
     /// and emitters interoperate either way.
     pub per_room_subscriptions: bool,
+    /// What this node accepts from the others (message size, values, nesting, receive buffer).
+    pub limits: Limits,
 }
 
 impl Default for AdapterConfig {
     fn default() -> Self {
-        AdapterConfig { key: DEFAULT_KEY.to_owned(), requests_timeout: DEFAULT_REQUESTS_TIMEOUT, publish_on_specific_response_channel: false, per_room_subscriptions: false }
+        AdapterConfig {
+            key: DEFAULT_KEY.to_owned(),
+            requests_timeout: DEFAULT_REQUESTS_TIMEOUT,
+            publish_on_specific_response_channel: false,
+            per_room_subscriptions: false,
+            limits: Limits::default(),
+        }
     }
 }
 
@@ -68,6 +79,13 @@ impl AdapterConfig {
         self.per_room_subscriptions = on;
         self
     }
+
+    /// Sets the limits, once checked ([`Limits::validate`]).
+    pub fn with_limits(mut self, limits: Limits) -> Result<Self, Error> {
+        limits.validate()?;
+        self.limits = limits;
+        Ok(self)
+    }
 }
 
 /// Where and how to reach Redis: `redis://`, with TLS `rediss://` (certificates verified
@@ -79,9 +97,13 @@ impl AdapterConfig {
 pub struct RedisConfig {
     /// A `redis://`, `rediss://`, `redis+unix://`, `redis+sentinel://` or `redis+cluster://` URL.
     pub url: String,
-    /// Most messages kept while Redis cannot take them; beyond it new publishes are dropped and
-    /// counted.
+    /// Most messages kept while Redis cannot take them (`maxQueuedPublishes`, default
+    /// 100,000); beyond it new publishes are dropped and counted.
     pub max_queued_publishes: usize,
+    /// Most bytes (channel names and payloads) kept while Redis cannot take them
+    /// (`maxQueuedBytes`, default 64 MiB); beyond it new publishes are dropped and counted. A
+    /// single larger message is taken when nothing waits.
+    pub max_queued_bytes: usize,
     /// For `rediss://`: the certificate authorities (PEM) to verify the server with, instead of
     /// the system's. Verification is always on unless the URL ends with `#insecure`.
     pub tls_ca_pem: Option<Vec<u8>>,
@@ -97,6 +119,7 @@ impl std::fmt::Debug for RedisConfig {
         f.debug_struct("RedisConfig")
             .field("url", &crate::error::redact(&self.url))
             .field("max_queued_publishes", &self.max_queued_publishes)
+            .field("max_queued_bytes", &self.max_queued_bytes)
             .field("tls_ca_pem", &self.tls_ca_pem.as_ref().map(|pem| format!("{} bytes", pem.len())))
             .field("sharded", &self.sharded)
             .finish()
@@ -105,7 +128,13 @@ impl std::fmt::Debug for RedisConfig {
 
 impl Default for RedisConfig {
     fn default() -> Self {
-        RedisConfig { url: DEFAULT_REDIS_URL.to_owned(), max_queued_publishes: DEFAULT_MAX_QUEUED_PUBLISHES, tls_ca_pem: None, sharded: false }
+        RedisConfig {
+            url: DEFAULT_REDIS_URL.to_owned(),
+            max_queued_publishes: DEFAULT_MAX_QUEUED_PUBLISHES,
+            max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
+            tls_ca_pem: None,
+            sharded: false,
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use serde_json::value::RawValue;
 
 use crate::channels::Channels;
 use crate::error::Error;
+use crate::limits::Limits;
 use crate::protocol::request::{self as req, Targets};
 use crate::protocol::{Broadcast, BroadcastOptions, OptsLayout, Packet};
 use crate::transport::Transport;
@@ -38,18 +39,27 @@ pub struct Emitter {
     key: String,
     channels: Channels,
     nsp: String,
+    /// Messages larger than its `max_message_bytes` fail: the nodes would drop them.
+    limits: Limits,
 }
 
 impl Emitter {
     /// An emitter for namespace `nsp` (a leading `/` is added when missing) with key prefix `key`.
     pub fn new(transport: Arc<dyn Transport>, key: &str, nsp: &str) -> Self {
         let nsp = if nsp.starts_with('/') { nsp.to_owned() } else { format!("/{nsp}") };
-        Emitter { channels: Channels::new(key, &nsp, EMITTER_UID), transport, key: key.to_owned(), nsp }
+        Emitter { channels: Channels::new(key, &nsp, EMITTER_UID), transport, key: key.to_owned(), nsp, limits: Limits::default() }
+    }
+
+    /// The same emitter, refusing messages larger than `limits.max_message_bytes` (default
+    /// 16 MiB, the nodes' default `maxMessageBytes`).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The same emitter for another namespace.
     pub fn of(&self, nsp: &str) -> Self {
-        Emitter::new(self.transport.clone(), &self.key, nsp)
+        Emitter::new(self.transport.clone(), &self.key, nsp).with_limits(self.limits)
     }
 
     /// The namespace.
@@ -63,14 +73,14 @@ impl Emitter {
         check_event(event)?;
         let message = Broadcast { uid: EMITTER_UID.to_owned(), packet: Packet::event(&self.nsp, event, args), opts: opts.clone(), layout: OptsLayout::Emitter };
         let room = opts.single_room().map(ToString::to_string);
-        self.transport.publish(self.channels.broadcast_for(room.as_deref()), message.encode())
+        self.send(self.channels.broadcast_for(room.as_deref()), message.encode())
     }
 
     /// Emits a broadcast whose `[packet, opts]` the caller already encoded as a msgpack 2-array
     /// (opts in the emitter's key order); `single_room` is the room when there is exactly one.
     pub fn emit_encoded(&self, single_room: Option<&str>, packet_and_opts: &[u8]) -> Result<(), Error> {
         let message = crate::protocol::broadcast::frame_with_uid(EMITTER_UID, packet_and_opts)?;
-        self.transport.publish(self.channels.broadcast_for(single_room), message)
+        self.send(self.channels.broadcast_for(single_room), message)
     }
 
     /// `socketsJoin(rooms)`: sockets selected by `targets` join `rooms` (JSON array).
@@ -100,7 +110,12 @@ impl Emitter {
     }
 
     fn request(&self, payload: Vec<u8>) -> Result<(), Error> {
-        self.transport.publish(self.channels.request().to_owned(), payload)
+        self.send(self.channels.request().to_owned(), payload)
+    }
+
+    fn send(&self, channel: String, payload: Vec<u8>) -> Result<(), Error> {
+        self.limits.check_outgoing(payload.len())?;
+        self.transport.publish(channel, payload)
     }
 }
 

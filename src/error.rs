@@ -35,9 +35,35 @@ pub enum Error {
     /// The adapter was closed.
     #[error("adapter closed")]
     Closed,
+    /// Messages were dropped at a [`Limits`](crate::limits::Limits) bound or for being
+    /// malformed (reported at most once a second per kind, with how many since the last report).
+    #[error("dropped {count} {kind} message{}: {detail}", if *count == 1 { "" } else { "s" })]
+    Dropped {
+        /// Why.
+        kind: crate::limits::DropKind,
+        /// How many since the last report of this kind.
+        count: u64,
+        /// The last one: its size or what is wrong with it, and where it came from.
+        detail: String,
+    },
 }
 
 impl Error {
+    /// The stable code of the error, as the npm package sets it on `err.code`:
+    /// `ERR_SIO_OPTION`, `ERR_SIO_REDIS`, `ERR_SIO_PROTOCOL`, `ERR_SIO_TIMEOUT`,
+    /// `ERR_SIO_OVERLOADED`, `ERR_SIO_CLOSED`, or a drop's ([`crate::limits::DropKind::code`]).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidOption { .. } => "ERR_SIO_OPTION",
+            Error::Redis(_) => "ERR_SIO_REDIS",
+            Error::Protocol(_) => "ERR_SIO_PROTOCOL",
+            Error::Timeout { .. } => "ERR_SIO_TIMEOUT",
+            Error::Overloaded(_) => "ERR_SIO_OVERLOADED",
+            Error::Closed => "ERR_SIO_CLOSED",
+            Error::Dropped { kind, .. } => kind.code(),
+        }
+    }
+
     /// The message without the `redis: ` prefix of [`Error::Redis`], for nesting in another
     /// Redis error's text.
     pub(crate) fn detail(&self) -> String {

@@ -50,9 +50,9 @@ impl Delivery {
         &self.bytes
     }
 
-    /// A broadcast decoded into values.
+    /// A broadcast decoded into values (it was checked against the engine's limits already).
     pub fn decode(&self) -> Result<Broadcast, ProtocolError> {
-        Broadcast::decode(&self.bytes)
+        crate::protocol::BroadcastRef::parse_within(&self.bytes, &crate::limits::Limits::ALREADY_CHECKED)?.to_owned()
     }
 }
 

@@ -33,6 +33,7 @@ pub mod error;
 #[allow(unsafe_code)]
 pub mod ffi;
 pub mod host;
+pub mod limits;
 pub mod protocol;
 pub mod requests;
 mod room_channels;

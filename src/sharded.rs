@@ -12,9 +12,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use crate::adapter::MAX_MESSAGE_BYTES;
 use crate::error::Error;
-use crate::host::{Delivery, DeliveryKind, EventFilter, Host};
+use crate::host::{AdapterEvent, Delivery, DeliveryKind, EventFilter, Host};
+use crate::limits::{DropCounters, DropKind, Limits};
+use crate::protocol::msgpack::Reader;
+use crate::protocol::request::{check_json, is_json};
+use crate::protocol::ProtocolError;
 use crate::room_channels::RoomChannels;
 use crate::transport::{subscribe_in_background, Inbound, Subscriber, Subscription, Transport, TransportEvent};
 
@@ -63,17 +66,40 @@ struct Inner {
     /// In the dynamic modes: the task keeping a channel per local room subscribed.
     rooms: OnceLock<Arc<RoomChannels>>,
     events: EventFilter,
+    limits: Limits,
+    drops: DropCounters,
     closed: AtomicBool,
+}
+
+/// Messages a [`ShardedAdapter`] dropped, by reason.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ShardedStats {
+    /// Larger than `maxMessageBytes`.
+    pub too_large: u64,
+    /// More values than `maxMessageValues`, or nested deeper than `maxMessageDepth`.
+    pub too_complex: u64,
+    /// Empty, or msgpack that does not decode.
+    pub malformed: u64,
 }
 
 impl ShardedAdapter {
     /// Creates the engine of namespace `nsp` for the node whose uid is `uid` (the host's
     /// ClusterAdapter makes it), with channel prefix `prefix`, and subscribes its channels in
-    /// the background. Must be called within a tokio runtime.
-    pub fn new(nsp: &str, prefix: &str, uid: &str, mode: SubscriptionMode, transport: Arc<dyn Transport>, host: Arc<dyn Host>) -> ShardedAdapter {
+    /// the background; what arrives is checked against `limits` before the host sees it. Must
+    /// be called within a tokio runtime.
+    pub fn new(nsp: &str, prefix: &str, uid: &str, mode: SubscriptionMode, limits: Limits, transport: Arc<dyn Transport>, host: Arc<dyn Host>) -> ShardedAdapter {
         let main = format!("{prefix}#{nsp}#");
-        let inner =
-            Arc::new(Inner { responses: format!("{main}{uid}#"), main, transport, host, rooms: OnceLock::new(), events: EventFilter::default(), closed: AtomicBool::new(false) });
+        let inner = Arc::new(Inner {
+            responses: format!("{main}{uid}#"),
+            main,
+            transport,
+            host,
+            rooms: OnceLock::new(),
+            events: EventFilter::default(),
+            limits,
+            drops: DropCounters::default(),
+            closed: AtomicBool::new(false),
+        });
         let subscriber: Arc<dyn Subscriber> = inner.clone();
         if mode != SubscriptionMode::Static {
             let main = inner.main.clone();
@@ -102,6 +128,10 @@ impl ShardedAdapter {
     fn send(&self, channel: String, payload: Vec<u8>) -> Result<(), Error> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
+        }
+        if let Err(err) = self.inner.limits.check_outgoing(payload.len()) {
+            self.inner.drops.add(DropKind::TooLarge);
+            return Err(err);
         }
         self.inner.transport.publish(channel, payload)
     }
@@ -133,6 +163,12 @@ impl ShardedAdapter {
         crate::transport::num_sub_within(self.inner.transport.as_ref(), &self.inner.main, SERVER_COUNT_WITHIN).await
     }
 
+    /// Messages dropped since creation, by reason.
+    pub fn stats(&self) -> ShardedStats {
+        let drops = &self.inner.drops;
+        ShardedStats { too_large: drops.get(DropKind::TooLarge), too_complex: drops.get(DropKind::TooComplex), malformed: drops.get(DropKind::Malformed) }
+    }
+
     /// Unsubscribes everything; nothing is delivered afterwards.
     pub async fn close(&self) -> Result<(), Error> {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
@@ -150,6 +186,32 @@ impl Inner {
     fn subscription(&self) -> Subscription {
         Subscription { patterns: Vec::new(), channels: vec![self.main.clone(), self.responses.clone()] }
     }
+
+    /// Checks a message against the limits before the host decodes it: its size, then its
+    /// values and nesting (JSON is measured; msgpack is walked, which also finds broken msgpack).
+    fn check(&self, payload: &[u8]) -> Result<(), (DropKind, String)> {
+        let limits = &self.limits;
+        if payload.len() > limits.max_message_bytes {
+            return Err((DropKind::TooLarge, format!("{} bytes, more than maxMessageBytes ({})", payload.len(), limits.max_message_bytes)));
+        }
+        let checked = match payload {
+            [] => Err(ProtocolError::Truncated),
+            _ if is_json(payload) => check_json(payload, limits),
+            _ => {
+                let mut reader = Reader::within(payload, limits);
+                reader.skip_value().and_then(|()| reader.finish())
+            }
+        };
+        checked.map_err(|err| (DropKind::of(&err), err.to_string()))
+    }
+
+    /// Counts a dropped message, and reports it when a burst of such drops starts.
+    fn dropped(&self, kind: DropKind, channel: &[u8], why: String) {
+        tracing::debug!(channel = %String::from_utf8_lossy(channel), "dropping a {kind} message: {why}");
+        if let Some(report) = self.drops.count(kind, || format!("the last, on {}: {why}", String::from_utf8_lossy(channel))) {
+            self.host.on_event(AdapterEvent::Error(report));
+        }
+    }
 }
 
 impl Subscriber for Inner {
@@ -159,7 +221,6 @@ impl Subscriber for Inner {
         }
         let deliveries: Vec<Delivery> = batch
             .into_iter()
-            .filter(|m| m.payload.len() <= MAX_MESSAGE_BYTES && !m.payload.is_empty())
             .filter_map(|Inbound { channel, payload }| {
                 let kind = if channel == self.responses.as_bytes() {
                     DeliveryKind::ClusterResponse
@@ -168,6 +229,10 @@ impl Subscriber for Inner {
                 } else {
                     return None;
                 };
+                if let Err((drop, why)) = self.check(&payload) {
+                    self.dropped(drop, &channel, why);
+                    return None;
+                }
                 Some(Delivery::new(kind, payload))
             })
             .collect();

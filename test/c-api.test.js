@@ -4,6 +4,7 @@
 // Node socket.io server that uses the OFFICIAL adapter; its clients must get what C emitted.
 // test/c/host_test.c is a C host node next to an official one; test/c/fault_test.c is a C host
 // under a stalled private redis-server (SIGSTOP/SIGCONT), freed with requests in flight.
+// test/c/limits_test.c checks sio_limits, sio_adapter_stats and the limit results (C only).
 const { test, after } = require("node:test");
 const assert = require("node:assert");
 const { execFileSync, spawnSync, spawn } = require("node:child_process");
@@ -318,4 +319,34 @@ test("C callbacks and completions may call into the library, sio_adapter_free of
           : `exit ${run.status}`;
   assert.ok(run.status === 0 && notOk.length === 0, `reentry_test: ${why}; failed checks: ${notOk.length ? `\n${notOk.join("\n")}` : "none"}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`);
   assert.match(run.stdout, /^DONE 0 /m);
+});
+
+// Limits: test/c/limits_test.c (see its header): sio_adapter_new_with_limits / sio_emitter_new_with_limits
+// (small limits, NULL and zeroed ones = defaults, max_message_depth 5000 → SIO_ERR_INVALID),
+// received messages over a limit dropped and reported (SIO_EVENT_DROPPED, at most once a second per
+// kind), sio_adapter_stats, SIO_ERR_TOO_LARGE from an adapter and an emitter, and the publish queue
+// bounded in bytes on an unreachable URL (SIO_ERR_OVERLOADED); against the shared Redis with a
+// unique key, under valgrind when installed (no leaks).
+test("C limits: messages over sio_limits dropped and reported (SIO_EVENT_DROPPED, sio_adapter_stats), SIO_ERR_TOO_LARGE, max_queued_bytes", { timeout: 180000 }, (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sioadapter-c-"));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const exe = path.join(dir, "limits_test");
+  compile(path.join(__dirname, "c", "limits_test.c"), exe, ["-pthread"]);
+
+  const { command, argv, env } = runC(exe, [REDIS_URL, uniqueKey()]);
+  const started = Date.now();
+  const run = spawnSync(command, argv, { env, encoding: "utf8", timeout: 150000, killSignal: "SIGKILL" });
+  const ms = Date.now() - started;
+  for (const line of (run.stdout || "").split("\n").filter((l) => /^(ok|not ok|DONE|#)/.test(l))) t.diagnostic(line);
+  t.diagnostic(`limits_test ran ${ms} ms${command === "valgrind" ? " under valgrind" : ""}`);
+  const notOk = (run.stdout || "").split("\n").filter((l) => l.startsWith("not ok"));
+  const why =
+    run.error || run.signal
+      ? `killed (${run.error?.code ?? run.signal}) after ${ms} ms`
+      : run.status === 99
+        ? "valgrind found errors or leaks (see stderr)"
+        : `exit ${run.status}`;
+  assert.ok(run.status === 0 && notOk.length === 0, `limits_test: ${why}; failed checks: ${notOk.length ? `\n${notOk.join("\n")}` : "none"}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`);
+  assert.match(run.stdout, /^DONE 0 of \d+ checks failed$/m);
+  assert.ok(Number(/^DONE 0 of (\d+)/m.exec(run.stdout)[1]) >= 40, "every check ran");
 });

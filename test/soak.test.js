@@ -382,7 +382,10 @@ describe(`large payloads (${BIG} bytes) from ours node A to a client on ours nod
 
   before(async () => {
     const redis = await privateRedis();
-    [A, B] = await startServers([oursNode(redis.url, 'A'), oursNode(redis.url, 'B')], { key });
+    // Two 8 MiB arguments make a message just over the default maxMessageBytes (16 MiB), which
+    // would be refused (test/limits.test.js checks that): this suite raises it on both nodes.
+    const limits = { maxMessageBytes: 64 * 1024 * 1024 };
+    [A, B] = await startServers([oursNode(redis.url, 'A', limits), oursNode(redis.url, 'B', limits)], { key });
     a = await A.connect('/');
     b = await B.connect('/');
     for (const c of [a, b]) {
@@ -447,7 +450,10 @@ describe(`${ROOM_COUNT} rooms: a socket on ours node B in all of them, requests 
 
   before(async () => {
     const redis = await privateRedis();
-    [A, B] = await startServers([oursNode(redis.url, 'A'), oursNode(redis.url, 'B')], { key });
+    // Two 8 MiB arguments make a message just over the default maxMessageBytes (16 MiB), which
+    // would be refused (test/limits.test.js checks that): this suite raises it on both nodes.
+    const limits = { maxMessageBytes: 64 * 1024 * 1024 };
+    [A, B] = await startServers([oursNode(redis.url, 'A', limits), oursNode(redis.url, 'B', limits)], { key });
     a = await A.connect('/');
     b = await B.connect('/');
     b2 = await B.connect('/');

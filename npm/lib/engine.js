@@ -13,7 +13,10 @@ const { coalesceFlushes } = require("./coalesce");
 function withCode(err, fallback = "ERR_SIO_REDIS") {
   if (err && (!err.code || err.code === "GenericFailure" || err.code === "InvalidArg")) {
     const m = String(err.message);
-    err.code = m.startsWith("invalid option")
+    const dropped = /^dropped \d+ (too large|too complex|malformed) /.exec(m);
+    err.code = dropped
+      ? `ERR_SIO_${dropped[1].toUpperCase().replace(" ", "_")}`
+      : m.startsWith("invalid option")
       ? "ERR_SIO_OPTION"
       : m === "adapter closed"
         ? "ERR_SIO_CLOSED"
@@ -37,10 +40,13 @@ function coded(promise) {
 
 /** The native Redis connection of one createAdapter call, shared by its namespaces. */
 class SharedConnection {
-  /** `sharded`: sharded pub/sub on a Redis Cluster (createShardedAdapter). */
-  constructor(url, maxQueuedPublishes, tlsCa, sharded = false) {
+  /**
+   * `queue`: `{maxQueuedPublishes, maxQueuedBytes}`; `sharded`: sharded pub/sub on a Redis
+   * Cluster (createShardedAdapter).
+   */
+  constructor(url, queue, tlsCa, sharded = false) {
     this.url = url;
-    this.maxQueuedPublishes = maxQueuedPublishes;
+    this.queue = queue;
     this.tlsCa = tlsCa;
     this.sharded = sharded;
     /** Open connections, each with the namespaces using it: { native, nsps: Set }. */
@@ -56,7 +62,7 @@ class SharedConnection {
     let entry = this.pool.find((e) => !e.nsps.has(nsp));
     if (!entry) {
       try {
-        entry = { native: new native.Connection(this.url, this.maxQueuedPublishes, this.tlsCa, this.sharded), nsps: new Set() };
+        entry = { native: new native.Connection(this.url, this.queue.maxQueuedPublishes, this.queue.maxQueuedBytes, this.tlsCa, this.sharded), nsps: new Set() };
       } catch (err) {
         throw withCode(err, "ERR_SIO_OPTION");
       }
@@ -115,7 +121,8 @@ const engineHostMethods = {
       this._resolveReady();
       this.emit("ready");
     } else {
-      this._emitError(new Error(message), kind === "overloaded" ? "ERR_SIO_OVERLOADED" : "ERR_SIO_REDIS");
+      // Any other kind is the error's code (ERR_SIO_REDIS, ERR_SIO_TOO_LARGE, ...).
+      this._emitError(new Error(message), kind);
     }
   },
 

@@ -12,6 +12,7 @@
 const notepack = require("notepack.io");
 const native = require("./native");
 const { coded, SharedConnection, withEngineHost } = require("./engine");
+const { readLimits } = require("./limits");
 const { resolveRedisUrl, isPlainObject, optionError } = require("./connection");
 
 const socketIoAdapter = require("socket.io-adapter");
@@ -92,6 +93,7 @@ function decodeMessage(bytes) {
 function validateShardedOptions(opts) {
   if (opts !== undefined && opts !== null && !isPlainObject(opts)) throw optionError("opts", `expected an object, got ${typeof opts}`);
   const out = Object.assign({ channelPrefix: "socket.io", subscriptionMode: "dynamic" }, opts || {});
+  out.limits = readLimits(opts);
   out.channelPrefix = String(out.channelPrefix);
   if (!MODES.has(out.subscriptionMode)) {
     throw optionError("subscriptionMode", `expected "static", "dynamic" or "dynamic-private", got ${JSON.stringify(out.subscriptionMode)}`);
@@ -122,7 +124,7 @@ function shardedAdapterClass() {
       this.engine = new native.ShardedEngine(
         this._lease.native,
         nsp.name,
-        { channelPrefix: opts.channelPrefix, uid: this.uid, subscriptionMode: opts.subscriptionMode },
+        { channelPrefix: opts.channelPrefix, uid: this.uid, subscriptionMode: opts.subscriptionMode, limits: opts.limits.engine },
         (data, count, more) => this._onBatch(data, count, more),
         (kind, message) => this._onEngineEvent(kind, message),
       );
@@ -204,6 +206,15 @@ function shardedAdapterClass() {
       else this.onMessage(message, "");
     }
 
+    /**
+     * Counters: messages dropped (malformed — in Rust or in the ClusterAdapter's shapes —,
+     * tooLarge, tooComplex, dropped for a full receive buffer) and the Redis connections' (`redis`).
+     */
+    stats() {
+      const engine = this.engine.stats();
+      return { ...engine, malformed: engine.malformed + this.malformed, redis: this._lease.native.stats() };
+    }
+
     /** Unsubscribes everything; the connection closes with its last namespace. */
     async close() {
       if (this._closed) return;
@@ -229,7 +240,7 @@ function createShardedAdapter(pubClient, subClient, opts) {
   const options = validateShardedOptions(opts);
   const url = resolveRedisUrl(pubClient, "pubClient");
   const ShardedRedisAdapter = shardedAdapterClass();
-  const shared = new SharedConnection(url, undefined, undefined, true);
+  const shared = new SharedConnection(url, options.limits.queue, undefined, true);
   return function (nsp) {
     const adapter = new ShardedRedisAdapter(nsp, shared, options);
     adapter.pubClient = pubClient;

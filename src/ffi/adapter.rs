@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::emitter::{parse_target, SioTarget};
-use super::{arg_str, guard, new_runtime, off_runtime, ArgError, HandleToken, SioResult};
+use super::{arg_str, guard, new_runtime, off_runtime, ArgError, HandleToken, SioLimits, SioResult};
 use crate::adapter::{Adapter, Reply};
 use crate::config::{AdapterConfig, RedisConfig};
 use crate::host::{AdapterEvent, Delivery, DeliveryKind, Host};
@@ -26,6 +26,10 @@ pub enum SioEvent {
     SioEventReady = 0,
     /// A connection problem; the handle keeps retrying.
     SioEventError = 1,
+    /// Messages from Redis were dropped: over a limit of `sio_limits`, or
+    /// malformed. Reported at most once a second per reason; the message starts with the code
+    /// (`ERR_SIO_TOO_LARGE`, `ERR_SIO_TOO_COMPLEX` or `ERR_SIO_MALFORMED`) and says how many.
+    SioEventDropped = 2,
 }
 
 /// A request of another node, borrowed for the duration of [`SioHostCallbacks::on_request`].
@@ -180,6 +184,7 @@ impl Host for CHost {
         };
         let (kind, message) = match event {
             AdapterEvent::Ready => (SioEvent::SioEventReady, String::new()),
+            AdapterEvent::Error(err @ crate::Error::Dropped { .. }) => (SioEvent::SioEventDropped, format!("{}: {err}", err.code())),
             AdapterEvent::Error(err) => (SioEvent::SioEventError, err.to_string()),
         };
         let message = CString::new(message.replace('\0', " ")).unwrap_or_default();
@@ -252,6 +257,25 @@ pub unsafe extern "C" fn sio_adapter_new(
     callbacks: *const SioHostCallbacks,
     out: *mut *mut SioAdapter,
 ) -> SioResult {
+    // SAFETY: the same contract, with the default limits.
+    unsafe { sio_adapter_new_with_limits(url, key, nsp, requests_timeout_ms, std::ptr::null(), callbacks, out) }
+}
+
+/// [`sio_adapter_new`] with `limits` (NULL, or fields left 0: the defaults). A limit out of
+/// range (`max_message_depth` above 1024) gives `SIO_ERR_INVALID`.
+///
+/// # Safety
+/// As [`sio_adapter_new`]; `limits` is NULL or valid for the call.
+#[no_mangle]
+pub unsafe extern "C" fn sio_adapter_new_with_limits(
+    url: *const c_char,
+    key: *const c_char,
+    nsp: *const c_char,
+    requests_timeout_ms: u32,
+    limits: *const SioLimits,
+    callbacks: *const SioHostCallbacks,
+    out: *mut *mut SioAdapter,
+) -> SioResult {
     guard(|| {
         if out.is_null() || callbacks.is_null() {
             return Err(ArgError(SioResult::SioErrNull, "`callbacks` or `out` is NULL".into()));
@@ -265,8 +289,10 @@ pub unsafe extern "C" fn sio_adapter_new(
         }
         // SAFETY: valid per the contract; the struct is plain data, copied here.
         let callbacks = unsafe { std::ptr::read(callbacks) };
-        let redis = RedisConfig::from_url(url)?;
-        let config = AdapterConfig::default().with_key(key).with_requests_timeout(Duration::from_millis(u64::from(requests_timeout_ms)));
+        let mut redis = RedisConfig::from_url(url)?;
+        // SAFETY: NULL or valid per the contract.
+        let limits = unsafe { SioLimits::apply(limits, &mut redis) }?;
+        let config = AdapterConfig::default().with_key(key).with_requests_timeout(Duration::from_millis(u64::from(requests_timeout_ms))).with_limits(limits)?;
         let token = Arc::new(HandleToken::default());
         let host = Arc::new(CHost { callbacks, token: token.clone() });
         let handle = off_runtime(move || -> Result<Box<SioAdapter>, ArgError> {
@@ -292,6 +318,70 @@ pub unsafe extern "C" fn sio_adapter_new(
 pub unsafe extern "C" fn sio_adapter_uid(adapter: *const SioAdapter) -> *const c_char {
     // SAFETY: NULL or live per the contract.
     unsafe { adapter.as_ref() }.map_or(std::ptr::null(), |a| a.uid.as_ptr())
+}
+
+/// Counters of an adapter handle since its creation.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SioStats {
+    /// Messages handed to the publish queue.
+    pub published: u64,
+    /// Messages from other nodes handed to the host callbacks.
+    pub delivered: u64,
+    /// Received messages dropped as malformed.
+    pub malformed: u64,
+    /// Messages dropped for being over `max_message_bytes` (received, or this node's own).
+    pub too_large: u64,
+    /// Received messages dropped for being over `max_message_values` or `max_message_depth`.
+    pub too_complex: u64,
+    /// Broadcasts skipped because no local socket could receive them.
+    pub skipped: u64,
+    /// Requests of this node waiting for answers.
+    pub pending_requests: u64,
+    /// Messages Redis confirmed.
+    pub redis_published: u64,
+    /// Messages dropped by the publish queue (full, closed) or refused by Redis for good.
+    pub redis_dropped: u64,
+    /// Messages sent without a confirmation from Redis (maybe delivered, never sent again).
+    pub redis_unconfirmed: u64,
+    /// Messages waiting in the publish queue.
+    pub redis_pending: u64,
+    /// Bytes waiting in the publish queue.
+    pub redis_pending_bytes: u64,
+}
+
+/// Fills `*out` with the handle's counters.
+///
+/// # Safety
+/// `adapter` is a live handle; `out` is valid for writing.
+#[no_mangle]
+pub unsafe extern "C" fn sio_adapter_stats(adapter: *const SioAdapter, out: *mut SioStats) -> SioResult {
+    guard(|| {
+        // SAFETY: per the contract.
+        let adapter = unsafe { handle(adapter) }?;
+        if out.is_null() {
+            return Err(ArgError(SioResult::SioErrNull, "`out` is NULL".into()));
+        }
+        let (s, t) = (adapter.adapter.stats(), adapter.transport.stats());
+        let load = |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
+        let stats = SioStats {
+            published: s.published,
+            delivered: s.delivered,
+            malformed: s.malformed,
+            too_large: s.too_large,
+            too_complex: s.too_complex,
+            skipped: s.skipped,
+            pending_requests: s.pending_requests,
+            redis_published: load(&t.published),
+            redis_dropped: load(&t.dropped),
+            redis_unconfirmed: load(&t.unconfirmed),
+            redis_pending: load(&t.pending),
+            redis_pending_bytes: load(&t.pending_bytes),
+        };
+        // SAFETY: valid for writing per the contract.
+        unsafe { out.write(stats) };
+        Ok(())
+    })
 }
 
 /// Reports that a local socket is now in `room` (socket ids are rooms too).

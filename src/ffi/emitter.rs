@@ -8,7 +8,7 @@ use std::time::Duration;
 use rmpv::Value;
 use serde_json::value::RawValue;
 
-use super::{arg_bytes, arg_str, arg_str_array, guard, new_runtime, off_runtime, ArgError, SioResult};
+use super::{arg_bytes, arg_str, arg_str_array, guard, new_runtime, off_runtime, ArgError, SioLimits, SioResult};
 use crate::config::RedisConfig;
 use crate::emitter::Emitter;
 use crate::protocol::request::{raw_json, RawJson, Targets};
@@ -120,6 +120,18 @@ unsafe fn handle<'a>(emitter: *const SioEmitter) -> Result<&'a SioEmitter, ArgEr
 /// `url`, `nsp` (and `key` unless NULL) are valid C strings; `out` is a valid pointer.
 #[no_mangle]
 pub unsafe extern "C" fn sio_emitter_new(url: *const c_char, key: *const c_char, nsp: *const c_char, out: *mut *mut SioEmitter) -> SioResult {
+    // SAFETY: the same contract, with the default limits.
+    unsafe { sio_emitter_new_with_limits(url, key, nsp, std::ptr::null(), out) }
+}
+
+/// [`sio_emitter_new`] with `limits` (NULL, or fields left 0: the defaults): an emitter uses
+/// the publish queue's (`max_queued_publishes`, `max_queued_bytes`) and `max_message_bytes`
+/// (a larger message fails with `SIO_ERR_TOO_LARGE`, since the nodes would drop it).
+///
+/// # Safety
+/// As [`sio_emitter_new`]; `limits` is NULL or valid for the call.
+#[no_mangle]
+pub unsafe extern "C" fn sio_emitter_new_with_limits(url: *const c_char, key: *const c_char, nsp: *const c_char, limits: *const SioLimits, out: *mut *mut SioEmitter) -> SioResult {
     guard(|| {
         if out.is_null() {
             return Err(ArgError(SioResult::SioErrNull, "`out` is NULL".into()));
@@ -128,11 +140,13 @@ pub unsafe extern "C" fn sio_emitter_new(url: *const c_char, key: *const c_char,
         let (url, nsp) = unsafe { (arg_str(url, "url")?, arg_str(nsp, "nsp")?) };
         // SAFETY: as above; NULL means the default key.
         let key = if key.is_null() { "" } else { unsafe { arg_str(key, "key") }? };
-        let config = RedisConfig::from_url(url)?;
+        let mut config = RedisConfig::from_url(url)?;
+        // SAFETY: NULL or valid per the contract.
+        let limits = unsafe { SioLimits::apply(limits, &mut config) }?;
         let handle = off_runtime(|| -> Result<Box<SioEmitter>, ArgError> {
             let runtime = new_runtime(None)?;
             let transport = Arc::new(runtime.block_on(async { RedisTransport::connect(&config) })?);
-            let emitter = Emitter::new(transport.clone(), key, nsp);
+            let emitter = Emitter::new(transport.clone(), key, nsp).with_limits(limits);
             Ok(Box::new(SioEmitter { runtime, transport, emitter }))
         })?;
         // SAFETY: `out` is valid per the contract.

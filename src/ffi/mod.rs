@@ -58,6 +58,9 @@ pub enum SioResult {
     SioErrProtocol = 8,
     /// More was queued than the configured bound; the message was dropped.
     SioErrOverloaded = 9,
+    /// The message is larger than `max_message_bytes` (`sio_limits`): the other nodes would drop
+    /// it, so it was not published.
+    SioErrTooLarge = 10,
 }
 
 thread_local! {
@@ -136,6 +139,8 @@ impl From<&Error> for SioResult {
             Error::Timeout { .. } => SioResult::SioErrTimeout,
             Error::Overloaded(_) => SioResult::SioErrOverloaded,
             Error::Closed => SioResult::SioErrClosed,
+            Error::Dropped { kind: crate::limits::DropKind::TooLarge, .. } => SioResult::SioErrTooLarge,
+            Error::Dropped { .. } => SioResult::SioErrProtocol,
         }
     }
 }
@@ -196,6 +201,50 @@ pub(crate) unsafe fn arg_str_array<'a>(ptr: *const *const c_char, len: usize, na
     items.iter().map(|p| unsafe { arg_str(*p, name) }).collect()
 }
 
+/// Limits of a handle (see the README's Limits table). A field left 0 takes its default; NULL
+/// instead of a `sio_limits` takes every default.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SioLimits {
+    /// Largest message accepted from Redis, in bytes (default 16 MiB): larger ones are dropped
+    /// and reported; publishing a larger one fails with `SIO_ERR_TOO_LARGE`.
+    pub max_message_bytes: usize,
+    /// Most values (scalars, arrays, maps, map keys) in one received message (default
+    /// 1,000,000): more, and it is dropped and reported.
+    pub max_message_values: usize,
+    /// Deepest nesting of arrays and maps in one received message (default 256, at most 1024).
+    pub max_message_depth: usize,
+    /// Most messages waiting while Redis is slow or away (default 100,000): beyond it a
+    /// publish fails with `SIO_ERR_OVERLOADED`.
+    pub max_queued_publishes: usize,
+    /// Most bytes waiting while Redis is slow or away (default 64 MiB): beyond it a publish
+    /// fails with `SIO_ERR_OVERLOADED`.
+    pub max_queued_bytes: usize,
+}
+
+impl SioLimits {
+    /// Reads `limits` (NULL: all defaults) into the core's limits and the Redis configuration.
+    ///
+    /// # Safety
+    /// `limits` is NULL or points to a valid `SioLimits`.
+    pub(crate) unsafe fn apply(limits: *const SioLimits, redis: &mut crate::RedisConfig) -> Result<crate::limits::Limits, ArgError> {
+        // SAFETY: NULL or valid per the contract; plain data, copied.
+        let given = unsafe { limits.as_ref() }.copied().unwrap_or_default();
+        let or = |value: usize, default: usize| if value == 0 { default } else { value };
+        let defaults = crate::limits::Limits::default();
+        let limits = crate::limits::Limits {
+            max_message_bytes: or(given.max_message_bytes, defaults.max_message_bytes),
+            max_message_values: or(given.max_message_values, defaults.max_message_values),
+            max_message_depth: or(given.max_message_depth, defaults.max_message_depth),
+            ..defaults
+        };
+        limits.validate()?;
+        redis.max_queued_publishes = or(given.max_queued_publishes, redis.max_queued_publishes);
+        redis.max_queued_bytes = or(given.max_queued_bytes, redis.max_queued_bytes);
+        Ok(limits)
+    }
+}
+
 /// Borrows `len` bytes (NULL allowed when `len` is 0).
 ///
 /// # Safety
@@ -233,7 +282,7 @@ pub extern "C" fn sio_last_error() -> *const c_char {
 /// pass. Static storage: never free it.
 #[no_mangle]
 pub extern "C" fn sio_result_name(code: i32) -> *const c_char {
-    const NAMES: [(SioResult, &CStr); 10] = [
+    const NAMES: [(SioResult, &CStr); 11] = [
         (SioResult::SioOk, c"SIO_OK"),
         (SioResult::SioErrNull, c"SIO_ERR_NULL"),
         (SioResult::SioErrUtf8, c"SIO_ERR_UTF8"),
@@ -244,6 +293,7 @@ pub extern "C" fn sio_result_name(code: i32) -> *const c_char {
         (SioResult::SioErrPanic, c"SIO_ERR_PANIC"),
         (SioResult::SioErrProtocol, c"SIO_ERR_PROTOCOL"),
         (SioResult::SioErrOverloaded, c"SIO_ERR_OVERLOADED"),
+        (SioResult::SioErrTooLarge, c"SIO_ERR_TOO_LARGE"),
     ];
     NAMES.iter().find(|(result, _)| *result as i32 == code).map_or(c"SIO_ERR_UNKNOWN", |(_, name)| name).as_ptr()
 }

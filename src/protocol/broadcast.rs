@@ -8,6 +8,7 @@ use rmpv::Value;
 
 use super::msgpack::{self, Reader};
 use super::ProtocolError;
+use crate::limits::Limits;
 
 /// socket.io-parser's EVENT packet type, the only one the adapters publish.
 pub const EVENT: i64 = 2;
@@ -399,7 +400,12 @@ impl<'a> BroadcastRef<'a> {
     /// assert!(BroadcastRef::parse(&bytes[..bytes.len() - 1]).is_err());
     /// ```
     pub fn parse(bytes: &'a [u8]) -> Result<Self, ProtocolError> {
-        let mut r = Reader::new(bytes);
+        Self::parse_within(bytes, &Limits::default())
+    }
+
+    /// [`BroadcastRef::parse`] within `limits` (values and nesting).
+    pub fn parse_within(bytes: &'a [u8], limits: &Limits) -> Result<Self, ProtocolError> {
+        let mut r = Reader::within(bytes, limits);
         let len = r.read_array_len()?;
         if len < 3 {
             return Err(ProtocolError::Shape("a broadcast is a 3-element array"));
@@ -456,7 +462,8 @@ impl<'a> BroadcastRef<'a> {
 
     /// Builds the owned message.
     pub fn to_owned(&self) -> Result<Broadcast, ProtocolError> {
-        let data = match msgpack::from_slice(&self.bytes[self.data.clone()])? {
+        // Checked by `parse_within`, maybe against limits above the defaults.
+        let data = match msgpack::from_slice_within(&self.bytes[self.data.clone()], &Limits::ALREADY_CHECKED)? {
             Value::Array(items) => items,
             _ => return Err(ProtocolError::Shape("packet data must be an array")),
         };

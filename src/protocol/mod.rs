@@ -22,12 +22,12 @@ pub enum ProtocolError {
     /// A byte that is not a msgpack marker (0xc1).
     #[error("unknown msgpack marker 0x{0:02x}")]
     UnknownMarker(u8),
-    /// Arrays or maps nested deeper than [`msgpack::MAX_DEPTH`].
-    #[error("message nested too deeply")]
-    TooDeep,
-    /// More values in one message than [`msgpack::MAX_VALUES`].
-    #[error("message holds more than {} values", msgpack::MAX_VALUES)]
-    TooManyValues,
+    /// Arrays or maps nested deeper than [`Limits::max_message_depth`](crate::limits::Limits::max_message_depth) (the limit).
+    #[error("message nested more than {0} levels deep (maxMessageDepth)")]
+    TooDeep(usize),
+    /// More values in one message than [`Limits::max_message_values`](crate::limits::Limits::max_message_values) (the limit).
+    #[error("message holds more than {0} values (maxMessageValues)")]
+    TooManyValues(usize),
     /// A string that is not UTF-8 where the protocol needs text (uid, namespace, room).
     #[error("invalid UTF-8 in a protocol string")]
     InvalidUtf8,

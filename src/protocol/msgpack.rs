@@ -13,14 +13,7 @@ use rmp::Marker;
 use rmpv::Value;
 
 use super::ProtocolError;
-
-/// Deepest nesting accepted when reading (arrays and maps inside each other).
-pub const MAX_DEPTH: usize = 256;
-
-/// Most values (scalars, arrays, maps, map keys included) accepted in one message: a valid but
-/// hostile message (megabytes of empty arrays, a million rooms) would otherwise make every node
-/// build millions of objects.
-pub const MAX_VALUES: usize = 1_000_000;
+use crate::limits::Limits;
 
 /// Appends `value` to `out` the way notepack.io 3 would encode the equivalent JS value.
 pub fn encode_value(out: &mut Vec<u8>, value: &Value) {
@@ -189,14 +182,23 @@ pub fn write_map_len(out: &mut Vec<u8>, len: usize) {
 pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
-    /// Values met so far (see [`MAX_VALUES`]).
+    /// Values met so far.
     values: usize,
+    /// Most values and deepest nesting accepted.
+    max_values: usize,
+    max_depth: usize,
 }
 
 impl<'a> Reader<'a> {
-    /// Starts reading at the beginning of `buf`.
+    /// Starts reading at the beginning of `buf`, within the default [`Limits`].
     pub fn new(buf: &'a [u8]) -> Self {
-        Self { buf, pos: 0, values: 0 }
+        Self::within(buf, &Limits::default())
+    }
+
+    /// Starts reading at the beginning of `buf`; values and nesting beyond `limits` fail with
+    /// [`ProtocolError::TooManyValues`] / [`ProtocolError::TooDeep`].
+    pub fn within(buf: &'a [u8], limits: &Limits) -> Self {
+        Self { buf, pos: 0, values: 0, max_values: limits.max_message_values, max_depth: limits.max_message_depth }
     }
 
     /// Byte offset of the next value.
@@ -291,14 +293,14 @@ impl<'a> Reader<'a> {
         self.skip_nested(0)
     }
 
-    /// Counts one more value; fails beyond [`MAX_VALUES`] or [`MAX_DEPTH`].
+    /// Counts one more value; fails beyond the limits.
     fn enter(&mut self, depth: usize) -> Result<(), ProtocolError> {
         self.values += 1;
-        if self.values > MAX_VALUES {
-            return Err(ProtocolError::TooManyValues);
+        if self.values > self.max_values {
+            return Err(ProtocolError::TooManyValues(self.max_values));
         }
-        if depth > MAX_DEPTH {
-            return Err(ProtocolError::TooDeep);
+        if depth > self.max_depth {
+            return Err(ProtocolError::TooDeep(self.max_depth));
         }
         Ok(())
     }
@@ -415,9 +417,14 @@ fn length_width(marker: Marker) -> usize {
     }
 }
 
-/// Decodes exactly one value spanning all of `bytes`.
+/// Decodes exactly one value spanning all of `bytes`, within the default [`Limits`].
 pub fn from_slice(bytes: &[u8]) -> Result<Value, ProtocolError> {
-    let mut reader = Reader::new(bytes);
+    from_slice_within(bytes, &Limits::default())
+}
+
+/// Decodes exactly one value spanning all of `bytes`, within `limits`.
+pub fn from_slice_within(bytes: &[u8], limits: &Limits) -> Result<Value, ProtocolError> {
+    let mut reader = Reader::within(bytes, limits);
     let value = reader.read_value()?;
     reader.finish()?;
     Ok(value)
@@ -513,16 +520,29 @@ mod tests {
         assert_eq!(from_slice(&[0xc1]), Err(ProtocolError::UnknownMarker(0xc1)));
         assert_eq!(from_slice(&[]), Err(ProtocolError::Truncated));
         assert_eq!(from_slice(&[0x01, 0x02]), Err(ProtocolError::TrailingBytes(1)));
-        let deep = vec![0x91; MAX_DEPTH + 2];
-        assert_eq!(from_slice(&deep), Err(ProtocolError::TooDeep));
+        let limits = Limits::default();
+        let (max_depth, max_values) = (limits.max_message_depth, limits.max_message_values);
+        let deep = vec![0x91; max_depth + 2];
+        assert_eq!(from_slice(&deep), Err(ProtocolError::TooDeep(max_depth)));
         // An array of a million and one empty arrays (about 1 MB): too many values to decode.
         let mut many = vec![0xdd];
-        many.extend_from_slice(&((MAX_VALUES as u32).to_be_bytes()));
-        many.extend(std::iter::repeat_n(0x90, MAX_VALUES));
-        assert_eq!(Reader::new(&many).skip_value(), Err(ProtocolError::TooManyValues));
-        assert_eq!(from_slice(&many), Err(ProtocolError::TooManyValues));
-        many[1..5].copy_from_slice(&((MAX_VALUES as u32 - 1).to_be_bytes()));
+        many.extend_from_slice(&((max_values as u32).to_be_bytes()));
+        many.extend(std::iter::repeat_n(0x90, max_values));
+        assert_eq!(Reader::new(&many).skip_value(), Err(ProtocolError::TooManyValues(max_values)));
+        assert_eq!(from_slice(&many), Err(ProtocolError::TooManyValues(max_values)));
+        many[1..5].copy_from_slice(&((max_values as u32 - 1).to_be_bytes()));
         many.pop();
-        assert!(Reader::new(&many).skip_value().is_ok(), "exactly MAX_VALUES values are fine");
+        assert!(Reader::new(&many).skip_value().is_ok(), "exactly max_message_values values are fine");
+    }
+
+    #[test]
+    fn the_reader_keeps_to_the_limits_it_is_given() {
+        let limits = Limits { max_message_values: 4, max_message_depth: 2, ..Limits::default() };
+        // [[[]]]: three values, three levels (depth 0, 1, 2).
+        assert!(from_slice_within(&[0x91, 0x91, 0x90], &limits).is_ok());
+        assert_eq!(from_slice_within(&[0x91, 0x91, 0x91, 0x90], &limits), Err(ProtocolError::TooDeep(2)));
+        // [1, 2, 3, 4]: five values.
+        assert_eq!(Reader::within(&[0x94, 1, 2, 3, 4], &limits).skip_value(), Err(ProtocolError::TooManyValues(4)));
+        assert!(Reader::within(&[0x93, 1, 2, 3], &limits).skip_value().is_ok());
     }
 }

@@ -13,6 +13,7 @@ use serde_json::Value as Json;
 use super::broadcast::{parse_opts, parse_packet};
 use super::msgpack::{self, Reader};
 use super::ProtocolError;
+use crate::limits::Limits;
 
 /// The request types of the classic adapter, with their wire values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -112,26 +113,51 @@ fn request_type(obj: &serde_json::Map<String, Json>) -> Option<RequestType> {
     RequestType::from_wire(number)
 }
 
-/// The values in `json` (itself, array items, object keys and values), counted up to just past
-/// `limit`.
-fn count_values(json: &Json, limit: usize) -> usize {
-    let mut count = 0;
-    let mut stack = vec![json];
-    while let Some(value) = stack.pop() {
-        count += 1;
-        if count > limit {
-            break;
-        }
-        match value {
-            Json::Array(items) => stack.extend(items),
-            Json::Object(map) => {
-                count += map.len();
-                stack.extend(map.values());
+/// Checks JSON text against `limits` before anything is built from it: counts the values
+/// (every scalar, array, object and object key) and the nesting of arrays and objects in one
+/// pass over the bytes. Meant for text about to be parsed: invalid JSON passes here and fails
+/// the parser.
+pub fn check_json(text: &[u8], limits: &Limits) -> Result<(), ProtocolError> {
+    let (mut values, mut depth) = (0usize, 0usize);
+    let mut in_string = false;
+    let mut escaped = false;
+    // The last byte outside strings and whitespace: a scalar starts right after `[`, `,`, `:`
+    // or at the beginning.
+    let mut previous = b'[';
+    for &byte in text {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
             }
+            continue;
+        }
+        match byte {
+            b' ' | b'\t' | b'\n' | b'\r' => continue,
+            b'"' => {
+                in_string = true;
+                values += 1;
+            }
+            b'[' | b'{' => {
+                values += 1;
+                depth += 1;
+                if depth > limits.max_message_depth {
+                    return Err(ProtocolError::TooDeep(limits.max_message_depth));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b',' | b':' => {}
+            _ if matches!(previous, b'[' | b',' | b':') => values += 1,
             _ => {}
         }
+        if values > limits.max_message_values {
+            return Err(ProtocolError::TooManyValues(limits.max_message_values));
+        }
+        previous = byte;
     }
-    count
+    Ok(())
 }
 
 /// A value the official adapter takes as a set of rooms (`new Set(value)`): an array, a string
@@ -150,21 +176,19 @@ fn has_targets(obj: &serde_json::Map<String, Json>) -> bool {
 
 /// Parses and validates a request received on the request channel: JSON, or msgpack (the
 /// broadcast with ack, or any other request an emitter wrote in msgpack, which the official
-/// adapter decodes too).
-pub fn parse_request(payload: &[u8]) -> Result<RequestHeader, ProtocolError> {
+/// adapter decodes too). Values and nesting beyond `limits` are refused before anything is built.
+pub fn parse_request(payload: &[u8], limits: &Limits) -> Result<RequestHeader, ProtocolError> {
     let json: Json = if is_json(payload) {
+        check_json(payload, limits)?;
         serde_json::from_slice(payload).map_err(|_| ProtocolError::Shape("request is not valid JSON"))?
     } else {
-        match msgpack::from_slice(payload)? {
+        match msgpack::from_slice_within(payload, limits)? {
             Value::Map(entries) if entries.iter().any(|(k, v)| k.as_str() == Some("type") && v.as_i64() == Some(RequestType::Broadcast as i64)) => {
                 return parse_msgpack_request(payload)
             }
             other => msgpack::to_json(&other),
         }
     };
-    if count_values(&json, msgpack::MAX_VALUES) > msgpack::MAX_VALUES {
-        return Err(ProtocolError::TooManyValues);
-    }
     let Json::Object(obj) = json else {
         return Err(ProtocolError::Shape("request is not a map"));
     };
@@ -198,7 +222,8 @@ pub fn parse_request(payload: &[u8]) -> Result<RequestHeader, ProtocolError> {
 
 /// The msgpack request: only BROADCAST (7) `{uid, requestId, type, packet, opts}`.
 fn parse_msgpack_request(payload: &[u8]) -> Result<RequestHeader, ProtocolError> {
-    let mut r = Reader::new(payload);
+    // Checked by `parse_request` already.
+    let mut r = Reader::within(payload, &Limits::ALREADY_CHECKED);
     let (mut uid, mut request_id, mut kind, mut packet, mut opts) = (None, None, None, false, false);
     for _ in 0..r.read_map_len()? {
         match r.read_str_bytes()? {
@@ -249,10 +274,11 @@ pub struct Response {
     pub body: ResponseBody,
 }
 
-/// Parses and validates a response.
-pub fn parse_response(payload: &[u8]) -> Result<Response, ProtocolError> {
+/// Parses and validates a response; values and nesting beyond `limits` are refused before
+/// anything is built.
+pub fn parse_response(payload: &[u8], limits: &Limits) -> Result<Response, ProtocolError> {
     if !is_json(payload) {
-        let mut r = Reader::new(payload);
+        let mut r = Reader::within(payload, limits);
         // `packet` is absent when the client acknowledged without an argument.
         let (mut kind, mut request_id) = (None, None);
         for _ in 0..r.read_map_len()? {
@@ -268,6 +294,7 @@ pub fn parse_response(payload: &[u8]) -> Result<Response, ProtocolError> {
             _ => Err(ProtocolError::Shape("a msgpack response must be a broadcast ack")),
         };
     }
+    check_json(payload, limits)?;
     let json: Json = serde_json::from_slice(payload).map_err(|_| ProtocolError::Shape("response is not valid JSON"))?;
     let Json::Object(mut obj) = json else {
         return Err(ProtocolError::Shape("response is not a JSON object"));
@@ -507,6 +534,24 @@ mod tests {
     }
 
     #[test]
+    fn json_is_measured_without_being_built() {
+        let within = |values, depth| Limits { max_message_values: values, max_message_depth: depth, ..Limits::default() };
+        // The object, "a", the array, 1, "x,]", the inner object, "b", null, "c", true: 10
+        // values, 3 levels.
+        let text = br#"{"a":[1,"x,]",{"b":null}], "c" : true}"#;
+        assert_eq!(check_json(text, &within(10, 3)), Ok(()));
+        assert_eq!(check_json(text, &within(9, 3)), Err(ProtocolError::TooManyValues(9)));
+        assert_eq!(check_json(text, &within(10, 2)), Err(ProtocolError::TooDeep(2)));
+        // Escapes inside strings, numbers of several bytes, empty containers.
+        let text = br#"["a\"]\\", -1.5e3, [], {}]"#;
+        assert_eq!(check_json(text, &within(5, 2)), Ok(()));
+        assert_eq!(check_json(text, &within(4, 2)), Err(ProtocolError::TooManyValues(4)));
+        let request = format!(r#"{{"uid":"u","type":2,"opts":{{"rooms":[],"except":[]}},"rooms":[{}]}}"#, vec!["[]"; 100].join(","));
+        assert_eq!(parse_request(request.as_bytes(), &within(50, 256)).unwrap_err(), ProtocolError::TooManyValues(50));
+        assert!(parse_request(request.as_bytes(), &within(200, 256)).is_ok());
+    }
+
+    #[test]
     fn requests_match_the_official_json_byte_for_byte() {
         let targets = Targets { rooms: &raw("[]"), except: &raw("[]") };
         assert_eq!(String::from_utf8(all_rooms_request("AAAAAA", "req004")).unwrap(), r#"{"uid":"AAAAAA","requestId":"req004","type":1}"#);
@@ -535,7 +580,7 @@ mod tests {
             r#"{"uid":"AAAAAA","requestId":"r","type":4,"sid":"sid1","close":true}"#
         );
         for built in [sockets_request("U", "r", &raw("[]")), socket_request("U", "r", "s", SocketAction::Leave(&raw("1")))] {
-            parse_request(&built).unwrap();
+            parse_request(&built, &Limits::default()).unwrap();
         }
         assert_eq!(String::from_utf8(server_side_emit_request("AAAAAA", None, &raw(r#"["srv",1,"two"]"#))).unwrap(), r#"{"uid":"AAAAAA","type":6,"data":["srv",1,"two"]}"#);
         assert_eq!(
@@ -563,7 +608,7 @@ mod tests {
         inner.extend_from_slice(&expected[packet_start..opts_at]);
         inner.extend_from_slice(&expected[opts_at + 5..]);
         assert_eq!(broadcast_with_ack_request("AAAAAA", "req001", &inner).unwrap(), expected);
-        let header = parse_request(&expected).unwrap();
+        let header = parse_request(&expected, &Limits::default()).unwrap();
         assert_eq!(header.kind, RequestType::Broadcast);
         assert_eq!(header.request_id.as_deref(), Some("req001"));
     }
@@ -583,10 +628,10 @@ mod tests {
                     _ => continue,
                 };
                 if channel.contains("-request#") {
-                    parse_request(&payload).unwrap_or_else(|err| panic!("{name} {channel}: {err}"));
+                    parse_request(&payload, &Limits::default()).unwrap_or_else(|err| panic!("{name} {channel}: {err}"));
                     seen += 1;
                 } else if channel.contains("-response#") {
-                    parse_response(&payload).unwrap_or_else(|err| panic!("{name} {channel}: {err}"));
+                    parse_response(&payload, &Limits::default()).unwrap_or_else(|err| panic!("{name} {channel}: {err}"));
                     seen += 1;
                 }
             }
@@ -596,11 +641,11 @@ mod tests {
 
     #[test]
     fn legacy_requests_are_understood() {
-        let join = parse_request(br#"{"requestId":"x","type":2,"sid":"abc","room":"r"}"#).unwrap();
+        let join = parse_request(br#"{"requestId":"x","type":2,"sid":"abc","room":"r"}"#, &Limits::default()).unwrap();
         assert!(join.legacy && join.uid.is_none());
-        let sockets = parse_request(br#"{"requestId":"x","type":0,"rooms":["r"]}"#).unwrap();
+        let sockets = parse_request(br#"{"requestId":"x","type":0,"rooms":["r"]}"#, &Limits::default()).unwrap();
         assert_eq!(sockets.kind, RequestType::Sockets);
-        let emitter = parse_request(br#"{"type":4,"opts":{"rooms":[],"except":["vip"]},"close":true}"#).unwrap();
+        let emitter = parse_request(br#"{"type":4,"opts":{"rooms":[],"except":["vip"]},"close":true}"#, &Limits::default()).unwrap();
         assert!(!emitter.legacy && emitter.request_id.is_none());
         // As lenient as the official adapter (`new Set(opts.rooms)`, `socket.join(rooms)`).
         for lenient in [
@@ -612,12 +657,13 @@ mod tests {
             br#"{"type":2.0,"opts":{"rooms":["7"]},"rooms":"joined"}"#,
             b"\x83\xa4type\x02\xa4opts\x81\xa5rooms\x91\xa1b\xa5rooms\xa6joined",
         ] {
-            assert!(parse_request(lenient).is_ok(), "{}", String::from_utf8_lossy(lenient));
+            assert!(parse_request(lenient, &Limits::default()).is_ok(), "{}", String::from_utf8_lossy(lenient));
         }
         // A socketsJoin of a million rooms: too many values for any node to apply.
-        let rooms: Vec<String> = (0..msgpack::MAX_VALUES).map(|i| format!("\"r{i}\"")).collect();
+        let limits = Limits::default();
+        let rooms: Vec<String> = (0..limits.max_message_values).map(|i| format!("\"r{i}\"")).collect();
         let huge = format!(r#"{{"type":2,"opts":{{"rooms":[]}},"rooms":[{}]}}"#, rooms.join(","));
-        assert_eq!(parse_request(huge.as_bytes()).unwrap_err(), ProtocolError::TooManyValues);
+        assert_eq!(parse_request(huge.as_bytes(), &Limits::default()).unwrap_err(), ProtocolError::TooManyValues(limits.max_message_values));
     }
 
     #[test]
@@ -634,10 +680,10 @@ mod tests {
             b"\xc1",
             b"\x81\xa4type\x01",
         ] {
-            assert!(parse_request(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(parse_request(bad, &Limits::default()).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
         for bad in [&b"{}"[..], b"{\"requestId\":1}", b"\x81\xa4type\x09", b"nope", b"{\"type\":8,\"requestId\":\"r\",\"clientCount\":\"x\"}"] {
-            assert!(parse_response(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(parse_response(bad, &Limits::default()).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
     }
 }

@@ -93,6 +93,13 @@ pub struct TransportStats {
     pub received: AtomicU64,
     /// Messages accepted by `publish` and not yet confirmed, unconfirmed or dropped.
     pub pending: AtomicU64,
+    /// Bytes (channel names and payloads) of the `pending` messages.
+    pub pending_bytes: AtomicU64,
+}
+
+/// What a queued message weighs against `maxQueuedBytes`.
+fn queued_size((channel, payload): &(String, Vec<u8>)) -> u64 {
+    (channel.len() + payload.len()) as u64
 }
 
 /// What every task of a transport shares.
@@ -443,6 +450,7 @@ async fn publish_loop<W: Wire>(mut rx: mpsc::Receiver<(String, Vec<u8>)>, link: 
                     backlog.push_back(message);
                 }
                 link.settle(&link.stats.dropped, backlog.len());
+                link.stats.pending_bytes.fetch_sub(backlog.iter().map(queued_size).sum(), Ordering::AcqRel);
                 return;
             }
         };
@@ -463,6 +471,7 @@ async fn publish_loop<W: Wire>(mut rx: mpsc::Receiver<(String, Vec<u8>)>, link: 
 /// replaced while the pipeline was out, so their failure says nothing of the new ones.
 fn settle_pipeline<W: Wire>(link: &Link<W>, batch: Vec<(String, Vec<u8>)>, sent: Sent, backlog: &mut VecDeque<(String, Vec<u8>)>, replaced: bool) {
     let total = batch.len();
+    let batch_bytes: u64 = batch.iter().map(queued_size).sum();
     let mut again = Vec::new();
     let mut refused_for_good = 0;
     let mut refusal = None;
@@ -492,6 +501,7 @@ fn settle_pipeline<W: Wire>(link: &Link<W>, batch: Vec<(String, Vec<u8>)>, sent:
         }
     }
     let failed_to_send = again.len();
+    link.stats.pending_bytes.fetch_sub(batch_bytes - again.iter().map(queued_size).sum::<u64>(), Ordering::AcqRel);
     link.settle(&link.stats.published, confirmed_until - sent.refused.len());
     link.settle(&link.stats.dropped, refused_for_good);
     for message in again.into_iter().rev() {
@@ -645,17 +655,19 @@ fn replace<W: Wire>(link: &Arc<Link<W>>, conns: &W, sides: &[Side]) {
 /// opens them ([`Link::install`]).
 pub(crate) struct Linked<W: Wire> {
     queue: mpsc::Sender<(String, Vec<u8>)>,
+    /// Most bytes queued (see [`TransportStats::pending_bytes`]).
+    max_bytes: u64,
     link: Arc<Link<W>>,
 }
 
 impl<W: Wire> Linked<W> {
-    /// Starts the publish loop (a queue of `max_queued` messages) and the supervisor of `link`.
-    /// Must be called within a tokio runtime.
-    pub(crate) fn start(link: Arc<Link<W>>, max_queued: usize) -> Self {
+    /// Starts the publish loop (a queue of `max_queued` messages and `max_bytes` bytes) and the
+    /// supervisor of `link`. Must be called within a tokio runtime.
+    pub(crate) fn start(link: Arc<Link<W>>, max_queued: usize, max_bytes: usize) -> Self {
         let (queue, queue_rx) = mpsc::channel(max_queued.max(1));
         tokio::spawn(publish_loop(queue_rx, link.clone()));
         tokio::spawn(supervise(link.clone()));
-        Linked { queue, link }
+        Linked { queue, max_bytes: max_bytes as u64, link }
     }
 
     /// The link its tasks share.
@@ -688,13 +700,23 @@ impl<W: Wire> Transport for Linked<W> {
             stats.dropped.fetch_add(1, Ordering::Relaxed);
             return Err(Error::Closed);
         }
+        let size = (channel.len() + payload.len()) as u64;
+        let before = stats.pending_bytes.fetch_add(size, Ordering::AcqRel);
         stats.pending.fetch_add(1, Ordering::AcqRel);
-        self.queue.try_send((channel, payload)).map_err(|e| {
-            self.link.settle(&stats.dropped, 1);
-            match e {
-                mpsc::error::TrySendError::Full(_) => Error::Overloaded("publish queue full (Redis too slow or unreachable); message dropped".into()),
-                mpsc::error::TrySendError::Closed(_) => Error::Closed,
+        let full = if before > 0 && before + size > self.max_bytes {
+            Some(format!("{before} bytes waiting, maxQueuedBytes is {}", self.max_bytes))
+        } else {
+            match self.queue.try_send((channel, payload)) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::TrySendError::Full(_)) => Some(format!("{} messages waiting, maxQueuedPublishes", self.queue.max_capacity())),
+                Err(mpsc::error::TrySendError::Closed(_)) => None,
             }
+        };
+        stats.pending_bytes.fetch_sub(size, Ordering::AcqRel);
+        self.link.settle(&stats.dropped, 1);
+        Err(match full {
+            Some(why) => Error::Overloaded(format!("publish queue full ({why}; Redis too slow or unreachable): message dropped")),
+            None => Error::Closed,
         })
     }
 

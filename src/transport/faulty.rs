@@ -55,12 +55,12 @@ impl FaultyBroker {
     }
 
     /// A new transport whose connections to this broker are kept carrying messages by the link
-    /// driver, with a queue of `max_queued` messages.
-    pub(crate) fn connect(&self, max_queued: usize) -> Linked<MemoryWire> {
+    /// driver, with a queue of `max_queued` messages and `max_bytes` bytes.
+    pub(crate) fn connect(&self, max_queued: usize, max_bytes: usize) -> Linked<MemoryWire> {
         let link = Arc::new(Link::new());
         let generation = link.next_generation();
         link.install(MemoryWire::open(self, generation, push_handler(&link, generation)));
-        Linked::start(link, max_queued)
+        Linked::start(link, max_queued, max_bytes)
     }
 
     fn open(&self, on_push: Option<Arc<OnPush>>) -> Arc<Connection> {
@@ -397,10 +397,10 @@ mod tests {
 
     /// A subscribing node and a publishing node, both linked, the subscriber ready.
     async fn pair(broker: &FaultyBroker) -> (Linked<MemoryWire>, Arc<Recorder>, Linked<MemoryWire>) {
-        let receiver = broker.connect(1000);
+        let receiver = broker.connect(1000, 1 << 20);
         let recorder = Arc::new(Recorder::default());
         receiver.subscribe(Subscription { patterns: Vec::new(), channels: vec![CHANNEL.into()] }, recorder.clone()).await.unwrap();
-        let sender = broker.connect(1000);
+        let sender = broker.connect(1000, 1 << 20);
         (receiver, recorder, sender)
     }
 
@@ -440,6 +440,35 @@ mod tests {
         assert_eq!(recorder.got(), numbers(0..30));
         assert_eq!(sender.stats().published.load(Ordering::Relaxed), 30);
         assert_eq!(sender.stats().unconfirmed.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_queue_is_bounded_in_bytes_while_redis_is_paused_and_drains_once_it_answers() {
+        let broker = FaultyBroker::new();
+        let (_receiver, recorder, _) = pair(&broker).await;
+        // 4 messages of 1 KiB (plus the channel name) fit in 5 KiB; the fifth does not.
+        let sender = broker.connect(1000, 5 << 10);
+        run_for(1500).await;
+        broker.pause();
+        let kib = |i: u8| vec![b'a' + i; 1024];
+        for i in 0..4 {
+            sender.publish(CHANNEL.into(), kib(i)).unwrap();
+        }
+        let err = sender.publish(CHANNEL.into(), kib(4)).unwrap_err();
+        assert_eq!(err.code(), "ERR_SIO_OVERLOADED");
+        assert!(err.to_string().contains("maxQueuedBytes"), "{err}");
+        let stats = sender.stats();
+        assert_eq!((stats.dropped.load(Ordering::Relaxed), stats.pending.load(Ordering::Relaxed)), (1, 4));
+        assert_eq!(stats.pending_bytes.load(Ordering::Relaxed), 4 * (1024 + CHANNEL.len() as u64));
+        broker.resume();
+        run_for(3000).await;
+        assert_eq!(recorder.got().len(), 4, "what was accepted is delivered");
+        assert_eq!((stats.pending.load(Ordering::Relaxed), stats.pending_bytes.load(Ordering::Relaxed)), (0, 0));
+        // A message larger than the bound is taken when nothing waits.
+        sender.publish(CHANNEL.into(), vec![b'z'; 8 << 10]).unwrap_or_else(|e| panic!("{e}"));
+        run_for(1000).await;
+        assert_eq!(recorder.got().len(), 5);
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 1);
     }
 
     #[tokio::test(start_paused = true)]

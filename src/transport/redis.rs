@@ -79,7 +79,7 @@ impl RedisTransport {
                 link.install(Conns::open_pair(config, generation, push_handler(&link, generation))?);
             }
         }
-        Ok(RedisTransport { linked: Linked::start(link, config.max_queued_publishes), cluster })
+        Ok(RedisTransport { linked: Linked::start(link, config.max_queued_publishes, config.max_queued_bytes), cluster })
     }
 
     /// Counters: published, dropped, unconfirmed, received, pending.

@@ -238,14 +238,15 @@ static void start_slot(slot *s, const char *name) {
 
 static void case_a(void) {
   set_phase("a");
-  static const char *names[10] = {"SIO_OK", "SIO_ERR_NULL", "SIO_ERR_UTF8", "SIO_ERR_INVALID", "SIO_ERR_REDIS",
-                                  "SIO_ERR_TIMEOUT", "SIO_ERR_CLOSED", "SIO_ERR_PANIC", "SIO_ERR_PROTOCOL", "SIO_ERR_OVERLOADED"};
-  for (int32_t code = 0; code < 10; code++) {
+  static const char *names[11] = {"SIO_OK", "SIO_ERR_NULL", "SIO_ERR_UTF8", "SIO_ERR_INVALID", "SIO_ERR_REDIS", "SIO_ERR_TIMEOUT",
+                                  "SIO_ERR_CLOSED", "SIO_ERR_PANIC", "SIO_ERR_PROTOCOL", "SIO_ERR_OVERLOADED", "SIO_ERR_TOO_LARGE"};
+  for (int32_t code = 0; code < 11; code++) {
     const char *name = sio_result_name(code);
     check(name != NULL && strcmp(name, names[code]) == 0, "a: sio_result_name of a code", "%d -> %s, expected %s", (int)code, name ? name : "(NULL)", names[code]);
   }
   check(strcmp(sio_result_name(SIO_ERR_OVERLOADED), "SIO_ERR_OVERLOADED") == 0, "a: sio_result_name of an enum constant", "SIO_ERR_OVERLOADED");
-  const int32_t unknown[] = {-1, 10, 1000, INT32_MIN, INT32_MAX};
+  check(strcmp(sio_result_name(SIO_ERR_TOO_LARGE), "SIO_ERR_TOO_LARGE") == 0, "a: sio_result_name of an enum constant", "SIO_ERR_TOO_LARGE");
+  const int32_t unknown[] = {-1, 11, 1000, INT32_MIN, INT32_MAX};
   for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
     const char *name = sio_result_name(unknown[i]);
     check(name != NULL && strcmp(name, "SIO_ERR_UNKNOWN") == 0, "a: sio_result_name of a value that is no code", "%ld -> %s", (long)unknown[i], name ? name : "(NULL)");

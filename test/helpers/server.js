@@ -14,6 +14,9 @@
 //     perRoomSubscriptions: bool,                                   // (ours only)
 //     recordRoomOps: bool,    // optional: log every adapter.addAll/del call (see `roomOps`)
 //     maxQueuedPublishes: n,  // optional adapter option (ours), passed when set
+//     maxQueuedBytes, maxMessageBytes, maxMessageValues, maxMessageDepth, maxReceiveBufferBytes: n,
+//                             // optional limit options (ours; test/limits.test.js), passed when set,
+//                             // to createShardedAdapter too
 //     redisClients: false,    // optional: give the adapter `redisUrl` as a string and open no Redis
 //                             // client in the server (ours only; the server then starts even when
 //                             // Redis is unreachable, and the adapter's are its only connections)
@@ -111,6 +114,9 @@ async function createRedisClients(kind, url) {
       throw new Error(`unknown redis client kind: ${kind}`);
   }
 }
+
+/** Limit options passed to the adapter when the config sets them (test/limits.test.js). */
+const LIMIT_OPTIONS = ['maxQueuedBytes', 'maxMessageBytes', 'maxMessageValues', 'maxMessageDepth', 'maxReceiveBufferBytes'];
 
 function loadAdapterModule(kind) {
   if (kind === 'official') return require('@socket.io/redis-adapter');
@@ -414,13 +420,13 @@ async function main(config) {
   const httpServer = http.createServer();
   const io = new Server(httpServer, { transports: config.transports || ['websocket'] });
   const adapterOpts = { key: config.key };
-  for (const name of ['requestsTimeout', 'publishOnSpecificResponseChannel', 'maxQueuedPublishes', 'perRoomSubscriptions']) {
+  for (const name of ['requestsTimeout', 'publishOnSpecificResponseChannel', 'maxQueuedPublishes', 'perRoomSubscriptions', ...LIMIT_OPTIONS]) {
     if (config[name] !== undefined) adapterOpts[name] = config[name];
   }
   if (config.adapterFactory === 'sharded') {
     // createShardedAdapter(pub, sub, { channelPrefix, subscriptionMode }) (test/sharded.test.js)
     const shardedOpts = {};
-    for (const name of ['channelPrefix', 'subscriptionMode']) {
+    for (const name of ['channelPrefix', 'subscriptionMode', 'maxQueuedPublishes', ...LIMIT_OPTIONS]) {
       if (config[name] !== undefined) shardedOpts[name] = config[name];
     }
     io.adapter(adapterModule.createShardedAdapter(redis.pub, redis.sub, shardedOpts));

@@ -2,7 +2,8 @@
 //! panic (a panic in the receive path would cross into JS or C), whatever the input.
 //! A deterministic xorshift generator keeps failures reproducible; SIO_FUZZ_CASES scales it.
 
-use sioadapter::protocol::request::{parse_request, parse_response};
+use sioadapter::limits::Limits;
+use sioadapter::protocol::request::{check_json, parse_request, parse_response};
 use sioadapter::protocol::{msgpack, Broadcast, BroadcastOptions, BroadcastRef, OptsLayout, Packet, Room};
 
 struct Rng(u64);
@@ -53,8 +54,14 @@ fn decode_everything(bytes: &[u8]) {
         let _ = parsed.to_owned();
         let _ = parsed.targets_any(|_| false);
     }
-    let _ = parse_request(bytes);
-    let _ = parse_response(bytes);
+    // The defaults, and limits small enough for random input to reach them.
+    let tight = Limits { max_message_values: 8, max_message_depth: 3, ..Limits::default() };
+    for limits in [Limits::default(), tight] {
+        let _ = parse_request(bytes, &limits);
+        let _ = parse_response(bytes, &limits);
+        let _ = check_json(bytes, &limits);
+        let _ = BroadcastRef::parse_within(bytes, &limits);
+    }
 }
 
 #[test]

@@ -21,6 +21,7 @@ use napi::{Error as JsError, Result, Status};
 use napi_derive::napi;
 use sioadapter::adapter::Reply;
 use sioadapter::emitter::ClusterCommands;
+use sioadapter::limits::{Burst, Limits};
 use sioadapter::protocol::request::{raw_json, RawJson, RequestType, SocketAction, Targets};
 use sioadapter::sharded::{ShardedAdapter, SubscriptionMode};
 use sioadapter::transport::redis::RedisTransport;
@@ -38,6 +39,41 @@ pub fn redact(text: String) -> String {
 #[napi(catch_unwind)]
 pub fn note_secrets(url: String) {
     sioadapter::error::note_secrets(&url);
+}
+
+/// The default of every limit option, and the ceiling of `maxMessageDepth` (the core owns them).
+#[napi(object)]
+pub struct LimitDefaults {
+    /// `maxMessageBytes`.
+    pub max_message_bytes: f64,
+    /// `maxMessageValues`.
+    pub max_message_values: f64,
+    /// `maxMessageDepth`.
+    pub max_message_depth: f64,
+    /// `maxReceiveBufferBytes`.
+    pub max_receive_buffer_bytes: f64,
+    /// `maxQueuedPublishes`.
+    pub max_queued_publishes: f64,
+    /// `maxQueuedBytes`.
+    pub max_queued_bytes: f64,
+    /// The largest `maxMessageDepth` accepted.
+    pub max_message_depth_ceiling: f64,
+}
+
+/// The defaults of the limit options.
+#[napi(catch_unwind)]
+pub fn limit_defaults() -> LimitDefaults {
+    let limits = Limits::default();
+    let redis = RedisConfig::default();
+    LimitDefaults {
+        max_message_bytes: limits.max_message_bytes as f64,
+        max_message_values: limits.max_message_values as f64,
+        max_message_depth: limits.max_message_depth as f64,
+        max_receive_buffer_bytes: limits.max_receive_buffer_bytes as f64,
+        max_queued_publishes: redis.max_queued_publishes as f64,
+        max_queued_bytes: redis.max_queued_bytes as f64,
+        max_message_depth_ceiling: sioadapter::limits::MAX_MESSAGE_DEPTH_CEILING as f64,
+    }
 }
 
 fn js_error(err: impl Into<sioadapter::Error>) -> JsError {
@@ -122,6 +158,8 @@ pub struct ConnectionStats {
     /// Messages sent without a confirmation from Redis (may or may not have been delivered;
     /// never sent again).
     pub unconfirmed: f64,
+    /// Bytes of the queued messages.
+    pub pending_bytes: f64,
     /// The link's state: `connecting`, `up`, `down` or `closed`.
     pub link: String,
 }
@@ -129,16 +167,19 @@ pub struct ConnectionStats {
 #[napi]
 impl Connection {
     /// Connects (lazily, retrying in the background) to the Redis at `url`. At most
-    /// `maxQueuedPublishes` messages wait while Redis is unreachable; `tlsCa` (PEM) replaces the
-    /// system's certificate authorities for `rediss://`; `sharded` uses sharded pub/sub on the
-    /// Redis Cluster of a `redis+cluster://` URL.
+    /// `maxQueuedPublishes` messages and `maxQueuedBytes` bytes wait while Redis is unreachable;
+    /// `tlsCa` (PEM) replaces the system's certificate authorities for `rediss://`; `sharded`
+    /// uses sharded pub/sub on the Redis Cluster of a `redis+cluster://` URL.
     #[napi(constructor, catch_unwind)]
-    pub fn new(url: String, max_queued_publishes: Option<u32>, tls_ca: Option<String>, sharded: Option<bool>) -> Result<Self> {
+    pub fn new(url: String, max_queued_publishes: Option<u32>, max_queued_bytes: Option<f64>, tls_ca: Option<String>, sharded: Option<bool>) -> Result<Self> {
         let mut config = RedisConfig::from_url(&url).map_err(js_error)?;
         config.tls_ca_pem = tls_ca.map(String::into_bytes);
         config.sharded = sharded.unwrap_or(false);
         if let Some(max) = max_queued_publishes {
             config.max_queued_publishes = max as usize;
+        }
+        if let Some(max) = max_queued_bytes {
+            config.max_queued_bytes = max as usize;
         }
         let transport = within_runtime_if_available(|| RedisTransport::connect(&config)).map_err(js_error)?;
         Ok(Connection { transport: Arc::new(transport) })
@@ -161,6 +202,7 @@ impl Connection {
             received: s.received.load(Ordering::Relaxed) as f64,
             pending: s.pending.load(Ordering::Relaxed) as f64,
             unconfirmed: s.unconfirmed.load(Ordering::Relaxed) as f64,
+            pending_bytes: s.pending_bytes.load(Ordering::Relaxed) as f64,
             link: self.transport.link_state().to_owned(),
         }
     }
@@ -177,6 +219,36 @@ pub struct EngineOptions {
     pub publish_on_specific_response_channel: bool,
     /// Subscribe per room instead of with the broadcast pattern.
     pub per_room_subscriptions: bool,
+    /// What the engine accepts from other nodes.
+    pub limits: LimitOptions,
+}
+
+/// The limits of [`sioadapter::limits::Limits`], in JS numbers (validated by the JS layer and
+/// again by the core).
+#[napi(object)]
+pub struct LimitOptions {
+    /// `maxMessageBytes`.
+    pub max_message_bytes: f64,
+    /// `maxMessageValues`.
+    pub max_message_values: f64,
+    /// `maxMessageDepth`.
+    pub max_message_depth: f64,
+    /// `maxReceiveBufferBytes`.
+    pub max_receive_buffer_bytes: f64,
+}
+
+impl LimitOptions {
+    /// The core's limits, checked.
+    fn to_limits(&self) -> Result<Limits> {
+        let limits = Limits {
+            max_message_bytes: self.max_message_bytes as usize,
+            max_message_values: self.max_message_values as usize,
+            max_message_depth: self.max_message_depth as usize,
+            max_receive_buffer_bytes: self.max_receive_buffer_bytes as usize,
+        };
+        limits.validate().map_err(js_error)?;
+        Ok(limits)
+    }
 }
 
 /// Counters of an [`Engine`].
@@ -184,10 +256,15 @@ pub struct EngineOptions {
 pub struct EngineStats {
     /// Broadcasts published.
     pub published: f64,
-    /// Broadcasts from other nodes delivered to JS.
+    /// Messages from other nodes handed towards JS (those the receive buffer then dropped, see
+    /// `dropped`, included).
     pub delivered: f64,
     /// Malformed messages dropped.
     pub malformed: f64,
+    /// Messages dropped for being over `maxMessageBytes` (received, or this node's own).
+    pub too_large: f64,
+    /// Messages dropped for being over `maxMessageValues` or `maxMessageDepth`.
+    pub too_complex: f64,
     /// Single-room broadcasts skipped (no local socket in the room).
     pub skipped: f64,
     /// Requests waiting for answers.
@@ -207,11 +284,6 @@ const KIND_CLUSTER_RESPONSE: u32 = 4;
 
 type BatchFn = ThreadsafeFunction<Arc<Outbox>, (), napi::bindgen_prelude::FnArgs<(napi::sys::napi_value, u32, u32)>, Status, false, true>;
 
-/// Most bytes of received messages waiting for the JS thread; beyond it messages are dropped
-/// and reported (a slow event loop must not grow memory without bound; Redis itself cuts off a
-/// subscriber that lets 32 MiB pile up). A single larger message is accepted when nothing waits.
-const OUTBOX_LIMIT: usize = 64 * 1024 * 1024;
-
 /// Most messages handed to JS in one call.
 const BATCH_MESSAGES: usize = 128;
 /// Most bytes handed to JS in one call (unless a single message is larger).
@@ -220,10 +292,13 @@ const BATCH_BYTES: usize = 1024 * 1024;
 /// Messages waiting for the JS thread. At most one call into JS is scheduled at a time and it
 /// takes a bounded batch of what accumulated meanwhile: a busy event loop gets fewer, larger
 /// batches, and gets back to its I/O between two batches (so writes to clients complete and
-/// their buffers are freed instead of piling up across a huge batch).
-#[derive(Default)]
+/// their buffers are freed instead of piling up across a huge batch). At most
+/// `maxReceiveBufferBytes` wait: a slow event loop must not grow memory without bound (Redis
+/// itself cuts off a subscriber that lets 32 MiB pile up); a single larger message is accepted
+/// when nothing waits.
 struct Outbox {
     state: std::sync::Mutex<OutboxState>,
+    limit: usize,
 }
 
 #[derive(Default)]
@@ -241,7 +316,7 @@ impl Outbox {
         let mut dropped = 0;
         for delivery in batch {
             let len = delivery.bytes().len();
-            if state.bytes + len > OUTBOX_LIMIT && !state.items.is_empty() {
+            if state.bytes + len > self.limit && !state.items.is_empty() {
                 dropped += 1;
                 continue;
             }
@@ -285,9 +360,8 @@ struct NodeHost {
     on_event: EventFn,
     /// Messages dropped because the outbox was full, in all.
     dropped: AtomicU64,
-    /// Dropped messages not reported yet.
-    unreported_drops: AtomicU64,
-    last_drop_report: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Reports those drops once per burst.
+    drops: Burst,
 }
 
 /// `onBatch(buffer, count, more)`, as JS passes it.
@@ -297,36 +371,26 @@ type EventCallback<'a> = Function<'a, napi::bindgen_prelude::FnArgs<(String, Str
 
 impl NodeHost {
     /// A host calling `on_batch` with packed batches and `on_event` with events, through weak
-    /// thread-safe functions (they do not keep the process alive).
-    fn new(on_batch: BatchCallback<'_>, on_event: EventCallback<'_>) -> Result<Arc<Self>> {
+    /// thread-safe functions (they do not keep the process alive), with an outbox of at most
+    /// `limits.max_receive_buffer_bytes`.
+    fn new(limits: &Limits, on_batch: BatchCallback<'_>, on_event: EventCallback<'_>) -> Result<Arc<Self>> {
         let on_batch: BatchFn = on_batch.build_threadsafe_function::<Arc<Outbox>>().weak::<true>().callee_handled::<false>().build_callback(pack)?;
         let on_event: EventFn = on_event
             .build_threadsafe_function::<(String, String)>()
             .weak::<true>()
             .callee_handled::<false>()
             .build_callback(|ctx: ThreadsafeCallContext<(String, String)>| Ok(ctx.value.into()))?;
-        Ok(Arc::new(NodeHost {
-            outbox: Arc::default(),
-            on_batch,
-            on_event,
-            dropped: AtomicU64::new(0),
-            unreported_drops: AtomicU64::new(0),
-            last_drop_report: std::sync::Mutex::new(None),
-        }))
+        let outbox = Arc::new(Outbox { state: std::sync::Mutex::default(), limit: limits.max_receive_buffer_bytes });
+        Ok(Arc::new(NodeHost { outbox, on_batch, on_event, dropped: AtomicU64::new(0), drops: Burst::default() }))
     }
 
-    /// Counts dropped messages and reports them at most once a second (not once per message).
+    /// Counts dropped messages and reports them once per burst (not once per message).
     fn report_drops(&self, dropped: u64) {
         self.dropped.fetch_add(dropped, Ordering::Relaxed);
-        let unreported = self.unreported_drops.fetch_add(dropped, Ordering::AcqRel) + dropped;
-        let mut last = self.last_drop_report.lock().unwrap_or_else(|p| p.into_inner());
-        if last.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
-            return;
+        if let Some(count) = self.drops.add(dropped) {
+            let message = format!("receive buffer full (maxReceiveBufferBytes, {} bytes, waiting for the event loop): dropped {count} messages", self.outbox.limit);
+            self.on_event(AdapterEvent::Error(sioadapter::Error::Overloaded(message)));
         }
-        *last = Some(std::time::Instant::now());
-        self.unreported_drops.fetch_sub(unreported, Ordering::AcqRel);
-        let message = format!("receive buffer full ({} MiB waiting for the event loop): dropped {unreported} messages", OUTBOX_LIMIT >> 20);
-        self.on_event(AdapterEvent::Error(sioadapter::Error::Overloaded(message)));
     }
 
     /// Queues a call of `onBatch` on the JS thread.
@@ -349,8 +413,7 @@ impl Host for NodeHost {
     fn on_event(&self, event: AdapterEvent) {
         let payload = match event {
             AdapterEvent::Ready => ("ready".to_owned(), String::new()),
-            AdapterEvent::Error(err @ sioadapter::Error::Overloaded(_)) => ("overloaded".to_owned(), err.to_string()),
-            AdapterEvent::Error(err) => ("error".to_owned(), err.to_string()),
+            AdapterEvent::Error(err) => (err.code().to_owned(), err.to_string()),
         };
         self.on_event.call(payload, ThreadsafeFunctionCallMode::NonBlocking);
     }
@@ -405,15 +468,19 @@ pub struct Engine {
 impl Engine {
     /// Creates the engine of namespace `nsp` on `connection`. `onBatch(data, count)` receives
     /// messages from other nodes packed as [`pack`] describes (kinds: 0 broadcast, 1 request,
-    /// 2 ack response); `onEvent(kind, message)` receives `ready` and `error`.
+    /// 2 ack response); `onEvent(kind, message)` receives `ready`, and errors with their code
+    /// as the kind.
     #[napi(constructor, catch_unwind)]
     pub fn new(connection: &Connection, nsp: String, options: EngineOptions, on_batch: BatchCallback<'_>, on_event: EventCallback<'_>) -> Result<Self> {
-        let host = NodeHost::new(on_batch, on_event)?;
+        let limits = options.limits.to_limits()?;
+        let host = NodeHost::new(&limits, on_batch, on_event)?;
         let config = AdapterConfig::default()
             .with_key(&options.key)
             .with_requests_timeout(Duration::from_millis(options.requests_timeout.max(0.0) as u64))
             .with_specific_response_channel(options.publish_on_specific_response_channel)
-            .with_per_room_subscriptions(options.per_room_subscriptions);
+            .with_per_room_subscriptions(options.per_room_subscriptions)
+            .with_limits(limits)
+            .map_err(js_error)?;
         let transport: Arc<dyn Transport> = connection.transport.clone();
         let adapter = within_runtime_if_available(|| Adapter::new(&nsp, &config, transport, host.clone()));
         Ok(Engine { adapter, host })
@@ -458,6 +525,8 @@ impl Engine {
             published: s.published as f64,
             delivered: s.delivered as f64,
             malformed: s.malformed as f64,
+            too_large: s.too_large as f64,
+            too_complex: s.too_complex as f64,
             skipped: s.skipped as f64,
             pending_requests: s.pending_requests as f64,
             pending_acks: s.pending_acks as f64,
@@ -629,6 +698,21 @@ pub struct ShardedEngineOptions {
     pub uid: String,
     /// `static`, `dynamic` or `dynamic-private`.
     pub subscription_mode: String,
+    /// What the engine accepts from other nodes.
+    pub limits: LimitOptions,
+}
+
+/// Counters of a [`ShardedEngine`]: messages dropped, by reason.
+#[napi(object)]
+pub struct ShardedEngineStats {
+    /// Malformed messages dropped.
+    pub malformed: f64,
+    /// Messages over `maxMessageBytes`.
+    pub too_large: f64,
+    /// Messages over `maxMessageValues` or `maxMessageDepth`.
+    pub too_complex: f64,
+    /// Messages dropped because the event loop did not take them in time (receive buffer full).
+    pub dropped: f64,
 }
 
 /// One namespace's engine of the sharded adapter: channels, SSUBSCRIBE/SPUBLISH and delivery
@@ -645,10 +729,23 @@ impl ShardedEngine {
     #[napi(constructor, catch_unwind)]
     pub fn new(connection: &Connection, nsp: String, options: ShardedEngineOptions, on_batch: BatchCallback<'_>, on_event: EventCallback<'_>) -> Result<Self> {
         let mode = SubscriptionMode::parse(&options.subscription_mode).map_err(js_error)?;
-        let host = NodeHost::new(on_batch, on_event)?;
+        let limits = options.limits.to_limits()?;
+        let host = NodeHost::new(&limits, on_batch, on_event)?;
         let transport: Arc<dyn Transport> = connection.transport.clone();
-        let adapter = within_runtime_if_available(|| ShardedAdapter::new(&nsp, &options.channel_prefix, &options.uid, mode, transport, host.clone()));
+        let adapter = within_runtime_if_available(|| ShardedAdapter::new(&nsp, &options.channel_prefix, &options.uid, mode, limits, transport, host.clone()));
         Ok(ShardedEngine { adapter, host })
+    }
+
+    /// Messages dropped since creation, by reason.
+    #[napi(catch_unwind)]
+    pub fn stats(&self) -> ShardedEngineStats {
+        let s = self.adapter.stats();
+        ShardedEngineStats {
+            malformed: s.malformed as f64,
+            too_large: s.too_large as f64,
+            too_complex: s.too_complex as f64,
+            dropped: self.host.dropped.load(Ordering::Relaxed) as f64,
+        }
     }
 
     /// Asks for the next batch after one delivered with `more` set.
