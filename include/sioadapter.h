@@ -490,7 +490,7 @@ void sio_adapter_free(struct sio_adapter *adapter);
  * cluster using channel prefix `key` (NULL or `""`: `"socket.io"`) on the Redis at `url`
  * (`redis://[user:password@]host:port[/db]`, `rediss://...`, a Sentinel deployment
  * `redis+sentinel://host:port[,host:port]/<primary name>` or a Redis Cluster
- * `redis+cluster://host:port[,host:port]`). Connecting happens in the background; messages
+ * `redis+cluster://host:port[,host:port]`; `rediss+sentinel://` and `rediss+cluster://` with TLS). Connecting happens in the background; messages
  * emitted before Redis answers are queued. On success `*out` owns a handle to release with
  * [`sio_emitter_free`].
  *

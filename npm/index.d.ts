@@ -191,7 +191,7 @@ export declare class BroadcastOperator {
 
 /** The API of `@socket.io/redis-emitter`, on the Rust core. */
 export declare class Emitter {
-  constructor(redisClient?: RedisSource, opts?: { key?: string }, nsp?: string);
+  constructor(redisClient?: RedisSource, opts?: { key?: string } & Pick<LimitOptions, "maxMessageBytes" | "maxQueuedPublishes" | "maxQueuedBytes">, nsp?: string);
   of(nsp: string): Emitter;
   emit(ev: string, ...args: any[]): true;
   to(room: Room | Room[]): BroadcastOperator;

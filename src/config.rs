@@ -90,12 +90,12 @@ impl AdapterConfig {
 
 /// Where and how to reach Redis: `redis://`, with TLS `rediss://` (certificates verified
 /// against the system's roots or [`RedisConfig::tls_ca_pem`]), or the primary of a Sentinel
-/// deployment, `redis+sentinel://host:port[,host:port]/<name>[/db]` (see
+/// deployment, `redis+sentinel://host:port[,host:port]/<name>[/db]` (`rediss+sentinel://` with TLS; see
 /// [`SentinelSpec`](crate::transport::sentinel::SentinelSpec)), or a Redis Cluster,
-/// `redis+cluster://host:port[,host:port]` (see [`ClusterSpec`](crate::transport::cluster::ClusterSpec)).
+/// `redis+cluster://host:port[,host:port]` (`rediss+cluster://` with TLS; see [`ClusterSpec`](crate::transport::cluster::ClusterSpec)).
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisConfig {
-    /// A `redis://`, `rediss://`, `redis+unix://`, `redis+sentinel://` or `redis+cluster://` URL.
+    /// A `redis://`, `rediss://`, `redis+unix://`, `redis[s]+sentinel://` or `redis[s]+cluster://` URL.
     pub url: String,
     /// Most messages kept while Redis cannot take them (`maxQueuedPublishes`, default
     /// 100,000); beyond it new publishes are dropped and counted.
@@ -104,8 +104,10 @@ pub struct RedisConfig {
     /// (`maxQueuedBytes`, default 64 MiB); beyond it new publishes are dropped and counted. A
     /// single larger message is taken when nothing waits.
     pub max_queued_bytes: usize,
-    /// For `rediss://`: the certificate authorities (PEM) to verify the server with, instead of
-    /// the system's. Verification is always on unless the URL ends with `#insecure`.
+    /// With TLS (`rediss://`, `rediss+sentinel://`, `rediss+cluster://`): the certificate
+    /// authorities (PEM) to verify every server with (sentinels and cluster nodes included),
+    /// instead of the system's.
+    /// Verification is always on unless the URL ends with `#insecure`.
     pub tls_ca_pem: Option<Vec<u8>>,
     /// Sharded pub/sub (SPUBLISH, SSUBSCRIBE, `PUBSUB SHARDNUMSUB`), as the official sharded
     /// adapter does: through the Redis Cluster of a `redis+cluster://` URL, or on a single

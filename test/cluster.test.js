@@ -339,7 +339,8 @@ describe('(d) bad input', { timeout: 30000 }, () => {
     };
     const cases = [
       ['createAdapter([])', [[]], /at least one seed/],
-      ['a rediss:// seed', [[{ url: 'rediss://127.0.0.1:7000' }]], /TLS/],
+      ['#insecure without TLS (rediss:// seeds are TLS: test/tls-topologies.test.js)', ['redis+cluster://127.0.0.1:7000#insecure'], /needs TLS/],
+      ['a fragment other than #insecure', ['rediss+cluster://127.0.0.1:7000#verify'], /#insecure/],
       ['a seed with a non-string host', [[{ host: 5, port: 7000 }]], /host/],
       ['a database in the URL', ['redis+cluster://127.0.0.1:7000/1'], /no databases/],
       ['no host in the URL', ['redis+cluster://'], /host/],

@@ -99,17 +99,32 @@ test("settings { url: 'redis://…', socket: { tls: true, ca } } and ioredis('re
   await sharesABroadcast(a, b, "still TLS");
 });
 
-test("TLS asked on a Sentinel URL or a cluster client is a clear error, never plaintext", () => {
+test("TLS asked on a Sentinel or cluster client, settings or URL gives a TLS URL, never plaintext", () => {
   const { createCluster } = require("redis");
   const Redis = require("ioredis");
-  const sources = [
-    { url: "redis+sentinel://127.0.0.1:26379/mymaster", socket: { tls: true } },
-    createCluster({ rootNodes: [{ url: "redis://127.0.0.1:7000" }], defaults: { socket: { tls: true } } }),
-    new Redis.Cluster([{ host: "127.0.0.1", port: 7000 }], { redisOptions: { tls: {} }, lazyConnect: true }),
-    ["rediss://127.0.0.1:7000"],
+  const { resolveRedisUrl } = require(path.join(process.env.SIOADAPTER_MODULE || path.join(__dirname, "..", "npm"), "lib", "connection"));
+  const sentinels = [{ host: "127.0.0.1", port: 26379 }];
+  const cases = [
+    [{ url: "redis+sentinel://127.0.0.1:26379/mymaster", socket: { tls: true } }, "rediss+sentinel://127.0.0.1:26379/mymaster"],
+    [createCluster({ rootNodes: [{ url: "redis://127.0.0.1:7000" }], defaults: { socket: { tls: true } } }), "rediss+cluster://127.0.0.1:7000"],
+    [new Redis.Cluster([{ host: "127.0.0.1", port: 7000 }], { redisOptions: { tls: {} }, lazyConnect: true }), "rediss+cluster://127.0.0.1:7000"],
+    [["rediss://127.0.0.1:7000", "127.0.0.1:7001"], "rediss+cluster://127.0.0.1:7000,127.0.0.1:7001"],
+    [[{ socket: { host: "127.0.0.1", port: 7000, tls: true, rejectUnauthorized: false } }], "rediss+cluster://127.0.0.1:7000#insecure"],
+    [{ sentinels, name: "m", tls: {}, enableTLSForSentinelMode: true }, "rediss+sentinel://127.0.0.1:26379/m/0?sentinelTls=false"],
+    [{ sentinels, name: "m", tls: {}, enableTLSForSentinelMode: true, sentinelTLS: {} }, "rediss+sentinel://127.0.0.1:26379/m/0"],
+    [{ sentinels, name: "m", sentinelTLS: { rejectUnauthorized: false } }, "redis+sentinel://127.0.0.1:26379/m/0?sentinelTls=true#insecure"],
   ];
-  for (const source of sources) {
-    assert.throws(() => createAdapter(source), (err) => err.code === "ERR_SIO_OPTION" && /TLS/.test(err.message) && /not support/.test(err.message));
+  for (const [source, url] of cases) {
+    assert.strictEqual(resolveRedisUrl(source), url);
+    assert.doesNotThrow(() => createAdapter(source));
+  }
+  const refused = [
+    // ioredis itself would reach the primary in plaintext: refused rather than followed.
+    [{ sentinels, name: "m", tls: {} }, /enableTLSForSentinelMode/],
+    [{ url: "redis+unix:///tmp/redis.sock", socket: { tls: true } }, /TLS/],
+  ];
+  for (const [source, why] of refused) {
+    assert.throws(() => createAdapter(source), (err) => err.code === "ERR_SIO_OPTION" && why.test(err.message));
   }
 });
 

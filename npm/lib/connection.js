@@ -50,30 +50,44 @@ function endpoint(entry, defaultPort, what, option, shown = entry) {
 
 function fromString(text, option) {
   native.noteSecrets(text);
-  if (/^(redis|rediss|unix|redis\+unix|redis\+sentinel|redis\+cluster):\/\//i.test(text)) return text;
+  if (/^(redis|rediss|unix|redis\+unix|rediss?\+sentinel|rediss?\+cluster):\/\//i.test(text)) return text;
   // The seeds' `adapter('localhost:6379')` form.
   const m = /^\[?([^\]\s/]*?)\]?(?::(\d+))?$/.exec(text);
   if (!m || !m[1]) throw optionError(option, `not a Redis URL or host:port: ${JSON.stringify(redact(text))}`);
   return `redis://${hostPort(m[1], m[2] || 6379)}`;
 }
 
+/** True when every TLS settings object of `parts` turns verification off (`rejectUnauthorized: false`). */
+function allInsecure(parts) {
+  return parts.length > 0 && parts.every((t) => isPlainObject(t) && t.rejectUnauthorized === false);
+}
+
 /**
- * `redis+sentinel://` from ioredis' Sentinel settings: `sentinels` ([{host, port}]), `name`,
+ * `redis[s]+sentinel://` from ioredis' Sentinel settings: `sentinels` ([{host, port}]), `name`,
  * the data nodes' `username`/`password`/`db`, the sentinels' `sentinelUsername`/`sentinelPassword`.
+ * TLS as ioredis reads it: to the data nodes with `tls` and `enableTLSForSentinelMode: true`, to
+ * the sentinels with `sentinelTLS`.
  */
 function fromSentinelSettings(o, option) {
   if (typeof o.name !== "string" || !o.name) throw optionError(option, "Sentinel settings need `name`, the monitored primary's name");
   if (o.sentinels.length === 0) throw optionError(option, "Sentinel settings need at least one entry in `sentinels`");
-  if (o.tls || o.enableTLSForSentinelMode) throw optionError(option, "TLS through Sentinel is not supported");
+  if (o.tls && !o.enableTLSForSentinelMode) {
+    throw optionError(option, "`tls` in Sentinel settings needs `enableTLSForSentinelMode: true` (without it ioredis itself would reach the primary in plaintext); set it, or remove `tls`");
+  }
   const enc = encodeURIComponent;
   const hosts = o.sentinels.map((s) => endpoint(s, 26379, "sentinel", option));
   const auth = userinfo(o);
   const db = Number(o.db ?? o.database ?? 0);
   if (!Number.isInteger(db) || db < 0) throw optionError(option, `db must be a non-negative integer, got ${JSON.stringify(o.db)}`);
+  const dataTls = Boolean(o.tls);
+  const sentinelTls = Boolean(o.sentinelTLS);
   const query = [];
   if (o.sentinelUsername) query.push(`sentinelUsername=${enc(o.sentinelUsername)}`);
   if (o.sentinelPassword) query.push(`sentinelPassword=${enc(o.sentinelPassword)}`);
-  return `redis+sentinel://${auth}${hosts.join(",")}/${enc(o.name)}/${db}${query.length ? `?${query.join("&")}` : ""}`;
+  if (sentinelTls !== dataTls) query.push(`sentinelTls=${sentinelTls}`);
+  const insecure = allInsecure([dataTls && o.tls, sentinelTls && o.sentinelTLS].filter(Boolean)) ? "#insecure" : "";
+  const scheme = dataTls ? "rediss+sentinel" : "redis+sentinel";
+  return `${scheme}://${auth}${hosts.join(",")}/${enc(o.name)}/${db}${query.length ? `?${query.join("&")}` : ""}${insecure}`;
 }
 
 /** `user:password@` (percent-encoded) from `username`/`password`, or "". */
@@ -82,22 +96,33 @@ function userinfo(o) {
   return o && (o.username || o.password) ? `${o.username ? enc(o.username) : ""}${o.password ? `:${enc(o.password)}` : ""}@` : "";
 }
 
+/** The TLS settings object an object (node-redis `socket`, ioredis `tls`) asks for, `{}` for `tls: true`, or null. */
+function tlsOf(o) {
+  if (!isPlainObject(o)) return null;
+  const socket = isPlainObject(o.socket) ? o.socket : null;
+  if (o.tls) return isPlainObject(o.tls) ? o.tls : socket || {};
+  if (socket && socket.tls) return socket;
+  return null;
+}
+
 /**
- * `redis+cluster://` from seed nodes: "host:port" or redis:// URL strings, ports, `{host, port}`,
+ * `redis[s]+cluster://` from seed nodes: "host:port" or redis:// URL strings, ports, `{host, port}`,
  * `{url}` or `{socket: {host, port}}` (node-redis `rootNodes`, ioredis `startupNodes`); the
- * credentials come from `auth` (`username`/`password`) or the first seed's URL.
+ * credentials come from `auth` (`username`/`password`) or the first seed's URL. TLS (to every
+ * node) when `auth` or a seed asks for it or a seed is a `rediss://` URL.
  */
 function fromClusterSeeds(seeds, auth, option) {
   if (seeds.length === 0) throw optionError(option, "a Redis Cluster needs at least one seed node");
-  const asksTls = (o) => isPlainObject(o) && Boolean(o.tls || (isPlainObject(o.socket) && o.socket.tls));
-  if (asksTls(auth) || seeds.some(asksTls)) throw optionError(option, "TLS with Redis Cluster is not supported yet (the client asks for it; sioadapter would connect in plaintext)");
+  const urlOf = (seed) => (typeof seed === "string" ? seed : seed && typeof seed.url === "string" ? seed.url : null);
+  const tlsParts = [auth, ...seeds].map(tlsOf).filter(Boolean);
+  const tls = tlsParts.length > 0 || seeds.some((seed) => /^rediss:/i.test(urlOf(seed) || ""));
+  const insecure = tls && allInsecure(tlsParts) ? "#insecure" : "";
   let credentials = userinfo(auth);
   const hosts = seeds.map((seed) => {
     if (typeof seed === "number") return `127.0.0.1:${seed}`;
-    const url = typeof seed === "string" ? seed : seed && typeof seed.url === "string" ? seed.url : null;
+    const url = urlOf(seed);
     if (url !== null) {
       const m = /^(?:rediss?:\/\/)?(?:([^@/]*)@)?([^/?#]+)/i.exec(url);
-      if (/^rediss:/i.test(url)) throw optionError(option, "TLS with Redis Cluster is not supported");
       if (!m) throw optionError(option, `not a seed node: ${JSON.stringify(redact(url))}`);
       if (m[1] && !credentials) credentials = `${m[1]}@`;
       return /:\d+$/.test(m[2]) ? m[2] : `${m[2]}:6379`;
@@ -106,7 +131,7 @@ function fromClusterSeeds(seeds, auth, option) {
     if (!s || typeof s !== "object") throw optionError(option, `not a seed node: ${JSON.stringify(seed)}`);
     return endpoint(s, 6379, "seed node", option, seed);
   });
-  return `redis+cluster://${credentials}${hosts.join(",")}`;
+  return `${tls ? "rediss" : "redis"}+cluster://${credentials}${hosts.join(",")}${insecure}`;
 }
 
 /** The seeds and credentials of a node-redis cluster or an ioredis Cluster, or null. */
@@ -152,11 +177,10 @@ function fromSettings(o, option) {
  */
 function withTls(url, tls, insecure, option) {
   if (!tls) return url;
-  const scheme = url.slice(0, url.indexOf(":"));
-  if (scheme !== "redis" && scheme !== "rediss") {
-    throw optionError(option, `the client asks for TLS, which sioadapter does not support with ${scheme}:// URLs yet (it would connect in plaintext)`);
-  }
-  const secure = `rediss${url.slice(scheme.length)}`;
+  const scheme = url.slice(0, url.indexOf(":")).toLowerCase();
+  const m = /^rediss?(\+sentinel|\+cluster)?$/.exec(scheme);
+  if (!m) throw optionError(option, `the client asks for TLS, which ${scheme}:// URLs cannot carry (it would connect in plaintext)`);
+  const secure = `rediss${m[1] || ""}${url.slice(scheme.length)}`;
   return insecure && !secure.endsWith(insecure) ? `${secure.replace(/#.*$/, "")}${insecure}` : secure;
 }
 
@@ -164,7 +188,7 @@ let warnedInsecure = false;
 
 /** Warns once per process that a connection's TLS certificate is not verified. */
 function warnIfInsecure(url) {
-  if (warnedInsecure || !url.startsWith("rediss:") || !url.endsWith("#insecure")) return;
+  if (warnedInsecure || !url.endsWith("#insecure")) return;
   warnedInsecure = true;
   process.emitWarning("sioadapter: TLS certificate verification is turned off (rejectUnauthorized: false or #insecure): the connection to Redis can be intercepted", { code: "SIO_TLS_INSECURE" });
 }
@@ -202,16 +226,29 @@ function readRedisUrl(source, option) {
 }
 
 /**
- * The certificate authorities (PEM text) a client's or settings object's TLS options name
- * (`tls.ca` for ioredis and settings, `socket.ca` for node-redis), or undefined for the system's.
+ * The certificate authorities (PEM text) named by the TLS settings of a client or settings object
+ * (`tls.ca` for ioredis and settings, `socket.ca` for node-redis, ioredis Sentinel's
+ * `sentinelTLS.ca`, a cluster's `defaults.socket.ca` / `redisOptions.tls.ca` / seeds' `socket.ca`),
+ * every distinct one joined, or undefined for the system's.
  */
 function resolveTlsCa(source) {
-  const o = source && typeof source === "object" ? (isRedisClient(source) ? source.options : source) : null;
-  if (!o) return undefined;
-  const socket = isPlainObject(o.socket) ? o.socket : {};
-  const ca = (isPlainObject(o.tls) && o.tls.ca) || socket.ca;
-  if (ca === undefined || ca === null) return undefined;
-  return (Array.isArray(ca) ? ca : [ca]).map((c) => String(c)).join("\n");
+  const objects = [];
+  const add = (o) => isPlainObject(o) && objects.push(o, o.socket, o.tls, o.sentinelTLS);
+  if (Array.isArray(source)) source.forEach(add);
+  else if (isRedisClient(source)) {
+    const cluster = clusterOf(source);
+    if (cluster) [cluster.auth, ...cluster.seeds].forEach(add);
+    else add(source.options);
+  } else add(source);
+  const cas = [];
+  for (const o of objects) {
+    if (!isPlainObject(o) || o.ca === undefined || o.ca === null) continue;
+    for (const ca of Array.isArray(o.ca) ? o.ca : [o.ca]) {
+      const text = String(ca);
+      if (!cas.includes(text)) cas.push(text);
+    }
+  }
+  return cas.length > 0 ? cas.join("\n") : undefined;
 }
 
 /** Hides the secrets of every URL in `text` for messages: the core's redaction (see `redact` in src/error.rs). */

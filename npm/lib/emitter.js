@@ -6,6 +6,7 @@
 const notepack = require("notepack.io");
 const native = require("./native");
 const { resolveRedisUrl, resolveTlsCa, optionError } = require("./connection");
+const { readLimits } = require("./limits");
 
 const RESERVED_EVENTS = new Set(["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"]);
 
@@ -90,10 +91,17 @@ class Emitter {
     if (opts === null || typeof opts !== "object") throw optionError("opts", "expected an object");
     if (opts.key !== undefined && typeof opts.key !== "string") throw optionError("key", `expected a string, got ${typeof opts.key}`);
     this.redisClient = redisClient;
-    this.opts = { key: opts.key || "socket.io" };
+    // maxQueuedPublishes, maxQueuedBytes and maxMessageBytes apply (README "Limits").
+    const limits = readLimits(opts);
+    this.opts = { ...opts, key: opts.key || "socket.io" };
     this._nsp = nsp.startsWith("/") ? nsp : `/${nsp}`;
-    this._shared = shared || { connection: new native.Connection(resolveRedisUrl(redisClient, "redisClient"), undefined, resolveTlsCa(redisClient)) };
-    this._native = new native.NativeEmitter(this._shared.connection, this.opts.key, this._nsp);
+    if (!shared) {
+      const url = resolveRedisUrl(redisClient, "redisClient");
+      const connection = new native.Connection(url, limits.queue.maxQueuedPublishes, limits.queue.maxQueuedBytes, resolveTlsCa(redisClient));
+      shared = { connection };
+    }
+    this._shared = shared;
+    this._native = new native.NativeEmitter(this._shared.connection, this.opts.key, this._nsp, limits.engine.maxMessageBytes);
   }
 
   /** The emitter of another namespace (a leading "/" is added when missing). */

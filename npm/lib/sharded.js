@@ -13,7 +13,7 @@ const notepack = require("notepack.io");
 const native = require("./native");
 const { coded, SharedConnection, withEngineHost } = require("./engine");
 const { readLimits } = require("./limits");
-const { resolveRedisUrl, isPlainObject, optionError } = require("./connection");
+const { resolveRedisUrl, resolveTlsCa, isPlainObject, optionError } = require("./connection");
 
 const socketIoAdapter = require("socket.io-adapter");
 
@@ -240,7 +240,7 @@ function createShardedAdapter(pubClient, subClient, opts) {
   const options = validateShardedOptions(opts);
   const url = resolveRedisUrl(pubClient, "pubClient");
   const ShardedRedisAdapter = shardedAdapterClass();
-  const shared = new SharedConnection(url, options.limits.queue, undefined, true);
+  const shared = new SharedConnection(url, options.limits.queue, resolveTlsCa(pubClient), true);
   return function (nsp) {
     const adapter = new ShardedRedisAdapter(nsp, shared, options);
     adapter.pubClient = pubClient;

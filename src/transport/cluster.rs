@@ -1,7 +1,7 @@
 //! Classic pub/sub through a Redis Cluster.
 //!
 //! A cluster is given as `redis+cluster://[user[:password]@]host:port[,host:port...]` (seed
-//! nodes). In a cluster, PUBLISH on any node reaches the subscribers of every node (the cluster
+//! nodes), or `rediss+cluster://…[#insecure]` to reach every node over TLS. In a cluster, PUBLISH on any node reaches the subscribers of every node (the cluster
 //! bus carries it), so a node of ours keeps both its connections on one primary: the first
 //! seed (or known primary) that answers and says it is a primary, kept while it stays one, left
 //! for another after a failover. `PUBSUB NUMSUB` only counts a node's own subscribers, so the
@@ -12,17 +12,16 @@ use std::sync::{Arc, Mutex};
 
 use redis::aio::MultiplexedConnection;
 
-use super::locate::{self, invalid_url, Locate, MultiHostUrl};
+use super::locate::{self, invalid_url, Locate, MultiHostUrl, Tls};
 use super::BoxFuture;
 use crate::error::Error;
-
-/// The URL scheme of a Redis Cluster.
-pub const SCHEME: &str = "redis+cluster://";
 
 /// What the transport needs to know of the cluster besides its own connections: the primaries
 /// (from the last `CLUSTER NODES`) and connections to them for `PUBSUB NUMSUB`.
 pub(crate) struct ClusterView {
     userinfo: String,
+    /// How every node is reached.
+    tls: Tls,
     primaries: Mutex<Vec<String>>,
     numsub_conns: tokio::sync::Mutex<HashMap<String, MultiplexedConnection>>,
 }
@@ -39,7 +38,7 @@ impl ClusterView {
         for addr in &primaries {
             let conn = match conns.get(addr) {
                 Some(conn) => conn.clone(),
-                None => match locate::connect(format!("redis://{}{addr}", self.userinfo).as_str()).await {
+                None => match locate::connect(self.node_url(addr).as_str(), self.tls.ca.as_deref()).await {
                     Ok(conn) => conns.entry(addr.clone()).or_insert(conn).clone(),
                     Err(err) => {
                         errors.push(format!("{addr}: {}", err.detail()));
@@ -60,6 +59,11 @@ impl ClusterView {
             return Err(Error::Redis(format!("no primary answered PUBSUB NUMSUB: {}", errors.join("; "))));
         }
         Ok(total)
+    }
+
+    /// The URL of the node at `addr`, with the URL's credentials and TLS mode.
+    fn node_url(&self, addr: &str) -> String {
+        self.tls.url(&self.userinfo, addr, "")
     }
 
     /// True once a `CLUSTER NODES` answer named the primaries.
@@ -88,7 +92,7 @@ impl ClusterSpec {
     /// assert!(ClusterSpec::parse("redis+cluster://127.0.0.1:7000/1").unwrap().is_err()); // no databases in a cluster
     /// ```
     pub fn parse(url: &str) -> Option<Result<ClusterSpec, Error>> {
-        let parts = MultiHostUrl::parse(url, SCHEME, 6379)?;
+        let parts = MultiHostUrl::parse(url, "cluster", 6379)?;
         let invalid = |reason: &str| invalid_url(url, reason);
         Some(parts.and_then(|parts| {
             if !parts.path.is_empty() && parts.path != ["0"] {
@@ -97,7 +101,10 @@ impl ClusterSpec {
             if let Some((key, _)) = parts.query.first() {
                 return Err(invalid(&format!("unknown parameter `{key}`")));
             }
-            let view = ClusterView { userinfo: parts.userinfo, primaries: Mutex::new(Vec::new()), numsub_conns: tokio::sync::Mutex::new(HashMap::new()) };
+            if parts.tls.insecure && !parts.tls.on {
+                return Err(invalid("#insecure needs TLS (rediss+cluster://)"));
+            }
+            let view = ClusterView { userinfo: parts.userinfo, tls: parts.tls, primaries: Mutex::new(Vec::new()), numsub_conns: tokio::sync::Mutex::new(HashMap::new()) };
             Ok(ClusterSpec { seeds: parts.hosts, view: Arc::new(view), watched: None })
         }))
     }
@@ -123,9 +130,23 @@ impl ClusterSpec {
 }
 
 impl ClusterSpec {
-    /// The `redis://` URL of the node at `addr`, with the URL's credentials.
+    /// The `redis://` (`rediss://`) URL of the node at `addr`, with the URL's credentials.
     pub(crate) fn node_url(&self, addr: &str) -> String {
-        format!("redis://{}{addr}", self.view.userinfo)
+        self.view.node_url(addr)
+    }
+
+    /// Verifies the nodes' TLS certificates against `ca` (PEM) instead of the system's roots.
+    /// Call before the view is shared.
+    pub fn with_ca(mut self, ca: Option<Vec<u8>>) -> Self {
+        if let Some(view) = Arc::get_mut(&mut self.view) {
+            view.tls.ca = ca;
+        }
+        self
+    }
+
+    /// The certificate authorities the nodes are verified against, if not the system's.
+    pub(crate) fn ca(&self) -> Option<&[u8]> {
+        self.view.tls.ca.as_deref()
     }
 }
 
@@ -147,7 +168,7 @@ impl Locate for ClusterSpec {
             }
             let mut errors = Vec::new();
             for addr in candidates {
-                let checked = match locate::connect(self.node_url(&addr).as_str()).await {
+                let checked = match locate::connect(self.node_url(&addr).as_str(), self.ca()).await {
                     Ok(mut conn) => self.check(&mut conn).await.map(|()| conn),
                     Err(err) => Err(err),
                 };
@@ -201,5 +222,18 @@ e7d1e 127.0.0.1:30001@31001 myself,master - 0 0 1 connected 0-5460
 aaaaa :0@0 master,noaddr - 0 0 0 disconnected
 ";
         assert_eq!(parse_primaries(nodes), ["127.0.0.1:30001", "127.0.0.1:30002"]);
+    }
+
+    #[test]
+    fn tls_reaches_every_node_over_tls() {
+        let url = |url: &str| ClusterSpec::parse(url).unwrap();
+        assert_eq!(url("redis+cluster://u:p@h:1").unwrap().node_url("n:2"), "redis://u:p@n:2");
+        assert_eq!(url("rediss+cluster://u:p@h:1").unwrap().node_url("n:2"), "rediss://u:p@n:2");
+        assert_eq!(url("REDISS+Cluster://h:1#insecure").unwrap().node_url("n:2"), "rediss://n:2#insecure");
+        let spec = url("rediss+cluster://h:1").unwrap().with_ca(Some(b"pem".to_vec()));
+        assert_eq!(spec.ca(), Some(&b"pem"[..]));
+        assert!(url("redis+cluster://h:1#insecure").is_err(), "#insecure needs TLS");
+        assert!(url("rediss+cluster://h:1#other").is_err());
+        assert!(ClusterSpec::parse("rediss://h:1").is_none() && ClusterSpec::parse("redisss+cluster://h:1").is_none());
     }
 }

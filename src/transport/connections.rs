@@ -79,14 +79,20 @@ impl Conns {
     }
 
     /// A connection to the Redis Cluster of the seed nodes `seeds` (`redis://host:port` URLs).
-    pub(crate) async fn open_sharded(seeds: Vec<String>, generation: u64, on_push: OnPush) -> Result<Conns, Error> {
+    pub(crate) async fn open_sharded(seeds: Vec<String>, ca: Option<Vec<u8>>, generation: u64, on_push: OnPush) -> Result<Conns, Error> {
         let on_push = move |push: PushInfo| -> Result<(), ()> {
             if let Some(push) = into_push(push) {
                 on_push(push);
             }
             Ok(())
         };
-        let client = ClusterClientBuilder::new(seeds)
+        // TLS (and whether to verify) comes from the seeds' `rediss://…[#insecure]` URLs.
+        let verified = seeds.first().is_some_and(|seed| seed.starts_with("rediss:") && !seed.ends_with("#insecure"));
+        let builder = match ca {
+            Some(ca) if verified => ClusterClientBuilder::new(seeds).certs(redis::TlsCertificates { client_tls: None, root_cert: Some(ca) }),
+            _ => ClusterClientBuilder::new(seeds),
+        };
+        let client = builder
             .use_protocol(redis::ProtocolVersion::RESP3)
             .push_sender(on_push)
             .connection_timeout(CONNECT_TIMEOUT)
@@ -300,11 +306,8 @@ fn manager(config: &RedisConfig, on_push: Option<OnPush>) -> Result<ConnectionMa
     // so a publisher killed while idle does not turn its next pipeline into an unconfirmed one.
     let redis_settings = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
     info = info.set_redis_settings(redis_settings);
-    let client = match &config.tls_ca_pem {
-        Some(ca) => redis::Client::build_with_tls(info, redis::TlsCertificates { client_tls: None, root_cert: Some(ca.clone()) }),
-        None => redis::Client::open(info),
-    }
-    .map_err(|e| invalid_url(&config.url, e))?;
+    let client = super::locate::client(info, config.tls_ca_pem.as_deref())
+        .map_err(|e| Error::InvalidOption { option: "url", reason: format!("{} ({})", e.detail(), redact(&config.url)) })?;
     let settings = ConnectionManagerConfig::new().set_number_of_retries(0).set_response_timeout(None).set_connection_timeout(Some(CONNECT_TIMEOUT));
     let settings = match on_push {
         Some(on_push) => settings

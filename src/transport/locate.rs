@@ -21,11 +21,45 @@ pub(crate) trait Locate: Send + 'static {
     /// The `host:port` to use, given the one in use (`None` at first). Keeping `current`
     /// while it is still right avoids moving for nothing.
     fn locate<'a>(&'a mut self, current: Option<&'a str>) -> BoxFuture<'a, Result<String, Error>>;
-    /// The `redis://` URL of the server at `addr`, with the credentials of the data nodes.
+    /// The `redis://` (or `rediss://`) URL of the server at `addr`, with the credentials of the
+    /// data nodes.
     fn node_url(&self, addr: &str) -> String;
 }
 
-/// The parts of a `scheme://[userinfo@]host:port[,host:port...][/rest][?query]` URL.
+/// How the servers of a multi-host URL are reached: in plaintext, or over TLS with the
+/// certificate verified (against `ca`, or the system's roots) unless `insecure`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Tls {
+    /// TLS at all (`rediss+…://`).
+    pub on: bool,
+    /// `#insecure` at the end of the URL: the certificate is not verified.
+    pub insecure: bool,
+    /// Certificate authorities (PEM) instead of the system's.
+    pub ca: Option<Vec<u8>>,
+}
+
+impl Tls {
+    /// The URL of the server at `addr`, with `userinfo` (`user:password@` or empty) and `rest`
+    /// (e.g. `/0`), in this mode.
+    pub fn url(&self, userinfo: &str, addr: &str, rest: &str) -> String {
+        let scheme = if self.on { "rediss" } else { "redis" };
+        let insecure = if self.on && self.insecure { "#insecure" } else { "" };
+        format!("{scheme}://{userinfo}{addr}{rest}{insecure}")
+    }
+}
+
+/// A client for `info`, verifying the server's certificate against `ca` when the connection is
+/// TLS with verification and a CA is given (the system's roots otherwise).
+pub(crate) fn client(info: impl redis::IntoConnectionInfo, ca: Option<&[u8]>) -> Result<redis::Client, Error> {
+    let info = info.into_connection_info()?;
+    let verified = matches!(info.addr(), redis::ConnectionAddr::TcpTls { insecure: false, .. });
+    Ok(match ca {
+        Some(ca) if verified => redis::Client::build_with_tls(info, redis::TlsCertificates { client_tls: None, root_cert: Some(ca.to_vec()) })?,
+        _ => redis::Client::open(info)?,
+    })
+}
+
+/// The parts of a `scheme://[userinfo@]host:port[,host:port...][/rest][?query][#insecure]` URL.
 pub(crate) struct MultiHostUrl<'a> {
     /// `user[:password]@` verbatim (still percent-encoded), or empty.
     pub userinfo: String,
@@ -35,18 +69,30 @@ pub(crate) struct MultiHostUrl<'a> {
     pub path: Vec<&'a str>,
     /// `key=value` pairs of the query, values percent-decoded.
     pub query: Vec<(&'a str, String)>,
+    /// `rediss+…://`, and `#insecure`; no certificate authorities yet.
+    pub tls: Tls,
 }
 
 impl<'a> MultiHostUrl<'a> {
-    /// Parses `url` when it has `scheme` (e.g. `redis+cluster://`, any case); `None` for another
-    /// scheme. Hosts without a port get `default_port`.
-    pub fn parse(url: &'a str, scheme: &str, default_port: u16) -> Option<Result<Self, Error>> {
-        let rest = url.get(..scheme.len()).filter(|s| s.eq_ignore_ascii_case(scheme)).map(|_| &url[scheme.len()..])?;
-        Some(Self::parse_rest(rest, default_port).map_err(|reason| invalid_url(url, reason)))
+    /// Parses `url` when its scheme is `redis+<kind>://` or, with TLS, `rediss+<kind>://` (any
+    /// case); `None` for another scheme. Hosts without a port get `default_port`.
+    pub fn parse(url: &'a str, kind: &str, default_port: u16) -> Option<Result<Self, Error>> {
+        let (scheme, rest) = url.split_once("://")?;
+        let on = match scheme.to_ascii_lowercase().strip_suffix(kind)?.strip_suffix('+')? {
+            "redis" => false,
+            "rediss" => true,
+            _ => return None,
+        };
+        Some(Self::parse_rest(rest, on, default_port).map_err(|reason| invalid_url(url, reason)))
     }
 
     /// Parses what follows the scheme; the error is the reason.
-    fn parse_rest(rest: &'a str, default_port: u16) -> Result<Self, &'static str> {
+    fn parse_rest(rest: &'a str, on: bool, default_port: u16) -> Result<Self, &'static str> {
+        let (rest, insecure) = match rest.split_once('#') {
+            None => (rest, false),
+            Some((rest, "insecure")) => (rest, true),
+            Some(_) => return Err("the only fragment is #insecure"),
+        };
         let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
         let (userinfo, rest) = match rest.rsplit_once('@') {
             Some((u, r)) => (format!("{u}@"), r),
@@ -76,13 +122,15 @@ impl<'a> MultiHostUrl<'a> {
                 (key, percent_decode(value))
             })
             .collect();
-        Ok(MultiHostUrl { userinfo, hosts, path: path.split('/').filter(|p| !p.is_empty()).collect(), query })
+        let tls = Tls { on, insecure, ca: None };
+        Ok(MultiHostUrl { userinfo, hosts, path: path.split('/').filter(|p| !p.is_empty()).collect(), query, tls })
     }
 }
 
-/// A connection to `url` that gives up after [`ASK_TIMEOUT`].
-pub(crate) async fn connect(info: impl redis::IntoConnectionInfo) -> Result<MultiplexedConnection, Error> {
-    let client = redis::Client::open(info)?;
+/// A connection to `url` (verified against `ca` if given, see [`client`]) that gives up after
+/// [`ASK_TIMEOUT`].
+pub(crate) async fn connect(info: impl redis::IntoConnectionInfo, ca: Option<&[u8]>) -> Result<MultiplexedConnection, Error> {
+    let client = client(info, ca)?;
     let config = AsyncConnectionConfig::new().set_connection_timeout(Some(ASK_TIMEOUT)).set_response_timeout(Some(ASK_TIMEOUT));
     Ok(client.get_multiplexed_async_connection_with_config(&config).await?)
 }

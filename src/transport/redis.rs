@@ -44,35 +44,34 @@ impl RedisTransport {
         PROVIDER.call_once(|| {
             let _ = rustls::crypto::ring::default_provider().install_default();
         });
-        if config.url.starts_with("rediss:") && config.url.ends_with("#insecure") {
+        if config.url.starts_with("rediss") && config.url.ends_with("#insecure") {
             static WARNED: std::sync::Once = std::sync::Once::new();
             WARNED.call_once(|| tracing::warn!("TLS certificate verification is turned off (#insecure): the connection to Redis can be intercepted"));
         }
         let mut cluster = None;
         let mut sharded_seeds = None;
+        let ca = config.tls_ca_pem.clone();
         let locator: Option<Box<dyn Locate>> = match (SentinelSpec::parse(&config.url).transpose()?, ClusterSpec::parse(&config.url).transpose()?) {
-            (Some(sentinel), _) => Some(Box::new(sentinel)),
+            (Some(sentinel), _) => Some(Box::new(sentinel.with_ca(ca))),
             // Sharded pub/sub on a cluster: the redis crate's cluster connection routes by slot.
             (None, Some(spec)) if config.sharded => {
                 sharded_seeds = Some(spec.seeds.iter().map(|addr| spec.node_url(addr)).collect::<Vec<_>>());
                 None
             }
             (None, Some(spec)) => {
+                let spec = spec.with_ca(ca);
                 cluster = Some(spec.view());
                 Some(Box::new(spec))
             }
             (None, None) => None,
         };
-        if (locator.is_some() || sharded_seeds.is_some()) && config.tls_ca_pem.is_some() {
-            return Err(Error::InvalidOption { option: "url", reason: "TLS with Sentinel or Redis Cluster is not supported".into() });
-        }
         let link = Arc::new(Link::new());
         match (locator, sharded_seeds) {
             (Some(locator), _) => {
                 tokio::spawn(follow(locator, config.clone(), link.clone()));
             }
             (None, Some(seeds)) => {
-                tokio::spawn(connect_sharded(seeds, link.clone()));
+                tokio::spawn(connect_sharded(seeds, config.tls_ca_pem.clone(), link.clone()));
             }
             (None, None) => {
                 let generation = link.next_generation();
@@ -95,13 +94,14 @@ impl RedisTransport {
     }
 }
 
-/// Sharded pub/sub: connects to the cluster of `seeds` (retrying while it cannot be reached)
-/// and puts the connection in use. The redis crate then follows the cluster's topology itself.
-async fn connect_sharded(seeds: Vec<String>, link: Arc<Link<Conns>>) {
+/// Sharded pub/sub: connects to the cluster of `seeds` (verified against `ca` over TLS;
+/// retrying while it cannot be reached) and puts the connection in use. The redis crate then
+/// follows the cluster's topology itself.
+async fn connect_sharded(seeds: Vec<String>, ca: Option<Vec<u8>>, link: Arc<Link<Conns>>) {
     let mut delay = RETRY_MIN;
     while !link.is_closed() {
         let generation = link.next_generation();
-        match Conns::open_sharded(seeds.clone(), generation, push_handler(&link, generation)).await {
+        match Conns::open_sharded(seeds.clone(), ca.clone(), generation, push_handler(&link, generation)).await {
             Ok(mut conns) => match link.subscribe_everything(&mut conns).await {
                 Ok(()) => {
                     if link.install(conns.clone()) {

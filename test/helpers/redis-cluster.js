@@ -18,13 +18,19 @@
 //   await cluster.waitForFailover(port)  // a replica of the killed primary took over, all live nodes agree
 //   await cluster.stop()       // kills every node and removes the temp dir
 //
+// TLS-only (helpers/tls-redis.js): `startRedisCluster({ tls: certs, nodes: 3, replicas: 0 })` runs
+// every node with `--port 0 --tls-port <port> --tls-cluster yes --tls-replication yes` (bus and
+// replication over TLS too), creates it with `redis-cli --tls --cacert`, and speaks TLS in every
+// admin command (`cluster.command`, the checks); `cluster.url` is then 'rediss+cluster://...'.
+//
 // Every node is also SIGKILLed (and the directory removed) when the test process exits or gets
 // SIGINT/SIGTERM/SIGHUP (helpers/redis-process.js, which also runs each node).
 
 const { execFile } = require('node:child_process');
 const path = require('node:path');
 
-const { HOST, RedisProcess, command, freePortBlock, portAnswers, serverArgs, sleep, tempDir, removeDir } = require('./redis-process');
+const { HOST, RedisProcess, answersPing, command, freePortBlock, portAnswers, serverArgs, sleep, tempDir, removeDir,
+  tlsServerArgs, tlsCommandOptions } = require('./redis-process');
 
 const live = new Set();
 /** Base ports are picked in this range; bus ports (+10000) stay below the ephemeral range (32768). */
@@ -34,9 +40,9 @@ const BUS_OFFSET = 10000;
 // -------------------------------------------------------------------------------------------------
 // Commands (`command`: one RESP command on a fresh connection, see helpers/redis-process.js)
 
-/** `CLUSTER INFO` as an object of strings. */
-async function clusterInfo(port) {
-  const text = await command(port, ['CLUSTER', 'INFO']);
+/** `CLUSTER INFO` as an object of strings (`options`: see `command`, e.g. TLS). */
+async function clusterInfo(port, options) {
+  const text = await command(port, ['CLUSTER', 'INFO'], undefined, options);
   if (text instanceof Error) throw text;
   return Object.fromEntries(String(text).split('\r\n').filter(Boolean).map((l) => l.split(':')));
 }
@@ -44,8 +50,8 @@ async function clusterInfo(port) {
 /**
  * `CLUSTER NODES` parsed: [{ id, port, flags: [..], master: id|null, linkState, slots: 'a-b c-d', myself }].
  */
-async function clusterNodes(port) {
-  const text = await command(port, ['CLUSTER', 'NODES']);
+async function clusterNodes(port, options) {
+  const text = await command(port, ['CLUSTER', 'NODES'], undefined, options);
   if (text instanceof Error) throw text;
   return String(text).split('\n').filter(Boolean).map((line) => {
     const f = line.trim().split(' ');
@@ -67,14 +73,24 @@ async function clusterNodes(port) {
 // The cluster
 
 class RedisCluster {
-  constructor(ports, { nodeTimeout = 2000 } = {}) {
+  /** `tls`: certs ({ certFile, keyFile, caFile, ca }) for a TLS-only cluster (see the file comment). */
+  constructor(ports, { nodeTimeout = 2000, replicas = 1, tls = null } = {}) {
     this.ports = ports;
     this.nodeTimeout = nodeTimeout;
-    this.dir = tempDir('sio-redis-cluster-');
-    this.nodes = new Map(ports.map((port) => [port, new RedisProcess('cluster node', port, serverArgs(port, this.dir,
-      '--cluster-enabled', 'yes', '--cluster-config-file', path.join(this.dir, `nodes-${port}.conf`),
+    this.replicasPerPrimary = replicas;
+    this.tls = tls;
+    this.commandOptions = tlsCommandOptions(tls);
+    this.dir = tempDir(tls ? 'sio-redis-tls-cluster-' : 'sio-redis-cluster-');
+    const clusterArgs = (port) => ['--cluster-enabled', 'yes', '--cluster-config-file', path.join(this.dir, `nodes-${port}.conf`),
       '--cluster-node-timeout', String(nodeTimeout),
-      '--repl-diskless-sync-delay', '0'))])); // replicas sync at once (the default waits 5 s)
+      '--repl-diskless-sync-delay', '0']; // replicas sync at once (the default waits 5 s)
+    const ready = (port) => answersPing(port, this.commandOptions);
+    this.nodes = new Map(ports.map((port) => [port, tls
+      // The bus port is port + 10000 either way (with tls-cluster the TLS port is the one announced);
+      // said explicitly since the plaintext port is 0.
+      ? new RedisProcess('TLS cluster node', port, tlsServerArgs(port, this.dir, tls, [['tls-cluster', 'yes'], ['tls-replication', 'yes']],
+        ...clusterArgs(port), '--cluster-port', String(port + BUS_OFFSET)), { ready })
+      : new RedisProcess('cluster node', port, serverArgs(port, this.dir, ...clusterArgs(port)))]));
     this.primaries = [];
     this.replicas = [];
     this.replicaOf = {};
@@ -83,7 +99,7 @@ class RedisCluster {
   }
 
   get url() {
-    return `redis+cluster://${this.ports.map((p) => `${HOST}:${p}`).join(',')}`;
+    return `${this.tls ? 'rediss' : 'redis'}+cluster://${this.ports.map((p) => `${HOST}:${p}`).join(',')}`;
   }
 
   get seeds() {
@@ -100,8 +116,9 @@ class RedisCluster {
     return Boolean(node) && node.running;
   }
 
+  /** One command on the node on `port` (over TLS for a TLS cluster); error replies resolve as Errors. */
   command(port, args, timeoutMs) {
-    return command(port, args, timeoutMs);
+    return command(port, args, timeoutMs, this.commandOptions);
   }
 
   /** Spawns every node and waits until each answers PING. */
@@ -109,10 +126,12 @@ class RedisCluster {
     await Promise.all([...this.nodes.values()].map((node) => node.start(timeoutMs)));
   }
 
-  /** redis-cli --cluster create with one replica per primary. */
+  /** redis-cli --cluster create with `replicas` replicas per primary (over TLS for a TLS cluster). */
   create(timeoutMs = 30000) {
+    const tlsArgs = this.tls ? ['--tls', '--cacert', this.tls.caFile] : [];
     return new Promise((resolve, reject) => {
-      execFile('redis-cli', ['--cluster', 'create', ...this.ports.map((p) => `${HOST}:${p}`), '--cluster-replicas', '1', '--cluster-yes'],
+      execFile('redis-cli', [...tlsArgs, '--cluster', 'create', ...this.ports.map((p) => `${HOST}:${p}`),
+        '--cluster-replicas', String(this.replicasPerPrimary), '--cluster-yes'],
         { timeout: timeoutMs }, (err, stdout, stderr) => {
           this.createOutput = `${stdout}${stderr}`;
           if (err) reject(new Error(`redis-cli --cluster create failed: ${err.message}\n${this.createOutput}`));
@@ -133,8 +152,8 @@ class RedisCluster {
       let info;
       let nodes;
       try {
-        info = await clusterInfo(port);
-        nodes = await clusterNodes(port);
+        info = await clusterInfo(port, this.commandOptions);
+        nodes = await clusterNodes(port, this.commandOptions);
       } catch (err) {
         return `${port}: ${err.message}`;
       }
@@ -150,7 +169,7 @@ class RedisCluster {
       const me = nodes.find((n) => n.myself);
       if (me && me.flags.includes('slave')) {
         // A replica that never synced with its primary would not be allowed to fail over.
-        const repl = await command(port, ['INFO', 'replication']).catch((err) => err);
+        const repl = await this.command(port, ['INFO', 'replication']).catch((err) => err);
         if (!/master_link_status:up/.test(String(repl))) return `${port}: replica link to its primary not up yet`;
       }
       const byId = new Map(nodes.map((n) => [n.id, n]));
@@ -192,7 +211,7 @@ class RedisCluster {
   async topology() {
     for (const port of this.livePorts) {
       try {
-        return this.describe(await clusterNodes(port), this.livePorts);
+        return this.describe(await clusterNodes(port, this.commandOptions), this.livePorts);
       } catch {
         // try the next node
       }
@@ -234,11 +253,14 @@ class RedisCluster {
 }
 
 /**
- * Starts a 6-node cluster (3 primaries with one replica each) and waits until it is ok and every
- * node agrees. On failure everything started is killed and the error rethrown.
+ * Starts a cluster of `nodes` nodes, `replicas` replicas per primary (default 6 nodes: 3 primaries
+ * with one replica each), TLS-only with `tls` (certs, see the file comment), and waits until it is
+ * ok and every node agrees. On failure everything started is killed and the error rethrown.
  */
-async function startRedisCluster({ nodes = 6, nodeTimeout = 2000, timeoutMs = 30000 } = {}) {
-  const cluster = new RedisCluster(await freePortBlock(nodes, BASE_RANGE, [BUS_OFFSET]), { nodeTimeout });
+async function startRedisCluster({ nodes = 6, replicas = 1, nodeTimeout = 2000, timeoutMs = 30000, tls = null } = {}) {
+  const primaries = nodes / (replicas + 1);
+  if (!Number.isInteger(primaries) || primaries < 3) throw new Error(`startRedisCluster: ${nodes} nodes cannot make >= 3 primaries with ${replicas} replicas each`);
+  const cluster = new RedisCluster(await freePortBlock(nodes, BASE_RANGE, [BUS_OFFSET]), { nodeTimeout, replicas, tls });
   live.add(cluster);
   try {
     await cluster.spawnAll();
@@ -247,7 +269,7 @@ async function startRedisCluster({ nodes = 6, nodeTimeout = 2000, timeoutMs = 30
     cluster.primaries = topology.primaries;
     cluster.replicas = topology.replicas;
     cluster.replicaOf = topology.replicaOf;
-    if (cluster.primaries.length !== nodes / 2 || cluster.replicas.length !== nodes / 2) {
+    if (cluster.primaries.length !== primaries || cluster.replicas.length !== nodes - primaries) {
       throw new Error(`unexpected topology after create: ${JSON.stringify(topology)}`);
     }
     return cluster;

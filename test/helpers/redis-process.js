@@ -4,7 +4,8 @@
 //
 // - free loopback ports below the ephemeral range (freePort, freePortBlock), so that no outgoing
 //   connection can hold a port while its server is down and must come back on it;
-// - a one-shot RESP2 client, no client library involved (command, redisCommand);
+// - a one-shot RESP2 client, no client library involved (command, redisCommand), in plaintext or,
+//   with `{ tls: { ca, ... } }` (node's tls.connect options), over TLS (helpers/tls-redis.js);
 // - RedisProcess: spawn redis-server, resolve once it answers PING, kill -9 and wait until the port
 //   refuses connections, keep the tail of its output for failure messages;
 // - temp dirs (tempDir / removeDir);
@@ -15,6 +16,7 @@
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
+const tls = require('node:tls');
 const os = require('node:os');
 const path = require('node:path');
 
@@ -155,14 +157,17 @@ function parseReply(buf, i = 0) {
 /**
  * Sends `args` (e.g. ['CLUSTER', 'INFO']) to HOST:`port` on a new connection and resolves with the
  * reply (strings, numbers, arrays, null; an error reply resolves as an Error with
- * `redisError: true`); rejects on a connection error or after `timeoutMs`.
+ * `redisError: true`); rejects on a connection error or after `timeoutMs`. `options.tls`: connect
+ * over TLS with these tls.connect options (e.g. `{ ca }`; the certificate is verified unless they
+ * say otherwise) instead of plain TCP.
  */
-function command(port, args, timeoutMs = 2000) {
+function command(port, args, timeoutMs = 2000, options = {}) {
+  const tlsOptions = options && options.tls;
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: HOST, port });
+    const socket = tlsOptions ? tls.connect({ host: HOST, port, ...tlsOptions }) : net.connect({ host: HOST, port });
     let buf = Buffer.alloc(0);
     let settled = false;
-    const what = `${args.join(' ')} on ${HOST}:${port}`;
+    const what = `${args.join(' ')} on ${HOST}:${port}${tlsOptions ? ' (TLS)' : ''}`;
     const finish = (err, value) => {
       if (settled) return;
       settled = true;
@@ -172,7 +177,7 @@ function command(port, args, timeoutMs = 2000) {
       else resolve(value);
     };
     const timer = setTimeout(() => finish(new Error(`${what}: no reply within ${timeoutMs} ms`)), timeoutMs);
-    socket.once('connect', () => socket.write(encodeCommand(args)));
+    socket.once(tlsOptions ? 'secureConnect' : 'connect', () => socket.write(encodeCommand(args)));
     socket.on('data', (chunk) => {
       buf = Buffer.concat([buf, chunk]);
       let parsed;
@@ -190,8 +195,8 @@ function command(port, args, timeoutMs = 2000) {
 }
 
 /** `command`, but an error reply rejects (saying the command and the port). */
-async function redisCommand(port, args, timeoutMs) {
-  const value = await command(port, args, timeoutMs);
+async function redisCommand(port, args, timeoutMs, options) {
+  const value = await command(port, args, timeoutMs, options);
   if (value instanceof Error) throw new Error(`${args.join(' ')} on ${HOST}:${port}: ${value.message}`);
   return value;
 }
@@ -247,8 +252,36 @@ function serverArgs(port, dir, ...extra) {
     '--daemonize', 'no', '--dir', dir, '--loglevel', 'warning', ...extra];
 }
 
-async function answersPing(port) {
-  return (await command(port, ['PING'], 1000)) === 'PONG';
+/**
+ * TLS of a test server (helpers/tls-redis.js makes them): `certs` = { certFile, keyFile, caFile, ca }
+ * (files by absolute path, `ca` the CA's PEM text).
+ *
+ * tlsSettings(certs): the redis-server settings [[name, value], ...] of a TLS port with that
+ * certificate, clients not asked for one (`tls-auth-clients no`); `extra` pairs appended (e.g.
+ * ['tls-replication', 'yes']). As arguments: tlsServerArgs; as config file lines: name value.
+ */
+function tlsSettings(certs, ...extra) {
+  return [['tls-cert-file', certs.certFile], ['tls-key-file', certs.keyFile], ['tls-ca-cert-file', certs.caFile],
+    ['tls-auth-clients', 'no'], ...extra];
+}
+
+/**
+ * The arguments of a TLS-ONLY data node (`--port 0`: no plaintext port at all, `--tls-port
+ * port`) working in `dir`, like serverArgs; `settings`: more [name, value] pairs of tlsSettings;
+ * `extra` appended as is.
+ */
+function tlsServerArgs(port, dir, certs, settings = [], ...extra) {
+  return serverArgs(0, dir, '--tls-port', String(port), ...tlsSettings(certs, ...settings).flatMap(([k, v]) => [`--${k}`, v]), ...extra);
+}
+
+/** `command` options that speak TLS to a server of `certs`, verifying its certificate with the CA. */
+function tlsCommandOptions(certs) {
+  return certs ? { tls: { ca: certs.ca } } : {};
+}
+
+/** True when the server on `port` answers PING (`options`: see `command`, e.g. `{ tls: { ca } }`). */
+async function answersPing(port, options) {
+  return (await command(port, ['PING'], 1000, options)) === 'PONG';
 }
 
 class RedisProcess {
@@ -346,8 +379,12 @@ module.exports = {
   command,
   redisCommand,
   pollUntil,
+  answersPing,
   tempDir,
   removeDir,
   serverArgs,
+  tlsSettings,
+  tlsServerArgs,
+  tlsCommandOptions,
   RedisProcess,
 };

@@ -14,11 +14,19 @@
 //   await dep.primary.kill();                  // kill -9
 //   await dep.waitForPrimary(dep.replica.port) // Sentinel names the former replica
 //   await dep.stop();
+//
+// TLS-only (helpers/tls-redis.js): `startSentinelDeployment({ tls: certs })` runs the primary and
+// the replica with `--port 0 --tls-port <port> --tls-replication yes` and the sentinels with
+// `port 0`, `tls-port`, `tls-replication yes` (so that they talk TLS to the data nodes and to each
+// other); every admin command speaks TLS; `dep.url` is then 'rediss+sentinel://...'. With
+// `plainSentinelPorts: true` as well, each sentinel also listens in plaintext on
+// `sentinel.plainPort` (`dep.plainSentinelUrl`; the data nodes stay TLS-only).
 
 const fs = require('node:fs');
 const path = require('node:path');
 
-const { RedisProcess, freePort, redisCommand, pollUntil, serverArgs, tempDir, removeDir } = require('./redis-process');
+const { RedisProcess, answersPing, freePort, redisCommand: plainRedisCommand, pollUntil, serverArgs, tempDir, removeDir,
+  tlsSettings, tlsServerArgs, tlsCommandOptions } = require('./redis-process');
 
 const PORT_RANGE = [16300, 16599];
 const NAME = 'mymaster';
@@ -44,20 +52,30 @@ function parseInfo(text) {
 // The deployment
 
 class SentinelDeployment {
-  constructor() {
+  /** `tls`: certs for a TLS-only deployment, `plainSentinelPorts`: see the file comment. */
+  constructor({ tls = null, plainSentinelPorts = false } = {}) {
     this.name = NAME;
-    this.dir = tempDir('sio-sentinel-');
+    this.tls = tls;
+    this.plainSentinelPorts = Boolean(tls && plainSentinelPorts);
+    this.commandOptions = tlsCommandOptions(tls);
+    this.dir = tempDir(tls ? 'sio-sentinel-tls-' : 'sio-sentinel-');
     this.primary = null;
     this.replica = null;
     this.sentinels = [];
   }
 
-  /** `redis+sentinel://` URL of the deployment (sentinels in order, primary name, no db). */
+  /** `redis+sentinel://` (TLS: `rediss+sentinel://`) URL of the deployment (sentinels in order, primary name, no db). */
   get url() {
-    return `redis+sentinel://${this.sentinels.map((s) => `127.0.0.1:${s.port}`).join(',')}/${this.name}`;
+    return `${this.tls ? 'rediss' : 'redis'}+sentinel://${this.sentinels.map((s) => `127.0.0.1:${s.port}`).join(',')}/${this.name}`;
   }
 
-  /** ioredis' Sentinel options: { sentinels: [{ host, port }], name }. */
+  /** With plainSentinelPorts: the sentinels' plaintext ports as a `rediss+sentinel://` URL (data nodes over TLS). */
+  get plainSentinelUrl() {
+    if (!this.plainSentinelPorts) throw new Error('the sentinels have no plaintext port (plainSentinelPorts)');
+    return `rediss+sentinel://${this.sentinels.map((s) => `127.0.0.1:${s.plainPort}`).join(',')}/${this.name}`;
+  }
+
+  /** ioredis' Sentinel options: { sentinels: [{ host, port }], name } (no TLS settings). */
   get ioredisOptions() {
     return { sentinels: this.sentinels.map((s) => ({ host: '127.0.0.1', port: s.port })), name: this.name };
   }
@@ -70,24 +88,35 @@ class SentinelDeployment {
       const dir = path.join(this.dir, role);
       fs.mkdirSync(dir, { recursive: true });
       // The default delay (5 s) would make the replica wait that long for its first sync.
+      if (this.tls) return tlsServerArgs(port, dir, this.tls, [['tls-replication', 'yes']], '--repl-diskless-sync-delay', '0');
       return serverArgs(port, dir, '--repl-diskless-sync-delay', '0');
     };
+    const processOptions = { ready: (port) => answersPing(port, this.commandOptions) };
     const primaryPort = await freePort(PORT_RANGE);
-    this.primary = new RedisProcess('primary', primaryPort, dataArgs(primaryPort, 'primary'));
+    this.primary = new RedisProcess('primary', primaryPort, dataArgs(primaryPort, 'primary'), processOptions);
     await this.primary.start();
     const replicaPort = await freePort(PORT_RANGE);
-    this.replica = new RedisProcess('replica', replicaPort, [...dataArgs(replicaPort, 'replica'), '--replicaof', '127.0.0.1', String(primaryPort)]);
+    this.replica = new RedisProcess('replica', replicaPort, [...dataArgs(replicaPort, 'replica'), '--replicaof', '127.0.0.1', String(primaryPort)], processOptions);
     await this.replica.start();
     // The replica is in sync before the sentinels start: their first INFO of the primary lists it.
-    await pollUntil(async () => parseInfo(await redisCommand(replicaPort, ['INFO', 'replication'])).master_link_status === 'up',
+    await pollUntil(async () => parseInfo(await this.command(replicaPort, ['INFO', 'replication'])).master_link_status === 'up',
       left(), `the replica on ${replicaPort} to be in sync with the primary on ${primaryPort}`);
 
     const sentinelPorts = [];
     for (let i = 0; i < 3; i++) sentinelPorts.push(await freePort(PORT_RANGE));
+    const plainPorts = [];
+    if (this.plainSentinelPorts) for (let i = 0; i < 3; i++) plainPorts.push(await freePort(PORT_RANGE));
     this.sentinels = sentinelPorts.map((port, i) => {
       const file = path.join(this.dir, `sentinel-${i + 1}.conf`);
+      // TLS: the sentinels' port is the TLS port (plaintext port 0 or, with plainSentinelPorts, a
+      // second one); `tls-replication yes` makes them talk TLS to the data nodes and announce
+      // their TLS port to each other.
+      const portLines = this.tls
+        ? [`port ${this.plainSentinelPorts ? plainPorts[i] : 0}`, `tls-port ${port}`,
+          ...tlsSettings(this.tls, ['tls-replication', 'yes']).map(([k, v]) => `${k} ${v}`)]
+        : [`port ${port}`];
       fs.writeFileSync(file, [
-        `port ${port}`,
+        ...portLines,
         'bind 127.0.0.1',
         `dir ${this.dir}`,
         `sentinel monitor ${NAME} 127.0.0.1 ${primaryPort} 2`,
@@ -96,7 +125,9 @@ class SentinelDeployment {
         `sentinel parallel-syncs ${NAME} 1`,
         '',
       ].join('\n'));
-      return new RedisProcess(`sentinel ${i + 1}`, port, [file, '--sentinel', '--loglevel', 'warning']);
+      const sentinel = new RedisProcess(`sentinel ${i + 1}`, port, [file, '--sentinel', '--loglevel', 'warning'], processOptions);
+      if (this.plainSentinelPorts) sentinel.plainPort = plainPorts[i];
+      return sentinel;
     });
     await Promise.all(this.sentinels.map((s) => s.start()));
     await pollUntil(async () => (await Promise.all(this.sentinels.map((s) => this.sentinelReady(s)))).every(Boolean),
@@ -106,12 +137,12 @@ class SentinelDeployment {
 
   /** True when `sentinel` names the current primary, sees the replica in sync and knows 2 other sentinels. */
   async sentinelReady(sentinel) {
-    const addr = await redisCommand(sentinel.port, ['SENTINEL', 'get-master-addr-by-name', NAME]);
+    const addr = await this.command(sentinel.port, ['SENTINEL', 'get-master-addr-by-name', NAME]);
     if (!addr || Number(addr[1]) !== this.primary.port) return false;
-    const replicas = (await redisCommand(sentinel.port, ['SENTINEL', 'replicas', NAME])).map(pairs);
+    const replicas = (await this.command(sentinel.port, ['SENTINEL', 'replicas', NAME])).map(pairs);
     const replica = replicas.find((r) => Number(r.port) === this.replica.port);
     if (!replica || replica.flags !== 'slave' || replica['master-link-status'] !== 'ok') return false;
-    const others = (await redisCommand(sentinel.port, ['SENTINEL', 'sentinels', NAME])).map(pairs);
+    const others = (await this.command(sentinel.port, ['SENTINEL', 'sentinels', NAME])).map(pairs);
     return others.filter((o) => !/down|disconnected/.test(o.flags)).length >= 2;
   }
 
@@ -119,7 +150,7 @@ class SentinelDeployment {
   async primaryPort() {
     for (const s of this.sentinels.filter((x) => x.running)) {
       try {
-        const addr = await redisCommand(s.port, ['SENTINEL', 'get-master-addr-by-name', NAME], 1000);
+        const addr = await this.command(s.port, ['SENTINEL', 'get-master-addr-by-name', NAME], 1000);
         return addr ? Number(addr[1]) : null;
       } catch {
         // try the next one
@@ -132,19 +163,19 @@ class SentinelDeployment {
   waitForPrimary(port, timeoutMs = 30000) {
     return pollUntil(async () => {
       const answers = await Promise.all(this.sentinels.filter((s) => s.running).map((s) =>
-        redisCommand(s.port, ['SENTINEL', 'get-master-addr-by-name', NAME], 1000).catch(() => null)));
+        this.command(s.port, ['SENTINEL', 'get-master-addr-by-name', NAME], 1000).catch(() => null)));
       return answers.length > 0 && answers.every((a) => a && Number(a[1]) === port);
     }, timeoutMs, async () => `every sentinel to name 127.0.0.1:${port} as the primary:\n${await this.describe()}`, 50);
   }
 
   /** ROLE of the server on `port`: 'master', 'slave', 'sentinel' (first element of the reply). */
   async role(port) {
-    return (await redisCommand(port, ['ROLE']))[0];
+    return (await this.command(port, ['ROLE']))[0];
   }
 
-  /** Sends `args` to the data node or sentinel on `port`. */
+  /** Sends `args` to the data node or sentinel on `port` (over TLS in a TLS deployment); error replies reject. */
   command(port, args, timeoutMs) {
-    return redisCommand(port, args, timeoutMs);
+    return plainRedisCommand(port, args, timeoutMs, this.commandOptions);
   }
 
   /** A few lines on the state of every process, for failure messages. */
@@ -154,7 +185,7 @@ class SentinelDeployment {
       let state = 'not running';
       if (p.running) {
         try {
-          const info = parseInfo(await redisCommand(p.port, ['INFO', 'replication'], 1000));
+          const info = parseInfo(await this.command(p.port, ['INFO', 'replication'], 1000));
           state = `role=${info.role} master_link_status=${info.master_link_status || '-'} connected_slaves=${info.connected_slaves || '-'}`;
         } catch (err) {
           state = `running, INFO failed: ${err.message}`;
@@ -166,9 +197,9 @@ class SentinelDeployment {
       let state = 'not running';
       if (s.running) {
         try {
-          const m = pairs((await redisCommand(s.port, ['SENTINEL', 'master', NAME], 1000)));
-          const replicas = (await redisCommand(s.port, ['SENTINEL', 'replicas', NAME], 1000)).map(pairs);
-          const others = (await redisCommand(s.port, ['SENTINEL', 'sentinels', NAME], 1000)).map(pairs);
+          const m = pairs((await this.command(s.port, ['SENTINEL', 'master', NAME], 1000)));
+          const replicas = (await this.command(s.port, ['SENTINEL', 'replicas', NAME], 1000)).map(pairs);
+          const others = (await this.command(s.port, ['SENTINEL', 'sentinels', NAME], 1000)).map(pairs);
           state = `master ${m.ip}:${m.port} flags=${m.flags} failover-state=${m['failover-state'] || '-'}; ` +
             `replicas ${replicas.map((r) => `${r.port}(${r.flags},${r['master-link-status']})`).join(' ') || 'none'}; ` +
             `other sentinels ${others.map((o) => `${o.port}(${o.flags})`).join(' ') || 'none'}`;
@@ -190,9 +221,12 @@ class SentinelDeployment {
   }
 }
 
-/** Starts a deployment (see SentinelDeployment#start); on failure, cleans up and rethrows. */
-async function startSentinelDeployment(options) {
-  const dep = new SentinelDeployment();
+/**
+ * Starts a deployment (see SentinelDeployment#start; `{ tls, plainSentinelPorts }` go to the
+ * constructor, the rest to start()); on failure, cleans up and rethrows.
+ */
+async function startSentinelDeployment({ tls, plainSentinelPorts, ...options } = {}) {
+  const dep = new SentinelDeployment({ tls, plainSentinelPorts });
   try {
     return await dep.start(options);
   } catch (err) {
@@ -206,4 +240,4 @@ function unusedPort() {
   return freePort(PORT_RANGE);
 }
 
-module.exports = { startSentinelDeployment, SentinelDeployment, redisCommand, parseInfo, unusedPort, NAME };
+module.exports = { startSentinelDeployment, SentinelDeployment, redisCommand: plainRedisCommand, parseInfo, unusedPort, NAME };

@@ -5,7 +5,9 @@
 // Config: JSON in env SIO_SERVER_CONFIG (or in argv[2]):
 //   { adapter: 'ours'|'official', client: 'node-redis'|'ioredis', key: '<prefix>',
 //       // client may also be 'node-redis-cluster' (createCluster) or 'ioredis-cluster' (Redis.Cluster),
-//       // with redisUrl the seed nodes [{ host, port }, ...]
+//       // with redisUrl the seed nodes [{ host, port }, ...], or (to give the clients settings of
+//       // their own, e.g. TLS) for 'node-redis-cluster' createCluster's options
+//       // { rootNodes, defaults, ... }, for 'ioredis-cluster' { nodes: [{ host, port }], options }
 //     namespaces: ['/', '/admin'], redisUrl: 'redis://127.0.0.1:6379',
 //       // redisUrl may also be a settings object such as { sentinels: [{ host, port }], name }
 //       // (with client 'ioredis': the clients' options; with redisClients: false: the adapter's)
@@ -20,6 +22,10 @@
 //     redisClients: false,    // optional: give the adapter `redisUrl` as a string and open no Redis
 //                             // client in the server (ours only; the server then starts even when
 //                             // Redis is unreachable, and the adapter's are its only connections)
+//     connectClients: false,  // optional: make the Redis clients of `client`/`redisUrl` and hand them
+//                             // to the adapter WITHOUT connecting them (ours only, which reads their
+//                             // settings and never uses them; e.g. settings node-redis itself could
+//                             // not connect with, test/tls-topologies.test.js)
 //     adapterEvents: true,    // optional: report the adapters' 'error'/'ready' events ('adapterEvent')
 //     transports: ['polling', 'websocket'],   // optional engine.io transports (default: websocket only)
 //     adapterFactory: 'sharded', channelPrefix, subscriptionMode }   // optional: createShardedAdapter
@@ -82,34 +88,49 @@ function send(msg) {
 
 /** Closes a node-redis client (v5 `close()`, v4 `quit()`) or an ioredis one, unless already closed. */
 function closeClient(c) {
-  if (typeof c.status === 'string') return c.status === 'end' ? null : c.quit(); // ioredis
+  if (typeof c.status === 'string') {
+    if (c.status === 'wait') return c.disconnect(); // ioredis, lazy and never connected (connectClients: false)
+    return c.status === 'end' ? null : c.quit(); // ioredis
+  }
   return c.isOpen ? (c.close ? c.close() : c.quit()) : null; // node-redis: close() waits for pending replies
 }
 
-/** `pub` and its duplicate `sub`, connected, their errors reported to the parent. */
-async function connectPair(pub) {
+/**
+ * `pub` and its duplicate `sub`, connected (unless `connect` is false), their errors reported to
+ * the parent.
+ */
+async function connectPair(pub, connect = true) {
   const sub = pub.duplicate();
   for (const [name, c] of [['pub', pub], ['sub', sub]]) {
     c.on('error', (err) => send({ type: 'error', source: `redis ${name}`, error: serializeError(err) }));
   }
-  await Promise.all([pub.connect(), sub.connect()]);
+  if (connect) await Promise.all([pub.connect(), sub.connect()]);
   return { pub, sub, close: () => Promise.all([pub, sub].map(closeClient)) };
 }
 
-async function createRedisClients(kind, url) {
+/** True for createCluster's options ({ rootNodes, ... }) rather than a seed list. */
+const isClusterOptions = (url) => url !== null && typeof url === 'object' && !Array.isArray(url) && Array.isArray(url.rootNodes);
+
+async function createRedisClients(kind, url, connect = true) {
   switch (kind) {
     case 'node-redis':
-      return connectPair(require('redis').createClient({ url }));
+      return connectPair(require('redis').createClient({ url }), connect);
     case 'ioredis': {
       const Redis = require('ioredis');
       // `url` may be an ioredis options object instead, e.g. { sentinels: [{ host, port }], name }.
-      return connectPair(typeof url === 'string' ? new Redis(url, { lazyConnect: true }) : new Redis({ ...url, lazyConnect: true }));
+      return connectPair(typeof url === 'string' ? new Redis(url, { lazyConnect: true }) : new Redis({ ...url, lazyConnect: true }), connect);
     }
-    // A Redis Cluster: `url` is the seed nodes, [{ host, port }, ...] (test/cluster.test.js).
+    // A Redis Cluster: `url` is the seed nodes, [{ host, port }, ...] (test/cluster.test.js), or
+    // createCluster's options / { nodes, options } of Redis.Cluster.
     case 'node-redis-cluster':
-      return connectPair(require('redis').createCluster({ rootNodes: [].concat(url).map(({ host, port }) => ({ url: `redis://${host}:${port}` })) }));
-    case 'ioredis-cluster':
-      return connectPair(new (require('ioredis').Cluster)([].concat(url), { lazyConnect: true }));
+      return connectPair(require('redis').createCluster(isClusterOptions(url)
+        ? url
+        : { rootNodes: [].concat(url).map(({ host, port }) => ({ url: `redis://${host}:${port}` })) }), connect);
+    case 'ioredis-cluster': {
+      const { Cluster } = require('ioredis');
+      if (url && Array.isArray(url.nodes)) return connectPair(new Cluster(url.nodes, { ...url.options, lazyConnect: true }), connect);
+      return connectPair(new Cluster([].concat(url), { lazyConnect: true }), connect);
+    }
     default:
       throw new Error(`unknown redis client kind: ${kind}`);
   }
@@ -414,7 +435,7 @@ async function main(config) {
   const { Server } = require('socket.io');
   const redis = config.redisClients === false
     ? { pub: config.redisUrl, sub: undefined, close: async () => {} }
-    : await createRedisClients(config.client, config.redisUrl);
+    : await createRedisClients(config.client, config.redisUrl, config.connectClients !== false);
   const adapterModule = loadAdapterModule(config.adapter);
 
   const httpServer = http.createServer();
@@ -435,6 +456,7 @@ async function main(config) {
   }
 
   const ctx = { config, io, redis, closing: false, serverListeners: new Map(), roomOps: new Map() };
+  live.ctx = ctx;
 
   for (const name of config.namespaces) {
     if (config.recordRoomOps) recordRoomOps(ctx, name);
@@ -466,11 +488,6 @@ async function main(config) {
     if (ctx.closing && process.connected) process.disconnect();
   });
 
-  // If the parent goes away, don't linger.
-  process.on('disconnect', () => {
-    if (!ctx.closing) process.exit(0);
-  });
-
   await new Promise((resolve, reject) => {
     httpServer.once('error', reject);
     httpServer.listen(0, '127.0.0.1', resolve);
@@ -478,15 +495,25 @@ async function main(config) {
   send({ type: 'ready', port: httpServer.address().port, pid: process.pid });
 }
 
+/** The running server's ctx, once main() made it (for the 'disconnect' handler). */
+const live = { ctx: null, failed: false };
+
 const config = require.main === module && process.send ? readConfig() : null;
 if (config) {
+  // If the parent goes away, don't linger: also while still starting (e.g. connecting to a Redis
+  // that the parent's cleanup already killed), so registered before main() runs. After the `close`
+  // command the process disconnects itself and exits once idle.
+  process.on('disconnect', () => {
+    if (!live.failed && !(live.ctx && live.ctx.closing)) process.exit(0);
+  });
   // Report instead of crashing, so the test sees what went wrong; the parent decides what it means
   // (e.g. the malformed-payload test fails if any 'uncaught' arrived).
   process.on('uncaughtException', (err) => send({ type: 'uncaught', source: 'uncaughtException', error: serializeError(err) }));
   process.on('unhandledRejection', (err) => send({ type: 'uncaught', source: 'unhandledRejection', error: serializeError(err) }));
   main(config).catch((err) => {
     send({ type: 'fatal', error: serializeError(err) });
-    // Let the IPC message flush before exiting.
+    // Let the IPC message flush before exiting (with code 1, below).
+    live.failed = true;
     if (process.connected) process.disconnect();
     process.exitCode = 1;
     setTimeout(() => process.exit(1), 500).unref();

@@ -656,11 +656,13 @@ pub struct NativeEmitter {
 
 #[napi]
 impl NativeEmitter {
-    /// An emitter for namespace `nsp` with channel prefix `key`, publishing through `connection`.
+    /// An emitter for namespace `nsp` with channel prefix `key`, publishing through `connection`;
+    /// messages larger than `maxMessageBytes` (default 16 MiB) are refused.
     #[napi(constructor, catch_unwind)]
-    pub fn new(connection: &Connection, key: String, nsp: String) -> Self {
+    pub fn new(connection: &Connection, key: String, nsp: String, max_message_bytes: Option<f64>) -> Self {
         let transport: Arc<dyn Transport> = connection.transport.clone();
-        NativeEmitter { emitter: Emitter::new(transport, &key, &nsp) }
+        let limits = Limits { max_message_bytes: max_message_bytes.map_or(Limits::default().max_message_bytes, |max| max as usize), ..Limits::default() };
+        NativeEmitter { emitter: Emitter::new(transport, &key, &nsp).with_limits(limits) }
     }
 
     /// Publishes a broadcast: `packetAndOpts` is notepack's encoding of `[packet, opts]`, `room`
