@@ -10,7 +10,7 @@
 const { Adapter } = require("socket.io-adapter");
 const notepack = require("notepack.io");
 const native = require("./lib/native");
-const { withCode, coded, SharedConnection, withEngineHost } = require("./lib/engine");
+const { withCode, coded, SharedConnection, withEngineHost, engineCallbacks } = require("./lib/engine");
 const { resolveRedisUrl, resolveTlsCa, isPlainObject, isRedisClient, optionError } = require("./lib/connection");
 const { readLimits, LIMIT_OPTIONS } = require("./lib/limits");
 
@@ -140,8 +140,7 @@ class RedisAdapter extends Adapter {
         perRoomSubscriptions: opts.perRoomSubscriptions,
         limits: opts.limits.engine,
       },
-      (data, count, more) => this._onBatch(data, count, more),
-      (kind, message) => this._onEngineEvent(kind, message),
+      ...engineCallbacks(this),
     );
     this.uid = this.engine.uid;
     /** Broadcasts with ack waiting for other nodes' client counts and acks, by request id. */

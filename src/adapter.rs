@@ -155,7 +155,7 @@ impl Adapter {
         let subscriber: Arc<dyn Subscriber> = inner.clone();
         if config.per_room_subscriptions {
             let channels = inner.channels.clone();
-            let rooms = RoomChannels::start(inner.transport.clone(), subscriber.clone(), move |room| channels.broadcast_for(Some(room)));
+            let rooms = RoomChannels::start(inner.transport.clone(), &subscriber, move |room| channels.broadcast_for(Some(room)));
             let _ = inner.room_channels.set(rooms);
         }
         subscribe_in_background(inner.transport.as_ref(), inner.subscription(), subscriber);
@@ -585,6 +585,16 @@ impl ExpectedRooms {
     }
 }
 
+/// An engine dropped without `close()` stops its room-channel task; the transport stops
+/// calling it (it holds subscribers weakly) and goes with its last user.
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(rooms) = self.room_channels.get() {
+            rooms.abandon();
+        }
+    }
+}
+
 impl Subscriber for Inner {
     fn on_messages(&self, batch: Vec<Inbound>) {
         if self.closed.load(Ordering::Acquire) {
@@ -815,6 +825,27 @@ mod tests {
         assert_eq!(err.code(), "ERR_SIO_TOO_LARGE");
         assert!(err.to_string().contains("maxMessageBytes"), "{err}");
         assert_eq!(b.stats().too_large, 4);
+    }
+
+    #[tokio::test]
+    async fn an_adapter_dropped_without_close_lets_go_of_its_transport() {
+        let broker = MemoryBroker::new();
+        let transport: Arc<dyn Transport> = Arc::new(broker.connect());
+        let host = Arc::new(Recorder::default());
+        let config = AdapterConfig::default().with_per_room_subscriptions(true);
+        let adapter = Adapter::new("/", &config, transport.clone(), host.clone());
+        adapter.room_created("r");
+        adapter.rooms_synced().await;
+        let (other, _) = node(&broker, "/");
+        settle().await;
+        other.broadcast(&Packet::event("/", "before", vec![]), &BroadcastOptions::default()).unwrap();
+        assert_eq!(host.delivered.lock().unwrap().len(), 1);
+        drop(adapter);
+        settle().await;
+        assert_eq!(Arc::strong_count(&transport), 1, "no task, route or cycle keeps the transport");
+        other.broadcast(&Packet::event("/", "after", vec![]), &BroadcastOptions::default()).unwrap();
+        assert_eq!(host.delivered.lock().unwrap().len(), 1, "a dropped adapter is not called");
+        assert_eq!(Arc::strong_count(&host), 1, "nor is its host kept");
     }
 
     /// A host that answers ALL_ROOMS requests with a fixed room list.

@@ -7,7 +7,7 @@
 //! far it got so that a join can wait until its room's channel is in place.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::{watch, Notify};
 
@@ -37,11 +37,19 @@ pub(crate) struct RoomChannels {
 }
 
 impl RoomChannels {
-    /// Starts the subscription task of one namespace; `channel_of` gives a room's channel.
-    pub(crate) fn start(transport: Arc<dyn Transport>, subscriber: Arc<dyn Subscriber>, channel_of: impl Fn(&str) -> String + Send + 'static) -> Arc<RoomChannels> {
+    /// Starts the subscription task of one namespace; `channel_of` gives a room's channel. The
+    /// task holds `subscriber` weakly: it ends once the subscriber is gone (see [`Self::abandon`]).
+    pub(crate) fn start(transport: Arc<dyn Transport>, subscriber: &Arc<dyn Subscriber>, channel_of: impl Fn(&str) -> String + Send + 'static) -> Arc<RoomChannels> {
         let rooms = Arc::new(RoomChannels { pending: Mutex::new(Pending::default()), changed: Notify::new(), applied: watch::Sender::new(0) });
-        tokio::spawn(run(rooms.clone(), transport, subscriber, channel_of));
+        tokio::spawn(run(rooms.clone(), transport, Arc::downgrade(subscriber), channel_of));
         rooms
+    }
+
+    /// Ends the task without waiting, its subscriber being dropped without `stop()`: its
+    /// channels are left to the transport, which goes with its last user.
+    pub(crate) fn abandon(&self) {
+        self.lock().closing = true;
+        self.changed.notify_one();
     }
 
     /// Records that a local socket is in `room` (`true`) or that the room emptied (`false`).
@@ -75,9 +83,13 @@ impl RoomChannels {
 }
 
 /// The subscription task: applies the reported changes in batches until the adapter closes.
-async fn run(rooms: Arc<RoomChannels>, transport: Arc<dyn Transport>, subscriber: Arc<dyn Subscriber>, channel_of: impl Fn(&str) -> String) {
+async fn run(rooms: Arc<RoomChannels>, transport: Arc<dyn Transport>, subscriber: Weak<dyn Subscriber>, channel_of: impl Fn(&str) -> String) {
     let mut subscribed: HashSet<String> = HashSet::new();
     loop {
+        let Some(subscriber) = subscriber.upgrade() else {
+            rooms.applied.send_replace(STOPPED);
+            return;
+        };
         let notified = rooms.changed.notified();
         let (changes, version, closing) = {
             let mut pending = rooms.lock();
@@ -111,6 +123,8 @@ async fn run(rooms: Arc<RoomChannels>, transport: Arc<dyn Transport>, subscriber
             return;
         }
         rooms.applied.send_replace(version);
+        // Not held while waiting: the subscriber may go meanwhile.
+        drop(subscriber);
         notified.await;
     }
 }

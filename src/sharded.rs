@@ -103,7 +103,7 @@ impl ShardedAdapter {
         let subscriber: Arc<dyn Subscriber> = inner.clone();
         if mode != SubscriptionMode::Static {
             let main = inner.main.clone();
-            let rooms = RoomChannels::start(inner.transport.clone(), subscriber.clone(), move |room| format!("{main}{room}#"));
+            let rooms = RoomChannels::start(inner.transport.clone(), &subscriber, move |room| format!("{main}{room}#"));
             let _ = inner.rooms.set(rooms);
         }
         subscribe_in_background(inner.transport.as_ref(), inner.subscription(), subscriber);
@@ -210,6 +210,16 @@ impl Inner {
         tracing::debug!(channel = %String::from_utf8_lossy(channel), "dropping a {kind} message: {why}");
         if let Some(report) = self.drops.count(kind, || format!("the last, on {}: {why}", String::from_utf8_lossy(channel))) {
             self.host.on_event(AdapterEvent::Error(report));
+        }
+    }
+}
+
+/// An engine dropped without `close()` stops its room-channel task; the transport stops
+/// calling it (it holds subscribers weakly) and goes with its last user.
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(rooms) = self.rooms.get() {
+            rooms.abandon();
         }
     }
 }

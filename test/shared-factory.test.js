@@ -104,3 +104,54 @@ test("one createAdapter() result on two Servers: both receive, both answer, one 
     for (const item of new Set(list)) assert.strictEqual(count(list, item), 1, `${name} got ${item} more than once: ${list}`);
   }
 });
+
+// Issue 12: servers dropped without close() (no io.close(), no adapter.close()) must not leak
+// their Redis connections or tasks: the garbage collector frees the adapters, the native engines
+// and connections follow (Rust Drop), and Redis sees the connections go. Run in a child process
+// (--expose-gc) against a private redis-server, so that the client count is exact.
+test("servers dropped without close() release their Redis connections once collected", { timeout: 60000 }, async () => {
+  const { execFile } = require("node:child_process");
+  const { privateRedis, stopAllRedis } = require("./helpers/private-redis");
+  const redis = await privateRedis();
+  closers.push(() => stopAllRedis());
+  const script = `
+    const { Server } = require("socket.io");
+    const { createAdapter, createShardedAdapter } = require(${JSON.stringify(process.env.SIOADAPTER_MODULE || path.join(__dirname, "..", "npm"))});
+    const { createClient } = require("redis");
+    (async () => {
+      const url = process.argv[1];
+      const probe = createClient({ url });
+      await probe.connect();
+      const clients = async () => (await probe.sendCommand(["CLIENT", "LIST"])).trim().split("\\n").length;
+      const base = await clients();
+      // Made in a function of their own, so that no variable (nor a stale register of this
+      // suspended async function) still points at the last one afterwards.
+      let servers = [];
+      async function startAll() {
+        for (let i = 0; i < 3; i++) {
+          const io = new Server();
+          io.adapter(i < 2 ? createAdapter(url, { key: "drop", perRoomSubscriptions: i === 1 }) : createShardedAdapter(url, undefined, { channelPrefix: "drop" }));
+          io.of("/admin");
+          await Promise.all([io.of("/").adapter.ready, io.of("/admin").adapter.ready]);
+          servers.push(io);
+        }
+      }
+      await startAll();
+      const during = await clients();
+      servers = null;
+      let after = during;
+      for (let i = 0; i < 50 && after > base; i++) {
+        global.gc();
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        after = await clients();
+      }
+      console.log(JSON.stringify({ base, during, after }));
+      await probe.quit();
+    })();`;
+  const out = await new Promise((resolve, reject) =>
+    execFile(process.execPath, ["--expose-gc", "-e", script, redis.url], { cwd: __dirname, timeout: 50000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+  const { base, during, after } = JSON.parse(out.trim().split("\n").pop());
+  assert.strictEqual(during - base, 6, `three servers, two connections each (their namespaces share them): ${out}`);
+  assert.strictEqual(after, base, `every connection of the dropped servers is closed: ${out}`);
+});

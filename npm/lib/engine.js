@@ -138,6 +138,20 @@ const engineHostMethods = {
   },
 };
 
+/**
+ * The `onBatch` and `onEvent` callbacks of an adapter's native engine. They reach the adapter
+ * through a WeakRef: the engine holds them for as long as it lives, so a strong reference would
+ * keep the adapter, its engine and its Redis connections alive forever once the server is
+ * dropped without `close()`; this way the garbage collector frees them all.
+ */
+function engineCallbacks(adapter) {
+  const ref = new WeakRef(adapter);
+  return [
+    (data, count, more) => ref.deref()?._onBatch(data, count, more),
+    (kind, message) => ref.deref()?._onEngineEvent(kind, message),
+  ];
+}
+
 /** Adds the engine-host methods to an adapter class; returns the class. */
 function withEngineHost(AdapterClass) {
   for (const [name, fn] of Object.entries(engineHostMethods)) {
@@ -146,4 +160,4 @@ function withEngineHost(AdapterClass) {
   return AdapterClass;
 }
 
-module.exports = { withCode, coded, SharedConnection, withEngineHost };
+module.exports = { withCode, coded, SharedConnection, withEngineHost, engineCallbacks };

@@ -11,7 +11,7 @@
 
 const notepack = require("notepack.io");
 const native = require("./native");
-const { coded, SharedConnection, withEngineHost } = require("./engine");
+const { coded, SharedConnection, withEngineHost, engineCallbacks } = require("./engine");
 const { readLimits } = require("./limits");
 const { resolveRedisUrl, resolveTlsCa, isPlainObject, optionError } = require("./connection");
 
@@ -125,8 +125,7 @@ function shardedAdapterClass() {
         this._lease.native,
         nsp.name,
         { channelPrefix: opts.channelPrefix, uid: this.uid, subscriptionMode: opts.subscriptionMode, limits: opts.limits.engine },
-        (data, count, more) => this._onBatch(data, count, more),
-        (kind, message) => this._onEngineEvent(kind, message),
+        ...engineCallbacks(this),
       );
       this.ready = new Promise((resolve) => (this._resolveReady = resolve));
       if (opts.subscriptionMode !== "static") {

@@ -693,6 +693,20 @@ impl<W: Wire> Linked<W> {
     }
 }
 
+/// A transport dropped without `close()` (a JS `Connection` collected, a Rust value going out
+/// of scope) stops its tasks and releases its connections, without waiting: what is still queued
+/// is dropped.
+impl<W: Wire> Drop for Linked<W> {
+    fn drop(&mut self) {
+        let link = &self.link;
+        link.closed.store(true, Ordering::Release);
+        link.shutdown.notify_waiters();
+        link.apply(Event::Closed);
+        link.stop_publisher.notify_one();
+        link.conns.send_replace(None);
+    }
+}
+
 impl<W: Wire> Transport for Linked<W> {
     fn publish(&self, channel: String, payload: Vec<u8>) -> Result<(), Error> {
         let stats = &self.link.stats;

@@ -472,6 +472,24 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_transport_dropped_without_close_stops_its_tasks_and_closes_its_connections() {
+        let broker = FaultyBroker::new();
+        let (receiver, recorder, sender) = pair(&broker).await;
+        run_for(1500).await;
+        let link = Arc::downgrade(receiver.link());
+        assert_eq!(lock(&broker.connections).len(), 4, "two connections per transport");
+        drop(receiver);
+        run_for(1000).await;
+        assert_eq!(broker.num_sub(CHANNEL), 0, "unsubscribed at the server: the connection is closed");
+        assert_eq!(lock(&broker.connections).len(), 2, "only the sender's connections are left");
+        assert!(link.upgrade().is_none(), "every task of the dropped transport ended");
+        send(&sender, 0..3);
+        run_for(500).await;
+        assert!(recorder.got().is_empty(), "nothing is delivered to a dropped transport's subscribers");
+        assert_eq!(sender.link_state(), "up");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn killed_connections_are_reconnected_and_resubscribed_while_messages_wait_in_order() {
         let broker = FaultyBroker::new();
         let (receiver, recorder, sender) = pair(&broker).await;

@@ -20,7 +20,7 @@ mod wire;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 
 use crate::error::Error;
 
@@ -71,7 +71,9 @@ pub trait Transport: Send + Sync + 'static {
     /// Starts delivering messages of `subscription` to `subscriber`: registered at once (so an
     /// `unsubscribe` right after undoes it), confirmed by the broker in the returned future,
     /// which resolves once it confirmed; if it cannot be reached the subscription is kept and
-    /// retried in the background, and the future resolves with the first error.
+    /// retried in the background, and the future resolves with the first error. The transport
+    /// holds `subscriber` weakly: it hears messages for as long as its owner keeps it, and a
+    /// subscriber dropped without `unsubscribe` is simply not called any more.
     fn subscribe(&self, subscription: Subscription, subscriber: Arc<dyn Subscriber>) -> BoxFuture<'static, Result<(), Error>>;
 
     /// Stops the deliveries of `subscription` to `subscriber`; the broker is told for the
@@ -115,7 +117,14 @@ pub(crate) fn subscribe_in_background(transport: &dyn Transport, subscription: S
 /// share a connection: two servers given one `createAdapter()`), and delivers batches.
 #[derive(Default)]
 pub(crate) struct Router {
-    routes: RwLock<HashMap<String, Vec<Arc<dyn Subscriber>>>>,
+    /// Subscribers are held weakly: a subscriber (an adapter's engine) dropped without
+    /// unsubscribing is simply not called any more, and its transport can be dropped too.
+    routes: RwLock<HashMap<String, Vec<Weak<dyn Subscriber>>>>,
+}
+
+/// True when `known` is `subscriber`.
+fn same(known: &Weak<dyn Subscriber>, subscriber: &Arc<dyn Subscriber>) -> bool {
+    std::ptr::addr_eq(known.as_ptr(), Arc::as_ptr(subscriber))
 }
 
 impl Router {
@@ -123,8 +132,9 @@ impl Router {
         let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
         for name in subscription.patterns.iter().chain(&subscription.channels) {
             let listeners = routes.entry(name.clone()).or_default();
-            if !listeners.iter().any(|known| Arc::ptr_eq(known, subscriber)) {
-                listeners.push(subscriber.clone());
+            listeners.retain(|known| known.strong_count() > 0);
+            if !listeners.iter().any(|known| same(known, subscriber)) {
+                listeners.push(Arc::downgrade(subscriber));
             }
         }
     }
@@ -137,7 +147,7 @@ impl Router {
             let mut gone = Vec::new();
             for name in names {
                 let Some(listeners) = routes.get_mut(name) else { continue };
-                listeners.retain(|known| !Arc::ptr_eq(known, subscriber));
+                listeners.retain(|known| !same(known, subscriber) && known.strong_count() > 0);
                 if listeners.is_empty() {
                     routes.remove(name);
                     gone.push(name.clone());
@@ -156,9 +166,9 @@ impl Router {
     pub(crate) fn subscribers(&self) -> Vec<Arc<dyn Subscriber>> {
         let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
         let mut all: Vec<Arc<dyn Subscriber>> = Vec::new();
-        for s in routes.values().flatten() {
-            if !all.iter().any(|known| Arc::ptr_eq(known, s)) {
-                all.push(s.clone());
+        for s in routes.values().flatten().filter_map(Weak::upgrade) {
+            if !all.iter().any(|known| Arc::ptr_eq(known, &s)) {
+                all.push(s);
             }
         }
         all
@@ -181,13 +191,15 @@ impl Router {
                 None => grouped.push((subscriber.clone(), vec![message])),
             };
             for (route, message) in batch {
-                let Some((last, others)) = routes.get(&route).and_then(|listeners| listeners.split_last()) else {
-                    continue;
-                };
-                for subscriber in others {
-                    push(subscriber, message.clone());
+                let Some(listeners) = routes.get(&route) else { continue };
+                let mut live = listeners.iter().filter_map(Weak::upgrade).peekable();
+                while let Some(subscriber) = live.next() {
+                    if live.peek().is_none() {
+                        push(&subscriber, message);
+                        break;
+                    }
+                    push(&subscriber, message.clone());
                 }
-                push(last, message);
             }
         }
         for (subscriber, messages) in grouped {

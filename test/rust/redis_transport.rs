@@ -203,6 +203,8 @@ type Timeline = Mutex<Vec<(Instant, bool, String)>>;
 #[derive(Default)]
 struct FaultHost {
     adapter: OnceLock<Adapter>,
+    /// The transport's own event recorder: a transport holds its subscribers weakly.
+    recorder: OnceLock<Arc<dyn sioadapter::transport::Subscriber>>,
     room: &'static str,
     received: Mutex<std::collections::HashMap<u64, u32>>,
     events: Arc<EventLog>,
@@ -263,6 +265,7 @@ async fn fault_node(url: &str, key: &str, room: &'static str) -> (Adapter, Arc<F
     let recorder = Arc::new(EventRecorder(host.events.clone()));
     let probe = Subscription { patterns: Vec::new(), channels: vec![format!("{key}-events-{room}")] };
     let recorder: Arc<dyn sioadapter::transport::Subscriber> = recorder;
+    host.recorder.set(recorder.clone()).ok();
     transport.subscribe(probe, recorder).await.unwrap();
     let config = AdapterConfig::default().with_key(key).with_requests_timeout(FAULT_REQUESTS_TIMEOUT);
     let adapter = Adapter::new("/", &config, transport, host.clone());
