@@ -38,6 +38,8 @@ fn main() {
     config.export.rename.insert("SioLimits".into(), "sio_limits".into());
     config.export.rename.insert("SioStats".into(), "sio_stats".into());
     config.export.include = vec!["SioResult".into()];
+    // Declared in src/ffi/heap.rs to call glibc, not part of the library's API.
+    config.export.exclude = vec!["malloc_trim".into()];
 
     // Only the ffi module (cbindgen follows its `mod` items) is the C surface; constants
     // elsewhere in the crate are not.

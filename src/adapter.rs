@@ -601,10 +601,13 @@ impl Subscriber for Inner {
             return;
         }
         let mut deliveries = Vec::with_capacity(batch.len());
+        let mut large_dropped = false;
         for Inbound { channel, payload } in batch {
+            let large = payload.len() >= crate::ffi::heap::TRIM_AFTER_BYTES;
             if payload.len() > self.config.limits.max_message_bytes {
                 let why = format!("{} bytes on {}, more than maxMessageBytes ({})", payload.len(), String::from_utf8_lossy(&channel), self.config.limits.max_message_bytes);
                 self.dropped(DropKind::TooLarge, "message", &why);
+                large_dropped = true;
                 continue;
             }
             let delivery = match self.channels.classify(&channel) {
@@ -613,7 +616,11 @@ impl Subscriber for Inner {
                 Some(ChannelKind::Response) => self.accept_response(payload),
                 None => None,
             };
+            large_dropped |= large && delivery.is_none();
             deliveries.extend(delivery);
+        }
+        if large_dropped {
+            crate::ffi::heap::trim_after_large_message();
         }
         if !deliveries.is_empty() {
             self.counters.delivered.fetch_add(deliveries.len() as u64, Ordering::Relaxed);

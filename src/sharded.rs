@@ -229,6 +229,7 @@ impl Subscriber for Inner {
         if self.closed.load(Ordering::Acquire) {
             return;
         }
+        let mut large_dropped = false;
         let deliveries: Vec<Delivery> = batch
             .into_iter()
             .filter_map(|Inbound { channel, payload }| {
@@ -241,11 +242,15 @@ impl Subscriber for Inner {
                 };
                 if let Err((drop, why)) = self.check(&payload) {
                     self.dropped(drop, &channel, why);
+                    large_dropped |= payload.len() >= crate::ffi::heap::TRIM_AFTER_BYTES;
                     return None;
                 }
                 Some(Delivery::new(kind, payload))
             })
             .collect();
+        if large_dropped {
+            crate::ffi::heap::trim_after_large_message();
+        }
         if !deliveries.is_empty() {
             self.host.deliver(deliveries);
         }

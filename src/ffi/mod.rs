@@ -17,6 +17,7 @@
 
 mod adapter;
 mod emitter;
+pub(crate) mod heap;
 
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, CStr, CString};
