@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 use crate::channels::{ChannelKind, Channels};
 use crate::config::AdapterConfig;
 use crate::error::Error;
-use crate::host::{AdapterEvent, Delivery, DeliveryKind, EventFilter, Host};
+use crate::host::{Delivery, DeliveryKind, EventFilter, Host};
 use crate::limits::{DropCounters, DropKind};
 use crate::protocol::broadcast::frame_with_uid;
 use crate::protocol::request::{self as req, RequestType, ResponseBody, SocketAction, Targets};
@@ -130,7 +130,7 @@ struct Inner {
 
 impl Adapter {
     /// Creates the engine of namespace `nsp` and subscribes to its channels in the background
-    /// (the host hears [`AdapterEvent::Ready`] once subscribed). Must be called within a tokio
+    /// (the host hears [`AdapterEvent::Ready`](crate::AdapterEvent::Ready) once subscribed). Must be called within a tokio
     /// runtime.
     pub fn new(nsp: &str, config: &AdapterConfig, transport: Arc<dyn Transport>, host: Arc<dyn Host>) -> Adapter {
         let uid = new_uid();
@@ -468,9 +468,7 @@ impl Inner {
     /// starts (then at most once a second).
     fn dropped(&self, kind: DropKind, what: &str, why: &dyn std::fmt::Display) {
         tracing::debug!(nsp = %self.nsp, "dropping a {kind} {what}: {why}");
-        if let Some(report) = self.counters.drops.count(kind, || format!("the last, a {what} of namespace {}: {why}", self.nsp)) {
-            self.host.on_event(AdapterEvent::Error(report));
-        }
+        self.counters.drops.report(kind, self.host.as_ref(), || format!("the last, a {what} of namespace {}: {why}", self.nsp));
     }
 
     /// Requests of other nodes go to the host; this node's own (same uid) are ignored, since
@@ -601,13 +599,9 @@ impl Subscriber for Inner {
             return;
         }
         let mut deliveries = Vec::with_capacity(batch.len());
-        let mut large_dropped = false;
         for Inbound { channel, payload } in batch {
-            let large = payload.len() >= crate::ffi::heap::TRIM_AFTER_BYTES;
-            if payload.len() > self.config.limits.max_message_bytes {
-                let why = format!("{} bytes on {}, more than maxMessageBytes ({})", payload.len(), String::from_utf8_lossy(&channel), self.config.limits.max_message_bytes);
-                self.dropped(DropKind::TooLarge, "message", &why);
-                large_dropped = true;
+            if let Err(why) = self.config.limits.check_size(payload.len()) {
+                self.dropped(DropKind::TooLarge, "message", &format!("{why}, on {}", String::from_utf8_lossy(&channel)));
                 continue;
             }
             let delivery = match self.channels.classify(&channel) {
@@ -616,11 +610,7 @@ impl Subscriber for Inner {
                 Some(ChannelKind::Response) => self.accept_response(payload),
                 None => None,
             };
-            large_dropped |= large && delivery.is_none();
             deliveries.extend(delivery);
-        }
-        if large_dropped {
-            crate::ffi::heap::trim_after_large_message();
         }
         if !deliveries.is_empty() {
             self.counters.delivered.fetch_add(deliveries.len() as u64, Ordering::Relaxed);
@@ -640,6 +630,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+    use crate::host::AdapterEvent;
     use crate::protocol::Room;
     use crate::transport::memory::MemoryBroker;
 

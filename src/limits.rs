@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+use crate::host::{AdapterEvent, Host};
 use crate::protocol::ProtocolError;
 
 /// Default [`Limits::max_message_bytes`]: 16 MiB (Redis itself accepts up to 512 MB).
@@ -95,14 +96,18 @@ impl Limits {
         Ok(())
     }
 
+    /// Fails, saying why, when a message of `len` bytes is over [`Limits::max_message_bytes`].
+    pub(crate) fn check_size(&self, len: usize) -> Result<(), String> {
+        if len > self.max_message_bytes {
+            return Err(format!("{len} bytes, more than maxMessageBytes ({})", self.max_message_bytes));
+        }
+        Ok(())
+    }
+
     /// Fails when a message of `len` bytes about to be published is over
     /// [`Limits::max_message_bytes`]: the other nodes would drop it.
     pub fn check_outgoing(&self, len: usize) -> Result<(), Error> {
-        if len > self.max_message_bytes {
-            let detail = format!("{len} bytes, more than maxMessageBytes ({}): not published, since the other nodes would drop it", self.max_message_bytes);
-            return Err(Error::Dropped { kind: DropKind::TooLarge, count: 1, detail });
-        }
-        Ok(())
+        self.check_size(len).map_err(|why| Error::Dropped { kind: DropKind::TooLarge, count: 1, detail: format!("{why}: not published, since the other nodes would drop it") })
     }
 }
 
@@ -187,6 +192,13 @@ impl DropCounters {
         self.add(kind);
         let count = self.bursts[kind.index()].add(1)?;
         Some(Error::Dropped { kind, count, detail: detail() })
+    }
+
+    /// Counts one drop of `kind` and, when it is time to report ([`Self::count`]), tells `host`.
+    pub(crate) fn report(&self, kind: DropKind, host: &dyn Host, detail: impl FnOnce() -> String) {
+        if let Some(report) = self.count(kind, detail) {
+            host.on_event(AdapterEvent::Error(report));
+        }
     }
 
     /// Counts one drop of `kind` that is reported otherwise (a refused publish fails the call).

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::error::Error;
-use crate::host::{AdapterEvent, Delivery, DeliveryKind, EventFilter, Host};
+use crate::host::{Delivery, DeliveryKind, EventFilter, Host};
 use crate::limits::{DropCounters, DropKind, Limits};
 use crate::protocol::msgpack::Reader;
 use crate::protocol::request::{check_json, is_json};
@@ -191,9 +191,7 @@ impl Inner {
     /// values and nesting (JSON is measured; msgpack is walked, which also finds broken msgpack).
     fn check(&self, payload: &[u8]) -> Result<(), (DropKind, String)> {
         let limits = &self.limits;
-        if payload.len() > limits.max_message_bytes {
-            return Err((DropKind::TooLarge, format!("{} bytes, more than maxMessageBytes ({})", payload.len(), limits.max_message_bytes)));
-        }
+        limits.check_size(payload.len()).map_err(|why| (DropKind::TooLarge, why))?;
         let checked = match payload {
             [] => Err(ProtocolError::Truncated),
             _ if is_json(payload) => check_json(payload, limits),
@@ -208,9 +206,7 @@ impl Inner {
     /// Counts a dropped message, and reports it when a burst of such drops starts.
     fn dropped(&self, kind: DropKind, channel: &[u8], why: String) {
         tracing::debug!(channel = %String::from_utf8_lossy(channel), "dropping a {kind} message: {why}");
-        if let Some(report) = self.drops.count(kind, || format!("the last, on {}: {why}", String::from_utf8_lossy(channel))) {
-            self.host.on_event(AdapterEvent::Error(report));
-        }
+        self.drops.report(kind, self.host.as_ref(), || format!("the last, on {}: {why}", String::from_utf8_lossy(channel)));
     }
 }
 
@@ -229,7 +225,6 @@ impl Subscriber for Inner {
         if self.closed.load(Ordering::Acquire) {
             return;
         }
-        let mut large_dropped = false;
         let deliveries: Vec<Delivery> = batch
             .into_iter()
             .filter_map(|Inbound { channel, payload }| {
@@ -242,15 +237,11 @@ impl Subscriber for Inner {
                 };
                 if let Err((drop, why)) = self.check(&payload) {
                     self.dropped(drop, &channel, why);
-                    large_dropped |= payload.len() >= crate::ffi::heap::TRIM_AFTER_BYTES;
                     return None;
                 }
                 Some(Delivery::new(kind, payload))
             })
             .collect();
-        if large_dropped {
-            crate::ffi::heap::trim_after_large_message();
-        }
         if !deliveries.is_empty() {
             self.host.deliver(deliveries);
         }

@@ -18,7 +18,8 @@ extern "C" {
 }
 
 /// Returns the allocator's free pages to the system, at most once a [`TRIM_EVERY`]; called
-/// after a message of [`TRIM_AFTER_BYTES`] or more was freed. Nothing to do off glibc.
+/// after a message of [`TRIM_AFTER_BYTES`] or more was handled (and, if dropped, freed).
+/// Nothing to do off glibc.
 pub(crate) fn trim_after_large_message() {
     static LAST: Mutex<Option<Instant>> = Mutex::new(None);
     let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());

@@ -182,7 +182,12 @@ impl Router {
 
     /// Delivers `(route, message)` pairs, where the route is the pattern or channel that
     /// matched, to every subscriber of the route; one call per subscriber, order kept within each.
+    ///
+    /// After a batch holding a message of [`TRIM_AFTER_BYTES`](crate::ffi::heap::TRIM_AFTER_BYTES)
+    /// or more, the allocator's free pages go back to the system (a dropped hostile message
+    /// would otherwise stay in the node's RSS).
     pub(crate) fn deliver(&self, batch: Vec<(String, Inbound)>) {
+        let large = batch.iter().any(|(_, m)| m.payload.len() >= crate::ffi::heap::TRIM_AFTER_BYTES);
         let mut grouped: Vec<(Arc<dyn Subscriber>, Vec<Inbound>)> = Vec::new();
         {
             let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
@@ -204,6 +209,9 @@ impl Router {
         }
         for (subscriber, messages) in grouped {
             subscriber.on_messages(messages);
+        }
+        if large {
+            crate::ffi::heap::trim_after_large_message();
         }
     }
 }
