@@ -10,37 +10,26 @@
 const { Adapter } = require("socket.io-adapter");
 const notepack = require("notepack.io");
 const native = require("./lib/native");
-const { withCode, coded, SharedConnection, withEngineHost, engineCallbacks } = require("./lib/engine");
+const { nativeError, settled, SharedConnection, withEngineHost, engineCallbacks } = require("./lib/engine");
 const { resolveRedisUrl, resolveTlsCa, isPlainObject, isRedisClient, optionError } = require("./lib/connection");
 const { readLimits, LIMIT_OPTIONS } = require("./lib/limits");
 
-const DEFAULTS = { key: "socket.io", requestsTimeout: 5000, publishOnSpecificResponseChannel: false, perRoomSubscriptions: false };
+/** The options of createAdapter with their defaults (the core's). */
+const { key, requestsTimeout, publishOnSpecificResponseChannel, perRoomSubscriptions } = native.PROTOCOL.defaults;
+const DEFAULTS = { key, requestsTimeout, publishOnSpecificResponseChannel, perRoomSubscriptions };
 
-/** Request types on the wire (protocol.md §3.1). */
-const RequestType = {
-  SOCKETS: 0,
-  ALL_ROOMS: 1,
-  REMOTE_JOIN: 2,
-  REMOTE_LEAVE: 3,
-  REMOTE_DISCONNECT: 4,
-  REMOTE_FETCH: 5,
-  SERVER_SIDE_EMIT: 6,
-  BROADCAST: 7,
-  BROADCAST_CLIENT_COUNT: 8,
-  BROADCAST_ACK: 9,
-};
+/** Request types on the wire, by their official names (the core's). */
+const RequestType = native.PROTOCOL.requestTypes;
 
 /** Kinds of the records of a batch from the engine. */
-const KIND_BROADCAST = 0;
-const KIND_REQUEST = 1;
+const { broadcast: KIND_BROADCAST, request: KIND_REQUEST } = native.PROTOCOL.recordKinds;
 
 /** The server-side event that carries the seeds' customRequest (answered by customHook). */
 const CUSTOM_REQUEST_EVENT = "sioadapter:customRequest";
 
 /** An Error for a request that did not complete, with the official message. */
 function requestError(result) {
-  const err = new Error(result.error);
-  err.code = result.code;
+  const err = nativeError(result);
   err.received = result.received;
   err.expected = result.expected;
   return err;
@@ -130,7 +119,7 @@ class RedisAdapter extends Adapter {
     this._lease = shared.acquire(nsp.name);
     this._closed = false;
     this._warnedNoErrorListener = false;
-    this.engine = new native.Engine(
+    this.engine = native.Engine.classic(
       this._lease.native,
       nsp.name,
       {
@@ -138,7 +127,7 @@ class RedisAdapter extends Adapter {
         requestsTimeout: opts.requestsTimeout,
         publishOnSpecificResponseChannel: opts.publishOnSpecificResponseChannel,
         perRoomSubscriptions: opts.perRoomSubscriptions,
-        limits: opts.limits.engine,
+        limits: opts.limits,
       },
       ...engineCallbacks(this),
     );
@@ -316,12 +305,12 @@ class RedisAdapter extends Adapter {
 
   /** Number of nodes serving this namespace (this one included). */
   serverCount() {
-    return coded(this.engine.serverCount());
+    return settled(this.engine.serverCount()).then((result) => result.count);
   }
 
   /** Every room of every node. Accepts a trailing Node-style callback (seeds' API). */
   allRooms(callback) {
-    const promise = coded(this.engine.allRooms()).then((result) => {
+    const promise = this.engine.allRooms().then((result) => {
       const rooms = new Set(this.rooms.keys());
       for (const room of itemsOf(result)) rooms.add(room);
       return rooms;
@@ -334,7 +323,7 @@ class RedisAdapter extends Adapter {
     const localSockets = await super.fetchSockets(opts);
     if (opts.flags && opts.flags.local) return localSockets;
     const [rooms, except] = targetsJson(opts);
-    const result = await coded(this.engine.fetchSockets(rooms, except, (opts.flags && opts.flags.timeout) || undefined));
+    const result = await this.engine.fetchSockets(rooms, except, (opts.flags && opts.flags.timeout) || undefined);
     return localSockets.concat(itemsOf(result));
   }
 
@@ -365,7 +354,7 @@ class RedisAdapter extends Adapter {
       return;
     }
     const ack = packet.pop();
-    coded(this.engine.serverSideEmitWithAck(JSON.stringify(packet))).then(
+    this.engine.serverSideEmitWithAck(JSON.stringify(packet)).then(
       (result) => ack(result.error ? requestError(result) : null, JSON.parse(result.items)),
       (err) => ack(err, []),
     );
@@ -382,7 +371,7 @@ class RedisAdapter extends Adapter {
   /** Seeds' API: ids of the sockets in `rooms` (all when empty) on every node, as a Set. */
   sockets(rooms, callback) {
     const wanted = new Set(rooms || []);
-    const promise = Promise.all([super.sockets(wanted), coded(this.engine.sockets(JSON.stringify([...wanted])))]).then(([local, result]) => {
+    const promise = Promise.all([super.sockets(wanted), this.engine.sockets(JSON.stringify([...wanted]))]).then(([local, result]) => {
       for (const id of itemsOf(result)) local.add(id);
       return local;
     });
@@ -430,7 +419,7 @@ class RedisAdapter extends Adapter {
       applyLocally(socket);
       return;
     }
-    const result = await coded(this.engine.remoteSocket(action, id, room === undefined ? null : JSON.stringify(room), close));
+    const result = await this.engine.remoteSocket(action, id, room === undefined ? null : JSON.stringify(room), close);
     itemsOf(result);
   }
 
@@ -442,7 +431,7 @@ class RedisAdapter extends Adapter {
   customRequest(data, callback) {
     const promise = new Promise((resolve, reject) => {
       this.customHook(data, (err, localReply) => {
-        coded(this.engine.serverSideEmitWithAck(JSON.stringify([CUSTOM_REQUEST_EVENT, data]))).then((result) => {
+        this.engine.serverSideEmitWithAck(JSON.stringify([CUSTOM_REQUEST_EVENT, data])).then((result) => {
           if (result.error) reject(requestError(result));
           else resolve([err ? null : localReply, ...JSON.parse(result.items)]);
         }, reject);
@@ -476,7 +465,7 @@ class RedisAdapter extends Adapter {
     this._closed = true;
     this.ackRequests.clear();
     try {
-      await this.engine.close();
+      await settled(this.engine.close());
     } finally {
       await this._shared.release(this._lease);
     }
@@ -515,7 +504,7 @@ function createAdapter(...args) {
   const opts = validateOptions(rawOpts);
   const url = resolveRedisUrl(pubClient, "pubClient");
   if (subClient !== undefined && subClient !== null) resolveRedisUrl(subClient, "subClient");
-  const shared = new SharedConnection(url, opts.limits.queue, resolveTlsCa(pubClient));
+  const shared = new SharedConnection(url, opts.limits, resolveTlsCa(pubClient));
   return function (nsp) {
     return new RedisAdapter(nsp, shared, opts, pubClient, subClient);
   };

@@ -10,14 +10,14 @@ use serde_json::value::RawValue;
 use crate::channels::{ChannelKind, Channels};
 use crate::config::AdapterConfig;
 use crate::error::Error;
-use crate::host::{Delivery, DeliveryKind, EventFilter, Host};
-use crate::limits::{DropCounters, DropKind};
+use crate::host::{Delivery, DeliveryKind, Host};
+use crate::limits::DropKind;
+use crate::namespace::{Namespace, RoomChannelOf, Wire};
 use crate::protocol::broadcast::frame_with_uid;
 use crate::protocol::request::{self as req, RequestType, ResponseBody, SocketAction, Targets};
 use crate::protocol::{new_uid, Broadcast, BroadcastOptions, BroadcastRef, OptsLayout, Packet};
 use crate::requests::{AckRequests, Outcome, PendingRequests};
-use crate::room_channels::RoomChannels;
-use crate::transport::{subscribe_in_background, Inbound, Subscriber, Subscription, Transport, TransportEvent};
+use crate::transport::{Subscription, Transport};
 
 /// A node's answer to a request, for [`Adapter::respond`].
 #[derive(Debug)]
@@ -56,14 +56,6 @@ pub struct AdapterStats {
     pub pending_acks: u64,
 }
 
-#[derive(Default)]
-struct Counters {
-    published: AtomicU64,
-    delivered: AtomicU64,
-    skipped: AtomicU64,
-    drops: DropCounters,
-}
-
 /// The engine of one namespace on one node: it publishes this node's broadcasts and delivers
 /// the other nodes' broadcasts and requests to the [`Host`].
 ///
@@ -97,18 +89,18 @@ struct Counters {
 /// ```
 #[derive(Clone)]
 pub struct Adapter {
-    inner: Arc<Inner>,
+    inner: Arc<Namespace<Classic>>,
 }
 
-struct Inner {
+/// The classic protocol's side of a namespace engine: its channels, the rooms with local
+/// sockets, and the requests in flight.
+pub(crate) struct Classic {
     nsp: String,
     uid: String,
     config: AdapterConfig,
     channels: Channels,
     pending: PendingRequests,
     acks: AckRequests,
-    transport: Arc<dyn Transport>,
-    host: Arc<dyn Host>,
     /// Rooms with at least one local socket, kept by the host through
     /// [`Adapter::room_created`] / [`Adapter::room_deleted`].
     rooms: RwLock<HashSet<Box<[u8]>>>,
@@ -118,12 +110,8 @@ struct Inner {
     /// and broadcasts no local socket can receive are skipped. Hosts that never report rooms
     /// get every broadcast of the namespace.
     tracks_rooms: AtomicBool,
-    /// With per-room subscriptions: the task keeping a channel per local room subscribed.
-    room_channels: std::sync::OnceLock<Arc<RoomChannels>>,
-    /// Passes the transport's events on to the host (Ready once per outage).
-    events: EventFilter,
-    counters: Counters,
-    closed: AtomicBool,
+    /// Single-room broadcasts skipped (no local socket in the room).
+    skipped: AtomicU64,
     /// Becomes true at close: requests still counting the nodes end then.
     closing: tokio::sync::watch::Sender<bool>,
 }
@@ -134,47 +122,35 @@ impl Adapter {
     /// runtime.
     pub fn new(nsp: &str, config: &AdapterConfig, transport: Arc<dyn Transport>, host: Arc<dyn Host>) -> Adapter {
         let uid = new_uid();
-        let inner = Arc::new(Inner {
+        let wire = Classic {
             nsp: nsp.to_owned(),
             channels: Channels::new(&config.key, nsp, &uid),
             uid,
             config: config.clone(),
             pending: PendingRequests::default(),
             acks: AckRequests::default(),
-            transport,
-            host,
             rooms: RwLock::new(HashSet::new()),
             expected: std::sync::Mutex::new(ExpectedRooms::default()),
             tracks_rooms: AtomicBool::new(false),
-            room_channels: std::sync::OnceLock::new(),
-            events: EventFilter::default(),
-            counters: Counters::default(),
-            closed: AtomicBool::new(false),
+            skipped: AtomicU64::new(0),
             closing: tokio::sync::watch::Sender::new(false),
-        });
-        let subscriber: Arc<dyn Subscriber> = inner.clone();
-        if config.per_room_subscriptions {
-            let channels = inner.channels.clone();
-            let rooms = RoomChannels::start(inner.transport.clone(), &subscriber, move |room| channels.broadcast_for(Some(room)));
-            let _ = inner.room_channels.set(rooms);
-        }
-        subscribe_in_background(inner.transport.as_ref(), inner.subscription(), subscriber);
-        Adapter { inner }
+        };
+        Adapter { inner: Namespace::start(nsp, wire, config.limits, transport, host) }
     }
 
     /// This node's uid for the namespace (6 characters, as the official adapter's).
     pub fn uid(&self) -> &str {
-        &self.inner.uid
+        &self.inner.wire.uid
     }
 
     /// The namespace.
     pub fn namespace(&self) -> &str {
-        &self.inner.nsp
+        &self.inner.wire.nsp
     }
 
     /// The channel names of this namespace.
     pub fn channels(&self) -> &Channels {
-        &self.inner.channels
+        &self.inner.wire.channels
     }
 
     /// Publishes a broadcast to the other nodes (local delivery is the host's business).
@@ -184,31 +160,22 @@ impl Adapter {
             return Ok(());
         }
         let mut packet = packet.clone();
-        packet.nsp = Some(self.inner.nsp.clone());
-        let message = Broadcast { uid: self.inner.uid.clone(), packet, opts: opts.clone(), layout: OptsLayout::Adapter };
+        packet.nsp = Some(self.inner.wire.nsp.clone());
+        let message = Broadcast { uid: self.inner.wire.uid.clone(), packet, opts: opts.clone(), layout: OptsLayout::Adapter };
         let room = opts.single_room().map(ToString::to_string);
-        self.publish(self.inner.channels.broadcast_for(room.as_deref()), message.encode())
+        self.publish(self.inner.wire.channels.broadcast_for(room.as_deref()), message.encode())
     }
 
     /// Publishes a broadcast whose `[packet, opts]` the caller already encoded as a msgpack
     /// 2-array (the Node binding gets it from notepack.io); `single_room` is the room when
     /// `opts.rooms` has exactly one element. The uid is spliced in here.
     pub fn broadcast_encoded(&self, single_room: Option<&str>, packet_and_opts: &[u8]) -> Result<(), Error> {
-        let message = frame_with_uid(&self.inner.uid, packet_and_opts)?;
-        self.publish(self.inner.channels.broadcast_for(single_room), message)
+        let message = frame_with_uid(&self.inner.wire.uid, packet_and_opts)?;
+        self.publish(self.inner.wire.channels.broadcast_for(single_room), message)
     }
 
     fn publish(&self, channel: String, payload: Vec<u8>) -> Result<(), Error> {
-        if self.inner.closed.load(Ordering::Acquire) {
-            return Err(Error::Closed);
-        }
-        if let Err(err) = self.inner.config.limits.check_outgoing(payload.len()) {
-            self.inner.counters.drops.add(DropKind::TooLarge);
-            return Err(err);
-        }
-        self.inner.transport.publish(channel, payload)?;
-        self.inner.counters.published.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        self.inner.publish(channel, payload)
     }
 
     /// Tells the engine a local socket is now in `room` (socket ids are rooms too). Once a host
@@ -217,59 +184,43 @@ impl Adapter {
     /// With per-room subscriptions this also subscribes the room's channel, in the background:
     /// [`Adapter::rooms_synced`] says when it is in place.
     pub fn room_created(&self, room: &str) {
-        self.inner.rooms.write().unwrap_or_else(|p| p.into_inner()).insert(room.as_bytes().into());
-        self.inner.tracks_rooms.store(true, Ordering::Release);
-        if let Some(rooms) = self.inner.room_channels.get() {
-            rooms.set(room, true);
-        }
+        self.inner.wire.rooms.write().unwrap_or_else(|p| p.into_inner()).insert(room.as_bytes().into());
+        self.inner.wire.tracks_rooms.store(true, Ordering::Release);
+        self.inner.set_room(room, true);
     }
 
     /// Tells the engine the last local socket left `room`.
     pub fn room_deleted(&self, room: &str) {
-        self.inner.rooms.write().unwrap_or_else(|p| p.into_inner()).remove(room.as_bytes());
-        if let Some(rooms) = self.inner.room_channels.get() {
-            rooms.set(room, false);
-        }
+        self.inner.wire.rooms.write().unwrap_or_else(|p| p.into_inner()).remove(room.as_bytes());
+        self.inner.set_room(room, false);
     }
 
     /// Resolves once the channels of every room reported so far are subscribed (or, Redis being
     /// away, their subscription is left to the transport's retries). Immediate without
     /// per-room subscriptions.
     pub async fn rooms_synced(&self) {
-        if let Some(rooms) = self.inner.room_channels.get() {
-            rooms.synced().await;
-        }
+        self.inner.rooms_synced().await;
     }
 
     /// Counters since creation.
     pub fn stats(&self) -> AdapterStats {
-        let c = &self.inner.counters;
+        let (ns, wire) = (&self.inner, &self.inner.wire);
         AdapterStats {
-            published: c.published.load(Ordering::Relaxed),
-            delivered: c.delivered.load(Ordering::Relaxed),
-            malformed: c.drops.get(DropKind::Malformed),
-            too_large: c.drops.get(DropKind::TooLarge),
-            too_complex: c.drops.get(DropKind::TooComplex),
-            skipped: c.skipped.load(Ordering::Relaxed),
-            pending_requests: self.inner.pending.len() as u64,
-            pending_acks: self.inner.acks.len() as u64,
+            published: ns.published.load(Ordering::Relaxed),
+            delivered: ns.delivered.load(Ordering::Relaxed),
+            malformed: ns.drops.get(DropKind::Malformed),
+            too_large: ns.drops.get(DropKind::TooLarge),
+            too_complex: ns.drops.get(DropKind::TooComplex),
+            skipped: wire.skipped.load(Ordering::Relaxed),
+            pending_requests: wire.pending.len() as u64,
+            pending_acks: wire.acks.len() as u64,
         }
     }
 
     /// Unsubscribes and ends every waiting request with [`Error::Closed`]; nothing is delivered
     /// to the host afterwards. The transport stays open for other namespaces sharing it.
     pub async fn close(&self) -> Result<(), Error> {
-        if self.inner.closed.swap(true, Ordering::AcqRel) {
-            return Ok(());
-        }
-        self.inner.closing.send_replace(true);
-        self.inner.pending.cancel_all();
-        self.inner.acks.clear();
-        if let Some(rooms) = self.inner.room_channels.get() {
-            rooms.stop().await;
-        }
-        let subscriber: Arc<dyn Subscriber> = self.inner.clone();
-        self.inner.transport.unsubscribe(self.inner.subscription(), &subscriber).await
+        self.inner.close().await
     }
 
     /// The number of nodes serving this namespace: subscribers of the request channel
@@ -281,16 +232,16 @@ impl Adapter {
 
     /// When a request started now with `timeout` (default `requestsTimeout`) must have settled.
     fn deadline(&self, timeout: Option<Duration>) -> tokio::time::Instant {
-        tokio::time::Instant::now() + timeout.unwrap_or(self.inner.config.requests_timeout)
+        tokio::time::Instant::now() + timeout.unwrap_or(self.inner.wire.config.requests_timeout)
     }
 
     /// The number of nodes, counted before `deadline`; [`Error::Closed`] as soon as the adapter
     /// closes.
     async fn count_before(&self, deadline: tokio::time::Instant) -> Result<usize, Error> {
-        let mut closing = self.inner.closing.subscribe();
+        let mut closing = self.inner.wire.closing.subscribe();
         let within = deadline.saturating_duration_since(tokio::time::Instant::now());
         tokio::select! {
-            count = crate::transport::num_sub_within(self.inner.transport.as_ref(), self.inner.channels.request(), within) => count,
+            count = crate::transport::num_sub_within(self.inner.transport.as_ref(), self.inner.wire.channels.request(), within) => count,
             _ = closing.wait_for(|closing| *closing) => Err(Error::Closed),
         }
     }
@@ -310,34 +261,34 @@ impl Adapter {
 
     async fn send_and_wait(&self, kind: RequestType, expected: usize, deadline: tokio::time::Instant, build: impl FnOnce(&str) -> Vec<u8>) -> Result<Outcome, Error> {
         let id = new_uid();
-        let ticket = self.inner.pending.register(&id, kind, expected);
+        let ticket = self.inner.wire.pending.register(&id, kind, expected);
         if let Err(err) = self.publish_request(build(&id)) {
-            self.inner.pending.remove(&id);
+            self.inner.wire.pending.remove(&id);
             return Err(err);
         }
-        Ok(self.inner.pending.wait(ticket, deadline.saturating_duration_since(tokio::time::Instant::now())).await)
+        Ok(self.inner.wire.pending.wait(ticket, deadline.saturating_duration_since(tokio::time::Instant::now())).await)
     }
 
     fn publish_request(&self, payload: Vec<u8>) -> Result<(), Error> {
-        self.publish(self.inner.channels.request().to_owned(), payload)
+        self.publish(self.inner.wire.channels.request().to_owned(), payload)
     }
 
     /// `allRooms()`: the rooms of every other node (local rooms are the host's to add).
     pub async fn all_rooms(&self) -> Result<Outcome, Error> {
-        let uid = self.inner.uid.clone();
+        let uid = self.inner.wire.uid.clone();
         self.request(RequestType::AllRooms, None, |id| req::all_rooms_request(&uid, id)).await
     }
 
     /// `fetchSockets()`: details (`{id, handshake, rooms, data}`) of the matching sockets of
     /// every other node. `timeout` overrides `requestsTimeout` (socket.io's `flags.timeout`).
     pub async fn fetch_sockets(&self, targets: &Targets<'_>, timeout: Option<Duration>) -> Result<Outcome, Error> {
-        let uid = self.inner.uid.clone();
+        let uid = self.inner.wire.uid.clone();
         self.request(RequestType::RemoteFetch, timeout, |id| req::fetch_sockets_request(&uid, id, targets)).await
     }
 
     /// The legacy cluster-wide `sockets(rooms)`: ids of the matching sockets of every other node.
     pub async fn sockets(&self, rooms: &RawValue) -> Result<Outcome, Error> {
-        let uid = self.inner.uid.clone();
+        let uid = self.inner.wire.uid.clone();
         self.request(RequestType::Sockets, None, |id| req::sockets_request(&uid, id, rooms)).await
     }
 
@@ -351,35 +302,35 @@ impl Adapter {
             let message = crate::requests::timeout_message(kind, 0, 1);
             return Ok(Outcome { error: Some(Error::Timeout { message, received: 0, expected: 1 }), expected: 1, ..Outcome::nobody_to_ask() });
         }
-        let uid = self.inner.uid.clone();
+        let uid = self.inner.wire.uid.clone();
         self.send_and_wait(kind, 1, deadline, |id| req::socket_request(&uid, id, sid, action)).await
     }
 
     /// `serverSideEmit(...)` with an acknowledgement: the first ack argument of every other
     /// node. On timeout the outcome carries the official error and the answers received.
     pub async fn server_side_emit_with_ack(&self, data: &RawValue) -> Result<Outcome, Error> {
-        let uid = self.inner.uid.clone();
+        let uid = self.inner.wire.uid.clone();
         self.request(RequestType::ServerSideEmit, None, |id| req::server_side_emit_request(&uid, Some(id), data)).await
     }
 
     /// `serverSideEmit(...)` without acknowledgement (`data` = `[event, ...args]` as JSON).
     pub fn server_side_emit(&self, data: &RawValue) -> Result<(), Error> {
-        self.publish_request(req::server_side_emit_request(&self.inner.uid, None, data))
+        self.publish_request(req::server_side_emit_request(&self.inner.wire.uid, None, data))
     }
 
     /// `socketsJoin(rooms)` on the other nodes (the host applies it locally itself).
     pub fn add_sockets(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
-        self.publish_request(req::rooms_request(&self.inner.uid, true, targets, rooms))
+        self.publish_request(req::rooms_request(&self.inner.wire.uid, true, targets, rooms))
     }
 
     /// `socketsLeave(rooms)` on the other nodes (the host applies it locally itself).
     pub fn del_sockets(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
-        self.publish_request(req::rooms_request(&self.inner.uid, false, targets, rooms))
+        self.publish_request(req::rooms_request(&self.inner.wire.uid, false, targets, rooms))
     }
 
     /// `disconnectSockets(close)` on the other nodes (the host applies it locally itself).
     pub fn disconnect_sockets(&self, targets: &Targets<'_>, close: bool) -> Result<(), Error> {
-        self.publish_request(req::disconnect_request(&self.inner.uid, targets, close))
+        self.publish_request(req::disconnect_request(&self.inner.wire.uid, targets, close))
     }
 
     /// Publishes a broadcast with acknowledgements (`[packet, opts]` pre-encoded as for
@@ -388,8 +339,8 @@ impl Adapter {
     /// `timeout` (socket.io's `flags.timeout`).
     pub fn broadcast_with_ack_encoded(&self, packet_and_opts: &[u8], timeout: Duration) -> Result<String, Error> {
         let id = new_uid();
-        let payload = req::broadcast_with_ack_request(&self.inner.uid, &id, packet_and_opts)?;
-        self.inner.acks.insert(&id, timeout);
+        let payload = req::broadcast_with_ack_request(&self.inner.wire.uid, &id, packet_and_opts)?;
+        self.inner.wire.acks.insert(&id, timeout);
         self.publish_request(payload)?;
         Ok(id)
     }
@@ -408,14 +359,14 @@ impl Adapter {
             Reply::Ack(packet) => req::broadcast_ack_response(request_id, &packet)?,
         };
         let channel = match requester {
-            Some(uid) if self.inner.config.publish_on_specific_response_channel && kind != RequestType::ServerSideEmit => self.inner.channels.response_for(uid),
-            _ => self.inner.channels.response().to_owned(),
+            Some(uid) if self.inner.wire.config.publish_on_specific_response_channel && kind != RequestType::ServerSideEmit => self.inner.wire.channels.response_for(uid),
+            _ => self.inner.wire.channels.response().to_owned(),
         };
         self.publish(channel, payload)
     }
 }
 
-impl Inner {
+impl Wire for Classic {
     /// The namespace's fixed subscriptions: the broadcast pattern (or, with per-room
     /// subscriptions, the main broadcast channel) and the request and response channels.
     fn subscription(&self) -> Subscription {
@@ -429,6 +380,29 @@ impl Inner {
         Subscription { patterns, channels }
     }
 
+    /// With per-room subscriptions, `K#N#R#` for each room with local sockets.
+    fn room_channels(&self) -> Option<RoomChannelOf> {
+        let channels = self.channels.clone();
+        self.config.per_room_subscriptions.then(|| Box::new(move |room: &str| channels.broadcast_for(Some(room))) as RoomChannelOf)
+    }
+
+    fn accept(&self, ns: &Namespace<Self>, channel: &[u8], payload: Vec<u8>) -> Option<Delivery> {
+        match self.channels.classify(channel)? {
+            ChannelKind::Broadcast(room) => self.accept_broadcast(ns, room, payload),
+            ChannelKind::Request => self.accept_request(ns, payload),
+            ChannelKind::Response => self.accept_response(ns, payload),
+        }
+    }
+
+    /// Requests still counting the nodes end, waiting ones end with [`Error::Closed`].
+    fn closing(&self) {
+        self.closing.send_replace(true);
+        self.pending.cancel_all();
+        self.acks.clear();
+    }
+}
+
+impl Classic {
     fn has_room(&self, room: &[u8]) -> bool {
         self.rooms.read().unwrap_or_else(|p| p.into_inner()).contains(room) || self.expected().expects(room, Instant::now())
     }
@@ -445,38 +419,31 @@ impl Inner {
     /// Checks one broadcast; returns it when it must be delivered locally. Messages that no
     /// local socket can receive (no socket at all, or none in any target room) are skipped:
     /// single-room ones before decoding, as the official adapter does.
-    fn accept_broadcast(&self, room: Option<&[u8]>, payload: Vec<u8>) -> Option<Delivery> {
+    fn accept_broadcast(&self, ns: &Namespace<Self>, room: Option<&[u8]>, payload: Vec<u8>) -> Option<Delivery> {
         if room.is_some_and(|r| !self.has_room(r)) || !self.may_have_sockets() {
-            self.counters.skipped.fetch_add(1, Ordering::Relaxed);
+            self.skipped.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        match BroadcastRef::parse_within(&payload, &self.config.limits) {
+        match BroadcastRef::parse_within(&payload, &ns.limits) {
             Err(err) => {
-                self.dropped(DropKind::of(&err), "broadcast", &err);
+                ns.dropped(DropKind::of(&err), "broadcast", &err);
                 None
             }
             Ok(message) if message.uid == self.uid || message.namespace() != self.nsp => None,
             Ok(message) if self.tracks_rooms.load(Ordering::Acquire) && !message.targets_any(|r| self.has_room(r)) => {
-                self.counters.skipped.fetch_add(1, Ordering::Relaxed);
+                self.skipped.fetch_add(1, Ordering::Relaxed);
                 None
             }
             Ok(_) => Some(Delivery::new(DeliveryKind::Broadcast, payload)),
         }
     }
 
-    /// Counts a message dropped for `why`, and reports it to the host when a burst of such drops
-    /// starts (then at most once a second).
-    fn dropped(&self, kind: DropKind, what: &str, why: &dyn std::fmt::Display) {
-        tracing::debug!(nsp = %self.nsp, "dropping a {kind} {what}: {why}");
-        self.counters.drops.report(kind, self.host.as_ref(), || format!("the last, a {what} of namespace {}: {why}", self.nsp));
-    }
-
     /// Requests of other nodes go to the host; this node's own (same uid) are ignored, since
     /// its local effects were applied when it sent them.
-    fn accept_request(&self, payload: Vec<u8>) -> Option<Delivery> {
-        match req::parse_request(&payload, &self.config.limits) {
+    fn accept_request(&self, ns: &Namespace<Self>, payload: Vec<u8>) -> Option<Delivery> {
+        match req::parse_request(&payload, &ns.limits) {
             Err(err) => {
-                self.dropped(DropKind::of(&err), "request", &err);
+                ns.dropped(DropKind::of(&err), "request", &err);
                 None
             }
             Ok(header) if header.uid.as_deref() == Some(self.uid.as_str()) => None,
@@ -523,10 +490,10 @@ impl Inner {
     }
 
     /// Responses complete pending requests; acknowledgements of broadcasts go to the host.
-    fn accept_response(&self, payload: Vec<u8>) -> Option<Delivery> {
-        match req::parse_response(&payload, &self.config.limits) {
+    fn accept_response(&self, ns: &Namespace<Self>, payload: Vec<u8>) -> Option<Delivery> {
+        match req::parse_response(&payload, &ns.limits) {
             Err(err) => {
-                self.dropped(DropKind::of(&err), "response", &err);
+                ns.dropped(DropKind::of(&err), "response", &err);
                 None
             }
             Ok(response) => match response.body {
@@ -580,48 +547,6 @@ impl ExpectedRooms {
 
     fn any(&self, now: Instant) -> bool {
         self.latest.is_some_and(|until| until > now)
-    }
-}
-
-/// An engine dropped without `close()` stops its room-channel task; the transport stops
-/// calling it (it holds subscribers weakly) and goes with its last user.
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if let Some(rooms) = self.room_channels.get() {
-            rooms.abandon();
-        }
-    }
-}
-
-impl Subscriber for Inner {
-    fn on_messages(&self, batch: Vec<Inbound>) {
-        if self.closed.load(Ordering::Acquire) {
-            return;
-        }
-        let mut deliveries = Vec::with_capacity(batch.len());
-        for Inbound { channel, payload } in batch {
-            if let Err(why) = self.config.limits.check_size(payload.len()) {
-                self.dropped(DropKind::TooLarge, "message", &format!("{why}, on {}", String::from_utf8_lossy(&channel)));
-                continue;
-            }
-            let delivery = match self.channels.classify(&channel) {
-                Some(ChannelKind::Broadcast(room)) => self.accept_broadcast(room, payload),
-                Some(ChannelKind::Request) => self.accept_request(payload),
-                Some(ChannelKind::Response) => self.accept_response(payload),
-                None => None,
-            };
-            deliveries.extend(delivery);
-        }
-        if !deliveries.is_empty() {
-            self.counters.delivered.fetch_add(deliveries.len() as u64, Ordering::Relaxed);
-            self.host.deliver(deliveries);
-        }
-    }
-
-    fn on_event(&self, event: &TransportEvent) {
-        if !self.closed.load(Ordering::Acquire) {
-            self.events.forward(event, self.host.as_ref());
-        }
     }
 }
 
@@ -816,7 +741,7 @@ mod tests {
         let stats = b.stats();
         assert_eq!((stats.too_large, stats.too_complex, stats.malformed), (3, 9, 0));
         assert_eq!(host.delivered.lock().unwrap().len(), 1, "traffic goes on");
-        let codes: Vec<&str> = host.events.lock().unwrap().iter().filter_map(|e| if let AdapterEvent::Error(err) = e { Some(err.code()) } else { None }).collect();
+        let codes: Vec<&str> = host.events.lock().unwrap().iter().filter_map(|e| if let AdapterEvent::Error(err) = e { Some(err.code().as_str()) } else { None }).collect();
         assert_eq!(codes, ["ERR_SIO_TOO_LARGE", "ERR_SIO_TOO_COMPLEX"], "one report per kind and burst");
         // This node's own message over the limit fails at once, and is counted.
         let err = b.broadcast(&Packet::event("/", "big", vec![rmpv::Value::from("z".repeat(300))]), &BroadcastOptions::default()).unwrap_err();

@@ -12,6 +12,14 @@
 //!
 //! Broadcasts are received through the pattern `K#N#*`. No escaping is applied anywhere,
 //! exactly as in the official adapter.
+//!
+//! The sharded adapter's channels ([`ShardedChannels`]), with channel prefix `P`:
+//!
+//! | purpose | channel |
+//! |---|---|
+//! | every message of the namespace | `P#N#` |
+//! | messages for room `R` (dynamic subscription modes) | `P#N#R#` |
+//! | responses for server `U` only | `P#N#U#` |
 
 /// The channels of one namespace adapter.
 ///
@@ -115,6 +123,70 @@ impl Channels {
     }
 }
 
+/// The channels of one namespace of the sharded adapter.
+///
+/// ```
+/// use sioadapter::channels::{ShardedChannel, ShardedChannels};
+/// let c = ShardedChannels::new("socket.io", "/", "0123456789abcdef");
+/// assert_eq!(c.main(), "socket.io#/#");
+/// assert_eq!(c.room("r1"), "socket.io#/#r1#");
+/// assert_eq!(c.responses_of("fedcba9876543210"), "socket.io#/#fedcba9876543210#");
+/// assert_eq!(c.classify(b"socket.io#/#0123456789abcdef#"), Some(ShardedChannel::Response));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardedChannels {
+    main: String,
+    responses: String,
+}
+
+/// What a received channel name means to the sharded namespace that subscribed to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardedChannel {
+    /// The main channel or a room channel: a message for every node (of the room).
+    Message,
+    /// This server's own response channel.
+    Response,
+}
+
+impl ShardedChannels {
+    /// The channels for channel prefix `prefix`, namespace `nsp` and server uid `uid`.
+    pub fn new(prefix: &str, nsp: &str, uid: &str) -> Self {
+        let main = format!("{prefix}#{nsp}#");
+        ShardedChannels { responses: format!("{main}{uid}#"), main }
+    }
+
+    /// `P#N#`: every message of the namespace.
+    pub fn main(&self) -> &str {
+        &self.main
+    }
+
+    /// `P#N#U#`: answers to this server's requests.
+    pub fn responses(&self) -> &str {
+        &self.responses
+    }
+
+    /// `P#N#R#`: messages for room `room`.
+    pub fn room(&self, room: &str) -> String {
+        format!("{}{room}#", self.main)
+    }
+
+    /// `P#N#U#` for server `uid`: where its requests are answered.
+    pub fn responses_of(&self, uid: &str) -> String {
+        self.room(uid)
+    }
+
+    /// Classifies a received channel name; `None` when it is not one of this namespace's.
+    pub fn classify(&self, channel: &[u8]) -> Option<ShardedChannel> {
+        if channel == self.responses.as_bytes() {
+            Some(ShardedChannel::Response)
+        } else if channel.starts_with(self.main.as_bytes()) {
+            Some(ShardedChannel::Message)
+        } else {
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +217,16 @@ mod tests {
         assert_eq!(c.classify(b"k-response#/#V#"), None);
         assert_eq!(c.classify(b"k#/admin#"), None);
         assert_eq!(c.classify(b"other"), None);
+    }
+
+    #[test]
+    fn sharded_names_follow_the_official_sharded_adapter() {
+        let c = ShardedChannels::new("p", "/admin", "U");
+        assert_eq!((c.main(), c.responses()), ("p#/admin#", "p#/admin#U#"));
+        assert_eq!(c.room("a#b"), "p#/admin#a#b#");
+        assert_eq!(c.classify(b"p#/admin#"), Some(ShardedChannel::Message));
+        assert_eq!(c.classify(b"p#/admin#room#"), Some(ShardedChannel::Message));
+        assert_eq!(c.classify(b"p#/admin#U#"), Some(ShardedChannel::Response));
+        assert_eq!(c.classify(b"p#/#"), None);
     }
 }

@@ -48,18 +48,83 @@ pub enum Error {
     },
 }
 
-impl Error {
-    /// The stable code of the error, as the npm package sets it on `err.code`:
-    /// `ERR_SIO_OPTION`, `ERR_SIO_REDIS`, `ERR_SIO_PROTOCOL`, `ERR_SIO_TIMEOUT`,
-    /// `ERR_SIO_OVERLOADED`, `ERR_SIO_CLOSED`, or a drop's ([`crate::limits::DropKind::code`]).
-    pub fn code(&self) -> &'static str {
+/// The stable code of every [`Error`]: the one list the shells read. The npm package sets
+/// [`ErrorCode::as_str`] on `err.code` (and exports the list as `ErrorCodes`); the C library
+/// maps each code to its `SioResult`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// `ERR_SIO_OPTION`: an option or argument the adapter cannot use.
+    Option,
+    /// `ERR_SIO_REDIS`: Redis refused, failed or could not be reached.
+    Redis,
+    /// `ERR_SIO_PROTOCOL`: a message could not be understood.
+    Protocol,
+    /// `ERR_SIO_TIMEOUT`: a cluster request did not get every answer in time.
+    Timeout,
+    /// `ERR_SIO_OVERLOADED`: more arrived than could be taken in time.
+    Overloaded,
+    /// `ERR_SIO_CLOSED`: the adapter was closed.
+    Closed,
+    /// `ERR_SIO_TOO_LARGE`: over `maxMessageBytes`.
+    TooLarge,
+    /// `ERR_SIO_TOO_COMPLEX`: over `maxMessageValues` or `maxMessageDepth`.
+    TooComplex,
+    /// `ERR_SIO_MALFORMED`: not a message of the protocol.
+    Malformed,
+}
+
+impl ErrorCode {
+    /// Every code, in a stable order.
+    pub const ALL: [ErrorCode; 9] = [
+        ErrorCode::Option,
+        ErrorCode::Redis,
+        ErrorCode::Protocol,
+        ErrorCode::Timeout,
+        ErrorCode::Overloaded,
+        ErrorCode::Closed,
+        ErrorCode::TooLarge,
+        ErrorCode::TooComplex,
+        ErrorCode::Malformed,
+    ];
+
+    /// The code as JS sees it on `err.code`, e.g. `ERR_SIO_TIMEOUT`.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Error::InvalidOption { .. } => "ERR_SIO_OPTION",
-            Error::Redis(_) => "ERR_SIO_REDIS",
-            Error::Protocol(_) => "ERR_SIO_PROTOCOL",
-            Error::Timeout { .. } => "ERR_SIO_TIMEOUT",
-            Error::Overloaded(_) => "ERR_SIO_OVERLOADED",
-            Error::Closed => "ERR_SIO_CLOSED",
+            ErrorCode::Option => "ERR_SIO_OPTION",
+            ErrorCode::Redis => "ERR_SIO_REDIS",
+            ErrorCode::Protocol => "ERR_SIO_PROTOCOL",
+            ErrorCode::Timeout => "ERR_SIO_TIMEOUT",
+            ErrorCode::Overloaded => "ERR_SIO_OVERLOADED",
+            ErrorCode::Closed => "ERR_SIO_CLOSED",
+            ErrorCode::TooLarge => "ERR_SIO_TOO_LARGE",
+            ErrorCode::TooComplex => "ERR_SIO_TOO_COMPLEX",
+            ErrorCode::Malformed => "ERR_SIO_MALFORMED",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl Error {
+    /// The stable code of the error (a drop's is its kind's, [`crate::limits::DropKind::code`]).
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::InvalidOption { .. } => ErrorCode::Option,
+            Error::Redis(_) => ErrorCode::Redis,
+            Error::Protocol(_) => ErrorCode::Protocol,
+            Error::Timeout { .. } => ErrorCode::Timeout,
+            Error::Overloaded(_) => ErrorCode::Overloaded,
+            Error::Closed => ErrorCode::Closed,
             Error::Dropped { kind, .. } => kind.code(),
         }
     }

@@ -34,6 +34,8 @@ pub mod error;
 pub mod ffi;
 pub mod host;
 pub mod limits;
+mod namespace;
+pub mod outbox;
 pub mod protocol;
 pub mod requests;
 mod room_channels;

@@ -125,11 +125,11 @@ pub enum DropKind {
 
 impl DropKind {
     /// The stable error code reported with the drop.
-    pub fn code(self) -> &'static str {
+    pub fn code(self) -> crate::error::ErrorCode {
         match self {
-            DropKind::TooLarge => "ERR_SIO_TOO_LARGE",
-            DropKind::TooComplex => "ERR_SIO_TOO_COMPLEX",
-            DropKind::Malformed => "ERR_SIO_MALFORMED",
+            DropKind::TooLarge => crate::error::ErrorCode::TooLarge,
+            DropKind::TooComplex => crate::error::ErrorCode::TooComplex,
+            DropKind::Malformed => crate::error::ErrorCode::Malformed,
         }
     }
 

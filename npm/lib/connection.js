@@ -5,7 +5,7 @@
 
 const native = require("./native");
 
-const DEFAULT_URL = "redis://127.0.0.1:6379";
+const DEFAULT_URL = native.PROTOCOL.defaults.redisUrl;
 
 function isPlainObject(value) {
   if (value === null || typeof value !== "object") return false;

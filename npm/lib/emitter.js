@@ -8,7 +8,7 @@ const native = require("./native");
 const { resolveRedisUrl, resolveTlsCa, optionError } = require("./connection");
 const { readLimits } = require("./limits");
 
-const RESERVED_EVENTS = new Set(["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"]);
+const RESERVED_EVENTS = new Set(native.PROTOCOL.reservedEvents);
 
 function checkEvent(ev) {
   if (RESERVED_EVENTS.has(ev)) throw new Error(`"${String(ev)}" is a reserved event name`);
@@ -93,15 +93,15 @@ class Emitter {
     this.redisClient = redisClient;
     // maxQueuedPublishes, maxQueuedBytes and maxMessageBytes apply (README "Limits").
     const limits = readLimits(opts);
-    this.opts = { ...opts, key: opts.key || "socket.io" };
+    this.opts = { ...opts, key: opts.key || native.PROTOCOL.defaults.key };
     this._nsp = nsp.startsWith("/") ? nsp : `/${nsp}`;
     if (!shared) {
       const url = resolveRedisUrl(redisClient, "redisClient");
-      const connection = new native.Connection(url, limits.queue.maxQueuedPublishes, limits.queue.maxQueuedBytes, resolveTlsCa(redisClient));
+      const connection = new native.Connection(url, limits, resolveTlsCa(redisClient));
       shared = { connection };
     }
     this._shared = shared;
-    this._native = new native.NativeEmitter(this._shared.connection, this.opts.key, this._nsp, limits.engine.maxMessageBytes);
+    this._native = new native.NativeEmitter(this._shared.connection, this.opts.key, this._nsp, limits);
   }
 
   /** The emitter of another namespace (a leading "/" is added when missing). */

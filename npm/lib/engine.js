@@ -1,52 +1,36 @@
 "use strict";
 // What both adapters (classic and sharded) share around their native engine: the Redis
-// connection shared by the namespaces of one createAdapter call, stable error codes, and the
-// handling of the engine's batches and events on the adapter.
+// connection shared by the namespaces of one createAdapter call, the errors of asynchronous
+// native calls, and the handling of the engine's batches and events on the adapter.
+//
+// Error codes are the Rust core's: errors thrown by the addon carry them as `err.code`, and
+// asynchronous calls resolve to `{error, code}` (napi would reject with its own codes).
 
 const native = require("./native");
 const { coalesceFlushes } = require("./coalesce");
 
-/**
- * Gives an error from the native engine its stable `code` (napi only says "GenericFailure"),
- * from the core's message prefixes (see src/error.rs).
- */
-function withCode(err, fallback = "ERR_SIO_REDIS") {
-  if (err && (!err.code || err.code === "GenericFailure" || err.code === "InvalidArg")) {
-    const m = String(err.message);
-    const dropped = /^dropped \d+ (too large|too complex|malformed) /.exec(m);
-    err.code = dropped
-      ? `ERR_SIO_${dropped[1].toUpperCase().replace(" ", "_")}`
-      : m.startsWith("invalid option")
-      ? "ERR_SIO_OPTION"
-      : m === "adapter closed"
-        ? "ERR_SIO_CLOSED"
-        : m.startsWith("overloaded")
-          ? "ERR_SIO_OVERLOADED"
-          : m.startsWith("protocol")
-            ? "ERR_SIO_PROTOCOL"
-            : m.startsWith("redis")
-              ? "ERR_SIO_REDIS"
-              : fallback;
-  }
-  return err;
+/** An Error with the message and code of a native result (`{error, code}`). */
+function nativeError(result) {
+  return Object.assign(new Error(result.error), { code: result.code });
 }
 
-/** Rejections of the native engine's promises carry a stable `code`. */
-function coded(promise) {
-  return promise.catch((err) => {
-    throw withCode(err);
+/** Resolves with the native result, or rejects with its error when it has one. */
+function settled(promise) {
+  return promise.then((result) => {
+    if (result.error) throw nativeError(result);
+    return result;
   });
 }
 
 /** The native Redis connection of one createAdapter call, shared by its namespaces. */
 class SharedConnection {
   /**
-   * `queue`: `{maxQueuedPublishes, maxQueuedBytes}`; `sharded`: sharded pub/sub on a Redis
-   * Cluster (createShardedAdapter).
+   * `limits`: every limit option (readLimits; the connection reads maxQueuedPublishes and
+   * maxQueuedBytes); `sharded`: sharded pub/sub on a Redis Cluster (createShardedAdapter).
    */
-  constructor(url, queue, tlsCa, sharded = false) {
+  constructor(url, limits, tlsCa, sharded = false) {
     this.url = url;
-    this.queue = queue;
+    this.limits = limits;
     this.tlsCa = tlsCa;
     this.sharded = sharded;
     /** Open connections, each with the namespaces using it: { native, nsps: Set }. */
@@ -61,11 +45,7 @@ class SharedConnection {
   acquire(nsp) {
     let entry = this.pool.find((e) => !e.nsps.has(nsp));
     if (!entry) {
-      try {
-        entry = { native: new native.Connection(this.url, this.queue.maxQueuedPublishes, this.queue.maxQueuedBytes, this.tlsCa, this.sharded), nsps: new Set() };
-      } catch (err) {
-        throw withCode(err, "ERR_SIO_OPTION");
-      }
+      entry = { native: new native.Connection(this.url, this.limits, this.tlsCa, this.sharded), nsps: new Set() };
       this.pool.push(entry);
     }
     entry.nsps.add(nsp);
@@ -128,7 +108,7 @@ const engineHostMethods = {
 
   /** Emits `'error'` when someone listens; otherwise warns once instead of crashing the process. */
   _emitError(err, code) {
-    withCode(err, code);
+    if (!err.code) err.code = code;
     if (this.listenerCount("error") > 0) {
       this.emit("error", err);
     } else if (!this._warnedNoErrorListener) {
@@ -160,4 +140,4 @@ function withEngineHost(AdapterClass) {
   return AdapterClass;
 }
 
-module.exports = { withCode, coded, SharedConnection, withEngineHost, engineCallbacks };
+module.exports = { nativeError, settled, SharedConnection, withEngineHost, engineCallbacks };

@@ -6,21 +6,17 @@
 const native = require("./native");
 const { optionError } = require("./connection");
 
-const DEFAULTS = native.limitDefaults();
+const DEFAULTS = native.PROTOCOL.limits;
 
-/** Options bounding what the Rust core accepts from other nodes (passed to each engine). */
-const ENGINE_LIMITS = ["maxMessageBytes", "maxMessageValues", "maxMessageDepth", "maxReceiveBufferBytes"];
-/** Options bounding the publish queue (passed to the connection). */
-const QUEUE_LIMITS = ["maxQueuedPublishes", "maxQueuedBytes"];
-/** Every limit option's name. */
-const LIMIT_OPTIONS = [...ENGINE_LIMITS, ...QUEUE_LIMITS];
+/** Every limit option's name (the core's list: its defaults). */
+const LIMIT_OPTIONS = Object.keys(DEFAULTS);
 
 /** Largest value of each option that is not "any positive integer". */
-const CEILINGS = { maxMessageDepth: DEFAULTS.maxMessageDepthCeiling, maxQueuedPublishes: 2 ** 32 - 1 };
+const CEILINGS = { maxMessageDepth: native.PROTOCOL.maxMessageDepthCeiling, maxQueuedPublishes: 2 ** 32 - 1 };
 
 /**
- * The limit options of `opts`, checked, with the defaults for those not given:
- * `{ engine: {maxMessageBytes, ...}, queue: {maxQueuedPublishes, maxQueuedBytes} }`.
+ * The limit options of `opts`, checked, with the defaults for those not given: one object
+ * `{maxMessageBytes, ..., maxQueuedBytes}`, which the connection and the engines read.
  */
 function readLimits(opts) {
   const value = (name) => {
@@ -28,12 +24,12 @@ function readLimits(opts) {
     if (given === undefined) return DEFAULTS[name];
     const ceiling = CEILINGS[name] ?? Number.MAX_SAFE_INTEGER;
     if (!Number.isSafeInteger(given) || given < 1 || given > ceiling) {
-      throw optionError(name, `expected an integer from 1 to ${ceiling}, got ${JSON.stringify(given)}`);
+      const shown = typeof given === "number" || typeof given === "bigint" ? `${given}${typeof given === "bigint" ? "n" : ""}` : JSON.stringify(given);
+      throw optionError(name, `expected an integer from 1 to ${ceiling}, got ${shown}`);
     }
     return given;
   };
-  const pick = (names) => Object.fromEntries(names.map((name) => [name, value(name)]));
-  return { engine: pick(ENGINE_LIMITS), queue: pick(QUEUE_LIMITS) };
+  return Object.fromEntries(LIMIT_OPTIONS.map((name) => [name, value(name)]));
 }
 
 module.exports = { readLimits, LIMIT_OPTIONS, DEFAULTS };

@@ -30,3 +30,8 @@ function load() {
 
 module.exports = load();
 module.exports.FILE = FILE;
+/**
+ * The facts the Rust core owns (option defaults, limit defaults, error codes, request types,
+ * record kinds, reserved events, subscription modes), read once: JS never repeats them.
+ */
+module.exports.PROTOCOL = module.exports.protocol();

@@ -5,22 +5,23 @@
 // The message semantics are socket.io-adapter's ClusterAdapter (the base class the official
 // sharded adapter extends, shipped with socket.io): it builds the messages and handles the
 // requests, responses and acknowledgements. Rust owns the Redis side: the channels
-// (`P#N#`, `P#N#<uid>#`, `P#N#<room>#`), SSUBSCRIBE (per slot owner on a cluster) with
+// (`P#N#`, `P#N#<uid>#`, `P#N#<room>#`, named in src/channels.rs), SSUBSCRIBE (per slot owner on a cluster) with
 // resubscription after a reconnect or failover, SPUBLISH in pipelines, PUBSUB SHARDNUMSUB across the cluster, and bounded, batched
 // delivery to this thread.
 
 const notepack = require("notepack.io");
 const native = require("./native");
-const { coded, SharedConnection, withEngineHost, engineCallbacks } = require("./engine");
+const { settled, SharedConnection, withEngineHost, engineCallbacks } = require("./engine");
 const { readLimits } = require("./limits");
 const { resolveRedisUrl, resolveTlsCa, isPlainObject, optionError } = require("./connection");
 
 const socketIoAdapter = require("socket.io-adapter");
 
-/** Kinds of the records of a batch from the sharded engine. */
-const KIND_CLUSTER_RESPONSE = 4;
+/** Kinds of the records of a batch from the sharded engine (the core's). */
+const { clusterResponse: KIND_CLUSTER_RESPONSE } = native.PROTOCOL.recordKinds;
 
-const MODES = new Set(["static", "dynamic", "dynamic-private"]);
+/** The values of `subscriptionMode` (the core's). */
+const MODES = new Set(native.PROTOCOL.subscriptionModes);
 
 /** ClusterAdapter message types (protocol.md §4.1). */
 const Type = {
@@ -92,11 +93,12 @@ function decodeMessage(bytes) {
 /** Options with the official defaults; `Object.assign` semantics, as officially (an explicit `undefined` prefix is "undefined"). */
 function validateShardedOptions(opts) {
   if (opts !== undefined && opts !== null && !isPlainObject(opts)) throw optionError("opts", `expected an object, got ${typeof opts}`);
-  const out = Object.assign({ channelPrefix: "socket.io", subscriptionMode: "dynamic" }, opts || {});
+  const { channelPrefix, subscriptionMode } = native.PROTOCOL.defaults;
+  const out = Object.assign({ channelPrefix, subscriptionMode }, opts || {});
   out.limits = readLimits(opts);
   out.channelPrefix = String(out.channelPrefix);
   if (!MODES.has(out.subscriptionMode)) {
-    throw optionError("subscriptionMode", `expected "static", "dynamic" or "dynamic-private", got ${JSON.stringify(out.subscriptionMode)}`);
+    throw optionError("subscriptionMode", `expected ${[...MODES].map((m) => JSON.stringify(m)).join(", ")}, got ${JSON.stringify(out.subscriptionMode)}`);
   }
   return out;
 }
@@ -113,20 +115,20 @@ function shardedAdapterClass() {
   class ShardedRedisAdapter extends ClusterAdapter {
     constructor(nsp, shared, opts) {
       super(nsp);
-      this.channel = `${opts.channelPrefix}#${nsp.name}#`;
-      this.responseChannel = `${this.channel}${this.uid}#`;
       this.subscriptionMode = opts.subscriptionMode;
       this._shared = shared;
       this._lease = shared.acquire(nsp.name);
       this._closed = false;
       this._warnedNoErrorListener = false;
       this.malformed = 0;
-      this.engine = new native.ShardedEngine(
+      this.engine = native.Engine.sharded(
         this._lease.native,
         nsp.name,
-        { channelPrefix: opts.channelPrefix, uid: this.uid, subscriptionMode: opts.subscriptionMode, limits: opts.limits.engine },
+        { channelPrefix: opts.channelPrefix, uid: this.uid, subscriptionMode: opts.subscriptionMode, limits: opts.limits },
         ...engineCallbacks(this),
       );
+      // The official adapter's public properties; the core names the channels.
+      ({ main: this.channel, responses: this.responseChannel } = this.engine.channels);
       this.ready = new Promise((resolve) => (this._resolveReady = resolve));
       if (opts.subscriptionMode !== "static") {
         this.on("create-room", (room) => {
@@ -179,7 +181,7 @@ function shardedAdapterClass() {
      * count, so a request then fails fast instead of running late by the time Redis takes.
      */
     serverCount() {
-      return coded(this.engine.serverCount());
+      return settled(this.engine.serverCount()).then((result) => result.count);
     }
 
     /**
@@ -206,12 +208,13 @@ function shardedAdapterClass() {
     }
 
     /**
-     * Counters: messages dropped (malformed — in Rust or in the ClusterAdapter's shapes —,
-     * tooLarge, tooComplex, dropped for a full receive buffer) and the Redis connections' (`redis`).
+     * Counters: messages published and delivered, dropped (malformed — in Rust or in the
+     * ClusterAdapter's shapes —, tooLarge, tooComplex, dropped for a full receive buffer), and
+     * the Redis connections' (`redis`). ClusterAdapter runs the requests: none are counted here.
      */
     stats() {
-      const engine = this.engine.stats();
-      return { ...engine, malformed: engine.malformed + this.malformed, redis: this._lease.native.stats() };
+      const { published, delivered, malformed, tooLarge, tooComplex, dropped } = this.engine.stats();
+      return { published, delivered, malformed: malformed + this.malformed, tooLarge, tooComplex, dropped, redis: this._lease.native.stats() };
     }
 
     /** Unsubscribes everything; the connection closes with its last namespace. */
@@ -219,7 +222,7 @@ function shardedAdapterClass() {
       if (this._closed) return;
       this._closed = true;
       try {
-        await this.engine.close();
+        await settled(this.engine.close());
       } finally {
         await this._shared.release(this._lease);
       }
@@ -239,7 +242,7 @@ function createShardedAdapter(pubClient, subClient, opts) {
   const options = validateShardedOptions(opts);
   const url = resolveRedisUrl(pubClient, "pubClient");
   const ShardedRedisAdapter = shardedAdapterClass();
-  const shared = new SharedConnection(url, options.limits.queue, resolveTlsCa(pubClient), true);
+  const shared = new SharedConnection(url, options.limits, resolveTlsCa(pubClient), true);
   return function (nsp) {
     const adapter = new ShardedRedisAdapter(nsp, shared, options);
     adapter.pubClient = pubClient;

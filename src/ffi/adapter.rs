@@ -202,7 +202,7 @@ pub struct SioAdapter {
     adapter: Adapter,
     uid: CString,
     /// Asynchronous calls whose completion has not run yet.
-    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    in_flight: Arc<tokio::sync::watch::Sender<usize>>,
 }
 
 impl SioAdapter {
@@ -213,10 +213,10 @@ impl SioAdapter {
         F: std::future::Future<Output = ()> + Send + 'static,
     {
         let in_flight = self.in_flight.clone();
-        in_flight.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        in_flight.send_modify(|n| *n += 1);
         self.runtime.spawn(async move {
             work.await;
-            in_flight.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+            in_flight.send_modify(|n| *n -= 1);
         });
     }
 }
@@ -301,7 +301,7 @@ pub unsafe extern "C" fn sio_adapter_new_with_limits(
             let shared: Arc<dyn Transport> = transport.clone();
             let adapter = runtime.block_on(async { Adapter::new(nsp, &config, shared, host) });
             let uid = CString::new(adapter.uid()).unwrap_or_default();
-            Ok(Box::new(SioAdapter { token, runtime, transport, adapter, uid, in_flight: Arc::default() }))
+            Ok(Box::new(SioAdapter { token, runtime, transport, adapter, uid, in_flight: Arc::new(tokio::sync::watch::Sender::new(0)) }))
         })?;
         // SAFETY: `out` is valid per the contract.
         unsafe { *out = Box::into_raw(handle) };
@@ -590,10 +590,7 @@ fn free_now(handle: SioAdapter) {
     runtime.block_on(async {
         let _ = adapter.close().await;
         // Pending requests were ended by close(): let their completions run.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-        while in_flight.load(std::sync::atomic::Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), in_flight.subscribe().wait_for(|n| *n == 0)).await;
         transport.close().await;
     });
     drop((adapter, transport, uid, token));

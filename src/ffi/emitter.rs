@@ -250,15 +250,12 @@ pub unsafe extern "C" fn sio_emitter_flush(emitter: *const SioEmitter, timeout_m
     guard(|| {
         // SAFETY: per the contract.
         let emitter = unsafe { handle(emitter)? };
-        let pending = &emitter.transport.stats().pending;
-        let deadline = std::time::Instant::now() + Duration::from_millis(u64::from(timeout_ms));
-        while pending.load(std::sync::atomic::Ordering::Acquire) > 0 {
-            if std::time::Instant::now() >= deadline {
-                return Err(ArgError(SioResult::SioErrTimeout, format!("{} messages still queued (is Redis reachable?)", pending.load(std::sync::atomic::Ordering::Acquire))));
-            }
-            std::thread::sleep(Duration::from_millis(1));
+        let within = Duration::from_millis(u64::from(timeout_ms));
+        if off_runtime(|| emitter.runtime.block_on(emitter.transport.flushed(within))) {
+            return Ok(());
         }
-        Ok(())
+        let left = emitter.transport.stats().pending.load(std::sync::atomic::Ordering::Acquire);
+        Err(ArgError(SioResult::SioErrTimeout, format!("{left} messages still queued (is Redis reachable?)")))
     })
 }
 

@@ -23,7 +23,7 @@ use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 
 pub use adapter::*;
 pub use emitter::*;
@@ -132,16 +132,16 @@ fn set_last_error(message: &str) {
 }
 
 impl From<&Error> for SioResult {
+    /// The C result of an error: its [`ErrorCode`], the one list of codes.
     fn from(err: &Error) -> Self {
-        match err {
-            Error::InvalidOption { .. } => SioResult::SioErrInvalid,
-            Error::Redis(_) => SioResult::SioErrRedis,
-            Error::Protocol(_) => SioResult::SioErrProtocol,
-            Error::Timeout { .. } => SioResult::SioErrTimeout,
-            Error::Overloaded(_) => SioResult::SioErrOverloaded,
-            Error::Closed => SioResult::SioErrClosed,
-            Error::Dropped { kind: crate::limits::DropKind::TooLarge, .. } => SioResult::SioErrTooLarge,
-            Error::Dropped { .. } => SioResult::SioErrProtocol,
+        match err.code() {
+            ErrorCode::Option => SioResult::SioErrInvalid,
+            ErrorCode::Redis => SioResult::SioErrRedis,
+            ErrorCode::Protocol | ErrorCode::TooComplex | ErrorCode::Malformed => SioResult::SioErrProtocol,
+            ErrorCode::Timeout => SioResult::SioErrTimeout,
+            ErrorCode::Overloaded => SioResult::SioErrOverloaded,
+            ErrorCode::Closed => SioResult::SioErrClosed,
+            ErrorCode::TooLarge => SioResult::SioErrTooLarge,
         }
     }
 }

@@ -60,6 +60,36 @@ impl RequestType {
         })
     }
 
+    /// Every type, in wire order.
+    pub const ALL: [RequestType; 10] = [
+        RequestType::Sockets,
+        RequestType::AllRooms,
+        RequestType::RemoteJoin,
+        RequestType::RemoteLeave,
+        RequestType::RemoteDisconnect,
+        RequestType::RemoteFetch,
+        RequestType::ServerSideEmit,
+        RequestType::Broadcast,
+        RequestType::BroadcastClientCount,
+        RequestType::BroadcastAck,
+    ];
+
+    /// The official adapter's name of the type (`RequestType.ALL_ROOMS`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            RequestType::Sockets => "SOCKETS",
+            RequestType::AllRooms => "ALL_ROOMS",
+            RequestType::RemoteJoin => "REMOTE_JOIN",
+            RequestType::RemoteLeave => "REMOTE_LEAVE",
+            RequestType::RemoteDisconnect => "REMOTE_DISCONNECT",
+            RequestType::RemoteFetch => "REMOTE_FETCH",
+            RequestType::ServerSideEmit => "SERVER_SIDE_EMIT",
+            RequestType::Broadcast => "BROADCAST",
+            RequestType::BroadcastClientCount => "BROADCAST_CLIENT_COUNT",
+            RequestType::BroadcastAck => "BROADCAST_ACK",
+        }
+    }
+
     /// The name used in the official timeout messages (`... waiting for allRooms response`).
     pub fn operation(self) -> &'static str {
         match self {

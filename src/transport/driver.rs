@@ -325,6 +325,25 @@ impl<W: Wire> Link<W> {
         self.generations.fetch_add(1, Ordering::AcqRel) + 1
     }
 
+    /// Waits until no message is pending (each sent, or given up), for at most `within`;
+    /// true when none is.
+    pub(crate) async fn settled_within(&self, within: std::time::Duration) -> bool {
+        let deadline = tokio::time::sleep(within);
+        tokio::pin!(deadline);
+        loop {
+            let settled = self.settled.notified();
+            tokio::pin!(settled);
+            settled.as_mut().enable();
+            if self.stats.pending.load(Ordering::Acquire) == 0 {
+                return true;
+            }
+            tokio::select! {
+                _ = settled => {}
+                _ = &mut deadline => return false,
+            }
+        }
+    }
+
     /// Counts `n` messages as settled in `counter`.
     fn settle(&self, counter: &AtomicU64, n: usize) {
         counter.fetch_add(n as u64, Ordering::Relaxed);
@@ -683,6 +702,13 @@ impl<W: Wire> Linked<W> {
     /// The link's state: `connecting` (nothing proven yet), `up` (both connections answer and
     /// every subscription is confirmed), `down` (an outage was reported; publishing waits) or
     /// `closed`.
+    /// Waits until every message queued so far was sent or given up, for at most `within`;
+    /// true when none is left.
+    pub(crate) async fn flushed(&self, within: std::time::Duration) -> bool {
+        self.link.settled_within(within).await
+    }
+
+    /// The link's state (see [`RedisTransport::link_state`](super::redis::RedisTransport::link_state)).
     pub(crate) fn link_state(&self) -> &'static str {
         match self.link.state() {
             LinkState::Connecting => "connecting",
@@ -801,20 +827,7 @@ impl<W: Wire> Transport for Linked<W> {
         self.link.shutdown.notify_waiters();
         let link = self.link.clone();
         Box::pin(async move {
-            let deadline = tokio::time::sleep(CLOSE_GRACE * 2);
-            tokio::pin!(deadline);
-            loop {
-                let settled = link.settled.notified();
-                tokio::pin!(settled);
-                settled.as_mut().enable();
-                if link.stats.pending.load(Ordering::Acquire) == 0 {
-                    break;
-                }
-                tokio::select! {
-                    _ = settled => {}
-                    _ = &mut deadline => break,
-                }
-            }
+            link.settled_within(CLOSE_GRACE * 2).await;
             link.apply(Event::Closed);
             link.stop_publisher.notify_one();
             link.conns.send_replace(None);

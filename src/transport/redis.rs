@@ -86,6 +86,12 @@ impl RedisTransport {
         self.linked.stats()
     }
 
+    /// Waits until every message published so far was handed to Redis (or given up), for at
+    /// most `within`; true when none is left queued.
+    pub async fn flushed(&self, within: std::time::Duration) -> bool {
+        self.linked.flushed(within).await
+    }
+
     /// The link's state: `connecting` (nothing proven yet), `up` (both connections answer and
     /// every subscription is confirmed), `down` (an outage was reported; publishing waits) or
     /// `closed`.

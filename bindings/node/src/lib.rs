@@ -1,16 +1,21 @@
 //! The napi-rs addon behind the `sioadapter` npm package: a thin layer over the core crate.
 //!
-//! JS sees two classes. [`Connection`] owns the Redis connections of one `createAdapter(...)`
-//! call and is shared by its namespaces. [`Engine`] is one namespace's engine: broadcasts go in
+//! JS sees three classes. [`Connection`] owns the Redis connections of one `createAdapter(...)`
+//! call and is shared by its namespaces. [`Engine`] is one namespace's engine, classic or
+//! sharded (one class, two factories): broadcasts go in
 //! as synchronous calls carrying bytes that notepack.io already produced (no Promise and no walk
 //! of JS objects per message), and broadcasts from other nodes come out in batches: one call
 //! with one Buffer holding every message and a `Uint32Array` of their end offsets.
 //!
 //! Every export catches panics (`catch_unwind`), so a bug surfaces as a JS exception instead
 //! of aborting the process; callbacks into JS are weak thread-safe functions, so they never
-//! keep the Node process alive.
+//! keep the Node process alive. Errors carry the core's code ([`sioadapter::error::ErrorCode`]):
+//! thrown ones as `err.code`, those of asynchronous calls as the `code` of the result they
+//! resolve to (napi rejects promises with its own codes only). [`protocol`] hands JS every
+//! other fact the core owns: defaults, limits, error codes, request types, reserved events.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,13 +25,18 @@ use napi::JsValue;
 use napi::{Error as JsError, Result, Status};
 use napi_derive::napi;
 use sioadapter::adapter::Reply;
-use sioadapter::emitter::ClusterCommands;
-use sioadapter::limits::{Burst, Limits};
+use sioadapter::emitter::{ClusterCommands, RESERVED_EVENTS};
+use sioadapter::error::ErrorCode;
+use sioadapter::limits::Limits;
+use sioadapter::outbox::Outbox;
 use sioadapter::protocol::request::{raw_json, RawJson, RequestType, SocketAction, Targets};
-use sioadapter::sharded::{ShardedAdapter, SubscriptionMode};
+use sioadapter::sharded::{ShardedAdapter, SubscriptionMode, DEFAULT_CHANNEL_PREFIX};
 use sioadapter::transport::redis::RedisTransport;
 use sioadapter::transport::Transport;
 use sioadapter::{Adapter, AdapterConfig, AdapterEvent, Delivery, DeliveryKind, Emitter, Host, Outcome, RedisConfig};
+
+/// The error of a synchronous export: thrown with the core's code as `err.code`.
+type Code = &'static str;
 
 /// Hides the secrets of every Redis URL in `text` (userinfo passwords, `password`/`pass`/
 /// `sentinelPassword` parameters): the one redaction, shared with the JS layer's messages.
@@ -41,9 +51,10 @@ pub fn note_secrets(url: String) {
     sioadapter::error::note_secrets(&url);
 }
 
-/// The default of every limit option, and the ceiling of `maxMessageDepth` (the core owns them).
+/// Every limit option, in JS numbers: the defaults [`protocol`] gives, and what JS passes back
+/// (checked for form by the JS layer, and again by the core).
 #[napi(object)]
-pub struct LimitDefaults {
+pub struct LimitValues {
     /// `maxMessageBytes`.
     pub max_message_bytes: f64,
     /// `maxMessageValues`.
@@ -56,54 +67,136 @@ pub struct LimitDefaults {
     pub max_queued_publishes: f64,
     /// `maxQueuedBytes`.
     pub max_queued_bytes: f64,
-    /// The largest `maxMessageDepth` accepted.
-    pub max_message_depth_ceiling: f64,
 }
 
-/// The defaults of the limit options.
-#[napi(catch_unwind)]
-pub fn limit_defaults() -> LimitDefaults {
-    let limits = Limits::default();
-    let redis = RedisConfig::default();
-    LimitDefaults {
-        max_message_bytes: limits.max_message_bytes as f64,
-        max_message_values: limits.max_message_values as f64,
-        max_message_depth: limits.max_message_depth as f64,
-        max_receive_buffer_bytes: limits.max_receive_buffer_bytes as f64,
-        max_queued_publishes: redis.max_queued_publishes as f64,
-        max_queued_bytes: redis.max_queued_bytes as f64,
-        max_message_depth_ceiling: sioadapter::limits::MAX_MESSAGE_DEPTH_CEILING as f64,
+impl LimitValues {
+    /// The core's defaults.
+    fn defaults() -> Self {
+        let (limits, redis) = (Limits::default(), RedisConfig::default());
+        LimitValues {
+            max_message_bytes: limits.max_message_bytes as f64,
+            max_message_values: limits.max_message_values as f64,
+            max_message_depth: limits.max_message_depth as f64,
+            max_receive_buffer_bytes: limits.max_receive_buffer_bytes as f64,
+            max_queued_publishes: redis.max_queued_publishes as f64,
+            max_queued_bytes: redis.max_queued_bytes as f64,
+        }
+    }
+
+    /// The core's limits of what is received and published, checked.
+    fn limits(&self) -> Result<Limits, Code> {
+        let limits = Limits {
+            max_message_bytes: self.max_message_bytes as usize,
+            max_message_values: self.max_message_values as usize,
+            max_message_depth: self.max_message_depth as usize,
+            max_receive_buffer_bytes: self.max_receive_buffer_bytes as usize,
+        };
+        limits.validate().map_err(js_error)?;
+        Ok(limits)
     }
 }
 
-fn js_error(err: impl Into<sioadapter::Error>) -> JsError {
-    JsError::new(Status::GenericFailure, err.into().to_string())
+/// The option defaults of both adapters, as the core has them.
+#[napi(object)]
+pub struct Defaults {
+    /// `key`.
+    pub key: String,
+    /// `requestsTimeout`, in milliseconds.
+    pub requests_timeout: f64,
+    /// `publishOnSpecificResponseChannel`.
+    pub publish_on_specific_response_channel: bool,
+    /// `perRoomSubscriptions`.
+    pub per_room_subscriptions: bool,
+    /// `channelPrefix` (sharded adapter).
+    pub channel_prefix: String,
+    /// `subscriptionMode` (sharded adapter).
+    pub subscription_mode: String,
+    /// The Redis used when no client or URL is given.
+    pub redis_url: String,
+}
+
+/// The facts the core owns and JS reads instead of repeating them.
+#[napi(object)]
+pub struct Protocol {
+    /// Option defaults.
+    pub defaults: Defaults,
+    /// Limit option defaults.
+    pub limits: LimitValues,
+    /// The largest `maxMessageDepth` accepted.
+    pub max_message_depth_ceiling: f64,
+    /// Every error code the core gives (`err.code`).
+    pub error_codes: Vec<String>,
+    /// Request types on the wire, by their official name (`ALL_ROOMS`: 1, ...).
+    pub request_types: HashMap<String, u32>,
+    /// Kinds of the records of a batch (`broadcast`, `request`, `ackResponse`,
+    /// `clusterMessage`, `clusterResponse`).
+    pub record_kinds: HashMap<String, u32>,
+    /// Event names the emitter refuses.
+    pub reserved_events: Vec<String>,
+    /// Values of `subscriptionMode`.
+    pub subscription_modes: Vec<String>,
+}
+
+/// The facts of [`Protocol`].
+#[napi(catch_unwind)]
+pub fn protocol() -> Protocol {
+    let config = AdapterConfig::default();
+    Protocol {
+        defaults: Defaults {
+            key: config.key.clone(),
+            requests_timeout: config.requests_timeout.as_millis() as f64,
+            publish_on_specific_response_channel: config.publish_on_specific_response_channel,
+            per_room_subscriptions: config.per_room_subscriptions,
+            channel_prefix: DEFAULT_CHANNEL_PREFIX.to_owned(),
+            subscription_mode: SubscriptionMode::default().as_str().to_owned(),
+            redis_url: sioadapter::config::DEFAULT_REDIS_URL.to_owned(),
+        },
+        limits: LimitValues::defaults(),
+        max_message_depth_ceiling: sioadapter::limits::MAX_MESSAGE_DEPTH_CEILING as f64,
+        error_codes: ErrorCode::ALL.iter().map(|c| c.as_str().to_owned()).collect(),
+        request_types: RequestType::ALL.iter().map(|t| (t.name().to_owned(), *t as u32)).collect(),
+        record_kinds: RECORD_KINDS.iter().map(|(name, kind)| ((*name).to_owned(), *kind)).collect(),
+        reserved_events: RESERVED_EVENTS.iter().map(|e| (*e).to_owned()).collect(),
+        subscription_modes: SubscriptionMode::ALL.iter().map(|m| m.as_str().to_owned()).collect(),
+    }
+}
+
+/// A core error as a JS error whose `code` is the core's.
+fn js_error(err: impl Into<sioadapter::Error>) -> JsError<Code> {
+    let err = err.into();
+    JsError::new(err.code().as_str(), err.to_string())
+}
+
+/// A failure of napi itself (making a callback thread-safe), with the options code: it only
+/// happens when the JS layer passes what the export does not take.
+fn napi_failure(err: JsError) -> JsError<Code> {
+    JsError::new(ErrorCode::Option.as_str(), err.reason.clone())
 }
 
 /// JSON text from JS (`JSON.stringify` output), checked once.
-fn json(text: String, what: &'static str) -> Result<RawJson> {
+fn json(text: String, what: &'static str) -> Result<RawJson, Code> {
     raw_json(text, what).map_err(js_error)
 }
 
 /// Runs `op` with the targets JS gave as JSON arrays (`rooms`, `except`).
-fn with_targets<T>(rooms: String, except: String, op: impl FnOnce(&Targets<'_>) -> std::result::Result<T, sioadapter::Error>) -> Result<T> {
+fn with_targets<T>(rooms: String, except: String, op: impl FnOnce(&Targets<'_>) -> std::result::Result<T, sioadapter::Error>) -> Result<T, Code> {
     let (rooms, except) = (json(rooms, "rooms")?, json(except, "except")?);
     op(&Targets { rooms: &rooms, except: &except }).map_err(js_error)
 }
 
 /// `socketsJoin` (`join`) or `socketsLeave` through an engine or an emitter; JSON arrays.
-fn change_rooms(commands: &impl ClusterCommands, join: bool, rooms: String, except: String, target_rooms: String) -> Result<()> {
+fn change_rooms(commands: &impl ClusterCommands, join: bool, rooms: String, except: String, target_rooms: String) -> Result<(), Code> {
     let target_rooms = json(target_rooms, "rooms")?;
     with_targets(rooms, except, |t| if join { commands.sockets_join(t, &target_rooms) } else { commands.sockets_leave(t, &target_rooms) })
 }
 
 /// `serverSideEmit(...)` through an engine or an emitter; `data` is `[event, ...args]` as JSON.
-fn server_side_emit(commands: &impl ClusterCommands, data: String) -> Result<()> {
+fn server_side_emit(commands: &impl ClusterCommands, data: String) -> Result<(), Code> {
     commands.server_side_emit(&json(data, "data")?).map_err(js_error)
 }
 
-fn request_type(kind: u32) -> Result<RequestType> {
-    RequestType::from_wire(i64::from(kind)).ok_or_else(|| JsError::new(Status::InvalidArg, format!("unknown request type {kind}")))
+fn request_type(kind: u32) -> Result<RequestType, Code> {
+    RequestType::from_wire(i64::from(kind)).ok_or_else(|| js_error(sioadapter::Error::InvalidOption { option: "kind", reason: format!("unknown request type {kind}") }))
 }
 
 /// What a cluster request brought back, for the JS layer to turn into results or errors.
@@ -115,25 +208,43 @@ pub struct RequestResult {
     pub expected: u32,
     /// Answers received.
     pub received: u32,
-    /// Set when the request did not complete: the official timeout text, or `adapter closed`.
+    /// Set when the request did not complete: the official timeout text, `adapter closed`, or
+    /// why it could not be sent (Redis could not count the nodes, a bad argument).
     pub error: Option<String>,
-    /// `ERR_SIO_TIMEOUT` or `ERR_SIO_CLOSED` with `error`.
+    /// The core's code of `error` (`ERR_SIO_TIMEOUT`, `ERR_SIO_CLOSED`, ...).
     pub code: Option<String>,
 }
 
-impl From<Outcome> for RequestResult {
-    fn from(outcome: Outcome) -> Self {
-        let code = outcome.error.as_ref().map(|err| match err {
-            sioadapter::Error::Timeout { .. } => "ERR_SIO_TIMEOUT".to_owned(),
-            sioadapter::Error::Closed => "ERR_SIO_CLOSED".to_owned(),
-            _ => "ERR_SIO_REDIS".to_owned(),
-        });
+impl From<std::result::Result<Outcome, sioadapter::Error>> for RequestResult {
+    fn from(outcome: std::result::Result<Outcome, sioadapter::Error>) -> Self {
+        let outcome = outcome.unwrap_or_else(|err| Outcome { error: Some(err), ..Outcome::nobody_to_ask() });
         RequestResult {
             items: serde_json::to_string(&outcome.items).unwrap_or_else(|_| "[]".to_owned()),
             expected: outcome.expected as u32,
             received: outcome.received as u32,
+            code: outcome.error.as_ref().map(|e| e.code().as_str().to_owned()),
             error: outcome.error.map(|e| e.to_string()),
-            code,
+        }
+    }
+}
+
+/// What an asynchronous call that can fail resolves to: `error` and its core `code` when it
+/// failed, and `count` for `serverCount()`.
+#[napi(object)]
+pub struct Settled {
+    /// The result of a count.
+    pub count: Option<u32>,
+    /// Why the call failed.
+    pub error: Option<String>,
+    /// The core's code of `error`.
+    pub code: Option<String>,
+}
+
+impl Settled {
+    fn of<T>(result: std::result::Result<T, sioadapter::Error>, count: impl FnOnce(T) -> Option<u32>) -> Self {
+        match result {
+            Ok(value) => Settled { count: count(value), error: None, code: None },
+            Err(err) => Settled { count: None, code: Some(err.code().as_str().to_owned()), error: Some(err.to_string()) },
         }
     }
 }
@@ -167,29 +278,25 @@ pub struct ConnectionStats {
 #[napi]
 impl Connection {
     /// Connects (lazily, retrying in the background) to the Redis at `url`. At most
-    /// `maxQueuedPublishes` messages and `maxQueuedBytes` bytes wait while Redis is unreachable;
-    /// `tlsCa` (PEM) replaces the system's certificate authorities for `rediss://`; `sharded`
-    /// uses sharded pub/sub on the Redis Cluster of a `redis+cluster://` URL.
+    /// `limits.maxQueuedPublishes` messages and `limits.maxQueuedBytes` bytes wait while Redis
+    /// is unreachable; `tlsCa` (PEM) replaces the system's certificate authorities for
+    /// `rediss://`; `sharded` uses sharded pub/sub on the Redis Cluster of a
+    /// `redis+cluster://` URL.
     #[napi(constructor, catch_unwind)]
-    pub fn new(url: String, max_queued_publishes: Option<u32>, max_queued_bytes: Option<f64>, tls_ca: Option<String>, sharded: Option<bool>) -> Result<Self> {
+    pub fn new(url: String, limits: LimitValues, tls_ca: Option<String>, sharded: Option<bool>) -> Result<Self, Code> {
         let mut config = RedisConfig::from_url(&url).map_err(js_error)?;
         config.tls_ca_pem = tls_ca.map(String::into_bytes);
         config.sharded = sharded.unwrap_or(false);
-        if let Some(max) = max_queued_publishes {
-            config.max_queued_publishes = max as usize;
-        }
-        if let Some(max) = max_queued_bytes {
-            config.max_queued_bytes = max as usize;
-        }
+        config.max_queued_publishes = limits.max_queued_publishes as usize;
+        config.max_queued_bytes = limits.max_queued_bytes as usize;
         let transport = within_runtime_if_available(|| RedisTransport::connect(&config)).map_err(js_error)?;
         Ok(Connection { transport: Arc::new(transport) })
     }
 
     /// Sends what is still queued (for a short while at most) and stops the connections' tasks.
     #[napi(catch_unwind)]
-    pub async fn close(&self) -> Result<()> {
+    pub async fn close(&self) {
         self.transport.close().await;
-        Ok(())
     }
 
     /// Counters since creation.
@@ -208,7 +315,7 @@ impl Connection {
     }
 }
 
-/// Options of one namespace engine (validated by the JS layer).
+/// Options of a classic namespace engine (validated by the JS layer).
 #[napi(object)]
 pub struct EngineOptions {
     /// Channel key prefix.
@@ -220,41 +327,27 @@ pub struct EngineOptions {
     /// Subscribe per room instead of with the broadcast pattern.
     pub per_room_subscriptions: bool,
     /// What the engine accepts from other nodes.
-    pub limits: LimitOptions,
+    pub limits: LimitValues,
 }
 
-/// The limits of [`sioadapter::limits::Limits`], in JS numbers (validated by the JS layer and
-/// again by the core).
+/// Options of a sharded namespace engine (validated by the JS layer).
 #[napi(object)]
-pub struct LimitOptions {
-    /// `maxMessageBytes`.
-    pub max_message_bytes: f64,
-    /// `maxMessageValues`.
-    pub max_message_values: f64,
-    /// `maxMessageDepth`.
-    pub max_message_depth: f64,
-    /// `maxReceiveBufferBytes`.
-    pub max_receive_buffer_bytes: f64,
+pub struct ShardedEngineOptions {
+    /// Channel prefix (`channelPrefix`).
+    pub channel_prefix: String,
+    /// This node's uid, made by socket.io-adapter's ClusterAdapter.
+    pub uid: String,
+    /// `static`, `dynamic` or `dynamic-private`.
+    pub subscription_mode: String,
+    /// What the engine accepts from other nodes.
+    pub limits: LimitValues,
 }
 
-impl LimitOptions {
-    /// The core's limits, checked.
-    fn to_limits(&self) -> Result<Limits> {
-        let limits = Limits {
-            max_message_bytes: self.max_message_bytes as usize,
-            max_message_values: self.max_message_values as usize,
-            max_message_depth: self.max_message_depth as usize,
-            max_receive_buffer_bytes: self.max_receive_buffer_bytes as usize,
-        };
-        limits.validate().map_err(js_error)?;
-        Ok(limits)
-    }
-}
-
-/// Counters of an [`Engine`].
+/// Counters of an [`Engine`] (a sharded engine has no requests of its own and skips nothing:
+/// those stay 0).
 #[napi(object)]
 pub struct EngineStats {
-    /// Broadcasts published.
+    /// Messages published.
     pub published: f64,
     /// Messages from other nodes handed towards JS (those the receive buffer then dropped, see
     /// `dropped`, included).
@@ -275,93 +368,31 @@ pub struct EngineStats {
     pub dropped: f64,
 }
 
-/// Kinds of records in a batch, as the JS layer reads them.
-const KIND_BROADCAST: u32 = 0;
-const KIND_REQUEST: u32 = 1;
-const KIND_ACK_RESPONSE: u32 = 2;
-const KIND_CLUSTER_MESSAGE: u32 = 3;
-const KIND_CLUSTER_RESPONSE: u32 = 4;
+/// Kinds of records in a batch, as JS reads them (through [`protocol`]).
+const RECORD_KINDS: [(&str, u32); 5] = [("broadcast", 0), ("request", 1), ("ackResponse", 2), ("clusterMessage", 3), ("clusterResponse", 4)];
+
+/// The record kind JS reads for a delivery.
+fn kind_code(kind: &DeliveryKind) -> Option<u32> {
+    let name = match kind {
+        DeliveryKind::Broadcast => "broadcast",
+        DeliveryKind::Request(_) => "request",
+        DeliveryKind::AckResponse => "ackResponse",
+        DeliveryKind::ClusterMessage => "clusterMessage",
+        DeliveryKind::ClusterResponse => "clusterResponse",
+        _ => return None,
+    };
+    RECORD_KINDS.iter().find(|(n, _)| *n == name).map(|(_, kind)| *kind)
+}
 
 type BatchFn = ThreadsafeFunction<Arc<Outbox>, (), napi::bindgen_prelude::FnArgs<(napi::sys::napi_value, u32, u32)>, Status, false, true>;
-
-/// Most messages handed to JS in one call.
-const BATCH_MESSAGES: usize = 128;
-/// Most bytes handed to JS in one call (unless a single message is larger).
-const BATCH_BYTES: usize = 1024 * 1024;
-
-/// Messages waiting for the JS thread. At most one call into JS is scheduled at a time and it
-/// takes a bounded batch of what accumulated meanwhile: a busy event loop gets fewer, larger
-/// batches, and gets back to its I/O between two batches (so writes to clients complete and
-/// their buffers are freed instead of piling up across a huge batch). At most
-/// `maxReceiveBufferBytes` wait: a slow event loop must not grow memory without bound (Redis
-/// itself cuts off a subscriber that lets 32 MiB pile up); a single larger message is accepted
-/// when nothing waits.
-struct Outbox {
-    state: std::sync::Mutex<OutboxState>,
-    limit: usize,
-}
-
-#[derive(Default)]
-struct OutboxState {
-    items: Vec<Delivery>,
-    bytes: usize,
-    scheduled: bool,
-}
-
-impl Outbox {
-    /// Adds a batch; true when a call into JS must be scheduled. Returns the number of
-    /// messages dropped for lack of room, too.
-    fn push(&self, batch: Vec<Delivery>) -> (bool, u64) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let mut dropped = 0;
-        for delivery in batch {
-            let len = delivery.bytes().len();
-            if state.bytes + len > self.limit && !state.items.is_empty() {
-                dropped += 1;
-                continue;
-            }
-            state.bytes += len;
-            state.items.push(delivery);
-        }
-        let schedule = !state.scheduled && !state.items.is_empty();
-        state.scheduled |= schedule;
-        (schedule, dropped)
-    }
-
-    /// Takes up to [`BATCH_MESSAGES`] messages / [`BATCH_BYTES`] bytes (on the JS thread), and
-    /// whether more wait; while more wait the outbox stays scheduled, and JS asks for the rest
-    /// with `Engine.more()` once it has handled this batch.
-    fn take(&self) -> (Vec<Delivery>, bool) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let mut bytes = 0;
-        let count = state
-            .items
-            .iter()
-            .take(BATCH_MESSAGES)
-            .take_while(|d| {
-                let first = bytes == 0;
-                bytes += d.bytes().len();
-                first || bytes <= BATCH_BYTES
-            })
-            .count();
-        let items: Vec<Delivery> = state.items.drain(..count).collect();
-        state.bytes -= items.iter().map(|d| d.bytes().len()).sum::<usize>();
-        let more = !state.items.is_empty();
-        state.scheduled = more;
-        (items, more)
-    }
-}
 type EventFn = ThreadsafeFunction<(String, String), (), napi::bindgen_prelude::FnArgs<(String, String)>, Status, false, true>;
 
-/// Delivers the engine's output to JS through weak thread-safe functions.
+/// Delivers the engine's output to JS through the core's receive buffer ([`Outbox`]) and weak
+/// thread-safe functions.
 struct NodeHost {
     outbox: Arc<Outbox>,
     on_batch: BatchFn,
     on_event: EventFn,
-    /// Messages dropped because the outbox was full, in all.
-    dropped: AtomicU64,
-    /// Reports those drops once per burst.
-    drops: Burst,
 }
 
 /// `onBatch(buffer, count, more)`, as JS passes it.
@@ -371,26 +402,17 @@ type EventCallback<'a> = Function<'a, napi::bindgen_prelude::FnArgs<(String, Str
 
 impl NodeHost {
     /// A host calling `on_batch` with packed batches and `on_event` with events, through weak
-    /// thread-safe functions (they do not keep the process alive), with an outbox of at most
-    /// `limits.max_receive_buffer_bytes`.
-    fn new(limits: &Limits, on_batch: BatchCallback<'_>, on_event: EventCallback<'_>) -> Result<Arc<Self>> {
-        let on_batch: BatchFn = on_batch.build_threadsafe_function::<Arc<Outbox>>().weak::<true>().callee_handled::<false>().build_callback(pack)?;
+    /// thread-safe functions (they do not keep the process alive), with a receive buffer of at
+    /// most `limits.max_receive_buffer_bytes`.
+    fn new(limits: &Limits, on_batch: BatchCallback<'_>, on_event: EventCallback<'_>) -> Result<Arc<Self>, Code> {
+        let on_batch: BatchFn = on_batch.build_threadsafe_function::<Arc<Outbox>>().weak::<true>().callee_handled::<false>().build_callback(pack).map_err(napi_failure)?;
         let on_event: EventFn = on_event
             .build_threadsafe_function::<(String, String)>()
             .weak::<true>()
             .callee_handled::<false>()
-            .build_callback(|ctx: ThreadsafeCallContext<(String, String)>| Ok(ctx.value.into()))?;
-        let outbox = Arc::new(Outbox { state: std::sync::Mutex::default(), limit: limits.max_receive_buffer_bytes });
-        Ok(Arc::new(NodeHost { outbox, on_batch, on_event, dropped: AtomicU64::new(0), drops: Burst::default() }))
-    }
-
-    /// Counts dropped messages and reports them once per burst (not once per message).
-    fn report_drops(&self, dropped: u64) {
-        self.dropped.fetch_add(dropped, Ordering::Relaxed);
-        if let Some(count) = self.drops.add(dropped) {
-            let message = format!("receive buffer full (maxReceiveBufferBytes, {} bytes, waiting for the event loop): dropped {count} messages", self.outbox.limit);
-            self.on_event(AdapterEvent::Error(sioadapter::Error::Overloaded(message)));
-        }
+            .build_callback(|ctx: ThreadsafeCallContext<(String, String)>| Ok(ctx.value.into()))
+            .map_err(napi_failure)?;
+        Ok(Arc::new(NodeHost { outbox: Arc::new(Outbox::new(limits.max_receive_buffer_bytes)), on_batch, on_event }))
     }
 
     /// Queues a call of `onBatch` on the JS thread.
@@ -401,11 +423,11 @@ impl NodeHost {
 
 impl Host for NodeHost {
     fn deliver(&self, batch: Vec<Delivery>) {
-        let (schedule, dropped) = self.outbox.push(batch);
-        if dropped > 0 {
-            self.report_drops(dropped);
+        let pushed = self.outbox.push(batch);
+        if let Some(err) = pushed.report {
+            self.on_event(AdapterEvent::Error(err));
         }
-        if schedule {
+        if pushed.schedule {
             self.schedule();
         }
     }
@@ -413,27 +435,16 @@ impl Host for NodeHost {
     fn on_event(&self, event: AdapterEvent) {
         let payload = match event {
             AdapterEvent::Ready => ("ready".to_owned(), String::new()),
-            AdapterEvent::Error(err) => (err.code().to_owned(), err.to_string()),
+            AdapterEvent::Error(err) => (err.code().as_str().to_owned(), err.to_string()),
         };
         self.on_event.call(payload, ThreadsafeFunctionCallMode::NonBlocking);
     }
 }
 
-/// The record kind JS reads for a delivery.
-fn kind_code(kind: &DeliveryKind) -> Option<u32> {
-    Some(match kind {
-        DeliveryKind::Broadcast => KIND_BROADCAST,
-        DeliveryKind::Request(_) => KIND_REQUEST,
-        DeliveryKind::AckResponse => KIND_ACK_RESPONSE,
-        DeliveryKind::ClusterMessage => KIND_CLUSTER_MESSAGE,
-        DeliveryKind::ClusterResponse => KIND_CLUSTER_RESPONSE,
-        _ => return None,
-    })
-}
-
-/// Takes what waits in the outbox and packs it into one Buffer: a header of `count` records
-/// `[kind: u32 LE, end: u32 LE]` (end offsets counted from the end of the header), then the
-/// messages back to back. JS gets `(buffer, count)`.
+/// Takes a batch from the receive buffer and packs it into one Buffer: a header of `count`
+/// records `[kind: u32 LE, end: u32 LE]` (end offsets counted from the end of the header), then
+/// the messages back to back. JS gets `(buffer, count, more)`; with `more` set it asks for the
+/// next batch with `Engine.more()` once it has handled this one.
 ///
 /// The Buffer is V8-managed (a copy): an external buffer or typed array per batch, each with its
 /// finalizer, made the garbage collector several times busier on a receiving node.
@@ -457,22 +468,37 @@ fn pack(ctx: ThreadsafeCallContext<Arc<Outbox>>) -> Result<napi::bindgen_prelude
     Ok((buffer.raw(), items.len() as u32, u32::from(more)).into())
 }
 
-/// One namespace's engine.
+/// The wire an [`Engine`] speaks.
+enum Flavour {
+    /// The classic protocol: broadcasts, requests and responses of `@socket.io/redis-adapter`.
+    Classic(Adapter),
+    /// The sharded adapter's: socket.io's ClusterAdapter messages, which JS builds and reads.
+    Sharded(ShardedAdapter),
+}
+
+/// One namespace's engine, classic ([`Engine::classic`]) or sharded ([`Engine::sharded`]).
+/// The lifecycle (rooms, counters, `serverCount`, close) is the same for both; the classic
+/// protocol's requests and broadcasts are refused on a sharded engine, and `publish` on a
+/// classic one.
 #[napi]
 pub struct Engine {
-    adapter: Adapter,
+    flavour: Flavour,
     host: Arc<NodeHost>,
+}
+
+/// The error of a call a flavour does not have (a bug of the JS layer, not of the user).
+fn wrong_flavour(what: &'static str) -> JsError<Code> {
+    js_error(sioadapter::Error::InvalidOption { option: what, reason: "not available on this kind of engine".to_owned() })
 }
 
 #[napi]
 impl Engine {
-    /// Creates the engine of namespace `nsp` on `connection`. `onBatch(data, count)` receives
-    /// messages from other nodes packed as [`pack`] describes (kinds: 0 broadcast, 1 request,
-    /// 2 ack response); `onEvent(kind, message)` receives `ready`, and errors with their code
-    /// as the kind.
-    #[napi(constructor, catch_unwind)]
-    pub fn new(connection: &Connection, nsp: String, options: EngineOptions, on_batch: BatchCallback<'_>, on_event: EventCallback<'_>) -> Result<Self> {
-        let limits = options.limits.to_limits()?;
+    /// The classic engine of namespace `nsp` on `connection`. `onBatch(data, count, more)`
+    /// receives messages from other nodes packed as [`pack`] describes; `onEvent(kind,
+    /// message)` receives `ready`, and errors with their code as the kind.
+    #[napi(factory, catch_unwind)]
+    pub fn classic(connection: &Connection, nsp: String, options: EngineOptions, on_batch: BatchCallback<'_>, on_event: EventCallback<'_>) -> Result<Self, Code> {
+        let limits = options.limits.limits()?;
         let host = NodeHost::new(&limits, on_batch, on_event)?;
         let config = AdapterConfig::default()
             .with_key(&options.key)
@@ -483,7 +509,33 @@ impl Engine {
             .map_err(js_error)?;
         let transport: Arc<dyn Transport> = connection.transport.clone();
         let adapter = within_runtime_if_available(|| Adapter::new(&nsp, &config, transport, host.clone()));
-        Ok(Engine { adapter, host })
+        Ok(Engine { flavour: Flavour::Classic(adapter), host })
+    }
+
+    /// The sharded engine of namespace `nsp` on `connection` (made with `sharded: true`);
+    /// records are of kind `clusterMessage` or `clusterResponse`.
+    #[napi(factory, catch_unwind)]
+    pub fn sharded(connection: &Connection, nsp: String, options: ShardedEngineOptions, on_batch: BatchCallback<'_>, on_event: EventCallback<'_>) -> Result<Self, Code> {
+        let mode = SubscriptionMode::parse(&options.subscription_mode).map_err(js_error)?;
+        let limits = options.limits.limits()?;
+        let host = NodeHost::new(&limits, on_batch, on_event)?;
+        let transport: Arc<dyn Transport> = connection.transport.clone();
+        let adapter = within_runtime_if_available(|| ShardedAdapter::new(&nsp, &options.channel_prefix, &options.uid, mode, limits, transport, host.clone()));
+        Ok(Engine { flavour: Flavour::Sharded(adapter), host })
+    }
+
+    fn adapter(&self) -> Result<&Adapter, Code> {
+        match &self.flavour {
+            Flavour::Classic(adapter) => Ok(adapter),
+            Flavour::Sharded(_) => Err(wrong_flavour("classic engine call")),
+        }
+    }
+
+    fn sharded_adapter(&self) -> Result<&ShardedAdapter, Code> {
+        match &self.flavour {
+            Flavour::Sharded(adapter) => Ok(adapter),
+            Flavour::Classic(_) => Err(wrong_flavour("sharded engine call")),
+        }
     }
 
     /// Asks for the next batch after one delivered with `more` set.
@@ -494,33 +546,67 @@ impl Engine {
 
     /// This node's uid for the namespace.
     #[napi(getter, catch_unwind)]
-    pub fn uid(&self) -> String {
-        self.adapter.uid().to_owned()
+    pub fn uid(&self) -> Result<String, Code> {
+        Ok(self.adapter()?.uid().to_owned())
     }
 
-    /// Publishes a broadcast: `packetAndOpts` is notepack's encoding of `[packet, opts]`,
-    /// `room` the single target room when there is exactly one. Synchronous: it only enqueues.
-    #[napi(catch_unwind)]
-    pub fn broadcast(&self, room: Option<String>, packet_and_opts: &[u8]) -> Result<()> {
-        self.adapter.broadcast_encoded(room.as_deref(), packet_and_opts).map_err(js_error)
+    /// The channel names of the namespace: `{main, responses}` (`P#N#`, `P#N#U#`) of a sharded
+    /// engine, `{main, responses}` (`K#N#`, `K-response#N#U#`) of a classic one.
+    #[napi(getter, catch_unwind)]
+    pub fn channels(&self) -> HashMap<String, String> {
+        let (main, responses) = match &self.flavour {
+            Flavour::Classic(adapter) => (adapter.channels().broadcast().to_owned(), adapter.channels().own_response().to_owned()),
+            Flavour::Sharded(adapter) => (adapter.channels().main().to_owned(), adapter.channels().responses().to_owned()),
+        };
+        HashMap::from([("main".to_owned(), main), ("responses".to_owned(), responses)])
     }
 
     /// A local socket joined `room`, which had none before.
     #[napi(catch_unwind)]
     pub fn room_created(&self, room: String) {
-        self.adapter.room_created(&room);
+        match &self.flavour {
+            Flavour::Classic(adapter) => adapter.room_created(&room),
+            Flavour::Sharded(adapter) => adapter.room_created(&room),
+        }
     }
 
     /// The last local socket left `room`.
     #[napi(catch_unwind)]
     pub fn room_deleted(&self, room: String) {
-        self.adapter.room_deleted(&room);
+        match &self.flavour {
+            Flavour::Classic(adapter) => adapter.room_deleted(&room),
+            Flavour::Sharded(adapter) => adapter.room_deleted(&room),
+        }
+    }
+
+    /// Resolves once the channels of the rooms reported so far are subscribed (immediately
+    /// without room channels).
+    #[napi(catch_unwind)]
+    pub async fn rooms_synced(&self) {
+        match &self.flavour {
+            Flavour::Classic(adapter) => adapter.rooms_synced().await,
+            Flavour::Sharded(adapter) => adapter.rooms_synced().await,
+        }
+    }
+
+    /// Nodes serving the namespace (`PUBSUB NUMSUB` of the request channel, or `PUBSUB
+    /// SHARDNUMSUB` of the sharded main channel), as `count`.
+    #[napi(catch_unwind)]
+    pub async fn server_count(&self) -> Settled {
+        let count = match &self.flavour {
+            Flavour::Classic(adapter) => adapter.server_count().await,
+            Flavour::Sharded(adapter) => adapter.server_count().await,
+        };
+        Settled::of(count, |n| Some(n as u32))
     }
 
     /// Counters since creation.
     #[napi(catch_unwind)]
     pub fn stats(&self) -> EngineStats {
-        let s = self.adapter.stats();
+        let s = match &self.flavour {
+            Flavour::Classic(adapter) => adapter.stats(),
+            Flavour::Sharded(adapter) => adapter.stats(),
+        };
         EngineStats {
             published: s.published as f64,
             delivered: s.delivered as f64,
@@ -530,122 +616,154 @@ impl Engine {
             skipped: s.skipped as f64,
             pending_requests: s.pending_requests as f64,
             pending_acks: s.pending_acks as f64,
-            dropped: self.host.dropped.load(Ordering::Relaxed) as f64,
+            dropped: self.host.outbox.dropped() as f64,
         }
     }
 
-    /// Resolves once the channels of the rooms reported so far are subscribed (immediately
-    /// without per-room subscriptions).
+    /// Unsubscribes this namespace.
     #[napi(catch_unwind)]
-    pub async fn rooms_synced(&self) {
-        self.adapter.rooms_synced().await;
+    pub async fn close(&self) -> Settled {
+        let closed = match &self.flavour {
+            Flavour::Classic(adapter) => adapter.close().await,
+            Flavour::Sharded(adapter) => adapter.close().await,
+        };
+        Settled::of(closed, |()| None)
     }
 
-    /// Nodes serving the namespace (`PUBSUB NUMSUB` of the request channel).
+    /// Sharded: publishes an encoded ClusterAdapter message on the main channel, or on `room`'s.
     #[napi(catch_unwind)]
-    pub async fn server_count(&self) -> Result<u32> {
-        self.adapter.server_count().await.map(|n| n as u32).map_err(js_error)
+    pub fn publish(&self, room: Option<String>, payload: &[u8]) -> Result<(), Code> {
+        self.sharded_adapter()?.publish(room.as_deref(), payload.to_vec()).map_err(js_error)
+    }
+
+    /// Sharded: publishes an encoded response to the node `requester`.
+    #[napi(catch_unwind)]
+    pub fn publish_response(&self, requester: String, payload: &[u8]) -> Result<(), Code> {
+        self.sharded_adapter()?.publish_response(&requester, payload.to_vec()).map_err(js_error)
+    }
+
+    /// Publishes a broadcast: `packetAndOpts` is notepack's encoding of `[packet, opts]`,
+    /// `room` the single target room when there is exactly one. Synchronous: it only enqueues.
+    #[napi(catch_unwind)]
+    pub fn broadcast(&self, room: Option<String>, packet_and_opts: &[u8]) -> Result<(), Code> {
+        self.adapter()?.broadcast_encoded(room.as_deref(), packet_and_opts).map_err(js_error)
     }
 
     /// Rooms of every other node.
     #[napi(catch_unwind)]
-    pub async fn all_rooms(&self) -> Result<RequestResult> {
-        self.adapter.all_rooms().await.map(RequestResult::from).map_err(js_error)
+    pub async fn all_rooms(&self) -> RequestResult {
+        match self.adapter() {
+            Ok(adapter) => adapter.all_rooms().await.into(),
+            Err(err) => failed(err),
+        }
     }
 
     /// Socket details of every other node; `rooms`/`except` are JSON arrays.
     #[napi(catch_unwind)]
-    pub async fn fetch_sockets(&self, rooms: String, except: String, timeout_ms: Option<f64>) -> Result<RequestResult> {
-        let (rooms, except) = (json(rooms, "rooms")?, json(except, "except")?);
+    pub async fn fetch_sockets(&self, rooms: String, except: String, timeout_ms: Option<f64>) -> RequestResult {
+        let (adapter, rooms, except) = match (self.adapter(), json(rooms, "rooms"), json(except, "except")) {
+            (Ok(adapter), Ok(rooms), Ok(except)) => (adapter, rooms, except),
+            (Err(err), ..) | (_, Err(err), _) | (.., Err(err)) => return failed(err),
+        };
         let timeout = timeout_ms.filter(|t| *t > 0.0).map(|t| Duration::from_millis(t as u64));
-        let targets = Targets { rooms: &rooms, except: &except };
-        self.adapter.fetch_sockets(&targets, timeout).await.map(RequestResult::from).map_err(js_error)
+        adapter.fetch_sockets(&Targets { rooms: &rooms, except: &except }, timeout).await.into()
     }
 
     /// Ids of the matching sockets of every other node (legacy SOCKETS); `rooms` is a JSON array.
     #[napi(catch_unwind)]
-    pub async fn sockets(&self, rooms: String) -> Result<RequestResult> {
-        let rooms = json(rooms, "rooms")?;
-        self.adapter.sockets(&rooms).await.map(RequestResult::from).map_err(js_error)
+    pub async fn sockets(&self, rooms: String) -> RequestResult {
+        match (self.adapter(), json(rooms, "rooms")) {
+            (Ok(adapter), Ok(rooms)) => adapter.sockets(&rooms).await.into(),
+            (Err(err), _) | (_, Err(err)) => failed(err),
+        }
     }
 
     /// The seeds' remoteJoin (`action` "join", `room` JSON), remoteLeave ("leave") and
     /// remoteDisconnect ("disconnect", `close`) for a socket on another node.
     #[napi(catch_unwind)]
-    pub async fn remote_socket(&self, action: String, sid: String, room: Option<String>, close: Option<bool>) -> Result<RequestResult> {
-        let room = json(room.unwrap_or_else(|| "null".to_owned()), "room")?;
+    pub async fn remote_socket(&self, action: String, sid: String, room: Option<String>, close: Option<bool>) -> RequestResult {
+        let (adapter, room) = match (self.adapter(), json(room.unwrap_or_else(|| "null".to_owned()), "room")) {
+            (Ok(adapter), Ok(room)) => (adapter, room),
+            (Err(err), _) | (_, Err(err)) => return failed(err),
+        };
         let action = match action.as_str() {
             "join" => SocketAction::Join(&room),
             "leave" => SocketAction::Leave(&room),
             "disconnect" => SocketAction::Disconnect(close.unwrap_or(false)),
-            other => return Err(JsError::new(Status::InvalidArg, format!("unknown socket action {other}"))),
+            other => return RequestResult::from(Err(sioadapter::Error::InvalidOption { option: "action", reason: format!("unknown socket action {other}") })),
         };
-        self.adapter.remote_socket(&sid, action).await.map(RequestResult::from).map_err(js_error)
+        adapter.remote_socket(&sid, action).await.into()
     }
 
     /// Server-side emit with ack; `data` is `[event, ...args]` as JSON.
     #[napi(catch_unwind)]
-    pub async fn server_side_emit_with_ack(&self, data: String) -> Result<RequestResult> {
-        let data = json(data, "data")?;
-        self.adapter.server_side_emit_with_ack(&data).await.map(RequestResult::from).map_err(js_error)
+    pub async fn server_side_emit_with_ack(&self, data: String) -> RequestResult {
+        match (self.adapter(), json(data, "data")) {
+            (Ok(adapter), Ok(data)) => adapter.server_side_emit_with_ack(&data).await.into(),
+            (Err(err), _) | (_, Err(err)) => failed(err),
+        }
     }
 
     /// Server-side emit without ack; `data` is `[event, ...args]` as JSON.
     #[napi(catch_unwind)]
-    pub fn server_side_emit(&self, data: String) -> Result<()> {
-        server_side_emit(&self.adapter, data)
+    pub fn server_side_emit(&self, data: String) -> Result<(), Code> {
+        server_side_emit(self.adapter()?, data)
     }
 
     /// `socketsJoin` (`join`) or `socketsLeave` on the other nodes; arguments are JSON arrays.
     #[napi(catch_unwind)]
-    pub fn change_rooms(&self, join: bool, rooms: String, except: String, target_rooms: String) -> Result<()> {
-        change_rooms(&self.adapter, join, rooms, except, target_rooms)
+    pub fn change_rooms(&self, join: bool, rooms: String, except: String, target_rooms: String) -> Result<(), Code> {
+        change_rooms(self.adapter()?, join, rooms, except, target_rooms)
     }
 
     /// `disconnectSockets(close)` on the other nodes; `rooms`/`except` are JSON arrays.
     #[napi(catch_unwind)]
-    pub fn disconnect_sockets(&self, rooms: String, except: String, close: bool) -> Result<()> {
-        with_targets(rooms, except, |t| ClusterCommands::disconnect_sockets(&self.adapter, t, close))
+    pub fn disconnect_sockets(&self, rooms: String, except: String, close: bool) -> Result<(), Code> {
+        let adapter = self.adapter()?;
+        with_targets(rooms, except, |t| ClusterCommands::disconnect_sockets(adapter, t, close))
     }
 
     /// Publishes a broadcast with ack (`[packet, opts]` from notepack) and returns its request id.
     #[napi(catch_unwind)]
-    pub fn broadcast_with_ack(&self, packet_and_opts: &[u8], timeout_ms: f64) -> Result<String> {
-        self.adapter.broadcast_with_ack_encoded(packet_and_opts, Duration::from_millis(timeout_ms.max(0.0) as u64)).map_err(js_error)
+    pub fn broadcast_with_ack(&self, packet_and_opts: &[u8], timeout_ms: f64) -> Result<String, Code> {
+        self.adapter()?.broadcast_with_ack_encoded(packet_and_opts, Duration::from_millis(timeout_ms.max(0.0) as u64)).map_err(js_error)
     }
 
     /// Answers an ALL_ROOMS, REMOTE_FETCH or SOCKETS request (`items`: JSON array), or a legacy
     /// single-socket request (`items` null).
     #[napi(catch_unwind)]
-    pub fn respond_list(&self, kind: u32, request_id: String, requester: Option<String>, items: Option<String>) -> Result<()> {
+    pub fn respond_list(&self, kind: u32, request_id: String, requester: Option<String>, items: Option<String>) -> Result<(), Code> {
         let items = items.map(|text| json(text, "items")).transpose()?;
-        self.adapter.respond(request_type(kind)?, &request_id, requester.as_deref(), Reply::List(items)).map_err(js_error)
+        self.respond(request_type(kind)?, &request_id, requester, Reply::List(items))
     }
 
     /// Answers a server-side emit with ack (`data`: JSON of the first ack argument, or null).
     #[napi(catch_unwind)]
-    pub fn respond_server_side_emit(&self, request_id: String, requester: Option<String>, data: Option<String>) -> Result<()> {
+    pub fn respond_server_side_emit(&self, request_id: String, requester: Option<String>, data: Option<String>) -> Result<(), Code> {
         let data = data.map(|text| json(text, "data")).transpose()?;
-        self.adapter.respond(RequestType::ServerSideEmit, &request_id, requester.as_deref(), Reply::ServerSideEmit(data)).map_err(js_error)
+        self.respond(RequestType::ServerSideEmit, &request_id, requester, Reply::ServerSideEmit(data))
     }
 
     /// Answers a broadcast with ack with the number of local clients it reached.
     #[napi(catch_unwind)]
-    pub fn respond_client_count(&self, request_id: String, requester: Option<String>, count: u32) -> Result<()> {
-        self.adapter.respond(RequestType::Broadcast, &request_id, requester.as_deref(), Reply::ClientCount(u64::from(count))).map_err(js_error)
+    pub fn respond_client_count(&self, request_id: String, requester: Option<String>, count: u32) -> Result<(), Code> {
+        self.respond(RequestType::Broadcast, &request_id, requester, Reply::ClientCount(u64::from(count)))
     }
 
     /// Forwards one client's acknowledgement (notepack encoding of its first argument).
     #[napi(catch_unwind)]
-    pub fn respond_ack(&self, request_id: String, requester: Option<String>, packet: &[u8]) -> Result<()> {
-        self.adapter.respond(RequestType::Broadcast, &request_id, requester.as_deref(), Reply::Ack(packet.to_vec())).map_err(js_error)
+    pub fn respond_ack(&self, request_id: String, requester: Option<String>, packet: &[u8]) -> Result<(), Code> {
+        self.respond(RequestType::Broadcast, &request_id, requester, Reply::Ack(packet.to_vec()))
     }
 
-    /// Unsubscribes this namespace.
-    #[napi(catch_unwind)]
-    pub async fn close(&self) -> Result<()> {
-        self.adapter.close().await.map_err(js_error)
+    fn respond(&self, kind: RequestType, request_id: &str, requester: Option<String>, reply: Reply) -> Result<(), Code> {
+        self.adapter()?.respond(kind, request_id, requester.as_deref(), reply).map_err(js_error)
     }
+}
+
+/// A request that could not be made, as JS reads it.
+fn failed(err: JsError<Code>) -> RequestResult {
+    RequestResult { items: "[]".to_owned(), expected: 0, received: 0, error: Some(err.reason.clone()), code: Some(err.status.to_owned()) }
 }
 
 /// The publish-only emitter of the npm package's `Emitter` (like `@socket.io/redis-emitter`).
@@ -657,144 +775,35 @@ pub struct NativeEmitter {
 #[napi]
 impl NativeEmitter {
     /// An emitter for namespace `nsp` with channel prefix `key`, publishing through `connection`;
-    /// messages larger than `maxMessageBytes` (default 16 MiB) are refused.
+    /// messages larger than `limits.maxMessageBytes` are refused.
     #[napi(constructor, catch_unwind)]
-    pub fn new(connection: &Connection, key: String, nsp: String, max_message_bytes: Option<f64>) -> Self {
+    pub fn new(connection: &Connection, key: String, nsp: String, limits: LimitValues) -> Result<Self, Code> {
         let transport: Arc<dyn Transport> = connection.transport.clone();
-        let limits = Limits { max_message_bytes: max_message_bytes.map_or(Limits::default().max_message_bytes, |max| max as usize), ..Limits::default() };
-        NativeEmitter { emitter: Emitter::new(transport, &key, &nsp).with_limits(limits) }
+        Ok(NativeEmitter { emitter: Emitter::new(transport, &key, &nsp).with_limits(limits.limits()?) })
     }
 
     /// Publishes a broadcast: `packetAndOpts` is notepack's encoding of `[packet, opts]`, `room`
     /// the single target room when there is exactly one.
     #[napi(catch_unwind)]
-    pub fn broadcast(&self, room: Option<String>, packet_and_opts: &[u8]) -> Result<()> {
+    pub fn broadcast(&self, room: Option<String>, packet_and_opts: &[u8]) -> Result<(), Code> {
         self.emitter.emit_encoded(room.as_deref(), packet_and_opts).map_err(js_error)
     }
 
     /// `socketsJoin` (`join`) or `socketsLeave`; arguments are JSON arrays.
     #[napi(catch_unwind)]
-    pub fn change_rooms(&self, join: bool, rooms: String, except: String, target_rooms: String) -> Result<()> {
+    pub fn change_rooms(&self, join: bool, rooms: String, except: String, target_rooms: String) -> Result<(), Code> {
         change_rooms(&self.emitter, join, rooms, except, target_rooms)
     }
 
     /// `disconnectSockets(close)`; `rooms`/`except` are JSON arrays.
     #[napi(catch_unwind)]
-    pub fn disconnect_sockets(&self, rooms: String, except: String, close: bool) -> Result<()> {
+    pub fn disconnect_sockets(&self, rooms: String, except: String, close: bool) -> Result<(), Code> {
         with_targets(rooms, except, |t| self.emitter.disconnect_sockets(t, close))
     }
 
     /// `serverSideEmit(...)`; `data` is `[event, ...args]` as JSON.
     #[napi(catch_unwind)]
-    pub fn server_side_emit(&self, data: String) -> Result<()> {
+    pub fn server_side_emit(&self, data: String) -> Result<(), Code> {
         server_side_emit(&self.emitter, data)
-    }
-}
-
-/// Options of one namespace's sharded engine (validated by the JS layer).
-#[napi(object)]
-pub struct ShardedEngineOptions {
-    /// Channel prefix (`channelPrefix`).
-    pub channel_prefix: String,
-    /// This node's uid, made by socket.io-adapter's ClusterAdapter.
-    pub uid: String,
-    /// `static`, `dynamic` or `dynamic-private`.
-    pub subscription_mode: String,
-    /// What the engine accepts from other nodes.
-    pub limits: LimitOptions,
-}
-
-/// Counters of a [`ShardedEngine`]: messages dropped, by reason.
-#[napi(object)]
-pub struct ShardedEngineStats {
-    /// Malformed messages dropped.
-    pub malformed: f64,
-    /// Messages over `maxMessageBytes`.
-    pub too_large: f64,
-    /// Messages over `maxMessageValues` or `maxMessageDepth`.
-    pub too_complex: f64,
-    /// Messages dropped because the event loop did not take them in time (receive buffer full).
-    pub dropped: f64,
-}
-
-/// One namespace's engine of the sharded adapter: channels, SSUBSCRIBE/SPUBLISH and delivery
-/// of ClusterAdapter messages (records of kind 3: a message, 4: a response to this node).
-#[napi]
-pub struct ShardedEngine {
-    adapter: ShardedAdapter,
-    host: Arc<NodeHost>,
-}
-
-#[napi]
-impl ShardedEngine {
-    /// Joins the cluster through `connection` (made with `sharded: true`) for namespace `nsp`.
-    #[napi(constructor, catch_unwind)]
-    pub fn new(connection: &Connection, nsp: String, options: ShardedEngineOptions, on_batch: BatchCallback<'_>, on_event: EventCallback<'_>) -> Result<Self> {
-        let mode = SubscriptionMode::parse(&options.subscription_mode).map_err(js_error)?;
-        let limits = options.limits.to_limits()?;
-        let host = NodeHost::new(&limits, on_batch, on_event)?;
-        let transport: Arc<dyn Transport> = connection.transport.clone();
-        let adapter = within_runtime_if_available(|| ShardedAdapter::new(&nsp, &options.channel_prefix, &options.uid, mode, limits, transport, host.clone()));
-        Ok(ShardedEngine { adapter, host })
-    }
-
-    /// Messages dropped since creation, by reason.
-    #[napi(catch_unwind)]
-    pub fn stats(&self) -> ShardedEngineStats {
-        let s = self.adapter.stats();
-        ShardedEngineStats {
-            malformed: s.malformed as f64,
-            too_large: s.too_large as f64,
-            too_complex: s.too_complex as f64,
-            dropped: self.host.dropped.load(Ordering::Relaxed) as f64,
-        }
-    }
-
-    /// Asks for the next batch after one delivered with `more` set.
-    #[napi(catch_unwind)]
-    pub fn more(&self) {
-        self.host.schedule();
-    }
-
-    /// Publishes an encoded ClusterAdapter message on the main channel, or on `room`'s.
-    #[napi(catch_unwind)]
-    pub fn publish(&self, room: Option<String>, payload: &[u8]) -> Result<()> {
-        self.adapter.publish(room.as_deref(), payload.to_vec()).map_err(js_error)
-    }
-
-    /// Publishes an encoded response to the node `requester`.
-    #[napi(catch_unwind)]
-    pub fn publish_response(&self, requester: String, payload: &[u8]) -> Result<()> {
-        self.adapter.publish_response(&requester, payload.to_vec()).map_err(js_error)
-    }
-
-    /// Subscribes `room`'s channel (dynamic modes).
-    #[napi(catch_unwind)]
-    pub fn room_created(&self, room: String) {
-        self.adapter.room_created(&room);
-    }
-
-    /// Unsubscribes `room`'s channel.
-    #[napi(catch_unwind)]
-    pub fn room_deleted(&self, room: String) {
-        self.adapter.room_deleted(&room);
-    }
-
-    /// Resolves once the rooms reported so far are subscribed.
-    #[napi(catch_unwind)]
-    pub async fn rooms_synced(&self) {
-        self.adapter.rooms_synced().await;
-    }
-
-    /// Nodes serving the namespace (`PUBSUB SHARDNUMSUB` of the main channel).
-    #[napi(catch_unwind)]
-    pub async fn server_count(&self) -> Result<u32> {
-        self.adapter.server_count().await.map(|n| n as u32).map_err(js_error)
-    }
-
-    /// Unsubscribes everything.
-    #[napi(catch_unwind)]
-    pub async fn close(&self) -> Result<()> {
-        self.adapter.close().await.map_err(js_error)
     }
 }
