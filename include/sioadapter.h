@@ -543,17 +543,28 @@ enum sio_result sio_emitter_emit_msgpack(const struct sio_emitter *emitter,
                                          const struct sio_target *target);
 
 /**
- * Makes the sockets of `target` join (`join` true) or leave the `rooms_len` rooms in `rooms`,
- * on every node (`socketsJoin` / `socketsLeave`).
+ * Makes the sockets of `target` join the `rooms_len` rooms in `rooms`, on every node
+ * (`socketsJoin`).
  *
  * # Safety
  * `emitter` is a live handle; `target` is NULL or valid; `rooms` holds `rooms_len` C strings.
  */
 enum sio_result sio_emitter_sockets_join(const struct sio_emitter *emitter,
                                          const struct sio_target *target,
-                                         bool join,
                                          const char *const *rooms,
                                          size_t rooms_len);
+
+/**
+ * Makes the sockets of `target` leave the `rooms_len` rooms in `rooms`, on every node
+ * (`socketsLeave`).
+ *
+ * # Safety
+ * `emitter` is a live handle; `target` is NULL or valid; `rooms` holds `rooms_len` C strings.
+ */
+enum sio_result sio_emitter_sockets_leave(const struct sio_emitter *emitter,
+                                          const struct sio_target *target,
+                                          const char *const *rooms,
+                                          size_t rooms_len);
 
 /**
  * Disconnects the sockets of `target` on every node (`close`: also close the underlying

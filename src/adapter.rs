@@ -106,6 +106,10 @@ pub(crate) struct Classic {
     rooms: RwLock<HashSet<Box<[u8]>>>,
     /// Rooms that remote joins (`socketsJoin`) named, for a short while: see [`ExpectedRooms`].
     expected: std::sync::Mutex<ExpectedRooms>,
+    /// Until when (milliseconds after `created`) some room may be expected: while none is, the
+    /// receive path does not lock `expected`.
+    expected_until: AtomicU64,
+    created: Instant,
     /// Set once the host reported a room: from then on the room set is trusted to be complete,
     /// and broadcasts no local socket can receive are skipped. Hosts that never report rooms
     /// get every broadcast of the namespace.
@@ -131,6 +135,8 @@ impl Adapter {
             acks: AckRequests::default(),
             rooms: RwLock::new(HashSet::new()),
             expected: std::sync::Mutex::new(ExpectedRooms::default()),
+            expected_until: AtomicU64::new(0),
+            created: Instant::now(),
             tracks_rooms: AtomicBool::new(false),
             skipped: AtomicU64::new(0),
             closing: tokio::sync::watch::Sender::new(false),
@@ -319,12 +325,12 @@ impl Adapter {
     }
 
     /// `socketsJoin(rooms)` on the other nodes (the host applies it locally itself).
-    pub fn add_sockets(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
+    pub fn sockets_join(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
         self.publish_request(req::rooms_request(&self.inner.wire.uid, true, targets, rooms))
     }
 
     /// `socketsLeave(rooms)` on the other nodes (the host applies it locally itself).
-    pub fn del_sockets(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
+    pub fn sockets_leave(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
         self.publish_request(req::rooms_request(&self.inner.wire.uid, false, targets, rooms))
     }
 
@@ -404,12 +410,18 @@ impl Wire for Classic {
 
 impl Classic {
     fn has_room(&self, room: &[u8]) -> bool {
-        self.rooms.read().unwrap_or_else(|p| p.into_inner()).contains(room) || self.expected().expects(room, Instant::now())
+        let now = Instant::now();
+        self.rooms.read().unwrap_or_else(|p| p.into_inner()).contains(room) || (self.may_expect(now) && self.expected().expects(room, now))
     }
 
     /// False when the host tracks rooms, has no socket at all and expects none.
     fn may_have_sockets(&self) -> bool {
-        !self.tracks_rooms.load(Ordering::Acquire) || !self.rooms.read().unwrap_or_else(|p| p.into_inner()).is_empty() || self.expected().any(Instant::now())
+        !self.tracks_rooms.load(Ordering::Acquire) || !self.rooms.read().unwrap_or_else(|p| p.into_inner()).is_empty() || self.may_expect(Instant::now())
+    }
+
+    /// Whether a room named by a remote join may still be expected at `now`.
+    fn may_expect(&self, now: Instant) -> bool {
+        (now.saturating_duration_since(self.created).as_millis() as u64) < self.expected_until.load(Ordering::Acquire)
     }
 
     fn expected(&self) -> std::sync::MutexGuard<'_, ExpectedRooms> {
@@ -449,9 +461,7 @@ impl Classic {
             Ok(header) if header.uid.as_deref() == Some(self.uid.as_str()) => None,
             Ok(header) if header.request_id.as_deref().is_some_and(|id| self.pending.contains(id) || self.acks.contains(id)) => None,
             Ok(header) => {
-                if header.kind == RequestType::RemoteJoin {
-                    self.expect_rooms(&payload);
-                }
+                self.expect_rooms(&header.joins);
                 Some(Delivery::new(DeliveryKind::Request(header), payload))
             }
         }
@@ -462,31 +472,17 @@ impl Classic {
     /// after the join must not be skipped. If a local socket did join, the host reports the room
     /// meanwhile; if none did (the join targeted sockets of other nodes), the room is forgotten,
     /// so remote joins do not grow this node's memory.
-    fn expect_rooms(&self, payload: &[u8]) {
-        if !self.tracks_rooms.load(Ordering::Acquire) {
+    fn expect_rooms(&self, rooms: &[String]) {
+        if rooms.is_empty() || !self.tracks_rooms.load(Ordering::Acquire) {
             return;
         }
-        let request = match req::is_json(payload) {
-            true => serde_json::from_slice::<serde_json::Value>(payload).ok(),
-            false => crate::protocol::msgpack::from_slice(payload).ok().map(|v| crate::protocol::msgpack::to_json(&v)),
-        };
-        let Some(serde_json::Value::Object(request)) = request else {
-            return;
-        };
-        let rooms = match (request.get("rooms"), request.get("room")) {
-            (Some(serde_json::Value::Array(rooms)), _) => rooms.clone(),
-            (Some(room), _) | (_, Some(room)) => vec![room.clone()],
-            _ => return,
-        };
         let now = Instant::now();
         let mut expected = self.expected();
         for room in rooms {
-            let name = match room {
-                serde_json::Value::String(s) => s,
-                other => other.to_string(),
-            };
-            expected.expect(name.into_bytes().into_boxed_slice(), now);
+            expected.expect(room.as_bytes().into(), now);
         }
+        let until = (now + EXPECT_FOR).saturating_duration_since(self.created).as_millis() as u64 + 1;
+        self.expected_until.fetch_max(until, Ordering::AcqRel);
     }
 
     /// Responses complete pending requests; acknowledgements of broadcasts go to the host.
@@ -518,8 +514,6 @@ const MAX_EXPECTED_ROOMS: usize = 65_536;
 #[derive(Default)]
 struct ExpectedRooms {
     until: HashMap<Box<[u8]>, Instant>,
-    /// The latest deadline: no room is expected after it.
-    latest: Option<Instant>,
     /// When lapsed rooms are dropped next.
     next_purge: Option<Instant>,
     /// Set when [`MAX_EXPECTED_ROOMS`] was reached: every room is expected until then.
@@ -538,15 +532,10 @@ impl ExpectedRooms {
         } else {
             self.until.insert(room, deadline);
         }
-        self.latest = Some(deadline);
     }
 
     fn expects(&self, room: &[u8], now: Instant) -> bool {
         self.all_until.is_some_and(|until| until > now) || self.until.get(room).is_some_and(|until| *until > now)
-    }
-
-    fn any(&self, now: Instant) -> bool {
-        self.latest.is_some_and(|until| until > now)
     }
 }
 
@@ -820,7 +809,7 @@ mod tests {
         let now = t0 + Duration::from_millis(100_000);
         assert!(expected.until.len() <= 2 * 5_000 + 1, "{} rooms kept", expected.until.len());
         assert!(expected.expects(b"game-99999", now) && !expected.expects(b"game-1", now));
-        assert!(!expected.any(now + EXPECT_FOR));
+        assert!(!expected.expects(b"game-99999", now + EXPECT_FOR));
         // A burst beyond the cap: every room counts as expected for a while, memory stays bounded.
         let mut burst = ExpectedRooms::default();
         for i in 0..(MAX_EXPECTED_ROOMS + 10) {

@@ -1,4 +1,4 @@
-//! Every Redis channel name is built and parsed here, and nowhere else (protocol.md §1.1).
+//! Every Redis channel name is built and parsed here, and nowhere else (docs/protocol.md §1.1).
 //!
 //! With key `K`, namespace `N` and server uid `U`:
 //!

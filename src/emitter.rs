@@ -1,5 +1,5 @@
 //! A publish-only client for processes that are not socket.io servers, speaking exactly what
-//! `@socket.io/redis-emitter` 5 publishes (protocol.md §5): broadcasts from uid `"emitter"`
+//! `@socket.io/redis-emitter` 5 publishes (docs/protocol.md §5): broadcasts from uid `"emitter"`
 //! with opts in the emitter's key order, and uid-less bulk requests.
 
 use std::sync::Arc;
@@ -156,10 +156,10 @@ impl ClusterCommands for Emitter {
 
 impl ClusterCommands for crate::Adapter {
     fn sockets_join(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
-        self.add_sockets(targets, rooms)
+        crate::Adapter::sockets_join(self, targets, rooms)
     }
     fn sockets_leave(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
-        self.del_sockets(targets, rooms)
+        crate::Adapter::sockets_leave(self, targets, rooms)
     }
     fn disconnect_sockets(&self, targets: &Targets<'_>, close: bool) -> Result<(), Error> {
         crate::Adapter::disconnect_sockets(self, targets, close)

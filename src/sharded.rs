@@ -1,4 +1,4 @@
-//! The sharded adapter's engine (protocol.md §1.2 and §4): the channels of one namespace on a
+//! The sharded adapter's engine (docs/protocol.md §1.2 and §4): the channels of one namespace on a
 //! Redis Cluster with sharded pub/sub, and what arrives on them.
 //!
 //! With channel prefix `P`, namespace `N` and server uid `U` (16 hex characters), a node
@@ -18,6 +18,7 @@ use crate::error::Error;
 use crate::host::{Delivery, DeliveryKind, Host};
 use crate::limits::{DropKind, Limits};
 use crate::namespace::{Namespace, RoomChannelOf, Wire};
+use crate::protocol::cluster::check_message;
 use crate::protocol::msgpack::Reader;
 use crate::protocol::request::{check_json, is_json};
 use crate::protocol::ProtocolError;
@@ -32,7 +33,7 @@ pub const SERVER_COUNT_WITHIN: std::time::Duration = std::time::Duration::from_m
 /// The default channel prefix (`channelPrefix`), as the official sharded adapter's.
 pub const DEFAULT_CHANNEL_PREFIX: &str = "socket.io";
 
-/// Which rooms get a channel of their own (`subscriptionMode`, protocol.md §1.2).
+/// Which rooms get a channel of their own (`subscriptionMode`, docs/protocol.md §1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SubscriptionMode {
     /// Every message goes through the main channel.
@@ -149,8 +150,9 @@ impl ShardedAdapter {
 }
 
 impl Sharded {
-    /// Checks a message against the limits before the host decodes it: its values and nesting
-    /// (JSON is measured; msgpack is walked, which also finds broken msgpack).
+    /// Checks a message before the host decodes it: against the limits first (JSON is
+    /// measured, msgpack walked), then, within them, that it is a message the host's
+    /// ClusterAdapter can handle ([`check_message`]).
     fn check(payload: &[u8], limits: &Limits) -> Result<(), ProtocolError> {
         match payload {
             [] => Err(ProtocolError::Truncated),
@@ -159,7 +161,8 @@ impl Sharded {
                 let mut reader = Reader::within(payload, limits);
                 reader.skip_value().and_then(|()| reader.finish())
             }
-        }
+        }?;
+        check_message(payload)
     }
 }
 

@@ -64,6 +64,7 @@ test("a C emitter's events reach socket.io clients of a Node server running the 
   assert.deepStrictEqual(server.serverEventCalls("srv-from-c")[0].args, [42]);
   const rooms = await server.command("join", { nsp: "/", socketId: member.id, rooms: [] });
   assert.ok(rooms.includes("joined-by-c"), `socketsJoin from C: rooms are ${rooms}`);
+  assert.ok(!rooms.includes("left-by-c"), `socketsLeave from C: rooms are ${rooms}`);
 });
 
 /** Runs `exe args` (under valgrind when installed) with the library on its path. */

@@ -50,7 +50,7 @@ const path = require('node:path');
 
 const { uniqueKey, startServers, awaitMesh, stopAll, redisClient } = require('./helpers/cluster');
 const { privateRedis, stopAllRedis, oursNodeWith } = require('./helpers/private-redis');
-const { command, redisCommand, sleep } = require('./helpers/redis-process');
+const { command, redisCommand, sleep, pollUntil } = require('./helpers/redis-process');
 const { tcpProxy, closeAllProxies } = require('./helpers/tcp-proxy');
 const { isRedisError, isReady } = require('./helpers/adapter-events');
 const { attachTally, streamStats, missing, dupsOf } = require('./helpers/tally');
@@ -138,8 +138,21 @@ class Bench {
     await Promise.all(Object.values(group.nodes).map((n) => n.stop(2000)));
   }
 
-  /** Reuses healthy groups, (re)starts the others; returns what was (re)started and why. */
+  /**
+   * Checks that Redis answers, reuses healthy groups, (re)starts the others; returns what was
+   * (re)started and why.
+   */
   async ensure() {
+    // Redis first: if an earlier fault left it down (its cleanup could not bring it back), every
+    // mesh check below would fail and every group be restarted on a dead Redis, and the failure
+    // would read as a node problem. Say what is wrong instead. Polled a little: a Redis that was just
+    // (re)started may still answer -LOADING.
+    let last = null;
+    await pollUntil(async () => {
+      last = await command(this.adminPort, ['PING'], 2000).catch((err) => err);
+      return last === 'PONG';
+    }, 10000, () => `Redis on ${this.adminPort} (${this.name}) to answer PING before the nodes are checked ` +
+      `(last reply: ${last && last.message ? last.message : last}); an earlier fault left it down or unusable`, 100);
     const restarted = [];
     for (const name of ['main', 'ref']) {
       const group = this[name];
@@ -530,11 +543,15 @@ function clientKill(redis, type) {
 
 function busyScript(redis, holdMs) {
   let scriptRunning = false;
+  let threshold = null; // busy-reply-threshold before setup(), restored by cleanup()
   return {
     name: `EVAL busy ${holdMs / 1000} s, SCRIPT KILL`,
     async setup() {
+      // Whatever this Redis had (its default, or what someone configured), not an assumed 5000.
+      threshold = (await redisCommand(redis.port, ['CONFIG', 'GET', 'busy-reply-threshold']))[1];
+      if (threshold === undefined) throw new Error('CONFIG GET busy-reply-threshold returned nothing (Redis older than 7?)');
       await redisCommand(redis.port, ['CONFIG', 'SET', 'busy-reply-threshold', '200']);
-      return 'busy-reply-threshold 200';
+      return `busy-reply-threshold 200 (was ${threshold})`;
     },
     async inject() {
       const startedAt = Date.now();
@@ -559,7 +576,7 @@ function busyScript(redis, holdMs) {
     },
     async cleanup() {
       if (scriptRunning) await redisCommand(redis.port, ['SCRIPT', 'KILL'], 5000).catch(() => {});
-      await redisCommand(redis.port, ['CONFIG', 'SET', 'busy-reply-threshold', '5000']);
+      if (threshold !== null) await redisCommand(redis.port, ['CONFIG', 'SET', 'busy-reply-threshold', String(threshold)]);
     },
   };
 }
@@ -639,7 +656,13 @@ function restartLoading(redis) {
       return { endedAt: restartAt, answersAt: pongAt, notes: `-LOADING for ${loadingMs} ms (${loadingReplies} PINGs), PONG ${pongAt - restartAt} ms after the restart` };
     },
     async cleanup() {
-      if (redis.running) await redisCommand(redis.port, ['FLUSHALL', 'ASYNC'], 10000).catch(() => {});
+      // inject() may have failed after the kill (the restart did not come up in time, or the
+      // process exited at start): Redis would then stay down for every later fault. Start it again
+      // (it loads the dump, hence the long bound) and wait until it answers past -LOADING, then drop
+      // the dataset.
+      if (!redis.running) await redis.start(60000);
+      await redisAnswersAgain(redis.port, 60000);
+      await redisCommand(redis.port, ['FLUSHALL', 'ASYNC'], 10000).catch(() => {});
     },
   };
 }

@@ -110,7 +110,7 @@ function str(s) {
 }
 
 /**
- * A classic broadcast (protocol.md §2.1) `[uid, {type: 2, data: [event, ARG], nsp: '/'},
+ * A classic broadcast (docs/protocol.md §2.1) `[uid, {type: 2, data: [event, ARG], nsp: '/'},
  * {rooms: [], except, flags: {}}]` whose ARG is the msgpack value made of `argParts` (Buffers).
  */
 function broadcastBytes(event, argParts, except = []) {
@@ -127,7 +127,7 @@ const nestedMaps = (depth) => [Buffer.alloc(3 * depth, u8(0x81, 0xa1, 0x6b)), u8
 /** Broadcast overhead around ARG for `event`, to size a payload exactly. */
 const overhead = (event, except) => broadcastBytes(event, [], except).length;
 
-/** REMOTE_JOIN (protocol.md §3.2), every socket of every node into `count` rooms r0, r1, … */
+/** REMOTE_JOIN (docs/protocol.md §3.2), every socket of every node into `count` rooms r0, r1, … */
 function socketsJoinJson(count) {
   const rooms = new Array(count);
   for (let i = 0; i < count; i++) rooms[i] = `"r${i}"`;

@@ -1,7 +1,7 @@
 'use strict';
 // Robustness of OUR adapter against malformed payloads. Generated only for pairings whose
 // receiving node is 'ours' (env SIO_PAIRINGS, see helpers/cluster.js): the official adapter does
-// not survive these (protocol.md §2.2: ioredis crashes, node-redis v5 breaks its subscriber).
+// not survive these (docs/protocol.md §2.2: ioredis crashes, node-redis v5 breaks its subscriber).
 //
 // Node A (emitting kind) and node B ('ours') share a key. For every (channel, bad payload) a raw
 // node-redis client publishes the payload, then proves B processed it by two ordering barriers on
@@ -19,7 +19,7 @@ const { uniqueKey, pairings, clientKinds, startServers, redisClient, withTimeout
 
 const ROOM = 'room';
 
-// A well-formed classic broadcast message (protocol.md §2.1) whose event must never be delivered
+// A well-formed classic broadcast message (docs/protocol.md §2.1) whose event must never be delivered
 // in the damaged forms below.
 const validMessage = (rooms = []) =>
   notepack.encode(['raw-sender', { type: 2, data: ['injected', 'x'], nsp: '/' }, { rooms, except: [], flags: {} }]);

@@ -124,6 +124,13 @@ const describeClients = (list) => list.map((c) => `id=${c.id} addr=${c.addr} nam
 
 // -------------------------------------------------------------------------------------------------
 // 1. Redis restart mid-traffic
+//
+// One scenario (kill with a request in flight, the outage, the restart), so the steps that change
+// Redis are `before` hooks of nested describes, in order: the suite's starts Redis and the nodes,
+// "Redis killed..." kills Redis and does what must happen during the outage, "...restarted..."
+// starts it again. Each hook records what it saw (settled promises included: a rejection surfaces
+// in the `it` that awaits it, with the message and bound it always had) and each `it` only asserts
+// on that, so any `it` can run alone (--test-name-pattern still runs the hooks of its describes).
 
 describe('Redis restart mid-traffic (kill -9, restart on the same port)', { timeout: 60000 }, () => {
   const key = uniqueKey();
@@ -132,13 +139,6 @@ describe('Redis restart mid-traffic (kill -9, restart on the same port)', { time
   let B;
   let a; // client on A
   let b; // client on B
-  let killAt;
-  let killMark; // adapterEvents.length of [A, B] at the kill
-  let restartAt;
-  let readyIdx; // index of the 'ready' after the outage, [A, B]
-  let rawSub; // pattern subscriber on the restarted Redis: what actually got published, and when
-  const rawSeen = [];
-  let resubscribed; // promise of when the nodes' subscriptions were back on the restarted Redis
 
   before(async () => {
     redis = await privateRedis();
@@ -164,116 +164,177 @@ describe('Redis restart mid-traffic (kill -9, restart on the same port)', { time
     await expectCrossing(B, a, 'before-B');
   });
 
-  it('a request in flight when Redis is killed rejects (no hang), and both adapters emit error ERR_SIO_REDIS', async (t) => {
-    // A silent subscriber of the request channel makes A expect one answer more than B gives, so
-    // A's fetchSockets is certainly still pending when Redis dies.
-    const silent = await redisClient(redis.url);
-    await silent.subscribe(`${key}-request#/#`, () => {});
-    await waitUntil(async () => (await A.command('serverCount', {})).value === 3, { what: 'A counts 3 subscribers (A, B, silent)' });
-    const issuedAt = Date.now();
-    const inFlight = A.command('fetchSockets', {}, REQ_TIMEOUT + REQ_SLACK + 15000);
-    await waitUntil(async () => (await A.command('pending', {})).requests >= 1, { what: 'A has the fetchSockets pending' });
+  describe('Redis killed with a request in flight', () => {
+    // What the kill hook saw. Promises are stored settled (a no-op catch waited for) and awaited
+    // again by the `it`s.
+    const outage = {};
 
-    killMark = [A.adapterEvents.length, B.adapterEvents.length];
-    killAt = Date.now();
-    const killed = await redis.kill('SIGKILL');
-    assert.equal(killed.signal, 'SIGKILL');
-    silent.destroy();
-
-    const res = await inFlight;
-    const err = mustReject(res, 'fetchSockets in flight at the kill');
-    t.diagnostic(`in-flight fetchSockets rejected ${Date.now() - issuedAt} ms after it was issued (${Date.now() - killAt} ms after the kill): ` +
-      `[${err.code}] ${err.message}`);
-    assert.match(err.message, /timeout|redis|connect|closed|lost/i, `unclear error: ${JSON.stringify(err)}`);
-    assert.ok(res.ms <= REQ_TIMEOUT + REQ_SLACK, `took ${Math.round(res.ms)} ms (requestsTimeout ${REQ_TIMEOUT})`);
-
-    for (const [i, node] of [A, B].entries()) {
-      const idx = await waitForAdapterEvent(node, killMark[i], isError, `${node.label}: adapter 'error' after the kill`);
-      const ev = node.adapterEvents[idx];
-      t.diagnostic(`${node.label}: first 'error' ${ev.at - killAt} ms after the kill: [${ev.error.code}] ${ev.error.message}`);
-      assert.ok(findEvent(node, killMark[i], isRedisError) >= 0, `${node.label}: no error with code ERR_SIO_REDIS\n${eventLog(node, killMark[i])}`);
-    }
-    for (const node of [A, B]) {
-      assert.ok(node.alive, `${node.label} exited: ${node.describeState()}`);
-      assert.deepEqual(node.uncaught, [], `${node.label}: ${node.describeState()}`);
-    }
-  });
-
-  it('a request issued while Redis is down rejects with a clear error instead of hanging', async (t) => {
-    assert.ok(killAt, 'needs the previous step');
-    const res = await A.command('fetchSockets', {}, REQ_TIMEOUT + REQ_SLACK + 15000);
-    const err = mustReject(res, 'fetchSockets while Redis is down');
-    t.diagnostic(`fetchSockets during the outage rejected after ${Math.round(res.ms)} ms: [${err.code}] ${err.message}`);
-    assert.match(err.message, /timeout|redis|connect|closed|lost|refused/i, `unclear error: ${JSON.stringify(err)}`);
-    assert.ok(res.ms <= REQ_TIMEOUT + REQ_SLACK, `took ${Math.round(res.ms)} ms (requestsTimeout ${REQ_TIMEOUT})`);
-    // README "Errors": connection problems carry code ERR_SIO_REDIS (request results map Redis
-    // failures to it too); a timeout would be ERR_SIO_TIMEOUT.
-    assert.ok(['ERR_SIO_REDIS', 'ERR_SIO_TIMEOUT'].includes(err.code),
-      `the rejection has code ${JSON.stringify(err.code)} (expected ERR_SIO_REDIS, or ERR_SIO_TIMEOUT): ${JSON.stringify(err)}`);
-  });
-
-  it('broadcasts issued while Redis is down are accepted and still reach local clients', async () => {
-    assert.ok(!redis.running, 'Redis must be down here');
-    await A.command('emit', { event: 'during-A', args: [{ sentAt: Date.now() }] });
-    await B.command('emit', { event: 'during-B', args: [{ sentAt: Date.now() }] });
-    // Local delivery does not depend on Redis.
-    await a.waitForEvent('during-A', 1, 5000);
-    await b.waitForEvent('during-B', 1, 5000);
-    for (const node of [A, B]) assert.ok(node.alive, `${node.label} exited: ${node.describeState()}`);
-  });
-
-  it('after Redis restarts on the same port both adapters emit ready by themselves', async (t) => {
-    assert.ok(killAt, 'needs the kill step');
-    restartAt = Date.now();
-    await redis.start();
-    resubscribed = watchResubscription(redis.url, key, restartAt);
-    // Watch what gets published from now on (connects before the nodes' reconnect backoff ends).
-    rawSub = await redisClient(redis.url);
-    await rawSub.pSubscribe(`${key}#*`, (message, channel) => {
-      let event = '?';
+    before(async () => {
+      // Precondition: Redis up (the suite's hook started it), so that a request can be in flight.
+      if (!redis.running) await redis.start();
+      // A silent subscriber of the request channel makes A expect one answer more than B gives, so
+      // A's fetchSockets is certainly still pending when Redis dies.
+      const silent = await redisClient(redis.url);
       try {
-        event = require('notepack.io').decode(message)[1].data[0];
-      } catch {
-        // not a broadcast
+        await silent.subscribe(`${key}-request#/#`, () => {});
+        await waitUntil(async () => (await A.command('serverCount', {})).value === 3, { what: 'A counts 3 subscribers (A, B, silent)' });
+        outage.issuedAt = Date.now();
+        outage.inFlight = A.command('fetchSockets', {}, REQ_TIMEOUT + REQ_SLACK + 15000);
+        outage.inFlight.catch(() => {}); // awaited below; a failure before that must not go unhandled
+        await waitUntil(async () => (await A.command('pending', {})).requests >= 1, { what: 'A has the fetchSockets pending' });
+
+        outage.killMark = [A.adapterEvents.length, B.adapterEvents.length];
+        outage.killAt = Date.now();
+        outage.killed = await redis.kill('SIGKILL');
+      } finally {
+        silent.destroy();
       }
-      rawSeen.push({ at: Date.now(), channel: String(channel), event });
-    }, true);
-    t.diagnostic(`Redis was down ${restartAt - killAt} ms; raw subscriber ready ${Date.now() - restartAt} ms after the restart`);
-    readyIdx = [];
-    for (const [i, node] of [A, B].entries()) {
-      const firstErr = findEvent(node, killMark[i], isError);
-      assert.ok(firstErr >= 0, `${node.label}: no error after the kill\n${eventLog(node, killMark[i])}`);
-      const idx = await waitForAdapterEvent(node, firstErr + 1, isReady, `${node.label}: adapter 'ready' after the outage`);
-      readyIdx[i] = idx;
-      t.diagnostic(`${node.label}: 'ready' ${node.adapterEvents[idx].at - restartAt} ms after the restart`);
-    }
-  });
 
-  it('after recovery broadcasts cross in both directions and requests work', async (t) => {
-    assert.ok(readyIdx, 'needs the restart step');
-    const ab = await expectCrossing(A, b, 'after-A');
-    const ba = await expectCrossing(B, a, 'after-B');
-    t.diagnostic(`after recovery: A→b ${ab} ms, B→a ${ba} ms`);
-    const res = await A.command('fetchSockets', {}, REQ_TIMEOUT + REQ_SLACK);
-    assert.equal(res.ok, true, `fetchSockets after recovery: ${JSON.stringify(res.error)}`);
-    const ids = res.value.map((s) => s.id);
-    assert.ok(ids.includes(a.serverSocketId) && ids.includes(b.serverSocketId), `fetchSockets after recovery returned ${JSON.stringify(ids)}`);
-  });
+      await outage.inFlight.catch(() => {});
+      outage.inFlightSettledAt = Date.now();
+      // Both adapters' 'error' (waited for one after the other, each within RECOVERY_TIMEOUT), before
+      // the outage goes on: the steps below happen once the nodes know Redis is gone.
+      outage.errors = [];
+      for (const [i, node] of [A, B].entries()) {
+        outage.errors[i] = waitForAdapterEvent(node, outage.killMark[i], isError, `${node.label}: adapter 'error' after the kill`);
+        await outage.errors[i].catch(() => {});
+      }
 
-  it('broadcasts issued while Redis was down arrive on the other node after it is back (publish queue flushed)', async (t) => {
-    assert.ok(readyIdx, 'needs the restart step');
-    const results = await Promise.all([[b, 'during-A'], [a, 'during-B']].map(([client, event]) =>
-      client.waitForEvent(event, 1, 10000).then(() => null, (err) => err.message)));
-    const published = rawSeen.filter((m) => m.event === 'during-A' || m.event === 'during-B')
-      .map((m) => `${m.event} PUBLISHed on ${m.channel} ${m.at - restartAt} ms after the restart`);
-    const readyTimes = [A, B].map((n, i) => `${n.label} 'ready' ${n.adapterEvents[readyIdx[i]].at - restartAt} ms after the restart`);
-    const resub = await resubscribed;
-    const summary = `${published.join('; ') || 'no outage broadcast seen on Redis'}; ${resub}; ${readyTimes.join(', ')}`;
-    t.diagnostic(summary);
-    const failures = results.filter(Boolean);
-    if (failures.length > 0) {
-      assert.fail(`${failures.join('\n')}\n${summary}\n${await nodeReport(A)}\n${await nodeReport(B)}`);
-    }
+      // During the outage: a request, then a broadcast from each node (the restart below checks that
+      // these arrive on the other node once Redis is back).
+      outage.during = A.command('fetchSockets', {}, REQ_TIMEOUT + REQ_SLACK + 15000);
+      await outage.during.catch(() => {});
+      outage.downAtEmits = !redis.running;
+      outage.emits = [];
+      outage.local = [];
+      for (const [node, client, event] of [[A, a, 'during-A'], [B, b, 'during-B']]) {
+        const emitted = node.command('emit', { event, args: [{ sentAt: Date.now() }] });
+        outage.emits.push(emitted);
+        await emitted.catch(() => {});
+        // Local delivery does not depend on Redis: its 5 s count from the emit.
+        const delivered = client.waitForEvent(event, 1, 5000);
+        delivered.catch(() => {});
+        outage.local.push(delivered);
+      }
+    });
+
+    it('a request in flight when Redis is killed rejects (no hang), and both adapters emit error ERR_SIO_REDIS', async (t) => {
+      const { killAt, killMark, issuedAt, inFlightSettledAt } = outage;
+      assert.equal(outage.killed.signal, 'SIGKILL');
+      const res = await outage.inFlight;
+      const err = mustReject(res, 'fetchSockets in flight at the kill');
+      t.diagnostic(`in-flight fetchSockets rejected ${inFlightSettledAt - issuedAt} ms after it was issued (${inFlightSettledAt - killAt} ms after the kill): ` +
+        `[${err.code}] ${err.message}`);
+      assert.match(err.message, /timeout|redis|connect|closed|lost/i, `unclear error: ${JSON.stringify(err)}`);
+      assert.ok(res.ms <= REQ_TIMEOUT + REQ_SLACK, `took ${Math.round(res.ms)} ms (requestsTimeout ${REQ_TIMEOUT})`);
+
+      for (const [i, node] of [A, B].entries()) {
+        const idx = await outage.errors[i];
+        const ev = node.adapterEvents[idx];
+        t.diagnostic(`${node.label}: first 'error' ${ev.at - killAt} ms after the kill: [${ev.error.code}] ${ev.error.message}`);
+        assert.ok(findEvent(node, killMark[i], isRedisError) >= 0, `${node.label}: no error with code ERR_SIO_REDIS\n${eventLog(node, killMark[i])}`);
+      }
+      for (const node of [A, B]) {
+        assert.ok(node.alive, `${node.label} exited: ${node.describeState()}`);
+        assert.deepEqual(node.uncaught, [], `${node.label}: ${node.describeState()}`);
+      }
+    });
+
+    it('a request issued while Redis is down rejects with a clear error instead of hanging', async (t) => {
+      const res = await outage.during;
+      const err = mustReject(res, 'fetchSockets while Redis is down');
+      t.diagnostic(`fetchSockets during the outage rejected after ${Math.round(res.ms)} ms: [${err.code}] ${err.message}`);
+      assert.match(err.message, /timeout|redis|connect|closed|lost|refused/i, `unclear error: ${JSON.stringify(err)}`);
+      assert.ok(res.ms <= REQ_TIMEOUT + REQ_SLACK, `took ${Math.round(res.ms)} ms (requestsTimeout ${REQ_TIMEOUT})`);
+      // README "Errors": connection problems carry code ERR_SIO_REDIS (request results map Redis
+      // failures to it too); a timeout would be ERR_SIO_TIMEOUT.
+      assert.ok(['ERR_SIO_REDIS', 'ERR_SIO_TIMEOUT'].includes(err.code),
+        `the rejection has code ${JSON.stringify(err.code)} (expected ERR_SIO_REDIS, or ERR_SIO_TIMEOUT): ${JSON.stringify(err)}`);
+    });
+
+    it('broadcasts issued while Redis is down are accepted and still reach local clients', async () => {
+      assert.ok(outage.downAtEmits, 'Redis must be down here');
+      for (const emitted of outage.emits) await emitted;
+      for (const delivered of outage.local) await delivered;
+      for (const node of [A, B]) assert.ok(node.alive, `${node.label} exited: ${node.describeState()}`);
+    });
+
+    describe('Redis restarted on the same port', () => {
+      // What the restart hook saw; `ready[i]`: the settled wait for node i's 'ready' after the
+      // outage (null when it had no 'error' after the kill to wait after).
+      const back = { rawSeen: [] };
+
+      before(async () => {
+        // Precondition: Redis down, as the kill hook left it (no hook or `it` in between starts it).
+        back.restartAt = Date.now();
+        if (!redis.running) await redis.start();
+        back.resubscribed = watchResubscription(redis.url, key, back.restartAt);
+        back.resubscribed.catch(() => {}); // awaited by an `it`, which may be filtered out
+        // Watch what gets published from now on (connects before the nodes' reconnect backoff ends).
+        back.rawSub = await redisClient(redis.url);
+        await back.rawSub.pSubscribe(`${key}#*`, (message, channel) => {
+          let event = '?';
+          try {
+            event = require('notepack.io').decode(message)[1].data[0];
+          } catch {
+            // not a broadcast
+          }
+          back.rawSeen.push({ at: Date.now(), channel: String(channel), event });
+        }, true);
+        back.rawSubReadyAt = Date.now();
+        // Each node's 'ready' after its first 'error' since the kill (one after the other, each
+        // within RECOVERY_TIMEOUT), before the checks after recovery start.
+        back.firstErr = [];
+        back.ready = [];
+        for (const [i, node] of [A, B].entries()) {
+          back.firstErr[i] = findEvent(node, outage.killMark[i], isError);
+          if (back.firstErr[i] < 0) {
+            back.ready[i] = null;
+            continue;
+          }
+          back.ready[i] = waitForAdapterEvent(node, back.firstErr[i] + 1, isReady, `${node.label}: adapter 'ready' after the outage`);
+          await back.ready[i].catch(() => {});
+        }
+      });
+
+      it('after Redis restarts on the same port both adapters emit ready by themselves', async (t) => {
+        const { restartAt } = back;
+        t.diagnostic(`Redis was down ${restartAt - outage.killAt} ms; raw subscriber ready ${back.rawSubReadyAt - restartAt} ms after the restart`);
+        for (const [i, node] of [A, B].entries()) {
+          assert.ok(back.firstErr[i] >= 0, `${node.label}: no error after the kill\n${eventLog(node, outage.killMark[i])}`);
+          const idx = await back.ready[i];
+          t.diagnostic(`${node.label}: 'ready' ${node.adapterEvents[idx].at - restartAt} ms after the restart`);
+        }
+      });
+
+      it('after recovery broadcasts cross in both directions and requests work', async (t) => {
+        const ab = await expectCrossing(A, b, 'after-A');
+        const ba = await expectCrossing(B, a, 'after-B');
+        t.diagnostic(`after recovery: A→b ${ab} ms, B→a ${ba} ms`);
+        const res = await A.command('fetchSockets', {}, REQ_TIMEOUT + REQ_SLACK);
+        assert.equal(res.ok, true, `fetchSockets after recovery: ${JSON.stringify(res.error)}`);
+        const ids = res.value.map((s) => s.id);
+        assert.ok(ids.includes(a.serverSocketId) && ids.includes(b.serverSocketId), `fetchSockets after recovery returned ${JSON.stringify(ids)}`);
+      });
+
+      it('broadcasts issued while Redis was down arrive on the other node after it is back (publish queue flushed)', async (t) => {
+        const { restartAt } = back;
+        const results = await Promise.all([[b, 'during-A'], [a, 'during-B']].map(([client, event]) =>
+          client.waitForEvent(event, 1, 10000).then(() => null, (err) => err.message)));
+        const published = back.rawSeen.filter((m) => m.event === 'during-A' || m.event === 'during-B')
+          .map((m) => `${m.event} PUBLISHed on ${m.channel} ${m.at - restartAt} ms after the restart`);
+        // For the message only (the 'ready' itself is the business of the `it` above).
+        const readyIdx = await Promise.all(back.ready.map((p) => (p ? p.catch(() => -1) : -1)));
+        const readyTimes = [A, B].map((n, i) => `${n.label} ${readyIdx[i] >= 0 ? `'ready' ${n.adapterEvents[readyIdx[i]].at - restartAt} ms after the restart` : "no 'ready' after the outage"}`);
+        const resub = await back.resubscribed;
+        const summary = `${published.join('; ') || 'no outage broadcast seen on Redis'}; ${resub}; ${readyTimes.join(', ')}`;
+        t.diagnostic(summary);
+        const failures = results.filter(Boolean);
+        if (failures.length > 0) {
+          assert.fail(`${failures.join('\n')}\n${summary}\n${await nodeReport(A)}\n${await nodeReport(B)}`);
+        }
+      });
+    });
   });
 
   it('no node exited or threw', () => {
@@ -286,18 +347,22 @@ describe('Redis restart mid-traffic (kill -9, restart on the same port)', { time
 
 // -------------------------------------------------------------------------------------------------
 // 2. Redis unreachable at start
+//
+// The suite's hook starts the nodes (and a client on A) with nothing listening on the port; Redis
+// is started only by the hook of the nested describe, which runs after the `it`s above it: those
+// see a node that never had Redis, the ones inside see it come up. No `it` depends on another.
 
 describe('Redis unreachable at start', { timeout: 60000 }, () => {
   const key = uniqueKey();
   let redis;
   let A;
   let B;
-  let a;
-  let startAt;
+  let a; // client on A, connected while Redis is unreachable
 
   before(async () => {
     redis = await privateRedis({ start: false }); // a free port, nothing listens yet
     [A, B] = await startServers([oursNode(redis.url, 'A'), oursNode(redis.url, 'B')], { key, mesh: false });
+    a = await A.connect('/');
   });
 
   after(async () => {
@@ -309,6 +374,7 @@ describe('Redis unreachable at start', { timeout: 60000 }, () => {
   });
 
   it('the nodes start and their adapters emit error with code ERR_SIO_REDIS, no crash', async (t) => {
+    assert.ok(!redis.running, 'Redis must not have been started yet');
     for (const node of [A, B]) {
       const idx = await waitForAdapterEvent(node, 0, isError, `${node.label}: adapter 'error' with Redis unreachable`);
       const ev = node.adapterEvents[idx];
@@ -322,7 +388,7 @@ describe('Redis unreachable at start', { timeout: 60000 }, () => {
   });
 
   it('local sockets are served: a broadcast reaches a local client', async () => {
-    a = await A.connect('/');
+    assert.ok(!redis.running, 'Redis must not have been started yet');
     await A.command('emit', { event: 'local-all', args: [1] });
     await a.waitForEvent('local-all', 1, 5000);
     await A.command('emit', { event: 'local-flag', local: true, args: [2] });
@@ -330,23 +396,32 @@ describe('Redis unreachable at start', { timeout: 60000 }, () => {
     assert.ok(A.alive && B.alive);
   });
 
-  it('once Redis starts on that port: ready (and adapter.ready resolves) and cross-node broadcasts work', async (t) => {
-    const marks = [A.adapterEvents.length, B.adapterEvents.length];
-    startAt = Date.now();
-    await redis.start();
-    for (const [i, node] of [A, B].entries()) {
-      const idx = await waitForAdapterEvent(node, marks[i], isReady, `${node.label}: adapter 'ready' once Redis is up`);
-      await waitForAdapterEvent(node, 0, (e) => e.event === 'readyPromise', `${node.label}: adapter.ready resolves once Redis is up`);
-      t.diagnostic(`${node.label}: 'ready' ${node.adapterEvents[idx].at - startAt} ms after Redis started`);
-    }
-    const b = await B.connect('/');
-    const ab = await expectCrossing(A, b, 'cross-A');
-    const ba = await expectCrossing(B, a, 'cross-B');
-    t.diagnostic(`A→b ${ab} ms, B→a ${ba} ms`);
-    for (const node of [A, B]) {
-      assert.ok(node.alive, node.describeState());
-      assert.deepEqual(node.uncaught, [], node.describeState());
-    }
+  describe('Redis started on that port', () => {
+    let marks; // adapterEvents.length of [A, B] when Redis was started
+    let startAt;
+
+    before(async () => {
+      marks = [A.adapterEvents.length, B.adapterEvents.length];
+      startAt = Date.now();
+      // Precondition of what follows: Redis up (only this hook starts it).
+      if (!redis.running) await redis.start();
+    });
+
+    it('once Redis starts on that port: ready (and adapter.ready resolves) and cross-node broadcasts work', async (t) => {
+      for (const [i, node] of [A, B].entries()) {
+        const idx = await waitForAdapterEvent(node, marks[i], isReady, `${node.label}: adapter 'ready' once Redis is up`);
+        await waitForAdapterEvent(node, 0, (e) => e.event === 'readyPromise', `${node.label}: adapter.ready resolves once Redis is up`);
+        t.diagnostic(`${node.label}: 'ready' ${node.adapterEvents[idx].at - startAt} ms after Redis started`);
+      }
+      const b = await B.connect('/');
+      const ab = await expectCrossing(A, b, 'cross-A');
+      const ba = await expectCrossing(B, a, 'cross-B');
+      t.diagnostic(`A→b ${ab} ms, B→a ${ba} ms`);
+      for (const node of [A, B]) {
+        assert.ok(node.alive, node.describeState());
+        assert.deepEqual(node.uncaught, [], node.describeState());
+      }
+    });
   });
 });
 
@@ -412,10 +487,32 @@ describe('shutdown: io.close() releases the Redis connections', { timeout: 60000
     }
   });
 
-  /** Starts one ours node, makes it use both connections, returns it with its CLIENT LIST entries. */
+  const started = []; // every node nodeWithConnections started
+
+  /**
+   * Starts one ours node, makes it use both connections, returns it with its CLIENT LIST entries.
+   * They are told apart by difference (ours names no connection): whatever appears in CLIENT LIST
+   * after the snapshot is the new node's. That holds only if nothing else can connect meanwhile, so
+   * the snapshot waits for a quiet Redis: the nodes started before are stopped (a no-op when their
+   * `it` did) and CLIENT LIST must hold the probe alone (this Redis is private, nobody else
+   * connects). A straggling connection of an earlier node can then not be counted for this one,
+   * whatever the earlier `it` did or whether it ran at all.
+   */
   async function nodeWithConnections(label) {
-    const before = new Set((await clientList(probe)).map((c) => c.id));
+    await Promise.all(started.map((n) => n.stop(10000)));
+    const probeId = String(await probe.sendCommand(['CLIENT', 'ID']));
+    let others = [];
+    try {
+      await waitUntil(async () => {
+        others = (await clientList(probe)).filter((c) => c.id !== probeId);
+        return others.length === 0;
+      }, { timeoutMs: 5000, intervalMs: 50, what: `${label}: CLIENT LIST to hold only the probe before the node starts` });
+    } catch (err) {
+      assert.fail(`${err.message}\nstill connected: ${describeClients(others)}`);
+    }
+    const before = new Set([probeId]);
     const [node] = await startServers([oursNode(redis.url, label)], { key: uniqueKey(), mesh: false });
+    started.push(node);
     await waitForAdapterEvent(node, 0, (e) => e.event === 'readyPromise', `${label}: adapter.ready`, 10000);
     // The publishing connection opens on first use.
     await node.command('emit', { event: 'warm-up' });

@@ -1,7 +1,7 @@
 'use strict';
 // createShardedAdapter (npm/lib/sharded.js, src/sharded.rs): SSUBSCRIBE/SPUBLISH on a Redis
 // Cluster, wire-compatible with the official `@socket.io/redis-adapter` createShardedAdapter
-// (protocol.md §1.2 and §4). One private 6-node cluster (3 primaries + 3 replicas,
+// (docs/protocol.md §1.2 and §4). One private 6-node cluster (3 primaries + 3 replicas,
 // helpers/redis-cluster.js, cluster-node-timeout 2000) serves the whole file; every describe has its
 // own channelPrefix.
 //
@@ -27,7 +27,7 @@
 //     createCluster does not recover, upstream): that case is skipped and reported.
 // (e) bad input: subscriptionMode 'nope' → ERR_SIO_OPTION (standalone Redis sources are accepted); malformed
 //     messages SPUBLISHed raw on the main channel (and a room channel) do not hurt ours (ours-only
-//     nodes: the official adapter throws on a BROADCAST without opts, protocol.md §2.2/§4).
+//     nodes: the official adapter throws on a BROADCAST without opts, docs/protocol.md §2.2/§4).
 //
 // Waits on conditions (IPC reports, client events, polled Redis state), never fixed sleeps.
 // Run: node --test test/sharded.test.js (from the repository root).

@@ -23,7 +23,7 @@ const { clusterResponse: KIND_CLUSTER_RESPONSE } = native.PROTOCOL.recordKinds;
 /** The values of `subscriptionMode` (the core's). */
 const MODES = new Set(native.PROTOCOL.subscriptionModes);
 
-/** ClusterAdapter message types (protocol.md §4.1). */
+/** ClusterAdapter message types (docs/protocol.md §4.1). */
 const Type = {
   BROADCAST: 3,
   SOCKETS_JOIN: 4,
@@ -50,44 +50,24 @@ function holdsBinary(value, viaToJSON = false) {
   return Object.values(value).some((item) => holdsBinary(item));
 }
 
-/** JSON text, or notepack msgpack when the message carries binary (protocol.md §4.2). */
+/** JSON text, or notepack msgpack when the message carries binary (docs/protocol.md §4.2). */
 function encodeMessage(message) {
   if (MAYBE_BINARY.has(message.type) && holdsBinary(message.data)) return notepack.encode(message);
   return Buffer.from(JSON.stringify(message));
 }
 
-const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
-const hasOpts = (d) => isObject(d) && isObject(d.opts) && Array.isArray(d.opts.rooms) && Array.isArray(d.opts.except);
-const hasRequestId = (d) => isObject(d) && typeof d.requestId === "string";
-
-/** The fields ClusterAdapter reads from each type, so that a malformed message is dropped, not thrown on. */
-const SHAPES = {
-  1: () => true, // INITIAL_HEARTBEAT, HEARTBEAT, ADAPTER_CLOSE: nothing to read (ClusterAdapter ignores them)
-  2: () => true,
-  [Type.ADAPTER_CLOSE]: () => true,
-  [Type.BROADCAST]: (d) => hasOpts(d) && isObject(d.packet),
-  [Type.SOCKETS_JOIN]: (d) => hasOpts(d) && Array.isArray(d.rooms),
-  [Type.SOCKETS_LEAVE]: (d) => hasOpts(d) && Array.isArray(d.rooms),
-  [Type.DISCONNECT_SOCKETS]: (d) => hasOpts(d),
-  [Type.FETCH_SOCKETS]: (d) => hasOpts(d) && hasRequestId(d),
-  [Type.FETCH_SOCKETS_RESPONSE]: (d) => hasRequestId(d) && Array.isArray(d.sockets),
-  [Type.SERVER_SIDE_EMIT]: (d) => isObject(d) && Array.isArray(d.packet),
-  [Type.SERVER_SIDE_EMIT_RESPONSE]: (d) => hasRequestId(d),
-  [Type.BROADCAST_CLIENT_COUNT]: (d) => hasRequestId(d) && typeof d.clientCount === "number",
-  [Type.BROADCAST_ACK]: (d) => hasRequestId(d),
-};
-
-/** A decoded message that ClusterAdapter can handle, or null. */
+/**
+ * A decoded message, or null when it does not decode. The Rust engine delivers only messages
+ * that have, for their type, every field ClusterAdapter reads (src/protocol/cluster.rs): this
+ * only guards the decoder.
+ */
 function decodeMessage(bytes) {
-  let message;
   try {
-    message = bytes[0] === 0x7b ? JSON.parse(bytes.toString()) : notepack.decode(bytes);
+    const message = bytes[0] === 0x7b ? JSON.parse(bytes.toString()) : notepack.decode(bytes);
+    return message !== null && typeof message === "object" && !Array.isArray(message) ? message : null;
   } catch {
     return null;
   }
-  if (!isObject(message) || typeof message.uid !== "string") return null;
-  const shape = SHAPES[message.type];
-  return shape && shape(message.data) ? message : null;
 }
 
 /** Options with the official defaults; `Object.assign` semantics, as officially (an explicit `undefined` prefix is "undefined"). */
@@ -208,8 +188,8 @@ function shardedAdapterClass() {
     }
 
     /**
-     * Counters: messages published and delivered, dropped (malformed — in Rust or in the
-     * ClusterAdapter's shapes —, tooLarge, tooComplex, dropped for a full receive buffer), and
+     * Counters: messages published and delivered, dropped (malformed — found by Rust, or, as a
+     * guard, undecodable here —, tooLarge, tooComplex, dropped for a full receive buffer), and
      * the Redis connections' (`redis`). ClusterAdapter runs the requests: none are counted here.
      */
     stats() {

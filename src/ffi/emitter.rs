@@ -190,21 +190,46 @@ pub unsafe extern "C" fn sio_emitter_emit_msgpack(emitter: *const SioEmitter, ev
     })
 }
 
-/// Makes the sockets of `target` join (`join` true) or leave the `rooms_len` rooms in `rooms`,
-/// on every node (`socketsJoin` / `socketsLeave`).
+/// Makes the sockets of `target` join the `rooms_len` rooms in `rooms`, on every node
+/// (`socketsJoin`).
 ///
 /// # Safety
 /// `emitter` is a live handle; `target` is NULL or valid; `rooms` holds `rooms_len` C strings.
 #[no_mangle]
-pub unsafe extern "C" fn sio_emitter_sockets_join(emitter: *const SioEmitter, target: *const SioTarget, join: bool, rooms: *const *const c_char, rooms_len: usize) -> SioResult {
+pub unsafe extern "C" fn sio_emitter_sockets_join(emitter: *const SioEmitter, target: *const SioTarget, rooms: *const *const c_char, rooms_len: usize) -> SioResult {
+    // SAFETY: per the contract, passed on.
+    unsafe { change_rooms(emitter, target, rooms, rooms_len, Emitter::sockets_join) }
+}
+
+/// Makes the sockets of `target` leave the `rooms_len` rooms in `rooms`, on every node
+/// (`socketsLeave`).
+///
+/// # Safety
+/// `emitter` is a live handle; `target` is NULL or valid; `rooms` holds `rooms_len` C strings.
+#[no_mangle]
+pub unsafe extern "C" fn sio_emitter_sockets_leave(emitter: *const SioEmitter, target: *const SioTarget, rooms: *const *const c_char, rooms_len: usize) -> SioResult {
+    // SAFETY: per the contract, passed on.
+    unsafe { change_rooms(emitter, target, rooms, rooms_len, Emitter::sockets_leave) }
+}
+
+/// `socketsJoin` or `socketsLeave` (`op`) with C arguments.
+///
+/// # Safety
+/// As [`sio_emitter_sockets_join`].
+unsafe fn change_rooms(
+    emitter: *const SioEmitter,
+    target: *const SioTarget,
+    rooms: *const *const c_char,
+    rooms_len: usize,
+    op: fn(&Emitter, &Targets<'_>, &RawValue) -> Result<(), crate::Error>,
+) -> SioResult {
     guard(|| {
         // SAFETY: per the contract.
         let (emitter, target, rooms) = unsafe { (handle(emitter)?, parse_target(target)?, arg_str_array(rooms, rooms_len, "rooms")?) };
         let (targets_rooms, targets_except) = target.json()?;
         let targets = Targets { rooms: &targets_rooms, except: &targets_except };
         let rooms = rooms_json(&rooms)?;
-        let result = if join { emitter.emitter.sockets_join(&targets, &rooms) } else { emitter.emitter.sockets_leave(&targets, &rooms) };
-        Ok(result?)
+        Ok(op(&emitter.emitter, &targets, &rooms)?)
     })
 }
 

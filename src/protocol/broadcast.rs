@@ -1,4 +1,4 @@
-//! The classic broadcast envelope `[uid, packet, opts]` (protocol.md §2 and §5).
+//! The classic broadcast envelope `[uid, packet, opts]` (docs/protocol.md §2 and §5).
 
 use std::fmt;
 use std::ops::Range;

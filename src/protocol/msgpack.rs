@@ -1,7 +1,7 @@
 //! MessagePack exactly as notepack.io 3 writes it, and a bounded reader.
 //!
 //! The official adapter encodes with notepack.io, whose choices differ from a generic msgpack
-//! encoder in a few places that matter for byte-identity (see `protocol.md` §8):
+//! encoder in a few places that matter for byte-identity (see docs/protocol.md §8):
 //! integral floats are written as integers, non-negative integers always use the unsigned
 //! family, float32 is never produced. [`encode_value`] follows those rules.
 //!

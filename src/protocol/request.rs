@@ -1,4 +1,4 @@
-//! Requests and responses on `K-request#N#` / `K-response#N#[U#]` (protocol.md §3).
+//! Requests and responses on `K-request#N#` / `K-response#N#[U#]` (docs/protocol.md §3).
 //!
 //! Everything is JSON except the broadcast-with-ack request (type 7) and its acknowledgements
 //! (type 9), which are msgpack; receivers tell them apart by the first byte (`{` is JSON).
@@ -116,6 +116,9 @@ pub struct RequestHeader {
     pub request_id: Option<String>,
     /// True for the legacy single-socket form of join/leave/disconnect (`sid` instead of `opts`).
     pub legacy: bool,
+    /// The rooms a REMOTE_JOIN makes sockets join (`rooms`, or the legacy `room`), as room
+    /// names (a number is its decimal text, as socket.io makes it); empty for other types.
+    pub joins: Vec<String>,
 }
 
 /// True when a request/response payload is JSON (it starts with `{`), false for msgpack.
@@ -247,7 +250,24 @@ pub fn parse_request(payload: &[u8], limits: &Limits) -> Result<RequestHeader, P
     if !valid {
         return Err(ProtocolError::Shape("request fields do not match its type"));
     }
-    Ok(RequestHeader { kind, uid, request_id, legacy })
+    let joins = match kind {
+        RequestType::RemoteJoin => joined_rooms(&obj),
+        _ => Vec::new(),
+    };
+    Ok(RequestHeader { kind, uid, request_id, legacy, joins })
+}
+
+/// The room names of a join request: its `rooms` (an array, or one room) or legacy `room`.
+fn joined_rooms(obj: &serde_json::Map<String, Json>) -> Vec<String> {
+    let name = |room: &Json| match room {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    match (obj.get("rooms"), obj.get("room")) {
+        (Some(Json::Array(rooms)), _) => rooms.iter().map(name).collect(),
+        (Some(room), _) | (_, Some(room)) => vec![name(room)],
+        _ => Vec::new(),
+    }
 }
 
 /// The msgpack request: only BROADCAST (7) `{uid, requestId, type, packet, opts}`.
@@ -273,7 +293,9 @@ fn parse_msgpack_request(payload: &[u8]) -> Result<RequestHeader, ProtocolError>
     }
     r.finish()?;
     match (kind.and_then(RequestType::from_wire), request_id, packet && opts) {
-        (Some(RequestType::Broadcast), Some(request_id), true) => Ok(RequestHeader { kind: RequestType::Broadcast, uid, request_id: Some(request_id), legacy: false }),
+        (Some(RequestType::Broadcast), Some(request_id), true) => {
+            Ok(RequestHeader { kind: RequestType::Broadcast, uid, request_id: Some(request_id), legacy: false, joins: Vec::new() })
+        }
         _ => Err(ProtocolError::Shape("a msgpack request must be a broadcast with ack")),
     }
 }

@@ -53,8 +53,10 @@ int main(int argc, char **argv) {
   /* msgpack: ["bin", <bin 3 bytes 01 02 03>] */
   const unsigned char packed[] = {0x92, 0xa3, 'b', 'i', 'n', 0xc4, 0x03, 0x01, 0x02, 0x03};
   CHECK(sio_emitter_emit_msgpack(emitter, "binary", packed, sizeof packed, NULL) == SIO_OK, "emit msgpack with binary");
-  const char *joined[] = {"joined-by-c"};
-  CHECK(sio_emitter_sockets_join(emitter, &to_room, true, joined, 1) == SIO_OK, "socketsJoin");
+  const char *joined[] = {"joined-by-c", "left-by-c"};
+  CHECK(sio_emitter_sockets_join(emitter, &to_room, joined, 2) == SIO_OK, "socketsJoin");
+  const char *left[] = {"left-by-c"};
+  CHECK(sio_emitter_sockets_leave(emitter, &to_room, left, 1) == SIO_OK, "socketsLeave");
   CHECK(sio_emitter_server_side_emit(emitter, "srv-from-c", "[42]") == SIO_OK, "serverSideEmit");
   CHECK(sio_emitter_emit(emitter, "done", "[]", NULL) == SIO_OK, "final marker");
   CHECK(sio_emitter_flush(emitter, 5000) == SIO_OK, "flushed to Redis");

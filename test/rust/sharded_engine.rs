@@ -107,9 +107,10 @@ async fn ready(node: &Node) {
     wait_for("the engine reports Ready", || node.host.ready_count() >= 1).await;
 }
 
-/// A ClusterAdapter message as socket.io writes it in JSON (`type` 3 is BROADCAST).
+/// A ClusterAdapter message as socket.io writes it in JSON (`type` 9 is SERVER_SIDE_EMIT,
+/// whose `data.packet` is the event and its arguments).
 fn message(uid: &str, data: &str) -> Vec<u8> {
-    format!(r#"{{"uid":"{uid}","type":3,"data":{{"n":"{data}"}},"nsp":"/"}}"#).into_bytes()
+    format!(r#"{{"uid":"{uid}","type":9,"data":{{"packet":["ev","{data}"]}},"nsp":"/"}}"#).into_bytes()
 }
 
 /// A message of exactly `len` bytes.
@@ -144,10 +145,12 @@ async fn a_message_on_the_main_channel_reaches_every_node_of_the_namespace_sende
     }
 
     let json = message(UID_A, "hello");
-    // With binary data socket.io's ClusterAdapter writes msgpack: {uid, data: <bin 1 2 3>}.
-    let mut msgpack = vec![0x82, 0xa3, b'u', b'i', b'd', 0xb0];
+    // With binary data socket.io's ClusterAdapter writes msgpack:
+    // {uid, type: 9, data: {packet: ["ev", <bin 1 2 3>]}}.
+    let mut msgpack = vec![0x83, 0xa3, b'u', b'i', b'd', 0xb0];
     msgpack.extend_from_slice(UID_A.as_bytes());
-    msgpack.extend_from_slice(&[0xa4, b'd', b'a', b't', b'a', 0xc4, 0x03, 1, 2, 3]);
+    msgpack.extend_from_slice(&[0xa4, b't', b'y', b'p', b'e', 0x09]);
+    msgpack.extend_from_slice(&[0xa4, b'd', b'a', b't', b'a', 0x81, 0xa6, b'p', b'a', b'c', b'k', b'e', b't', 0x92, 0xa2, b'e', b'v', 0xc4, 0x03, 1, 2, 3]);
     a.engine.publish(None, json.clone()).unwrap();
     a.engine.publish(None, msgpack.clone()).unwrap();
 
@@ -175,7 +178,7 @@ async fn a_response_reaches_only_its_requester() {
     for n in [&a, &b, &c] {
         ready(n).await;
     }
-    let response = format!(r#"{{"uid":"{UID_A}","type":6,"data":{{"requestId":"r1","rooms":["x"]}},"nsp":"/"}}"#).into_bytes();
+    let response = format!(r#"{{"uid":"{UID_A}","type":10,"data":{{"requestId":"r1","packet":["x"]}},"nsp":"/"}}"#).into_bytes();
     a.engine.publish_response(UID_B, response.clone()).unwrap();
     wait_for("B gets the response", || b.host.has(&DeliveryKind::ClusterResponse, &response)).await;
     assert_eq!(b.host.delivered(), vec![(DeliveryKind::ClusterResponse, response.clone())]);
@@ -338,6 +341,9 @@ async fn what_arrives_over_the_limits_or_malformed_is_dropped_counted_and_report
     assert_eq!(broker.publish(MAIN, &many_json), 2);
     assert_eq!(broker.publish(MAIN, &deep_msgpack), 2);
     assert_eq!(broker.publish(MAIN, b"garbage"), 2);
+    // Well-formed, but a BROADCAST without the `opts` its host's ClusterAdapter reads.
+    let lacking = format!(r#"{{"uid":"{UID_C}","type":3,"data":{{"packet":{{}}}},"nsp":"/"}}"#).into_bytes();
+    assert_eq!(broker.publish(MAIN, &lacking), 2);
     assert_eq!(broker.publish(&responses, &[0xc1]), 1, "the response channel is checked too");
     assert_eq!(broker.publish(&responses, &too_large), 1);
     // Traffic goes on.
@@ -347,10 +353,10 @@ async fn what_arrives_over_the_limits_or_malformed_is_dropped_counted_and_report
     assert_eq!(b.host.delivered(), vec![(DeliveryKind::ClusterMessage, fine.clone())], "nothing bad reached the host");
 
     let stats = b.engine.stats();
-    assert_eq!((stats.too_large, stats.malformed, stats.too_complex), (3, 4, 3), "{stats:?}");
+    assert_eq!((stats.too_large, stats.malformed, stats.too_complex), (3, 5, 3), "{stats:?}");
     // A saw the main channel's share (no response channel).
     let stats = a.engine.stats();
-    assert_eq!((stats.too_large, stats.malformed, stats.too_complex), (2, 3, 3), "{stats:?}");
+    assert_eq!((stats.too_large, stats.malformed, stats.too_complex), (2, 4, 3), "{stats:?}");
 
     // One report per kind and burst, in the order the bursts started, each counting one drop.
     assert_eq!(b.host.error_codes(), ["ERR_SIO_TOO_LARGE", "ERR_SIO_MALFORMED", "ERR_SIO_TOO_COMPLEX"]);
@@ -364,12 +370,13 @@ async fn what_arrives_over_the_limits_or_malformed_is_dropped_counted_and_report
     }
     assert_eq!(a.host.error_codes(), ["ERR_SIO_TOO_LARGE", "ERR_SIO_MALFORMED", "ERR_SIO_TOO_COMPLEX"]);
 
-    // A message that looks like JSON (starts with `{`) is measured, not parsed: invalid JSON
-    // within the limits goes to the host, whose parser rejects it.
-    let not_json = b"{not json".to_vec();
-    broker.publish(MAIN, &not_json);
-    wait_for("the unparsed JSON-looking message is delivered", || b.host.has(&DeliveryKind::ClusterMessage, &not_json)).await;
-    assert_eq!(b.engine.stats().malformed, 4);
+    // Invalid JSON within the limits is malformed too: the host never parses it.
+    broker.publish(MAIN, b"{not json");
+    let after = message(UID_A, "after-not-json");
+    a.engine.publish(None, after.clone()).unwrap();
+    wait_for("B gets the message after the invalid JSON", || b.host.has(&DeliveryKind::ClusterMessage, &after)).await;
+    assert_eq!(b.engine.stats().malformed, 6);
+    assert_eq!(b.host.delivered(), vec![(DeliveryKind::ClusterMessage, fine), (DeliveryKind::ClusterMessage, after)]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

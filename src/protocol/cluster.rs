@@ -1,0 +1,500 @@
+//! The messages of socket.io's `ClusterAdapter`, which the sharded adapter carries
+//! (docs/protocol.md §4): `{uid, type, data, nsp}` as JSON text, or as msgpack when they carry
+//! binary.
+//!
+//! The engine does not interpret them (the host's ClusterAdapter does), but it is the trust
+//! boundary: [`check_message`] makes sure a message has, for its type, every field the
+//! ClusterAdapter reads, with the kind of value it uses, so that the host never meets a message
+//! it would throw on. Call it after the limits were checked (it walks the whole message).
+
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::ProtocolError;
+use crate::protocol::request::is_json;
+
+/// Message types of the ClusterAdapter.
+mod kind {
+    pub const INITIAL_HEARTBEAT: u8 = 1;
+    pub const HEARTBEAT: u8 = 2;
+    pub const BROADCAST: u8 = 3;
+    pub const SOCKETS_JOIN: u8 = 4;
+    pub const SOCKETS_LEAVE: u8 = 5;
+    pub const DISCONNECT_SOCKETS: u8 = 6;
+    pub const FETCH_SOCKETS: u8 = 7;
+    pub const FETCH_SOCKETS_RESPONSE: u8 = 8;
+    pub const SERVER_SIDE_EMIT: u8 = 9;
+    pub const SERVER_SIDE_EMIT_RESPONSE: u8 = 10;
+    pub const BROADCAST_CLIENT_COUNT: u8 = 11;
+    pub const BROADCAST_ACK: u8 = 12;
+    pub const ADAPTER_CLOSE: u8 = 13;
+}
+
+/// The kind of a value, its content skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// A map; binary too, which JS also sees as an object (a Buffer).
+    Object,
+    Array,
+    String,
+    Number,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Shape {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ShapeVisitor)
+    }
+}
+
+struct ShapeVisitor;
+
+impl<'de> Visitor<'de> for ShapeVisitor {
+    type Value = Shape;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Shape::Object)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Shape::Array)
+    }
+    fn visit_bytes<E>(self, _: &[u8]) -> Result<Shape, E> {
+        Ok(Shape::Object)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Shape, E> {
+        Ok(Shape::String)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Shape, E> {
+        Ok(Shape::Number)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Shape, E> {
+        Ok(Shape::Number)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Shape, E> {
+        Ok(Shape::Number)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Shape, E> {
+        Ok(Shape::Other)
+    }
+    fn visit_unit<E>(self) -> Result<Shape, E> {
+        Ok(Shape::Other)
+    }
+    fn visit_none<E>(self) -> Result<Shape, E> {
+        Ok(Shape::Other)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Shape, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+    /// A msgpack extension (notepack's `undefined`, a date): not an object to the checks.
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, deserializer: D) -> Result<Shape, D::Error> {
+        IgnoredAny::deserialize(deserializer).map(|_| Shape::Other)
+    }
+}
+
+/// What the engine reads of a message: the fields any type needs, each as its kind.
+#[derive(serde::Deserialize)]
+struct Message {
+    uid: Option<Shape>,
+    #[serde(rename = "type")]
+    kind: Option<Kind>,
+    data: Option<Data>,
+}
+
+/// `type`: a number; only small whole numbers are types.
+struct Kind(Option<u8>);
+
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KindVisitor;
+        impl<'de> Visitor<'de> for KindVisitor {
+            type Value = Kind;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a message type")
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Kind, E> {
+                Ok(Kind(u8::try_from(v).ok()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Kind, E> {
+                Ok(Kind(u8::try_from(v).ok()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Kind, E> {
+                Ok(Kind((v.fract() == 0.0 && (0.0..=255.0).contains(&v)).then_some(v as u8)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Kind, A::Error> {
+                ShapeVisitor.visit_map(map).map(|_| Kind(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Kind, A::Error> {
+                ShapeVisitor.visit_seq(seq).map(|_| Kind(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Kind, E> {
+                Ok(Kind(None))
+            }
+            fn visit_bytes<E>(self, _: &[u8]) -> Result<Kind, E> {
+                Ok(Kind(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Kind, E> {
+                Ok(Kind(None))
+            }
+            fn visit_unit<E>(self) -> Result<Kind, E> {
+                Ok(Kind(None))
+            }
+            fn visit_newtype_struct<D: Deserializer<'de>>(self, deserializer: D) -> Result<Kind, D::Error> {
+                IgnoredAny::deserialize(deserializer).map(|_| Kind(None))
+            }
+        }
+        deserializer.deserialize_any(KindVisitor)
+    }
+}
+
+/// `data`: an object whose fields are read by type; anything else counts as absent.
+#[derive(Default)]
+struct Data {
+    fields: Option<DataFields>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct DataFields {
+    opts: Option<Opts>,
+    packet: Option<Shape>,
+    rooms: Option<Shape>,
+    request_id: Option<Shape>,
+    sockets: Option<Shape>,
+    client_count: Option<Shape>,
+}
+
+/// `data.opts`: an object with `rooms` and `except` (anything else counts as absent).
+struct Opts(Option<(Option<Shape>, Option<Shape>)>);
+
+#[derive(serde::Deserialize)]
+struct OptsFields {
+    rooms: Option<Shape>,
+    except: Option<Shape>,
+}
+
+/// Reads a map into `T`, or any other value as `None`.
+fn object_or_other<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+    struct ObjectVisitor<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("any value")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<T>, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Option<T>, A::Error> {
+            ShapeVisitor.visit_seq(seq).map(|_| None)
+        }
+        fn visit_bytes<E>(self, _: &[u8]) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_newtype_struct<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<T>, D::Error> {
+            IgnoredAny::deserialize(deserializer).map(|_| None)
+        }
+    }
+    deserializer.deserialize_any(ObjectVisitor(std::marker::PhantomData))
+}
+
+impl<'de> Deserialize<'de> for Data {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        object_or_other(deserializer).map(|fields| Data { fields })
+    }
+}
+
+impl<'de> Deserialize<'de> for Opts {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        object_or_other::<D, OptsFields>(deserializer).map(|o| Opts(o.map(|o| (o.rooms, o.except))))
+    }
+}
+
+impl DataFields {
+    fn has_opts(&self) -> bool {
+        matches!(self.opts, Some(Opts(Some((Some(Shape::Array), Some(Shape::Array))))))
+    }
+
+    fn has_request_id(&self) -> bool {
+        self.request_id == Some(Shape::String)
+    }
+}
+
+/// Checks that `payload` (JSON when it starts with `{`, else msgpack) is a ClusterAdapter
+/// message that its host can handle: an object with a string `uid`, a known `type`, and the
+/// fields of `data` that type reads.
+pub fn check_message(payload: &[u8]) -> Result<(), ProtocolError> {
+    let message: Option<Message> = if is_json(payload) {
+        let mut de = serde_json::Deserializer::from_slice(payload);
+        let message = object_or_other(&mut de).map_err(|_| ProtocolError::Shape("not a JSON message"))?;
+        de.end().map_err(|_| ProtocolError::Shape("bytes after the JSON message"))?;
+        message
+    } else {
+        let mut de = rmp_serde::Deserializer::new(payload);
+        let message = object_or_other(&mut de).map_err(|_| ProtocolError::Shape("not a msgpack message"))?;
+        match de.get_ref().len() {
+            0 => message,
+            left => return Err(ProtocolError::TrailingBytes(left)),
+        }
+    };
+    let Some(message) = message else {
+        return Err(ProtocolError::Shape("a cluster message is an object"));
+    };
+    if message.uid != Some(Shape::String) {
+        return Err(ProtocolError::Shape("a cluster message needs a string uid"));
+    }
+    let Some(Kind(Some(kind))) = message.kind else {
+        return Err(ProtocolError::Shape("unknown cluster message type"));
+    };
+    let data = message.data.and_then(|d| d.fields);
+    let ok = match (kind, &data) {
+        (kind::INITIAL_HEARTBEAT | kind::HEARTBEAT | kind::ADAPTER_CLOSE, _) => true,
+        (_, None) => false,
+        (kind::BROADCAST, Some(d)) => d.has_opts() && d.packet == Some(Shape::Object),
+        (kind::SOCKETS_JOIN | kind::SOCKETS_LEAVE, Some(d)) => d.has_opts() && d.rooms == Some(Shape::Array),
+        (kind::DISCONNECT_SOCKETS, Some(d)) => d.has_opts(),
+        (kind::FETCH_SOCKETS, Some(d)) => d.has_opts() && d.has_request_id(),
+        (kind::FETCH_SOCKETS_RESPONSE, Some(d)) => d.has_request_id() && d.sockets == Some(Shape::Array),
+        (kind::SERVER_SIDE_EMIT, Some(d)) => d.packet == Some(Shape::Array),
+        (kind::SERVER_SIDE_EMIT_RESPONSE | kind::BROADCAST_ACK, Some(d)) => d.has_request_id(),
+        (kind::BROADCAST_CLIENT_COUNT, Some(d)) => d.has_request_id() && d.client_count == Some(Shape::Number),
+        _ => return Err(ProtocolError::Shape("unknown cluster message type")),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ProtocolError::Shape("a cluster message lacks a field its type needs"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    const UID: &str = "0123456789abcdef";
+
+    /// A well-formed message of every type.
+    fn messages() -> Vec<(u8, Value)> {
+        let opts = json!({"rooms": ["r1"], "except": [], "flags": {}});
+        [
+            (1, json!(null)),
+            (2, json!(null)),
+            (3, json!({"packet": {"type": 2, "data": ["ev", 1]}, "opts": opts})),
+            (4, json!({"opts": opts, "rooms": ["r2"]})),
+            (5, json!({"opts": opts, "rooms": ["r2"]})),
+            (6, json!({"opts": opts, "close": true})),
+            (7, json!({"opts": opts, "requestId": "req"})),
+            (8, json!({"requestId": "req", "sockets": []})),
+            (9, json!({"packet": ["hello", 1]})),
+            (10, json!({"requestId": "req", "packet": [1]})),
+            (11, json!({"requestId": "req", "clientCount": 4})),
+            (12, json!({"requestId": "req", "packet": [1]})),
+            (13, json!(null)),
+        ]
+        .into_iter()
+        .map(|(kind, data)| {
+            let mut message = json!({"uid": UID, "type": kind, "nsp": "/"});
+            if !data.is_null() {
+                message["data"] = data;
+            }
+            (kind, message)
+        })
+        .collect()
+    }
+
+    /// Both encodings of `message`.
+    fn encodings(message: &Value) -> [Vec<u8>; 2] {
+        [serde_json::to_vec(message).unwrap(), rmp_serde::to_vec_named(message).unwrap()]
+    }
+
+    #[test]
+    fn every_type_well_formed_passes_in_both_encodings() {
+        for (kind, message) in messages() {
+            for bytes in encodings(&message) {
+                assert_eq!(check_message(&bytes), Ok(()), "type {kind}: {message}");
+            }
+        }
+        // A msgpack message whose packet is binary (a Buffer is an object to JS).
+        let mut writer = Vec::new();
+        rmpv::encode::write_value(
+            &mut writer,
+            &rmpv::Value::Map(vec![
+                ("uid".into(), UID.into()),
+                ("type".into(), 3.into()),
+                (
+                    "data".into(),
+                    rmpv::Value::Map(vec![
+                        (
+                            "opts".into(),
+                            rmpv::Value::Map(vec![
+                                ("rooms".into(), rmpv::Value::Array(vec![])),
+                                ("except".into(), rmpv::Value::Array(vec![])),
+                                ("flags".into(), rmpv::Value::Map(vec![("timeout".into(), rmpv::Value::Ext(0, vec![0]))])),
+                            ]),
+                        ),
+                        ("packet".into(), rmpv::Value::Binary(vec![1, 2])),
+                    ]),
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(check_message(&writer), Ok(()));
+    }
+
+    #[test]
+    fn a_missing_or_wrong_field_of_each_type_is_refused_in_both_encodings() {
+        type Change = fn(&mut Value);
+        let broken: Vec<(u8, Vec<Change>)> = vec![
+            (
+                3,
+                vec![
+                    |m| drop(m.as_object_mut().unwrap().remove("data")),
+                    |m| m["data"] = Value::Null,
+                    |m| m["data"] = json!([m["data"].clone()]),
+                    |m| drop(m["data"].as_object_mut().unwrap().remove("opts")),
+                    |m| m["data"]["opts"] = json!([]),
+                    |m| drop(m["data"]["opts"].as_object_mut().unwrap().remove("rooms")),
+                    |m| m["data"]["opts"]["rooms"] = json!("room"),
+                    |m| drop(m["data"]["opts"].as_object_mut().unwrap().remove("except")),
+                    |m| m["data"]["opts"]["except"] = json!({}),
+                    |m| drop(m["data"].as_object_mut().unwrap().remove("packet")),
+                    |m| m["data"]["packet"] = json!(["not", "an", "object"]),
+                    |m| m["data"]["packet"] = json!("p"),
+                ],
+            ),
+            (
+                4,
+                vec![
+                    |m| drop(m.as_object_mut().unwrap().remove("data")),
+                    |m| drop(m["data"].as_object_mut().unwrap().remove("opts")),
+                    |m| drop(m["data"].as_object_mut().unwrap().remove("rooms")),
+                    |m| m["data"]["rooms"] = json!("r1"),
+                ],
+            ),
+            (
+                5,
+                vec![|m| drop(m["data"].as_object_mut().unwrap().remove("opts")), |m| drop(m["data"].as_object_mut().unwrap().remove("rooms")), |m| {
+                    m["data"]["rooms"] = Value::Null
+                }],
+            ),
+            (
+                6,
+                vec![|m| drop(m.as_object_mut().unwrap().remove("data")), |m| drop(m["data"].as_object_mut().unwrap().remove("opts")), |m| {
+                    m["data"]["opts"]["except"] = Value::Null
+                }],
+            ),
+            (
+                7,
+                vec![|m| drop(m["data"].as_object_mut().unwrap().remove("opts")), |m| drop(m["data"].as_object_mut().unwrap().remove("requestId")), |m| {
+                    m["data"]["requestId"] = json!(7)
+                }],
+            ),
+            (
+                8,
+                vec![
+                    |m| drop(m.as_object_mut().unwrap().remove("data")),
+                    |m| drop(m["data"].as_object_mut().unwrap().remove("requestId")),
+                    |m| drop(m["data"].as_object_mut().unwrap().remove("sockets")),
+                    |m| m["data"]["sockets"] = json!({}),
+                ],
+            ),
+            (
+                9,
+                vec![|m| drop(m.as_object_mut().unwrap().remove("data")), |m| m["data"] = json!("hello"), |m| drop(m["data"].as_object_mut().unwrap().remove("packet")), |m| {
+                    m["data"]["packet"] = json!({"0": "hello"})
+                }],
+            ),
+            (
+                10,
+                vec![|m| drop(m.as_object_mut().unwrap().remove("data")), |m| drop(m["data"].as_object_mut().unwrap().remove("requestId")), |m| {
+                    m["data"]["requestId"] = json!(["req"])
+                }],
+            ),
+            (
+                11,
+                vec![|m| drop(m["data"].as_object_mut().unwrap().remove("requestId")), |m| drop(m["data"].as_object_mut().unwrap().remove("clientCount")), |m| {
+                    m["data"]["clientCount"] = json!("4")
+                }],
+            ),
+            (
+                12,
+                vec![|m| drop(m.as_object_mut().unwrap().remove("data")), |m| drop(m["data"].as_object_mut().unwrap().remove("requestId")), |m| {
+                    m["data"]["requestId"] = Value::Null
+                }],
+            ),
+        ];
+        let all = messages();
+        for (kind, changes) in broken {
+            let original = &all.iter().find(|(k, _)| *k == kind).unwrap().1;
+            for (i, change) in changes.iter().enumerate() {
+                let mut message = original.clone();
+                change(&mut message);
+                for bytes in encodings(&message) {
+                    assert!(check_message(&bytes).is_err(), "type {kind}, change #{i}: {message}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn uid_and_type_are_required_and_checked() {
+        let base = json!({"uid": UID, "type": 1, "nsp": "/"});
+        let cases: Vec<Value> = vec![
+            json!({"type": 1}),
+            json!({"uid": 42, "type": 1}),
+            json!({"uid": null, "type": 1}),
+            json!({"uid": UID}),
+            json!({"uid": UID, "type": 0}),
+            json!({"uid": UID, "type": 14}),
+            json!({"uid": UID, "type": -1}),
+            json!({"uid": UID, "type": 3.5}),
+            json!({"uid": UID, "type": null}),
+            json!({"uid": UID, "type": "BROADCAST"}),
+            json!({"uid": UID, "type": "valueOf"}),
+            json!({"uid": UID, "type": "__proto__"}),
+            json!({"uid": UID, "type": "constructor"}),
+            json!({"uid": UID, "type": "3"}),
+            json!([base.clone()]),
+            json!(null),
+            json!("x"),
+        ];
+        assert_eq!(check_message(&serde_json::to_vec(&base).unwrap()), Ok(()));
+        for case in cases {
+            for bytes in encodings(&case) {
+                assert!(check_message(&bytes).is_err(), "{case}");
+            }
+        }
+    }
+
+    #[test]
+    fn undecodable_input_is_refused() {
+        let full = rmp_serde::to_vec_named(&messages()[2].1).unwrap();
+        let mut trailing = full.clone();
+        trailing.push(1);
+        for bytes in [&b"{"[..], b"{\"uid\":\"x\",\"type\":1", b"{\"uid\":\"x\",\"type\":1}}", &[0xc1], &[0xff, 0x00, 0x13], b"", &full[..full.len() - 3], &trailing] {
+            assert!(check_message(bytes).is_err(), "{bytes:?}");
+        }
+    }
+}
