@@ -21,34 +21,32 @@ struct RustHost {
 const SOCKETS: &str = r#"[{"id":"rust-sock-1","handshake":{"headers":{},"time":"","address":"rust-host","xdomain":false,"secure":false,"issued":0,"url":"/","query":{},"auth":{}},"rooms":["rust-sock-1","rust-room"],"data":{"lang":"Rust"}}]"#;
 
 impl Host for RustHost {
-    fn deliver(&self, batch: Vec<Delivery>) {
+    fn deliver(&self, delivery: Delivery) {
         let Some(adapter) = self.adapter.get() else {
             return;
         };
-        for delivery in batch {
-            match delivery.kind() {
-                DeliveryKind::Broadcast => {
-                    if let Ok(message) = delivery.decode() {
-                        println!("BROADCAST {:?}", message.packet.data.first().and_then(|v| v.as_str()).unwrap_or(""));
-                    }
+        match delivery.kind() {
+            DeliveryKind::Broadcast => {
+                if let Ok(message) = delivery.decode() {
+                    println!("BROADCAST {:?}", message.packet.data.first().and_then(|v| v.as_str()).unwrap_or(""));
                 }
-                DeliveryKind::Request(request) => {
-                    let answer = match request.kind {
-                        RequestType::AllRooms => r#"["rust-sock-1","rust-room"]"#,
-                        RequestType::RemoteFetch => SOCKETS,
-                        _ => continue,
-                    };
-                    let Some(id) = request.request_id.as_deref() else {
-                        continue;
-                    };
-                    let items = RawValue::from_string(answer.to_owned()).ok();
-                    if let Err(err) = adapter.respond(request.kind, id, request.uid.as_deref(), Reply::List(items)) {
-                        eprintln!("respond: {err}");
-                    }
-                }
-                // Acks of broadcasts this host did not send with ack; sharded-protocol messages.
-                _ => {}
             }
+            DeliveryKind::Request(request) => {
+                let answer = match request.kind {
+                    RequestType::AllRooms => r#"["rust-sock-1","rust-room"]"#,
+                    RequestType::RemoteFetch => SOCKETS,
+                    _ => return,
+                };
+                let Some(id) = request.request_id.as_deref() else {
+                    return;
+                };
+                let items = RawValue::from_string(answer.to_owned()).ok();
+                if let Err(err) = adapter.respond(request.kind, id, request.uid.as_deref(), Reply::List(items)) {
+                    eprintln!("respond: {err}");
+                }
+            }
+            // Acks of broadcasts this host did not send with ack; sharded-protocol messages.
+            _ => {}
         }
     }
 

@@ -69,10 +69,8 @@ pub struct AdapterStats {
 ///
 /// struct Printer;
 /// impl Host for Printer {
-///     fn deliver(&self, batch: Vec<Delivery>) {
-///         for d in batch {
-///             println!("{:?}: {} bytes", d.kind(), d.bytes().len());
-///         }
+///     fn deliver(&self, d: Delivery) {
+///         println!("{:?}: {} bytes", d.kind(), d.bytes().len());
 ///     }
 ///     fn on_event(&self, event: AdapterEvent) {
 ///         println!("{event:?}");
@@ -555,9 +553,10 @@ mod tests {
     }
 
     impl Host for Recorder {
-        fn deliver(&self, batch: Vec<Delivery>) {
-            let mut delivered = self.delivered.lock().unwrap();
-            delivered.extend(batch.iter().filter(|d| *d.kind() == DeliveryKind::Broadcast).map(|d| d.decode().unwrap()));
+        fn deliver(&self, delivery: Delivery) {
+            if *delivery.kind() == DeliveryKind::Broadcast {
+                self.delivered.lock().unwrap().push(delivery.decode().unwrap());
+            }
         }
         fn on_event(&self, event: AdapterEvent) {
             self.events.lock().unwrap().push(event);
@@ -767,13 +766,11 @@ mod tests {
     }
 
     impl Host for Answering {
-        fn deliver(&self, batch: Vec<Delivery>) {
-            for d in batch {
-                if let DeliveryKind::Request(h) = d.kind() {
-                    let items = serde_json::value::RawValue::from_string(self.rooms.to_owned()).unwrap();
-                    let adapter = self.adapter.get().unwrap();
-                    adapter.respond(h.kind, h.request_id.as_deref().unwrap(), h.uid.as_deref(), Reply::List(Some(items))).unwrap();
-                }
+        fn deliver(&self, d: Delivery) {
+            if let DeliveryKind::Request(h) = d.kind() {
+                let items = serde_json::value::RawValue::from_string(self.rooms.to_owned()).unwrap();
+                let adapter = self.adapter.get().unwrap();
+                adapter.respond(h.kind, h.request_id.as_deref().unwrap(), h.uid.as_deref(), Reply::List(Some(items))).unwrap();
             }
         }
         fn on_event(&self, _: AdapterEvent) {}

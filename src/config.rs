@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use crate::error::{redact, Error};
+use crate::endpoint::{Endpoint, ServerEndpoint};
+use crate::error::Error;
 use crate::limits::Limits;
 
 /// Default key prefix of every channel (`key` option).
@@ -90,13 +91,15 @@ impl AdapterConfig {
 
 /// Where and how to reach Redis: `redis://`, with TLS `rediss://` (certificates verified
 /// against the system's roots or [`RedisConfig::tls_ca_pem`]), or the primary of a Sentinel
-/// deployment, `redis+sentinel://host:port[,host:port]/<name>[/db]` (`rediss+sentinel://` with TLS; see
-/// [`SentinelSpec`](crate::transport::sentinel::SentinelSpec)), or a Redis Cluster,
-/// `redis+cluster://host:port[,host:port]` (`rediss+cluster://` with TLS; see [`ClusterSpec`](crate::transport::cluster::ClusterSpec)).
-#[derive(Clone, PartialEq, Eq)]
+/// deployment, `redis+sentinel://host:port[,host:port]/<name>[/db]` (`rediss+sentinel://` with
+/// TLS), or a Redis Cluster, `redis+cluster://host:port[,host:port]` (`rediss+cluster://` with
+/// TLS); see [`Endpoint`]. Made by [`RedisConfig::from_url`], which parses the URL once.
+#[derive(Clone)]
 pub struct RedisConfig {
-    /// A `redis://`, `rediss://`, `redis+unix://`, `redis[s]+sentinel://` or `redis[s]+cluster://` URL.
-    pub url: String,
+    /// The URL as given, for messages (always redacted).
+    url: String,
+    /// The URL parsed.
+    endpoint: Endpoint,
     /// Most messages kept while Redis cannot take them (`maxQueuedPublishes`, default
     /// 100,000); beyond it new publishes are dropped and counted.
     pub max_queued_publishes: usize,
@@ -129,9 +132,11 @@ impl std::fmt::Debug for RedisConfig {
 }
 
 impl Default for RedisConfig {
+    /// The Redis at [`DEFAULT_REDIS_URL`].
     fn default() -> Self {
         RedisConfig {
             url: DEFAULT_REDIS_URL.to_owned(),
+            endpoint: Endpoint::parse(DEFAULT_REDIS_URL).expect("the default URL parses"),
             max_queued_publishes: DEFAULT_MAX_QUEUED_PUBLISHES,
             max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
             tls_ca_pem: None,
@@ -151,17 +156,25 @@ impl RedisConfig {
     /// ```
     pub fn from_url(url: &str) -> Result<Self, Error> {
         crate::error::note_secrets(url);
-        let sentinel = crate::transport::sentinel::SentinelSpec::parse(url).map(|spec| spec.map(drop));
-        let cluster = crate::transport::cluster::ClusterSpec::parse(url).map(|spec| spec.map(drop));
-        if let Some(checked) = sentinel.or(cluster) {
-            checked?;
-            return Ok(RedisConfig { url: url.to_owned(), ..Default::default() });
-        }
-        let parsed = redis::parse_redis_url(url)
-            .filter(|u| matches!(u.scheme(), "redis" | "rediss" | "unix" | "redis+unix"))
-            .ok_or_else(|| Error::InvalidOption { option: "url", reason: format!("not a redis:// URL: {}", redact(url)) })?;
-        drop(parsed);
-        Ok(RedisConfig { url: url.to_owned(), ..Default::default() })
+        Ok(RedisConfig { url: url.to_owned(), endpoint: Endpoint::parse(url)?, ..Default::default() })
+    }
+
+    /// The URL given to [`RedisConfig::from_url`]. It may hold a password: hide it with
+    /// [`crate::error::redact`] before showing it.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Where Redis is, parsed from the URL.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The same settings for the one server at `url` (a node that Sentinel or the cluster
+    /// named).
+    pub(crate) fn for_server(&self, url: String) -> Result<Self, Error> {
+        let endpoint = Endpoint::Server(ServerEndpoint::parse(&url)?);
+        Ok(RedisConfig { url, endpoint, ..self.clone() })
     }
 }
 
@@ -171,7 +184,7 @@ mod tests {
 
     #[test]
     fn debug_hides_the_password() {
-        let config = RedisConfig { url: "redis+sentinel://:pw1@h:1/m?sentinelPassword=pw2".into(), ..RedisConfig::default() };
+        let config = RedisConfig::from_url("redis+sentinel://:pw1@h:1/m?sentinelPassword=pw2").unwrap();
         let text = format!("{config:?}");
         assert!(text.contains("redis+sentinel://:***@h:1/m?sentinelPassword=***"), "{text}");
         assert!(!text.contains("pw1") && !text.contains("pw2"), "{text}");

@@ -181,8 +181,8 @@ mod tests {
     struct Tap(Mutex<Vec<Inbound>>);
 
     impl Subscriber for Tap {
-        fn on_messages(&self, batch: Vec<Inbound>) {
-            self.0.lock().unwrap().extend(batch);
+        fn on_message(&self, message: Inbound) {
+            self.0.lock().unwrap().push(message);
         }
         fn on_event(&self, _: &TransportEvent) {}
     }

@@ -276,7 +276,7 @@ fn userinfo_start(before_at: &str) -> usize {
 }
 
 /// `%XX` sequences decoded (lossy UTF-8).
-fn percent_decode(text: &str) -> String {
+pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -70,8 +70,10 @@ pub enum AdapterEvent {
 /// Methods are called from the engine's tasks (tokio threads), never while the engine holds a
 /// lock, and must not block for long: hand the work to your own thread or event loop.
 pub trait Host: Send + Sync + 'static {
-    /// Broadcasts, requests and acknowledgements from other nodes, in arrival order.
-    fn deliver(&self, batch: Vec<Delivery>);
+    /// A broadcast, request or acknowledgement from another node; they come in arrival order,
+    /// one call each (a host that wants batches queues them, as the Node binding does with an
+    /// [`Outbox`](crate::outbox::Outbox)).
+    fn deliver(&self, delivery: Delivery);
 
     /// A change of connection state, or an error worth reporting.
     fn on_event(&self, event: AdapterEvent);

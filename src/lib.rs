@@ -29,6 +29,7 @@ pub mod adapter;
 pub mod channels;
 pub mod config;
 pub mod emitter;
+pub mod endpoint;
 pub mod error;
 #[allow(unsafe_code)]
 pub mod ffi;

@@ -2,8 +2,7 @@
 //!
 //! A [`Namespace`] subscribes its channels, keeps a channel per local room subscribed when the
 //! wire uses room channels, publishes within the limits, checks the size of what arrives,
-//! hands the rest to its [`Wire`] and the wire's deliveries to the host in one batch per
-//! transport batch, forwards the transport's events, and closes (or, dropped without
+//! hands the rest to its [`Wire`] and what the wire accepts to the host, forwards the transport's events, and closes (or, dropped without
 //! `close()`, lets go of its room task). The classic protocol ([`crate::adapter`]) and the
 //! sharded one ([`crate::sharded`]) differ only in their [`Wire`]: which channels, and what a
 //! message means.
@@ -162,21 +161,17 @@ impl<W: Wire> Drop for Namespace<W> {
 }
 
 impl<W: Wire> Subscriber for Namespace<W> {
-    fn on_messages(&self, batch: Vec<Inbound>) {
+    fn on_message(&self, Inbound { channel, payload }: Inbound) {
         if self.is_closed() {
             return;
         }
-        let mut deliveries = Vec::with_capacity(batch.len());
-        for Inbound { channel, payload } in batch {
-            if let Err(why) = self.limits.check_size(payload.len()) {
-                self.dropped(DropKind::TooLarge, "message", &format_args!("{why}, on {}", String::from_utf8_lossy(&channel)));
-                continue;
-            }
-            deliveries.extend(self.wire.accept(self, &channel, payload));
+        if let Err(why) = self.limits.check_size(payload.len()) {
+            self.dropped(DropKind::TooLarge, "message", &format_args!("{why}, on {}", String::from_utf8_lossy(&channel)));
+            return;
         }
-        if !deliveries.is_empty() {
-            self.delivered.fetch_add(deliveries.len() as u64, Ordering::Relaxed);
-            self.host.deliver(deliveries);
+        if let Some(delivery) = self.wire.accept(self, &channel, payload) {
+            self.delivered.fetch_add(1, Ordering::Relaxed);
+            self.host.deliver(delivery);
         }
     }
 

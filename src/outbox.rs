@@ -58,24 +58,19 @@ impl Outbox {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Adds a batch, dropping what does not fit.
-    pub fn push(&self, batch: Vec<Delivery>) -> Pushed {
+    /// Adds a message, or drops it when it does not fit.
+    pub fn push(&self, delivery: Delivery) -> Pushed {
         let mut state = self.lock();
-        let mut dropped = 0;
-        for delivery in batch {
-            let len = delivery.bytes().len();
-            if state.bytes + len > self.limit && !state.items.is_empty() {
-                dropped += 1;
-                continue;
-            }
-            state.bytes += len;
-            state.items.push(delivery);
+        let len = delivery.bytes().len();
+        if state.bytes + len > self.limit && !state.items.is_empty() {
+            drop(state);
+            return Pushed { schedule: false, report: self.count_drops(1) };
         }
-        let schedule = !state.scheduled && !state.items.is_empty();
-        state.scheduled |= schedule;
-        drop(state);
-        let report = (dropped > 0).then(|| self.count_drops(dropped)).flatten();
-        Pushed { schedule, report }
+        state.bytes += len;
+        state.items.push(delivery);
+        let schedule = !state.scheduled;
+        state.scheduled = true;
+        Pushed { schedule, report: None }
     }
 
     fn count_drops(&self, dropped: u64) -> Option<Error> {
@@ -122,20 +117,28 @@ mod tests {
         Delivery::new(DeliveryKind::Broadcast, vec![0; len])
     }
 
+    /// Pushes every message; whether a hand-over was asked for, and the report, if any.
+    fn push_all(outbox: &Outbox, messages: Vec<Delivery>) -> Pushed {
+        messages.into_iter().fold(Pushed::default(), |all, m| {
+            let pushed = outbox.push(m);
+            Pushed { schedule: all.schedule || pushed.schedule, report: all.report.or(pushed.report) }
+        })
+    }
+
     #[test]
     fn one_hand_over_is_scheduled_at_a_time_and_batches_are_bounded() {
         let outbox = Outbox::new(usize::MAX);
-        assert!(outbox.push((0..200).map(|_| message(10)).collect()).schedule);
-        assert!(!outbox.push(vec![message(10)]).schedule, "already scheduled");
+        assert!(push_all(&outbox, (0..200).map(|_| message(10)).collect()).schedule);
+        assert!(!outbox.push(message(10)).schedule, "already scheduled");
         let (first, more) = outbox.take();
         assert_eq!((first.len(), more), (BATCH_MESSAGES, true));
-        assert!(!outbox.push(vec![message(10)]).schedule, "still scheduled while more wait");
+        assert!(!outbox.push(message(10)).schedule, "still scheduled while more wait");
         let (rest, more) = outbox.take();
         assert_eq!((rest.len(), more), (74, false));
-        assert!(outbox.push(vec![message(10)]).schedule, "idle again");
+        assert!(outbox.push(message(10)).schedule, "idle again");
         let (big, _) = {
             outbox.take();
-            outbox.push(vec![message(BATCH_BYTES), message(1)]);
+            push_all(&outbox, vec![message(BATCH_BYTES), message(1)]);
             outbox.take()
         };
         assert_eq!(big.len(), 1, "a batch stops at BATCH_BYTES, a single larger message passes");
@@ -144,16 +147,16 @@ mod tests {
     #[test]
     fn over_the_limit_messages_are_dropped_counted_and_reported_once_per_burst() {
         let outbox = Outbox::new(100);
-        let pushed = outbox.push(vec![message(60), message(60), message(30), message(10)]);
+        let pushed = push_all(&outbox, vec![message(60), message(60), message(30), message(10)]);
         assert!(pushed.schedule);
         let report = pushed.report.expect("a burst starts");
         assert_eq!(report.code(), "ERR_SIO_OVERLOADED");
         assert!(report.to_string().contains("dropped 1 messages"), "{report}");
         assert_eq!(outbox.dropped(), 1);
-        assert!(outbox.push(vec![message(60)]).report.is_none(), "same burst: counted, not reported again");
+        assert!(outbox.push(message(60)).report.is_none(), "same burst: counted, not reported again");
         assert_eq!(outbox.dropped(), 2);
         let (items, more) = outbox.take();
         assert_eq!((items.len(), more), (3, false));
-        assert!(outbox.push(vec![message(500)]).report.is_none(), "a single large message fits an empty buffer");
+        assert!(outbox.push(message(500)).report.is_none(), "a single large message fits an empty buffer");
     }
 }

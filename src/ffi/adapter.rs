@@ -139,42 +139,40 @@ impl Drop for Completion {
 }
 
 impl Host for CHost {
-    fn deliver(&self, batch: Vec<Delivery>) {
+    fn deliver(&self, delivery: Delivery) {
         let ud = self.callbacks.user_data;
-        for delivery in batch {
-            if self.token.is_silenced() {
-                return;
-            }
-            match delivery.kind() {
-                DeliveryKind::Broadcast => {
-                    if let Some(cb) = self.callbacks.on_broadcast {
-                        // SAFETY: a valid callback per the contract; the bytes live for the call.
-                        unsafe { cb(ud, delivery.bytes().as_ptr(), delivery.bytes().len()) };
-                    }
+        if self.token.is_silenced() {
+            return;
+        }
+        match delivery.kind() {
+            DeliveryKind::Broadcast => {
+                if let Some(cb) = self.callbacks.on_broadcast {
+                    // SAFETY: a valid callback per the contract; the bytes live for the call.
+                    unsafe { cb(ud, delivery.bytes().as_ptr(), delivery.bytes().len()) };
                 }
-                DeliveryKind::Request(header) => {
-                    let Some(cb) = self.callbacks.on_request else {
-                        continue;
-                    };
-                    let id = header.request_id.as_deref().and_then(|s| CString::new(s).ok());
-                    let requester = header.uid.as_deref().and_then(|s| CString::new(s).ok());
-                    let mut payload = delivery.bytes().to_vec();
-                    let len = payload.len();
-                    payload.push(0);
-                    let request = SioRequest {
-                        kind: header.kind as u32,
-                        request_id: id.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
-                        requester: requester.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
-                        payload: payload.as_ptr(),
-                        payload_len: len,
-                    };
-                    // SAFETY: a valid callback; `request` and its strings live for the call.
-                    unsafe { cb(ud, &request) };
-                }
-                // Broadcasts with ack are not offered to C hosts, and a C host runs the classic
-                // protocol, never the sharded one: nothing to forward.
-                DeliveryKind::AckResponse | DeliveryKind::ClusterMessage | DeliveryKind::ClusterResponse => {}
             }
+            DeliveryKind::Request(header) => {
+                let Some(cb) = self.callbacks.on_request else {
+                    return;
+                };
+                let id = header.request_id.as_deref().and_then(|s| CString::new(s).ok());
+                let requester = header.uid.as_deref().and_then(|s| CString::new(s).ok());
+                let mut payload = delivery.bytes().to_vec();
+                let len = payload.len();
+                payload.push(0);
+                let request = SioRequest {
+                    kind: header.kind as u32,
+                    request_id: id.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+                    requester: requester.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+                    payload: payload.as_ptr(),
+                    payload_len: len,
+                };
+                // SAFETY: a valid callback; `request` and its strings live for the call.
+                unsafe { cb(ud, &request) };
+            }
+            // Broadcasts with ack are not offered to C hosts, and a C host runs the classic
+            // protocol, never the sharded one: nothing to forward.
+            DeliveryKind::AckResponse | DeliveryKind::ClusterMessage | DeliveryKind::ClusterResponse => {}
         }
     }
 

@@ -12,16 +12,16 @@ use std::sync::{Arc, Mutex};
 
 use redis::aio::MultiplexedConnection;
 
-use super::locate::{self, invalid_url, Locate, MultiHostUrl, Tls};
+use super::locate::{self, Locate};
 use super::BoxFuture;
+use crate::endpoint::ClusterEndpoint;
 use crate::error::Error;
 
 /// What the transport needs to know of the cluster besides its own connections: the primaries
 /// (from the last `CLUSTER NODES`) and connections to them for `PUBSUB NUMSUB`.
 pub(crate) struct ClusterView {
-    userinfo: String,
-    /// How every node is reached.
-    tls: Tls,
+    /// The cluster, with the certificate authorities to verify its nodes against.
+    endpoint: ClusterEndpoint,
     primaries: Mutex<Vec<String>>,
     numsub_conns: tokio::sync::Mutex<HashMap<String, MultiplexedConnection>>,
 }
@@ -38,7 +38,7 @@ impl ClusterView {
         for addr in &primaries {
             let conn = match conns.get(addr) {
                 Some(conn) => conn.clone(),
-                None => match locate::connect(self.node_url(addr).as_str(), self.tls.ca.as_deref()).await {
+                None => match locate::connect(self.node_url(addr).as_str(), self.endpoint.tls.ca.as_deref()).await {
                     Ok(conn) => conns.entry(addr.clone()).or_insert(conn).clone(),
                     Err(err) => {
                         errors.push(format!("{addr}: {}", err.detail()));
@@ -63,7 +63,7 @@ impl ClusterView {
 
     /// The URL of the node at `addr`, with the URL's credentials and TLS mode.
     fn node_url(&self, addr: &str) -> String {
-        self.tls.url(&self.userinfo, addr, "")
+        self.endpoint.node_url(addr)
     }
 
     /// True once a `CLUSTER NODES` answer named the primaries.
@@ -72,41 +72,23 @@ impl ClusterView {
     }
 }
 
-/// A Redis Cluster, parsed from a `redis+cluster://` URL.
-pub struct ClusterSpec {
+/// Finds a primary of a Redis Cluster ([`ClusterEndpoint`]) and keeps checking it.
+pub(crate) struct ClusterSpec {
     /// The seed nodes, as `host:port`.
-    pub seeds: Vec<String>,
+    seeds: Vec<String>,
     view: Arc<ClusterView>,
     /// The primary in use and a connection to it, to check that it still is one.
     watched: Option<(String, MultiplexedConnection)>,
 }
 
 impl ClusterSpec {
-    /// Parses a `redis+cluster://` URL; `None` when the URL has another scheme.
-    ///
-    /// ```
-    /// use sioadapter::transport::cluster::ClusterSpec;
-    /// let spec = ClusterSpec::parse("redis+cluster://127.0.0.1:7000,127.0.0.1:7001").unwrap().unwrap();
-    /// assert_eq!(spec.seeds, ["127.0.0.1:7000", "127.0.0.1:7001"]);
-    /// assert!(ClusterSpec::parse("redis://127.0.0.1:6379").is_none());
-    /// assert!(ClusterSpec::parse("redis+cluster://127.0.0.1:7000/1").unwrap().is_err()); // no databases in a cluster
-    /// ```
-    pub fn parse(url: &str) -> Option<Result<ClusterSpec, Error>> {
-        let parts = MultiHostUrl::parse(url, "cluster", 6379)?;
-        let invalid = |reason: &str| invalid_url(url, reason);
-        Some(parts.and_then(|parts| {
-            if !parts.path.is_empty() && parts.path != ["0"] {
-                return Err(invalid("a Redis Cluster has no databases: expected redis+cluster://host:port[,host:port...]"));
-            }
-            if let Some((key, _)) = parts.query.first() {
-                return Err(invalid(&format!("unknown parameter `{key}`")));
-            }
-            if parts.tls.insecure && !parts.tls.on {
-                return Err(invalid("#insecure needs TLS (rediss+cluster://)"));
-            }
-            let view = ClusterView { userinfo: parts.userinfo, tls: parts.tls, primaries: Mutex::new(Vec::new()), numsub_conns: tokio::sync::Mutex::new(HashMap::new()) };
-            Ok(ClusterSpec { seeds: parts.hosts, view: Arc::new(view), watched: None })
-        }))
+    /// Locates a primary of `endpoint`, verifying the nodes' TLS certificates against `ca`
+    /// (PEM) instead of the system's roots when given.
+    pub(crate) fn new(endpoint: &ClusterEndpoint, ca: Option<Vec<u8>>) -> Self {
+        let mut endpoint = endpoint.clone();
+        endpoint.tls.ca = ca;
+        let view = ClusterView { endpoint, primaries: Mutex::new(Vec::new()), numsub_conns: tokio::sync::Mutex::new(HashMap::new()) };
+        ClusterSpec { seeds: view.endpoint.seeds.clone(), view: Arc::new(view), watched: None }
     }
 
     /// The cluster's primaries and the connections used to count subscribers on them.
@@ -135,18 +117,9 @@ impl ClusterSpec {
         self.view.node_url(addr)
     }
 
-    /// Verifies the nodes' TLS certificates against `ca` (PEM) instead of the system's roots.
-    /// Call before the view is shared.
-    pub fn with_ca(mut self, ca: Option<Vec<u8>>) -> Self {
-        if let Some(view) = Arc::get_mut(&mut self.view) {
-            view.tls.ca = ca;
-        }
-        self
-    }
-
     /// The certificate authorities the nodes are verified against, if not the system's.
     pub(crate) fn ca(&self) -> Option<&[u8]> {
-        self.view.tls.ca.as_deref()
+        self.view.endpoint.tls.ca.as_deref()
     }
 }
 
@@ -222,18 +195,5 @@ e7d1e 127.0.0.1:30001@31001 myself,master - 0 0 1 connected 0-5460
 aaaaa :0@0 master,noaddr - 0 0 0 disconnected
 ";
         assert_eq!(parse_primaries(nodes), ["127.0.0.1:30001", "127.0.0.1:30002"]);
-    }
-
-    #[test]
-    fn tls_reaches_every_node_over_tls() {
-        let url = |url: &str| ClusterSpec::parse(url).unwrap();
-        assert_eq!(url("redis+cluster://u:p@h:1").unwrap().node_url("n:2"), "redis://u:p@n:2");
-        assert_eq!(url("rediss+cluster://u:p@h:1").unwrap().node_url("n:2"), "rediss://u:p@n:2");
-        assert_eq!(url("REDISS+Cluster://h:1#insecure").unwrap().node_url("n:2"), "rediss://n:2#insecure");
-        let spec = url("rediss+cluster://h:1").unwrap().with_ca(Some(b"pem".to_vec()));
-        assert_eq!(spec.ca(), Some(&b"pem"[..]));
-        assert!(url("redis+cluster://h:1#insecure").is_err(), "#insecure needs TLS");
-        assert!(url("rediss+cluster://h:1#other").is_err());
-        assert!(ClusterSpec::parse("rediss://h:1").is_none() && ClusterSpec::parse("redisss+cluster://h:1").is_none());
     }
 }

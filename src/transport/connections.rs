@@ -10,12 +10,13 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::{IntoConnectionInfo, PushInfo, PushKind, Value};
+use redis::{PushInfo, PushKind, Value};
 
 use super::link::{read_answer, Answer, Side};
 use super::wire::{ClientInfo, Failure, OnPush, Push, Sent, Wire};
 use super::{Inbound, Subscription};
 use crate::config::RedisConfig;
+use crate::endpoint::Endpoint;
 use crate::error::{redact, Error};
 
 /// How long connecting may take.
@@ -69,7 +70,7 @@ fn answered(sent: &mut Sent, offset: usize, answers: Vec<redis::RedisResult<Valu
 }
 
 impl Conns {
-    /// Both connections to the server at `config.url` (lazy: nothing is sent yet).
+    /// Both connections to the server of `config` (lazy: nothing is sent yet).
     pub(crate) fn open_pair(config: &RedisConfig, generation: u64, on_push: OnPush) -> Result<Conns, Error> {
         let config = Arc::new(config.clone());
         let subscriber = manager(&config, Some(on_push))?;
@@ -300,14 +301,17 @@ impl Wire for Conns {
 /// It has no response timeout (the transport decides how long to wait for what) and tries to
 /// connect once per command: the transport's supervisor paces the retries.
 fn manager(config: &RedisConfig, on_push: Option<OnPush>) -> Result<ConnectionManager, Error> {
-    let mut info: redis::ConnectionInfo = config.url.as_str().into_connection_info().map_err(|e| invalid_url(&config.url, e))?;
+    let Endpoint::Server(server) = config.endpoint() else {
+        return Err(Error::InvalidOption { option: "url", reason: format!("not the URL of one server: {}", redact(config.url())) });
+    };
+    let mut info = server.info.clone();
     // RESP3 on both sides: the subscriber needs it for pushes, and a RESP3 connection's manager
     // reconnects as soon as the connection drops (a disconnection push), not at the next command,
     // so a publisher killed while idle does not turn its next pipeline into an unconfirmed one.
     let redis_settings = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
     info = info.set_redis_settings(redis_settings);
     let client = super::locate::client(info, config.tls_ca_pem.as_deref())
-        .map_err(|e| Error::InvalidOption { option: "url", reason: format!("{} ({})", e.detail(), redact(&config.url)) })?;
+        .map_err(|e| Error::InvalidOption { option: "url", reason: format!("{} ({})", e.detail(), redact(config.url())) })?;
     let settings = ConnectionManagerConfig::new().set_number_of_retries(0).set_response_timeout(None).set_connection_timeout(Some(CONNECT_TIMEOUT));
     let settings = match on_push {
         Some(on_push) => settings
@@ -350,8 +354,4 @@ fn into_push(push: PushInfo) -> Option<Push> {
         PushKind::PUnsubscribe => Some(Push::Unsubscribed { pattern: true, name: name(data.next())? }),
         _ => None,
     }
-}
-
-fn invalid_url(url: &str, err: redis::RedisError) -> Error {
-    Error::InvalidOption { option: "url", reason: format!("{} ({})", redact(&err.to_string()), redact(url)) }
 }

@@ -374,7 +374,7 @@ fn handle_push<W: Wire>(push: Push, link: &Link<W>, generation: u64) {
         Push::Message(route, message) => {
             if link.live.load(Ordering::Acquire) == generation {
                 link.stats.received.fetch_add(1, Ordering::Relaxed);
-                link.router.deliver(vec![(route, message)]);
+                link.router.deliver(&route, message);
             }
         }
         Push::Disconnected => link.fail_from(generation, "connection to Redis lost; reconnecting".into()),

@@ -372,8 +372,8 @@ mod tests {
     }
 
     impl Subscriber for Recorder {
-        fn on_messages(&self, batch: Vec<Inbound>) {
-            lock(&self.payloads).extend(batch.into_iter().map(|m| m.payload));
+        fn on_message(&self, message: Inbound) {
+            lock(&self.payloads).push(message.payload);
         }
         fn on_event(&self, event: &TransportEvent) {
             lock(&self.events).push(event.clone());

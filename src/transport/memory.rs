@@ -56,7 +56,7 @@ impl MemoryBroker {
             let route = route_of(&conn.subscription.lock().unwrap_or_else(|p| p.into_inner()), channel);
             if let Some(route) = route {
                 receivers += 1;
-                conn.router.deliver(vec![(route, Inbound { channel: channel.as_bytes().to_vec(), payload: payload.to_vec() })]);
+                conn.router.deliver(&route, Inbound { channel: channel.as_bytes().to_vec(), payload: payload.to_vec() });
             }
         }
         receivers

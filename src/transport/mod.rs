@@ -47,8 +47,8 @@ pub enum TransportEvent {
 
 /// Receives what arrives on the channels it subscribed to.
 pub trait Subscriber: Send + Sync + 'static {
-    /// Messages in the order the broker sent them.
-    fn on_messages(&self, batch: Vec<Inbound>);
+    /// One message; messages come in the order the broker sent them.
+    fn on_message(&self, message: Inbound);
     /// A change of the connection's state.
     fn on_event(&self, event: &TransportEvent);
 }
@@ -180,35 +180,23 @@ impl Router {
         }
     }
 
-    /// Delivers `(route, message)` pairs, where the route is the pattern or channel that
-    /// matched, to every subscriber of the route; one call per subscriber, order kept within each.
+    /// Delivers `message`, which arrived on `route` (the pattern or channel that matched), to
+    /// every subscriber of the route, in the order the broker sent it.
     ///
-    /// After a batch holding a message of [`TRIM_AFTER_BYTES`](crate::ffi::heap::TRIM_AFTER_BYTES)
-    /// or more, the allocator's free pages go back to the system (a dropped hostile message
-    /// would otherwise stay in the node's RSS).
-    pub(crate) fn deliver(&self, batch: Vec<(String, Inbound)>) {
-        let large = batch.iter().any(|(_, m)| m.payload.len() >= crate::ffi::heap::TRIM_AFTER_BYTES);
-        let mut grouped: Vec<(Arc<dyn Subscriber>, Vec<Inbound>)> = Vec::new();
-        {
+    /// After a message of [`TRIM_AFTER_BYTES`](crate::ffi::heap::TRIM_AFTER_BYTES) or more, the
+    /// allocator's free pages go back to the system (a dropped hostile message would otherwise
+    /// stay in the node's RSS).
+    pub(crate) fn deliver(&self, route: &str, message: Inbound) {
+        let large = message.payload.len() >= crate::ffi::heap::TRIM_AFTER_BYTES;
+        let listeners: Vec<Arc<dyn Subscriber>> = {
             let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
-            let mut push = |subscriber: &Arc<dyn Subscriber>, message: Inbound| match grouped.iter_mut().find(|(s, _)| Arc::ptr_eq(s, subscriber)) {
-                Some((_, messages)) => messages.push(message),
-                None => grouped.push((subscriber.clone(), vec![message])),
-            };
-            for (route, message) in batch {
-                let Some(listeners) = routes.get(&route) else { continue };
-                let mut live = listeners.iter().filter_map(Weak::upgrade).peekable();
-                while let Some(subscriber) = live.next() {
-                    if live.peek().is_none() {
-                        push(&subscriber, message);
-                        break;
-                    }
-                    push(&subscriber, message.clone());
-                }
+            routes.get(route).map(|l| l.iter().filter_map(Weak::upgrade).collect()).unwrap_or_default()
+        };
+        if let Some((last, others)) = listeners.split_last() {
+            for subscriber in others {
+                subscriber.on_message(message.clone());
             }
-        }
-        for (subscriber, messages) in grouped {
-            subscriber.on_messages(messages);
+            last.on_message(message);
         }
         if large {
             crate::ffi::heap::trim_after_large_message();

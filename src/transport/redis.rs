@@ -18,6 +18,7 @@ use super::sentinel::SentinelSpec;
 use super::wire::Wire;
 use super::{BoxFuture, Subscriber, Subscription, Transport};
 use crate::config::RedisConfig;
+use crate::endpoint::Endpoint;
 use crate::error::Error;
 
 pub use super::driver::TransportStats;
@@ -38,32 +39,32 @@ impl RedisTransport {
     /// [`TransportEvent::Error`](super::TransportEvent::Error) and the connections keep
     /// retrying. Must be called within a tokio runtime.
     pub fn connect(config: &RedisConfig) -> Result<Self, Error> {
-        crate::error::note_secrets(&config.url);
+        crate::error::note_secrets(config.url());
         // rustls needs one process-wide crypto provider; another library may have set it already.
         static PROVIDER: std::sync::Once = std::sync::Once::new();
         PROVIDER.call_once(|| {
             let _ = rustls::crypto::ring::default_provider().install_default();
         });
-        if config.url.starts_with("rediss") && config.url.ends_with("#insecure") {
+        if config.endpoint().is_insecure() {
             static WARNED: std::sync::Once = std::sync::Once::new();
             WARNED.call_once(|| tracing::warn!("TLS certificate verification is turned off (#insecure): the connection to Redis can be intercepted"));
         }
         let mut cluster = None;
         let mut sharded_seeds = None;
         let ca = config.tls_ca_pem.clone();
-        let locator: Option<Box<dyn Locate>> = match (SentinelSpec::parse(&config.url).transpose()?, ClusterSpec::parse(&config.url).transpose()?) {
-            (Some(sentinel), _) => Some(Box::new(sentinel.with_ca(ca))),
+        let locator: Option<Box<dyn Locate>> = match config.endpoint() {
+            Endpoint::Sentinel(sentinel) => Some(Box::new(SentinelSpec::new(sentinel, ca))),
             // Sharded pub/sub on a cluster: the redis crate's cluster connection routes by slot.
-            (None, Some(spec)) if config.sharded => {
-                sharded_seeds = Some(spec.seeds.iter().map(|addr| spec.node_url(addr)).collect::<Vec<_>>());
+            Endpoint::Cluster(endpoint) if config.sharded => {
+                sharded_seeds = Some(endpoint.seeds.iter().map(|addr| endpoint.node_url(addr)).collect::<Vec<_>>());
                 None
             }
-            (None, Some(spec)) => {
-                let spec = spec.with_ca(ca);
+            Endpoint::Cluster(endpoint) => {
+                let spec = ClusterSpec::new(endpoint, ca);
                 cluster = Some(spec.view());
                 Some(Box::new(spec))
             }
-            (None, None) => None,
+            Endpoint::Server(_) => None,
         };
         let link = Arc::new(Link::new());
         match (locator, sharded_seeds) {
@@ -140,9 +141,8 @@ async fn follow(mut locator: Box<dyn Locate>, config: RedisConfig, link: Arc<Lin
     while !link.is_closed() {
         match locator.locate(primary.as_deref()).await {
             Ok(addr) if primary.as_ref() != Some(&addr) => {
-                let node = RedisConfig { url: locator.node_url(&addr), ..config.clone() };
                 let generation = link.next_generation();
-                match Conns::open_pair(&node, generation, push_handler(&link, generation)) {
+                match config.for_server(locator.node_url(&addr)).and_then(|node| Conns::open_pair(&node, generation, push_handler(&link, generation))) {
                     Ok(mut conns) => {
                         if primary.is_some() {
                             link.fail(format!("moving to the new primary {addr}"));

@@ -26,17 +26,15 @@ struct TestHost {
 }
 
 impl Host for TestHost {
-    fn deliver(&self, batch: Vec<Delivery>) {
-        for d in batch {
-            match d.kind() {
-                DeliveryKind::Broadcast => self.broadcasts.lock().unwrap().push(d.decode().unwrap()),
-                DeliveryKind::Request(h) => {
-                    let items = RawValue::from_string(self.rooms.to_owned()).unwrap();
-                    let adapter = self.adapter.get().unwrap();
-                    adapter.respond(h.kind, h.request_id.as_deref().unwrap_or(""), h.uid.as_deref(), Reply::List(Some(items))).unwrap();
-                }
-                _ => {}
+    fn deliver(&self, d: Delivery) {
+        match d.kind() {
+            DeliveryKind::Broadcast => self.broadcasts.lock().unwrap().push(d.decode().unwrap()),
+            DeliveryKind::Request(h) => {
+                let items = RawValue::from_string(self.rooms.to_owned()).unwrap();
+                let adapter = self.adapter.get().unwrap();
+                adapter.respond(h.kind, h.request_id.as_deref().unwrap_or(""), h.uid.as_deref(), Reply::List(Some(items))).unwrap();
             }
+            _ => {}
         }
     }
 
@@ -211,21 +209,19 @@ struct FaultHost {
 }
 
 impl Host for FaultHost {
-    fn deliver(&self, batch: Vec<Delivery>) {
-        for d in batch {
-            match d.kind() {
-                DeliveryKind::Broadcast => {
-                    let b = d.decode().unwrap();
-                    if b.packet.data[0] == rmpv::Value::from("seq") {
-                        *self.received.lock().unwrap().entry(b.packet.data[1].as_u64().unwrap()).or_default() += 1;
-                    }
+    fn deliver(&self, d: Delivery) {
+        match d.kind() {
+            DeliveryKind::Broadcast => {
+                let b = d.decode().unwrap();
+                if b.packet.data[0] == rmpv::Value::from("seq") {
+                    *self.received.lock().unwrap().entry(b.packet.data[1].as_u64().unwrap()).or_default() += 1;
                 }
-                DeliveryKind::Request(h) if h.request_id.is_some() => {
-                    let items = RawValue::from_string(format!("[\"{}\"]", self.room)).unwrap();
-                    let _ = self.adapter.get().unwrap().respond(h.kind, h.request_id.as_deref().unwrap(), h.uid.as_deref(), Reply::List(Some(items)));
-                }
-                _ => {}
             }
+            DeliveryKind::Request(h) if h.request_id.is_some() => {
+                let items = RawValue::from_string(format!("[\"{}\"]", self.room)).unwrap();
+                let _ = self.adapter.get().unwrap().respond(h.kind, h.request_id.as_deref().unwrap(), h.uid.as_deref(), Reply::List(Some(items)));
+            }
+            _ => {}
         }
     }
 
@@ -242,7 +238,7 @@ impl Host for FaultHost {
 struct EventRecorder(Arc<EventLog>);
 
 impl sioadapter::transport::Subscriber for EventRecorder {
-    fn on_messages(&self, _: Vec<sioadapter::transport::Inbound>) {}
+    fn on_message(&self, _: sioadapter::transport::Inbound) {}
     fn on_event(&self, event: &sioadapter::transport::TransportEvent) {
         let entry = match event {
             sioadapter::transport::TransportEvent::Ready => (Instant::now(), true, String::new()),

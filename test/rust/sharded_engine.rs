@@ -34,9 +34,8 @@ struct Recorder {
 }
 
 impl Host for Recorder {
-    fn deliver(&self, batch: Vec<Delivery>) {
-        let mut delivered = self.delivered.lock().unwrap();
-        delivered.extend(batch.iter().map(|d| (d.kind().clone(), d.bytes().to_vec())));
+    fn deliver(&self, d: Delivery) {
+        self.delivered.lock().unwrap().push((d.kind().clone(), d.bytes().to_vec()));
     }
 
     fn on_event(&self, event: AdapterEvent) {

@@ -422,8 +422,8 @@ impl NodeHost {
 }
 
 impl Host for NodeHost {
-    fn deliver(&self, batch: Vec<Delivery>) {
-        let pushed = self.outbox.push(batch);
+    fn deliver(&self, delivery: Delivery) {
+        let pushed = self.outbox.push(delivery);
         if let Some(err) = pushed.report {
             self.on_event(AdapterEvent::Error(err));
         }
@@ -529,6 +529,12 @@ impl Engine {
             Flavour::Classic(adapter) => Ok(adapter),
             Flavour::Sharded(_) => Err(wrong_flavour("classic engine call")),
         }
+    }
+
+    /// The classic adapter and `text` parsed as JSON (`what`), for a request; or the failed
+    /// request.
+    fn classic_with(&self, text: String, what: &'static str) -> std::result::Result<(&Adapter, RawJson), RequestResult> {
+        Ok((self.adapter().map_err(failed)?, json(text, what).map_err(failed)?))
     }
 
     fn sharded_adapter(&self) -> Result<&ShardedAdapter, Code> {
@@ -661,9 +667,9 @@ impl Engine {
     /// Socket details of every other node; `rooms`/`except` are JSON arrays.
     #[napi(catch_unwind)]
     pub async fn fetch_sockets(&self, rooms: String, except: String, timeout_ms: Option<f64>) -> RequestResult {
-        let (adapter, rooms, except) = match (self.adapter(), json(rooms, "rooms"), json(except, "except")) {
-            (Ok(adapter), Ok(rooms), Ok(except)) => (adapter, rooms, except),
-            (Err(err), ..) | (_, Err(err), _) | (.., Err(err)) => return failed(err),
+        let ((adapter, rooms), except) = match self.classic_with(rooms, "rooms").and_then(|ok| Ok((ok, json(except, "except").map_err(failed)?))) {
+            Ok(ready) => ready,
+            Err(failed) => return failed,
         };
         let timeout = timeout_ms.filter(|t| *t > 0.0).map(|t| Duration::from_millis(t as u64));
         adapter.fetch_sockets(&Targets { rooms: &rooms, except: &except }, timeout).await.into()
@@ -672,9 +678,9 @@ impl Engine {
     /// Ids of the matching sockets of every other node (legacy SOCKETS); `rooms` is a JSON array.
     #[napi(catch_unwind)]
     pub async fn sockets(&self, rooms: String) -> RequestResult {
-        match (self.adapter(), json(rooms, "rooms")) {
-            (Ok(adapter), Ok(rooms)) => adapter.sockets(&rooms).await.into(),
-            (Err(err), _) | (_, Err(err)) => failed(err),
+        match self.classic_with(rooms, "rooms") {
+            Ok((adapter, rooms)) => adapter.sockets(&rooms).await.into(),
+            Err(failed) => failed,
         }
     }
 
@@ -682,9 +688,9 @@ impl Engine {
     /// remoteDisconnect ("disconnect", `close`) for a socket on another node.
     #[napi(catch_unwind)]
     pub async fn remote_socket(&self, action: String, sid: String, room: Option<String>, close: Option<bool>) -> RequestResult {
-        let (adapter, room) = match (self.adapter(), json(room.unwrap_or_else(|| "null".to_owned()), "room")) {
-            (Ok(adapter), Ok(room)) => (adapter, room),
-            (Err(err), _) | (_, Err(err)) => return failed(err),
+        let (adapter, room) = match self.classic_with(room.unwrap_or_else(|| "null".to_owned()), "room") {
+            Ok(ready) => ready,
+            Err(failed) => return failed,
         };
         let action = match action.as_str() {
             "join" => SocketAction::Join(&room),
@@ -698,9 +704,9 @@ impl Engine {
     /// Server-side emit with ack; `data` is `[event, ...args]` as JSON.
     #[napi(catch_unwind)]
     pub async fn server_side_emit_with_ack(&self, data: String) -> RequestResult {
-        match (self.adapter(), json(data, "data")) {
-            (Ok(adapter), Ok(data)) => adapter.server_side_emit_with_ack(&data).await.into(),
-            (Err(err), _) | (_, Err(err)) => failed(err),
+        match self.classic_with(data, "data") {
+            Ok((adapter, data)) => adapter.server_side_emit_with_ack(&data).await.into(),
+            Err(failed) => failed,
         }
     }
 
