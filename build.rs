@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-changed=src/ffi");
+    println!("cargo:rerun-if-changed=src/protocol/request.rs");
     println!("cargo:rerun-if-env-changed=SIOADAPTER_WRITE_HEADER");
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo")).join("sioadapter.h");
@@ -37,13 +38,15 @@ fn main() {
     config.export.rename.insert("SioCompletion".into(), "sio_completion".into());
     config.export.rename.insert("SioLimits".into(), "sio_limits".into());
     config.export.rename.insert("SioStats".into(), "sio_stats".into());
-    config.export.include = vec!["SioResult".into()];
+    config.export.rename.insert("RequestType".into(), "sio_request_kind".into());
+    config.export.include = vec!["SioResult".into(), "RequestType".into()];
     // Declared in src/ffi/heap.rs to call glibc, not part of the library's API.
     config.export.exclude = vec!["malloc_trim".into()];
 
-    // Only the ffi module (cbindgen follows its `mod` items) is the C surface; constants
-    // elsewhere in the crate are not.
-    match cbindgen::Builder::new().with_src(crate_dir.join("src/ffi/mod.rs")).with_config(config).generate() {
+    // The ffi module (cbindgen follows its `mod` items) is the C surface, plus the core's
+    // request types (exported, not copied); other items of the crate are not.
+    let builder = cbindgen::Builder::new().with_src(crate_dir.join("src/ffi/mod.rs")).with_src(crate_dir.join("src/protocol/request.rs"));
+    match builder.with_config(config).generate() {
         Ok(bindings) => {
             bindings.write_to_file(&out);
             if std::env::var("SIOADAPTER_WRITE_HEADER").as_deref() == Ok("1") {

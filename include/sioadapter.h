@@ -110,6 +110,65 @@ typedef enum sio_event {
 } sio_event;
 
 /**
+ * The request types of the classic adapter, with their wire values (in C: `sio_request_kind`,
+ * the values of `sio_request.kind`).
+ *
+ */
+enum sio_request_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint8_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Socket ids in rooms (legacy, still answered).
+   */
+  SIO_REQUEST_KIND_SOCKETS = 0,
+  /**
+   * Every room of every node.
+   */
+  SIO_REQUEST_KIND_ALL_ROOMS = 1,
+  /**
+   * Make matching sockets join rooms.
+   */
+  SIO_REQUEST_KIND_REMOTE_JOIN = 2,
+  /**
+   * Make matching sockets leave rooms.
+   */
+  SIO_REQUEST_KIND_REMOTE_LEAVE = 3,
+  /**
+   * Disconnect matching sockets.
+   */
+  SIO_REQUEST_KIND_REMOTE_DISCONNECT = 4,
+  /**
+   * Details of matching sockets.
+   */
+  SIO_REQUEST_KIND_REMOTE_FETCH = 5,
+  /**
+   * An event for the other servers, with or without acknowledgement.
+   */
+  SIO_REQUEST_KIND_SERVER_SIDE_EMIT = 6,
+  /**
+   * A broadcast whose clients acknowledge (msgpack).
+   */
+  SIO_REQUEST_KIND_BROADCAST = 7,
+  /**
+   * Response: how many clients a broadcast-with-ack reached on a node.
+   */
+  SIO_REQUEST_KIND_BROADCAST_CLIENT_COUNT = 8,
+  /**
+   * Response: one client's acknowledgement (msgpack).
+   */
+  SIO_REQUEST_KIND_BROADCAST_ACK = 9,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum sio_request_kind sio_request_kind;
+#else
+typedef uint8_t sio_request_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * A namespace of a C/C++ socket.io server in the cluster. Create with [`sio_adapter_new`],
  * release with [`sio_adapter_free`].
  */
@@ -126,8 +185,7 @@ typedef struct sio_emitter sio_emitter;
  */
 typedef struct sio_request {
   /**
-   * The request type (protocol values: 0 SOCKETS, 1 ALL_ROOMS, 2 REMOTE_JOIN, 3 REMOTE_LEAVE,
-   * 4 REMOTE_DISCONNECT, 5 REMOTE_FETCH, 6 SERVER_SIDE_EMIT, 7 BROADCAST with ack).
+   * The request type: a `sio_request_kind` (`SIO_REQUEST_KIND_ALL_ROOMS`, ...).
    */
   uint32_t kind;
   /**
@@ -302,6 +360,11 @@ typedef void (*sio_completion)(void *user_data,
                                enum sio_result result,
                                const char *json,
                                const char *error);
+
+/**
+ * Every type, in wire order.
+ */
+#define sio_request_kind_ALL { sio_request_kind_Sockets, sio_request_kind_AllRooms, sio_request_kind_RemoteJoin, sio_request_kind_RemoteLeave, sio_request_kind_RemoteDisconnect, sio_request_kind_RemoteFetch, sio_request_kind_ServerSideEmit, sio_request_kind_Broadcast, sio_request_kind_BroadcastClientCount, sio_request_kind_BroadcastAck, }
 
 #ifdef __cplusplus
 extern "C" {

@@ -48,13 +48,27 @@ function endpoint(entry, defaultPort, what, option, shown = entry) {
   return hostPort(host, port);
 }
 
+/**
+ * `host:port` of `text`: `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address (port
+ * `defaultPort` when none), or null when it is none of these or the port is not 1..65535.
+ */
+function parseHostPort(text, defaultPort) {
+  const m =
+    /^\[([0-9a-f:.]+)\](?::(\d+))?$/i.exec(text) || // [v6] or [v6]:port
+    /^([^:\s/[\]@?#]+)(?::(\d+))?$/.exec(text) || // host or host:port
+    (/^[0-9a-f]*:[0-9a-f:.]*$/i.test(text) && [text, text, undefined]); // bare IPv6, e.g. ::1
+  if (!m) return null;
+  const port = m[2] === undefined ? defaultPort : Number(m[2]);
+  return port >= 1 && port <= 65535 ? hostPort(m[1], port) : null;
+}
+
 function fromString(text, option) {
   native.noteSecrets(text);
   if (/^(redis|rediss|unix|redis\+unix|rediss?\+sentinel|rediss?\+cluster):\/\//i.test(text)) return text;
   // The seeds' `adapter('localhost:6379')` form.
-  const m = /^\[?([^\]\s/]*?)\]?(?::(\d+))?$/.exec(text);
-  if (!m || !m[1]) throw optionError(option, `not a Redis URL or host:port: ${JSON.stringify(redact(text))}`);
-  return `redis://${hostPort(m[1], m[2] || 6379)}`;
+  const address = parseHostPort(text, 6379);
+  if (!address) throw optionError(option, `not a Redis URL or host:port: ${JSON.stringify(redact(text))}`);
+  return `redis://${address}`;
 }
 
 /** True when every TLS settings object of `parts` turns verification off (`rejectUnauthorized: false`). */
@@ -119,13 +133,17 @@ function fromClusterSeeds(seeds, auth, option) {
   const insecure = tls && allInsecure(tlsParts) ? "#insecure" : "";
   let credentials = userinfo(auth);
   const hosts = seeds.map((seed) => {
-    if (typeof seed === "number") return `127.0.0.1:${seed}`;
+    if (typeof seed === "number") {
+      if (!Number.isInteger(seed) || seed < 1 || seed > 65535) throw optionError(option, `a seed port must be 1..65535, got ${seed}`);
+      return `127.0.0.1:${seed}`;
+    }
     const url = urlOf(seed);
     if (url !== null) {
-      const m = /^(?:rediss?:\/\/)?(?:([^@/]*)@)?([^/?#]+)/i.exec(url);
-      if (!m) throw optionError(option, `not a seed node: ${JSON.stringify(redact(url))}`);
+      const m = /^(?:rediss?:\/\/)?(?:([^@/]*)@)?([^/?#]+)(?:[/?#].*)?$/i.exec(url);
+      const address = m && !/^[a-z][a-z0-9+.-]*:\/\//i.test(url.replace(/^rediss?:\/\//i, "")) ? parseHostPort(m[2], 6379) : null;
+      if (!address) throw optionError(option, `not a seed node (host:port or redis[s]://host:port): ${JSON.stringify(redact(url))}`);
       if (m[1] && !credentials) credentials = `${m[1]}@`;
-      return /:\d+$/.test(m[2]) ? m[2] : `${m[2]}:6379`;
+      return address;
     }
     const s = seed && isPlainObject(seed.socket) ? seed.socket : seed;
     if (!s || typeof s !== "object") throw optionError(option, `not a seed node: ${JSON.stringify(seed)}`);
@@ -162,6 +180,7 @@ function fromSettings(o, option) {
   const enc = encodeURIComponent;
   const auth = userinfo(o);
   if (typeof path === "string") {
+    if (tls) throw optionError(option, "TLS was asked for with a unix socket path, which carries no TLS (it would connect in plaintext)");
     const query = [`db=${Number(db)}`];
     if (o.username) query.push(`user=${enc(o.username)}`);
     if (o.password) query.push(`pass=${enc(o.password)}`);

@@ -50,9 +50,25 @@ function holdsBinary(value, viaToJSON = false) {
   return Object.values(value).some((item) => holdsBinary(item));
 }
 
+/**
+ * `value` with every ArrayBuffer view that notepack.io would cut short (any view but a
+ * Uint8Array: it copies element by element, so a Uint16Array loses its high bytes and a DataView
+ * all of them) as a Buffer of exactly its bytes, as socket.io sends it to local clients. Arrays
+ * and plain objects on the way are copied, never changed in place.
+ */
+function exactBytes(value, viaToJSON = false) {
+  if (value === null || typeof value !== "object") return value;
+  if (ArrayBuffer.isView(value)) return value instanceof Uint8Array ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  if (Array.isArray(value)) return value.map((item) => exactBytes(item));
+  if (!viaToJSON && typeof value.toJSON === "function" && !(value instanceof Date)) return exactBytes(value.toJSON(), true);
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value;
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, exactBytes(item)]));
+}
+
 /** JSON text, or notepack msgpack when the message carries binary (docs/protocol.md §4.2). */
 function encodeMessage(message) {
-  if (MAYBE_BINARY.has(message.type) && holdsBinary(message.data)) return notepack.encode(message);
+  if (MAYBE_BINARY.has(message.type) && holdsBinary(message.data)) return notepack.encode({ ...message, data: exactBytes(message.data) });
   return Buffer.from(JSON.stringify(message));
 }
 

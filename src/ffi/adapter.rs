@@ -35,8 +35,7 @@ pub enum SioEvent {
 /// A request of another node, borrowed for the duration of [`SioHostCallbacks::on_request`].
 #[repr(C)]
 pub struct SioRequest {
-    /// The request type (protocol values: 0 SOCKETS, 1 ALL_ROOMS, 2 REMOTE_JOIN, 3 REMOTE_LEAVE,
-    /// 4 REMOTE_DISCONNECT, 5 REMOTE_FETCH, 6 SERVER_SIDE_EMIT, 7 BROADCAST with ack).
+    /// The request type: a `sio_request_kind` (`SIO_REQUEST_KIND_ALL_ROOMS`, ...).
     pub kind: u32,
     /// The correlation id, or NULL for requests that expect no answer.
     pub request_id: *const c_char,

@@ -15,7 +15,10 @@ use super::msgpack::{self, Reader};
 use super::ProtocolError;
 use crate::limits::Limits;
 
-/// The request types of the classic adapter, with their wire values.
+/// The request types of the classic adapter, with their wire values (in C: `sio_request_kind`,
+/// the values of `sio_request.kind`).
+///
+/// cbindgen:prefix-with-name
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum RequestType {

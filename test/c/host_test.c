@@ -44,9 +44,9 @@ static void on_request(void *user_data, const sio_request *request) {
   if (adapter == NULL || request->request_id == NULL) return; /* join/leave/disconnect: none here */
   const char *answer = NULL;
   switch (request->kind) {
-    case 1: answer = "[\"c-sock-1\",\"c-sock-2\",\"c-room\"]"; break;  /* ALL_ROOMS */
-    case 5: answer = SOCKETS_JSON; break;                               /* REMOTE_FETCH */
-    case 6: answer = "\"pong-from-c\""; break;                          /* SERVER_SIDE_EMIT with ack */
+    case SIO_REQUEST_KIND_ALL_ROOMS: answer = "[\"c-sock-1\",\"c-sock-2\",\"c-room\"]"; break;
+    case SIO_REQUEST_KIND_REMOTE_FETCH: answer = SOCKETS_JSON; break;
+    case SIO_REQUEST_KIND_SERVER_SIDE_EMIT: answer = "\"pong-from-c\""; break; /* with ack */
     default: return;
   }
   if (sio_adapter_respond(adapter, request->kind, request->request_id, request->requester, answer) != SIO_OK) {
