@@ -134,14 +134,7 @@ impl std::fmt::Debug for RedisConfig {
 impl Default for RedisConfig {
     /// The Redis at [`DEFAULT_REDIS_URL`].
     fn default() -> Self {
-        RedisConfig {
-            url: DEFAULT_REDIS_URL.to_owned(),
-            endpoint: Endpoint::parse(DEFAULT_REDIS_URL).expect("the default URL parses"),
-            max_queued_publishes: DEFAULT_MAX_QUEUED_PUBLISHES,
-            max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
-            tls_ca_pem: None,
-            sharded: false,
-        }
+        RedisConfig::with_defaults(DEFAULT_REDIS_URL, Endpoint::parse(DEFAULT_REDIS_URL).expect("the default URL parses"))
     }
 }
 
@@ -156,7 +149,19 @@ impl RedisConfig {
     /// ```
     pub fn from_url(url: &str) -> Result<Self, Error> {
         crate::error::note_secrets(url);
-        Ok(RedisConfig { url: url.to_owned(), endpoint: Endpoint::parse(url)?, ..Default::default() })
+        Ok(RedisConfig::with_defaults(url, Endpoint::parse(url)?))
+    }
+
+    /// The default settings for `url`, already parsed into `endpoint`.
+    fn with_defaults(url: &str, endpoint: Endpoint) -> Self {
+        RedisConfig {
+            url: url.to_owned(),
+            endpoint,
+            max_queued_publishes: DEFAULT_MAX_QUEUED_PUBLISHES,
+            max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
+            tls_ca_pem: None,
+            sharded: false,
+        }
     }
 
     /// The URL given to [`RedisConfig::from_url`]. It may hold a password: hide it with

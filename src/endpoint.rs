@@ -84,7 +84,6 @@ impl Endpoint {
         if let Some(parts) = MultiHostUrl::parse(url, "cluster", 6379) {
             return ClusterEndpoint::from_parts(url, parts?).map(Endpoint::Cluster);
         }
-        redis::parse_redis_url(url).filter(|u| matches!(u.scheme(), "redis" | "rediss" | "unix" | "redis+unix")).ok_or_else(|| invalid_url(url, "not a redis:// URL"))?;
         ServerEndpoint::parse(url).map(Endpoint::Server)
     }
 
@@ -99,9 +98,11 @@ impl Endpoint {
 }
 
 impl ServerEndpoint {
-    /// The server at `url` (`redis://`, `rediss://`, unix sockets).
+    /// The server at `url` (`redis://`, `rediss://`, unix sockets), parsed once.
     pub(crate) fn parse(url: &str) -> Result<Self, Error> {
-        let info = url.into_connection_info().map_err(|e| Error::InvalidOption { option: "url", reason: format!("{} ({})", redact(&e.to_string()), redact(url)) })?;
+        let parsed =
+            redis::parse_redis_url(url).filter(|u| matches!(u.scheme(), "redis" | "rediss" | "unix" | "redis+unix")).ok_or_else(|| invalid_url(url, "not a redis:// URL"))?;
+        let info = parsed.into_connection_info().map_err(|e| Error::InvalidOption { option: "url", reason: format!("{} ({})", redact(&e.to_string()), redact(url)) })?;
         Ok(ServerEndpoint { info })
     }
 }

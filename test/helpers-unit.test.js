@@ -137,6 +137,7 @@ describe('resolveRedisUrl: nothing and URL strings', () => {
     assert.throws(() => resolveRedisUrl('h:port'), { code: 'ERR_SIO_OPTION' });
     assert.throws(() => resolveRedisUrl('h:99999'), { code: 'ERR_SIO_OPTION' });
     assert.throws(() => resolveRedisUrl('h:0'), { code: 'ERR_SIO_OPTION' });
+    assert.throws(() => resolveRedisUrl('a:'), { code: 'ERR_SIO_OPTION' }, 'one colon and no port is not an IPv6 address');
   });
 });
 
@@ -359,6 +360,7 @@ describe('resolveRedisUrl: cluster seed lists', () => {
   test('seed URLs of another scheme, and bare IPv6 seeds', () => {
     assert.throws(() => resolveRedisUrl(['http://a:1']), { code: 'ERR_SIO_OPTION' });
     assert.throws(() => resolveRedisUrl(['redis+cluster://a:1']), { code: 'ERR_SIO_OPTION' });
+    assert.throws(() => resolveRedisUrl(['abc://x:1']), { code: 'ERR_SIO_OPTION' });
     assert.match(resolveRedisUrl(['::1']), /^redis\+cluster:\/\/\[::1\]:6379$/);
   });
 });

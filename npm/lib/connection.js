@@ -56,7 +56,7 @@ function parseHostPort(text, defaultPort) {
   const m =
     /^\[([0-9a-f:.]+)\](?::(\d+))?$/i.exec(text) || // [v6] or [v6]:port
     /^([^:\s/[\]@?#]+)(?::(\d+))?$/.exec(text) || // host or host:port
-    (/^[0-9a-f]*:[0-9a-f:.]*$/i.test(text) && [text, text, undefined]); // bare IPv6, e.g. ::1
+    (/^[0-9a-f]*:[0-9a-f]*:[0-9a-f:.]*$/i.test(text) && [text, text, undefined]); // bare IPv6 (2+ colons), e.g. ::1
   if (!m) return null;
   const port = m[2] === undefined ? defaultPort : Number(m[2]);
   return port >= 1 && port <= 65535 ? hostPort(m[1], port) : null;
@@ -139,8 +139,9 @@ function fromClusterSeeds(seeds, auth, option) {
     }
     const url = urlOf(seed);
     if (url !== null) {
+      // Another scheme (`http://`, `redis+cluster://`) leaves `scheme:` as the host, which is refused.
       const m = /^(?:rediss?:\/\/)?(?:([^@/]*)@)?([^/?#]+)(?:[/?#].*)?$/i.exec(url);
-      const address = m && !/^[a-z][a-z0-9+.-]*:\/\//i.test(url.replace(/^rediss?:\/\//i, "")) ? parseHostPort(m[2], 6379) : null;
+      const address = m ? parseHostPort(m[2], 6379) : null;
       if (!address) throw optionError(option, `not a seed node (host:port or redis[s]://host:port): ${JSON.stringify(redact(url))}`);
       if (m[1] && !credentials) credentials = `${m[1]}@`;
       return address;

@@ -36,7 +36,8 @@ enum Shape {
     Object,
     Array,
     String,
-    Number,
+    /// A number, with its value when it is a whole number that could be a message type.
+    Number(Option<u8>),
     Other,
 }
 
@@ -68,14 +69,14 @@ impl<'de> Visitor<'de> for ShapeVisitor {
     fn visit_str<E>(self, _: &str) -> Result<Shape, E> {
         Ok(Shape::String)
     }
-    fn visit_i64<E>(self, _: i64) -> Result<Shape, E> {
-        Ok(Shape::Number)
+    fn visit_i64<E>(self, v: i64) -> Result<Shape, E> {
+        Ok(Shape::Number(u8::try_from(v).ok()))
     }
-    fn visit_u64<E>(self, _: u64) -> Result<Shape, E> {
-        Ok(Shape::Number)
+    fn visit_u64<E>(self, v: u64) -> Result<Shape, E> {
+        Ok(Shape::Number(u8::try_from(v).ok()))
     }
-    fn visit_f64<E>(self, _: f64) -> Result<Shape, E> {
-        Ok(Shape::Number)
+    fn visit_f64<E>(self, v: f64) -> Result<Shape, E> {
+        Ok(Shape::Number((v.fract() == 0.0 && (0.0..=255.0).contains(&v)).then_some(v as u8)))
     }
     fn visit_bool<E>(self, _: bool) -> Result<Shape, E> {
         Ok(Shape::Other)
@@ -99,55 +100,10 @@ impl<'de> Visitor<'de> for ShapeVisitor {
 #[derive(serde::Deserialize)]
 struct Message {
     uid: Option<Shape>,
+    /// Only small whole numbers are types.
     #[serde(rename = "type")]
-    kind: Option<Kind>,
+    kind: Option<Shape>,
     data: Option<Data>,
-}
-
-/// `type`: a number; only small whole numbers are types.
-struct Kind(Option<u8>);
-
-impl<'de> Deserialize<'de> for Kind {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KindVisitor;
-        impl<'de> Visitor<'de> for KindVisitor {
-            type Value = Kind;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a message type")
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Kind, E> {
-                Ok(Kind(u8::try_from(v).ok()))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<Kind, E> {
-                Ok(Kind(u8::try_from(v).ok()))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<Kind, E> {
-                Ok(Kind((v.fract() == 0.0 && (0.0..=255.0).contains(&v)).then_some(v as u8)))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Kind, A::Error> {
-                ShapeVisitor.visit_map(map).map(|_| Kind(None))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Kind, A::Error> {
-                ShapeVisitor.visit_seq(seq).map(|_| Kind(None))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Kind, E> {
-                Ok(Kind(None))
-            }
-            fn visit_bytes<E>(self, _: &[u8]) -> Result<Kind, E> {
-                Ok(Kind(None))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Kind, E> {
-                Ok(Kind(None))
-            }
-            fn visit_unit<E>(self) -> Result<Kind, E> {
-                Ok(Kind(None))
-            }
-            fn visit_newtype_struct<D: Deserializer<'de>>(self, deserializer: D) -> Result<Kind, D::Error> {
-                IgnoredAny::deserialize(deserializer).map(|_| Kind(None))
-            }
-        }
-        deserializer.deserialize_any(KindVisitor)
-    }
 }
 
 /// `data`: an object whose fields are read by type; anything else counts as absent.
@@ -263,7 +219,7 @@ pub fn check_message(payload: &[u8]) -> Result<(), ProtocolError> {
     if message.uid != Some(Shape::String) {
         return Err(ProtocolError::Shape("a cluster message needs a string uid"));
     }
-    let Some(Kind(Some(kind))) = message.kind else {
+    let Some(Shape::Number(Some(kind))) = message.kind else {
         return Err(ProtocolError::Shape("unknown cluster message type"));
     };
     let data = message.data.and_then(|d| d.fields);
@@ -277,7 +233,7 @@ pub fn check_message(payload: &[u8]) -> Result<(), ProtocolError> {
         (kind::FETCH_SOCKETS_RESPONSE, Some(d)) => d.has_request_id() && d.sockets == Some(Shape::Array),
         (kind::SERVER_SIDE_EMIT, Some(d)) => d.packet == Some(Shape::Array),
         (kind::SERVER_SIDE_EMIT_RESPONSE | kind::BROADCAST_ACK, Some(d)) => d.has_request_id(),
-        (kind::BROADCAST_CLIENT_COUNT, Some(d)) => d.has_request_id() && d.client_count == Some(Shape::Number),
+        (kind::BROADCAST_CLIENT_COUNT, Some(d)) => d.has_request_id() && matches!(d.client_count, Some(Shape::Number(_))),
         _ => return Err(ProtocolError::Shape("unknown cluster message type")),
     };
     if ok {

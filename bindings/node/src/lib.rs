@@ -667,9 +667,13 @@ impl Engine {
     /// Socket details of every other node; `rooms`/`except` are JSON arrays.
     #[napi(catch_unwind)]
     pub async fn fetch_sockets(&self, rooms: String, except: String, timeout_ms: Option<f64>) -> RequestResult {
-        let ((adapter, rooms), except) = match self.classic_with(rooms, "rooms").and_then(|ok| Ok((ok, json(except, "except").map_err(failed)?))) {
+        let (adapter, rooms) = match self.classic_with(rooms, "rooms") {
             Ok(ready) => ready,
             Err(failed) => return failed,
+        };
+        let except = match json(except, "except") {
+            Ok(except) => except,
+            Err(err) => return failed(err),
         };
         let timeout = timeout_ms.filter(|t| *t > 0.0).map(|t| Duration::from_millis(t as u64));
         adapter.fetch_sockets(&Targets { rooms: &rooms, except: &except }, timeout).await.into()
