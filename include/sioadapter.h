@@ -102,9 +102,10 @@ typedef enum sio_event {
    */
   SIO_EVENT_ERROR = 1,
   /**
-   * Messages from Redis were dropped: over a limit of `sio_limits`, or
-   * malformed. Reported at most once a second per reason; the message starts with the code
-   * (`ERR_SIO_TOO_LARGE`, `ERR_SIO_TOO_COMPLEX` or `ERR_SIO_MALFORMED`) and says how many.
+   * Messages from Redis were dropped: over a limit of `sio_limits`, malformed, or because the
+   * receive buffer was full (the callbacks did not keep up). Reported at most once a second
+   * per reason; the message starts with the code (`ERR_SIO_TOO_LARGE`, `ERR_SIO_TOO_COMPLEX`,
+   * `ERR_SIO_MALFORMED` or `ERR_SIO_OVERLOADED`) and says how many.
    */
   SIO_EVENT_DROPPED = 2,
 } sio_event;
@@ -207,11 +208,14 @@ typedef struct sio_request {
 } sio_request;
 
 /**
- * The callbacks of a C host. They run on the handle's background thread, one at a time, never
- * after [`sio_adapter_free`] returned (nor after it was called from one of them). Pointers they
- * receive are borrowed for the duration of the call. They may call any function of the library,
- * [`sio_adapter_free`] of their own handle included. They must not unwind: a C++ exception (or a
- * `longjmp`) must not leave a callback or a completion, the process would abort.
+ * The callbacks of a C host. They run on the handle's callback thread, one at a time, in
+ * arrival order, never after `sio_adapter_free` returned (nor after it was called from one of
+ * them). Redis is read on another thread meanwhile: received messages wait for them in a
+ * buffer of at most `sio_limits.max_receive_buffer_bytes` (what does not fit is dropped,
+ * counted in `sio_stats.dropped` and reported by `on_event`). Pointers they receive are
+ * borrowed for the duration of the call. They may call any function of the library,
+ * `sio_adapter_free` of their own handle included. They must not unwind: a C++ exception (or
+ * a `longjmp`) must not leave a callback or a completion, the process would abort.
  */
 typedef struct sio_host_callbacks {
   /**
@@ -224,7 +228,7 @@ typedef struct sio_host_callbacks {
    */
   void (*on_broadcast)(void *user_data, const uint8_t *message, size_t len);
   /**
-   * A request of another node. Answer those with a `request_id` with [`sio_adapter_respond`]
+   * A request of another node. Answer those with a `request_id` with `sio_adapter_respond`
    * (now or later, from any thread); apply the others (join/leave/disconnect) locally.
    */
   void (*on_request)(void *user_data, const struct sio_request *request);
@@ -263,6 +267,13 @@ typedef struct sio_limits {
    * fails with `SIO_ERR_OVERLOADED`.
    */
   size_t max_queued_bytes;
+  /**
+   * Most bytes of received messages waiting for the host callbacks of an adapter handle
+   * (default 64 MiB): beyond it they are dropped, counted (`sio_stats.dropped`) and reported
+   * (`SIO_EVENT_DROPPED`, `ERR_SIO_OVERLOADED`); a single larger message is taken when
+   * nothing waits. Emitters ignore it.
+   */
+  size_t max_receive_buffer_bytes;
 } sio_limits;
 
 /**
@@ -317,6 +328,11 @@ typedef struct sio_stats {
    * Bytes waiting in the publish queue.
    */
   uint64_t redis_pending_bytes;
+  /**
+   * Received messages dropped because the callbacks did not keep up: the receive buffer
+   * (`sio_limits.max_receive_buffer_bytes`) was full.
+   */
+  uint64_t dropped;
 } sio_stats;
 
 /**
@@ -350,11 +366,12 @@ typedef struct sio_target {
  * Completion of an asynchronous call: `result`, and on success `json` (a JSON array of every
  * answer's items, or the server count as a JSON number); on failure `error` describes it
  * (for a timeout, `json` still holds what arrived). Both strings are borrowed for the call.
- * Every completion runs exactly once, on the handle's thread; one still waiting when
- * [`sio_adapter_free`] is called runs with `SIO_ERR_CLOSED` before it returns (on the calling
- * thread if the handle's thread had to be stopped first). Requests settle within their timeout
- * whatever state Redis is in (down, stalled, no primary known yet). Like the host callbacks, a
- * completion may call into the library and must not unwind.
+ * Every completion runs exactly once, on the handle's callback thread, in turn with the host
+ * callbacks; one still waiting when `sio_adapter_free` is called runs with `SIO_ERR_CLOSED`
+ * before it returns (on the thread that frees the handle if the callback thread had to be
+ * stopped first). Requests settle within their timeout whatever state Redis is in (down,
+ * stalled, no primary known yet). Like the host callbacks, a completion may call into the
+ * library and must not unwind.
  */
 typedef void (*sio_completion)(void *user_data,
                                enum sio_result result,
@@ -535,13 +552,15 @@ enum sio_result sio_adapter_server_count(const struct sio_adapter *adapter,
 
 /**
  * Leaves the cluster: ends pending requests (their completions get `SIO_ERR_CLOSED`, each
- * exactly once, before this returns), unsubscribes (waiting at most 2 s for Redis), sends what is queued (up to 2 s), closes the connections, stops the handle's
- * thread and frees the handle. No callback runs after it returns. NULL is ignored.
+ * exactly once, before this returns), unsubscribes (waiting at most 2 s for Redis), sends what
+ * is queued (up to 2 s), closes the connections, stops the handle's threads and frees the
+ * handle. Received messages still waiting for the callbacks are discarded. No callback runs
+ * after it returns. NULL is ignored.
  *
  * Called from one of the handle's own callbacks or completions, it returns at once: no host
  * callback of the handle runs any more, and the handle is freed on another thread once the
- * current callback has returned (completions still waiting then run there, once, with
- * `SIO_ERR_CLOSED`).
+ * current callback has returned (completions still waiting run once, with `SIO_ERR_CLOSED`,
+ * before the handle is gone).
  *
  * # Safety
  * `adapter` is NULL or a live handle, not used by another thread meanwhile.

@@ -1,6 +1,6 @@
 //! The receive buffer between the engine and a host that takes messages on a thread of its own
-//! (Node's event loop): bounded in bytes, handed over in bounded batches, drops counted and
-//! reported once per burst.
+//! (Node's event loop, a C host's callback thread): bounded in bytes, handed over in bounded batches,
+//! drops counted and reported once per burst.
 //!
 //! The engine delivers on the transport's task; the host's thread may be busy. At most one
 //! hand-over is scheduled at a time, and it takes a bounded batch of what accumulated
@@ -76,7 +76,7 @@ impl Outbox {
     fn count_drops(&self, dropped: u64) -> Option<Error> {
         self.dropped.fetch_add(dropped, Ordering::Relaxed);
         let count = self.drops.add(dropped)?;
-        Some(Error::Overloaded(format!("receive buffer full (maxReceiveBufferBytes, {} bytes, waiting for the event loop): dropped {count} messages", self.limit)))
+        Some(Error::Overloaded(format!("receive buffer full (maxReceiveBufferBytes, {} bytes: the host is not keeping up): dropped {count} messages", self.limit)))
     }
 
     /// Takes up to [`BATCH_MESSAGES`] messages / [`BATCH_BYTES`] bytes, in order, and whether

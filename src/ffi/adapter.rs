@@ -8,187 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::emitter::{parse_target, SioTarget};
+use super::host::{CallbackThread, Completion, SioCompletion, SioHostCallbacks};
 use super::{arg_str, guard, new_runtime, off_runtime, ArgError, HandleToken, SioLimits, SioResult};
 use crate::adapter::{Adapter, Reply};
 use crate::config::{AdapterConfig, RedisConfig};
-use crate::host::{AdapterEvent, Delivery, DeliveryKind, Host};
 use crate::protocol::request::{raw_json, RequestType, Targets};
 use crate::protocol::{msgpack, Packet};
-use crate::requests::Outcome;
 use crate::transport::redis::RedisTransport;
 use crate::transport::Transport;
-
-/// What [`SioHostCallbacks::on_event`] reports.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SioEvent {
-    /// Subscribed (again) to every channel of the namespace.
-    SioEventReady = 0,
-    /// A connection problem; the handle keeps retrying.
-    SioEventError = 1,
-    /// Messages from Redis were dropped: over a limit of `sio_limits`, or
-    /// malformed. Reported at most once a second per reason; the message starts with the code
-    /// (`ERR_SIO_TOO_LARGE`, `ERR_SIO_TOO_COMPLEX` or `ERR_SIO_MALFORMED`) and says how many.
-    SioEventDropped = 2,
-}
-
-/// A request of another node, borrowed for the duration of [`SioHostCallbacks::on_request`].
-#[repr(C)]
-pub struct SioRequest {
-    /// The request type: a `sio_request_kind` (`SIO_REQUEST_KIND_ALL_ROOMS`, ...).
-    pub kind: u32,
-    /// The correlation id, or NULL for requests that expect no answer.
-    pub request_id: *const c_char,
-    /// The requesting node's uid, or NULL (emitters, old nodes).
-    pub requester: *const c_char,
-    /// The request as received: JSON text (NUL-terminated too), or msgpack for type 7.
-    pub payload: *const u8,
-    /// Bytes in `payload` (without the NUL).
-    pub payload_len: usize,
-}
-
-/// The callbacks of a C host. They run on the handle's background thread, one at a time, never
-/// after [`sio_adapter_free`] returned (nor after it was called from one of them). Pointers they
-/// receive are borrowed for the duration of the call. They may call any function of the library,
-/// [`sio_adapter_free`] of their own handle included. They must not unwind: a C++ exception (or a
-/// `longjmp`) must not leave a callback or a completion, the process would abort.
-#[repr(C)]
-pub struct SioHostCallbacks {
-    /// Passed back to every callback.
-    pub user_data: *mut c_void,
-    /// A broadcast from another node for the local sockets: msgpack `[uid, packet, opts]`
-    /// (`packet.data` is `[event, ...args]`; `opts.rooms` / `opts.except` select sockets).
-    pub on_broadcast: Option<unsafe extern "C" fn(user_data: *mut c_void, message: *const u8, len: usize)>,
-    /// A request of another node. Answer those with a `request_id` with [`sio_adapter_respond`]
-    /// (now or later, from any thread); apply the others (join/leave/disconnect) locally.
-    pub on_request: Option<unsafe extern "C" fn(user_data: *mut c_void, request: *const SioRequest)>,
-    /// Connection state: ready, or an error with its message.
-    pub on_event: Option<unsafe extern "C" fn(user_data: *mut c_void, event: SioEvent, message: *const c_char)>,
-}
-
-/// Completion of an asynchronous call: `result`, and on success `json` (a JSON array of every
-/// answer's items, or the server count as a JSON number); on failure `error` describes it
-/// (for a timeout, `json` still holds what arrived). Both strings are borrowed for the call.
-/// Every completion runs exactly once, on the handle's thread; one still waiting when
-/// [`sio_adapter_free`] is called runs with `SIO_ERR_CLOSED` before it returns (on the calling
-/// thread if the handle's thread had to be stopped first). Requests settle within their timeout
-/// whatever state Redis is in (down, stalled, no primary known yet). Like the host callbacks, a
-/// completion may call into the library and must not unwind.
-pub type SioCompletion = Option<unsafe extern "C" fn(user_data: *mut c_void, result: SioResult, json: *const c_char, error: *const c_char)>;
-
-/// The C host's callbacks, callable from the handle's thread; not called any more once the
-/// handle's token is silenced (freed from one of its callbacks).
-struct CHost {
-    callbacks: SioHostCallbacks,
-    token: Arc<HandleToken>,
-}
-
-// SAFETY: the C caller guarantees, per `sio_adapter_new`'s contract, that the callbacks and
-// `user_data` may be used from the handle's background thread; the engine calls them one at a
-// time from that thread only.
-unsafe impl Send for CHost {}
-// SAFETY: as above; the struct is never mutated after creation.
-unsafe impl Sync for CHost {}
-
-/// A pointer and a completion callback, moved to the handle's thread.
-struct Completion {
-    callback: SioCompletion,
-    user_data: *mut c_void,
-}
-
-// SAFETY: the caller of the asynchronous functions guarantees that `user_data` may be used on
-// the handle's background thread, where the completion runs exactly once.
-unsafe impl Send for Completion {}
-
-impl Completion {
-    fn finish(mut self, result: SioResult, json: Option<&str>, error: Option<&str>) {
-        self.call(result, json, error);
-    }
-
-    /// Runs the callback, the first time only.
-    fn call(&mut self, result: SioResult, json: Option<&str>, error: Option<&str>) {
-        let Some(callback) = self.callback.take() else { return };
-        let json = json.and_then(|j| CString::new(j).ok());
-        let error = error.and_then(|e| CString::new(e.replace('\0', " ")).ok());
-        // SAFETY: a valid function pointer from the caller; the strings live until it returns.
-        unsafe { callback(self.user_data, result, json.as_ref().map_or(std::ptr::null(), |j| j.as_ptr()), error.as_ref().map_or(std::ptr::null(), |e| e.as_ptr())) };
-    }
-
-    fn outcome(self, outcome: Result<Outcome, crate::Error>) {
-        match outcome {
-            Ok(outcome) => {
-                let json = serde_json::to_string(&outcome.items).unwrap_or_else(|_| "[]".into());
-                match &outcome.error {
-                    None => self.finish(SioResult::SioOk, Some(&json), None),
-                    Some(err) => self.finish(SioResult::from(err), Some(&json), Some(&err.to_string())),
-                }
-            }
-            Err(err) => self.finish(SioResult::from(&err), None, Some(&err.to_string())),
-        }
-    }
-}
-
-/// A completion whose work never finished (its task was dropped when the handle's runtime
-/// stopped) still runs, once, with [`SioResult::SioErrClosed`]: on the thread that calls
-/// `sio_adapter_free`, before it returns.
-impl Drop for Completion {
-    fn drop(&mut self) {
-        self.call(SioResult::SioErrClosed, None, Some("adapter closed"));
-    }
-}
-
-impl Host for CHost {
-    fn deliver(&self, delivery: Delivery) {
-        let ud = self.callbacks.user_data;
-        if self.token.is_silenced() {
-            return;
-        }
-        match delivery.kind() {
-            DeliveryKind::Broadcast => {
-                if let Some(cb) = self.callbacks.on_broadcast {
-                    // SAFETY: a valid callback per the contract; the bytes live for the call.
-                    unsafe { cb(ud, delivery.bytes().as_ptr(), delivery.bytes().len()) };
-                }
-            }
-            DeliveryKind::Request(header) => {
-                let Some(cb) = self.callbacks.on_request else {
-                    return;
-                };
-                let id = header.request_id.as_deref().and_then(|s| CString::new(s).ok());
-                let requester = header.uid.as_deref().and_then(|s| CString::new(s).ok());
-                let mut payload = delivery.bytes().to_vec();
-                let len = payload.len();
-                payload.push(0);
-                let request = SioRequest {
-                    kind: header.kind as u32,
-                    request_id: id.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
-                    requester: requester.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
-                    payload: payload.as_ptr(),
-                    payload_len: len,
-                };
-                // SAFETY: a valid callback; `request` and its strings live for the call.
-                unsafe { cb(ud, &request) };
-            }
-            // Broadcasts with ack are not offered to C hosts, and a C host runs the classic
-            // protocol, never the sharded one: nothing to forward.
-            DeliveryKind::AckResponse | DeliveryKind::ClusterMessage | DeliveryKind::ClusterResponse => {}
-        }
-    }
-
-    fn on_event(&self, event: AdapterEvent) {
-        let Some(cb) = self.callbacks.on_event.filter(|_| !self.token.is_silenced()) else {
-            return;
-        };
-        let (kind, message) = match event {
-            AdapterEvent::Ready => (SioEvent::SioEventReady, String::new()),
-            AdapterEvent::Error(err @ crate::Error::Dropped { .. }) => (SioEvent::SioEventDropped, format!("{}: {err}", err.code())),
-            AdapterEvent::Error(err) => (SioEvent::SioEventError, err.to_string()),
-        };
-        let message = CString::new(message.replace('\0', " ")).unwrap_or_default();
-        // SAFETY: a valid callback; the message lives for the call.
-        unsafe { cb(self.callbacks.user_data, kind, message.as_ptr()) };
-    }
-}
 
 /// A namespace of a C/C++ socket.io server in the cluster. Create with [`sio_adapter_new`],
 /// release with [`sio_adapter_free`].
@@ -198,23 +25,18 @@ pub struct SioAdapter {
     transport: Arc<RedisTransport>,
     adapter: Adapter,
     uid: CString,
-    /// Asynchronous calls whose completion has not run yet.
-    in_flight: Arc<tokio::sync::watch::Sender<usize>>,
+    /// Runs the host's callbacks and completions.
+    callbacks: CallbackThread,
 }
 
 impl SioAdapter {
-    /// Runs `work` on the handle's thread, then `completion` with its result; counted so that
-    /// `sio_adapter_free` can wait for every completion.
-    fn spawn<F>(&self, work: F)
+    /// Runs `work` on the handle's runtime with a completion of `done` to settle; `done` runs on
+    /// the callback thread.
+    fn spawn<F>(&self, done: SioCompletion, user_data: *mut c_void, work: impl FnOnce(Adapter, Completion) -> F)
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
-        let in_flight = self.in_flight.clone();
-        in_flight.send_modify(|n| *n += 1);
-        self.runtime.spawn(async move {
-            work.await;
-            in_flight.send_modify(|n| *n -= 1);
-        });
+        self.runtime.spawn(work(self.adapter.clone(), self.callbacks.completion(done, user_data)));
     }
 }
 
@@ -291,14 +113,15 @@ pub unsafe extern "C" fn sio_adapter_new_with_limits(
         let limits = unsafe { SioLimits::apply(limits, &mut redis) }?;
         let config = AdapterConfig::default().with_key(key).with_requests_timeout(Duration::from_millis(u64::from(requests_timeout_ms))).with_limits(limits)?;
         let token = Arc::new(HandleToken::default());
-        let host = Arc::new(CHost { callbacks, token: token.clone() });
+        // Dropped on failure below, the thread ends by itself.
+        let callbacks = CallbackThread::start(callbacks, token.clone(), limits.max_receive_buffer_bytes)?;
         let handle = off_runtime(move || -> Result<Box<SioAdapter>, ArgError> {
-            let runtime = new_runtime(Some(&token))?;
+            let runtime = new_runtime()?;
             let transport = Arc::new(runtime.block_on(async { RedisTransport::connect(&redis) })?);
             let shared: Arc<dyn Transport> = transport.clone();
-            let adapter = runtime.block_on(async { Adapter::new(nsp, &config, shared, host) });
+            let adapter = runtime.block_on(async { Adapter::new(nsp, &config, shared, callbacks.host()) });
             let uid = CString::new(adapter.uid()).unwrap_or_default();
-            Ok(Box::new(SioAdapter { token, runtime, transport, adapter, uid, in_flight: Arc::new(tokio::sync::watch::Sender::new(0)) }))
+            Ok(Box::new(SioAdapter { token, runtime, transport, adapter, uid, callbacks }))
         })?;
         // SAFETY: `out` is valid per the contract.
         unsafe { *out = Box::into_raw(handle) };
@@ -345,6 +168,9 @@ pub struct SioStats {
     pub redis_pending: u64,
     /// Bytes waiting in the publish queue.
     pub redis_pending_bytes: u64,
+    /// Received messages dropped because the callbacks did not keep up: the receive buffer
+    /// (`sio_limits.max_receive_buffer_bytes`) was full.
+    pub dropped: u64,
 }
 
 /// Fills `*out` with the handle's counters.
@@ -374,6 +200,7 @@ pub unsafe extern "C" fn sio_adapter_stats(adapter: *const SioAdapter, out: *mut
             redis_unconfirmed: load(&t.unconfirmed),
             redis_pending: load(&t.pending),
             redis_pending_bytes: load(&t.pending_bytes),
+            dropped: adapter.callbacks.dropped(),
         };
         // SAFETY: valid for writing per the contract.
         unsafe { out.write(stats) };
@@ -466,8 +293,7 @@ pub unsafe extern "C" fn sio_adapter_all_rooms(adapter: *const SioAdapter, done:
     guard(|| {
         // SAFETY: per the contract.
         let a = unsafe { handle(adapter)? };
-        let (engine, completion) = (a.adapter.clone(), Completion { callback: done, user_data });
-        a.spawn(async move { completion.outcome(engine.all_rooms().await) });
+        a.spawn(done, user_data, |engine, completion| async move { completion.outcome(engine.all_rooms().await) });
         Ok(())
     })
 }
@@ -490,8 +316,7 @@ pub unsafe extern "C" fn sio_adapter_fetch_sockets(
         let (a, target) = unsafe { (handle(adapter)?, parse_target(target)?) };
         let (rooms, except) = target.json()?;
         let timeout = (timeout_ms > 0).then(|| Duration::from_millis(u64::from(timeout_ms)));
-        let (engine, completion) = (a.adapter.clone(), Completion { callback: done, user_data });
-        a.spawn(async move { completion.outcome(engine.fetch_sockets(&Targets { rooms: &rooms, except: &except }, timeout).await) });
+        a.spawn(done, user_data, |engine, completion| async move { completion.outcome(engine.fetch_sockets(&Targets { rooms: &rooms, except: &except }, timeout).await) });
         Ok(())
     })
 }
@@ -522,8 +347,7 @@ pub unsafe extern "C" fn sio_adapter_server_side_emit(
         if done.is_none() {
             return Ok(a.adapter.server_side_emit(&data)?);
         }
-        let (engine, completion) = (a.adapter.clone(), Completion { callback: done, user_data });
-        a.spawn(async move { completion.outcome(engine.server_side_emit_with_ack(&data).await) });
+        a.spawn(done, user_data, |engine, completion| async move { completion.outcome(engine.server_side_emit_with_ack(&data).await) });
         Ok(())
     })
 }
@@ -537,25 +361,21 @@ pub unsafe extern "C" fn sio_adapter_server_count(adapter: *const SioAdapter, do
     guard(|| {
         // SAFETY: per the contract.
         let a = unsafe { handle(adapter)? };
-        let (engine, completion) = (a.adapter.clone(), Completion { callback: done, user_data });
-        a.spawn(async move {
-            match engine.server_count().await {
-                Ok(count) => completion.finish(SioResult::SioOk, Some(&count.to_string()), None),
-                Err(err) => completion.finish(SioResult::from(&err), None, Some(&err.to_string())),
-            }
-        });
+        a.spawn(done, user_data, |engine, completion| async move { completion.count(engine.server_count().await) });
         Ok(())
     })
 }
 
 /// Leaves the cluster: ends pending requests (their completions get `SIO_ERR_CLOSED`, each
-/// exactly once, before this returns), unsubscribes (waiting at most 2 s for Redis), sends what is queued (up to 2 s), closes the connections, stops the handle's
-/// thread and frees the handle. No callback runs after it returns. NULL is ignored.
+/// exactly once, before this returns), unsubscribes (waiting at most 2 s for Redis), sends what
+/// is queued (up to 2 s), closes the connections, stops the handle's threads and frees the
+/// handle. Received messages still waiting for the callbacks are discarded. No callback runs
+/// after it returns. NULL is ignored.
 ///
 /// Called from one of the handle's own callbacks or completions, it returns at once: no host
 /// callback of the handle runs any more, and the handle is freed on another thread once the
-/// current callback has returned (completions still waiting then run there, once, with
-/// `SIO_ERR_CLOSED`).
+/// current callback has returned (completions still waiting run once, with `SIO_ERR_CLOSED`,
+/// before the handle is gone).
 ///
 /// # Safety
 /// `adapter` is NULL or a live handle, not used by another thread meanwhile.
@@ -583,14 +403,18 @@ pub unsafe extern "C" fn sio_adapter_free(adapter: *mut SioAdapter) {
 
 /// Frees `handle` from a thread that may wait for its runtime (see [`sio_adapter_free`]).
 fn free_now(handle: SioAdapter) {
-    let SioAdapter { token, runtime, transport, adapter, uid, in_flight } = handle;
+    let SioAdapter { token, runtime, transport, adapter, uid, callbacks } = handle;
     runtime.block_on(async {
         let _ = adapter.close().await;
         // Pending requests were ended by close(): let their completions run.
-        let _ = tokio::time::timeout(Duration::from_secs(2), in_flight.subscribe().wait_for(|n| *n == 0)).await;
+        callbacks.settled(Duration::from_secs(2)).await;
         transport.close().await;
     });
+    // No host callback runs after this; completions still settling reach the stopped queue.
+    let stopped = callbacks.stop();
     drop((adapter, transport, uid, token));
-    // Dropping the runtime waits for its worker thread: no callback can run after this.
+    // Dropping the runtime waits for its worker thread; the completions of tasks it drops run
+    // there, with SIO_ERR_CLOSED, then those that settled meanwhile run here.
     drop(runtime);
+    stopped.finish();
 }

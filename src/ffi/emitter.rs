@@ -144,7 +144,7 @@ pub unsafe extern "C" fn sio_emitter_new_with_limits(url: *const c_char, key: *c
         // SAFETY: NULL or valid per the contract.
         let limits = unsafe { SioLimits::apply(limits, &mut config) }?;
         let handle = off_runtime(|| -> Result<Box<SioEmitter>, ArgError> {
-            let runtime = new_runtime(None)?;
+            let runtime = new_runtime()?;
             let transport = Arc::new(runtime.block_on(async { RedisTransport::connect(&config) })?);
             let emitter = Emitter::new(transport.clone(), key, nsp).with_limits(limits);
             Ok(Box::new(SioEmitter { runtime, transport, emitter }))

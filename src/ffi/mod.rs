@@ -9,15 +9,18 @@
 //!   `*_free`, which is the only way to release them (NULL is accepted and ignored). A handle may
 //!   be used from any thread, but not after `*_free` has started.
 //! - Panics never unwind into C: they are caught at the boundary and reported as `SIO_ERR_PANIC`.
-//! - Each handle runs its own background runtime (one worker thread), stopped by `*_free`.
-//! - Callbacks and completions run on that thread. They may call any function of the library,
-//!   `*_new` and `*_free` included: a function that must wait for a runtime runs on a helper
-//!   thread when called from a runtime's thread, and a handle freed from its own callback is
-//!   freed on another thread once that callback returns ([`sio_adapter_free`]).
+//! - Each handle runs its own background runtime (one worker thread, its Redis I/O), stopped by
+//!   `*_free`; an adapter handle has a second thread, its callback thread (see the `host` module).
+//! - Callbacks and completions run on the callback thread, one at a time. They may call any
+//!   function of the library, `*_new` and `*_free` included: a function that must wait for a
+//!   runtime runs on a helper thread when called from a runtime's thread, and a handle freed
+//!   from its own callback is freed on another thread once that callback returns
+//!   ([`sio_adapter_free`]).
 
 mod adapter;
 mod emitter;
 pub(crate) mod heap;
+mod host;
 
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, CStr, CString};
@@ -27,6 +30,7 @@ use crate::error::{Error, ErrorCode};
 
 pub use adapter::*;
 pub use emitter::*;
+pub use host::{SioCompletion, SioEvent, SioHostCallbacks, SioRequest};
 
 /// Major version of the library (and of `include/sioadapter.h`).
 pub const SIO_VERSION_MAJOR: u32 = 0;
@@ -66,12 +70,13 @@ pub enum SioResult {
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
-    /// On a handle's background thread: which handle's (see [`HandleToken::id`]); 0 elsewhere.
+    /// On an adapter handle's callback thread: which handle's (see [`HandleToken::id`]); 0
+    /// elsewhere.
     static HANDLE_OF_THREAD: Cell<usize> = const { Cell::new(0) };
 }
 
-/// What identifies a handle to its own background thread, and silences its callbacks once it
-/// is being freed.
+/// What identifies a handle to its own callback thread, and silences its callbacks once it is
+/// being freed.
 #[derive(Default)]
 pub(crate) struct HandleToken {
     silenced: std::sync::atomic::AtomicBool,
@@ -83,7 +88,7 @@ impl HandleToken {
         std::sync::Arc::as_ptr(self) as usize
     }
 
-    /// True when this thread is the background thread of the handle.
+    /// True when this thread is the callback thread of the handle.
     pub(crate) fn is_this_thread(self: &std::sync::Arc<Self>) -> bool {
         HANDLE_OF_THREAD.get() == self.id()
     }
@@ -99,15 +104,12 @@ impl HandleToken {
     }
 }
 
-/// The background runtime of a handle: one worker thread for its Redis I/O and callbacks,
-/// which knows it serves the handle of `token` (`None` for a handle without callbacks, whose
-/// thread never runs the host's code).
-pub(crate) fn new_runtime(token: Option<&std::sync::Arc<HandleToken>>) -> Result<tokio::runtime::Runtime, ArgError> {
-    let id = token.map_or(0, HandleToken::id);
+/// The background runtime of a handle: one worker thread for its Redis I/O. The host's code
+/// never runs there (an adapter's callbacks have a thread of their own).
+pub(crate) fn new_runtime() -> Result<tokio::runtime::Runtime, ArgError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("sioadapter")
-        .on_thread_start(move || HANDLE_OF_THREAD.set(id))
         .enable_all()
         .build()
         .map_err(|e| ArgError(SioResult::SioErrRedis, format!("cannot start the runtime: {e}")))
@@ -221,6 +223,11 @@ pub struct SioLimits {
     /// Most bytes waiting while Redis is slow or away (default 64 MiB): beyond it a publish
     /// fails with `SIO_ERR_OVERLOADED`.
     pub max_queued_bytes: usize,
+    /// Most bytes of received messages waiting for the host callbacks of an adapter handle
+    /// (default 64 MiB): beyond it they are dropped, counted (`sio_stats.dropped`) and reported
+    /// (`SIO_EVENT_DROPPED`, `ERR_SIO_OVERLOADED`); a single larger message is taken when
+    /// nothing waits. Emitters ignore it.
+    pub max_receive_buffer_bytes: usize,
 }
 
 impl SioLimits {
@@ -237,7 +244,7 @@ impl SioLimits {
             max_message_bytes: or(given.max_message_bytes, defaults.max_message_bytes),
             max_message_values: or(given.max_message_values, defaults.max_message_values),
             max_message_depth: or(given.max_message_depth, defaults.max_message_depth),
-            ..defaults
+            max_receive_buffer_bytes: or(given.max_receive_buffer_bytes, defaults.max_receive_buffer_bytes),
         };
         limits.validate()?;
         redis.max_queued_publishes = or(given.max_queued_publishes, redis.max_queued_publishes);

@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "sioadapter.h"
+#include "test_check.h"
 
 #define MAX_SEEN 32
 #define MAX_TEXT 512
@@ -47,25 +48,6 @@ typedef struct host {
   int dropped;
   char drops[MAX_SEEN][MAX_TEXT]; /* SIO_EVENT_DROPPED messages, in order */
 } host;
-
-static int checks = 0;
-static int failures = 0;
-
-static void check(int ok, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  printf("%s %d - ", ok ? "ok" : "not ok", ++checks);
-  vprintf(fmt, ap);
-  printf("\n");
-  va_end(ap);
-  fflush(stdout);
-  if (!ok) failures++;
-}
-
-static void sleep_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
 
 static int starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
 
