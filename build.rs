@@ -1,13 +1,19 @@
-//! Generates the C header `sioadapter.h` from the `ffi` module with cbindgen.
+//! Generates the C header `sioadapter.h` from the `ffi` module with cbindgen, when the C API
+//! is built (feature `c-api`, which bindings/c turns on); otherwise does nothing.
 //!
 //! The header is always written to `$OUT_DIR/sioadapter.h` (a test compares it with the
 //! committed `include/sioadapter.h` and fails on drift). It is copied into `include/` only when
 //! `SIOADAPTER_WRITE_HEADER=1` is set, so a build never writes into the source tree (or into a
 //! registry copy of the crate) by surprise.
 
-use std::path::PathBuf;
-
 fn main() {
+    #[cfg(feature = "c-api")]
+    header();
+}
+
+#[cfg(feature = "c-api")]
+fn header() {
+    use std::path::PathBuf;
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=src/protocol/request.rs");
     println!("cargo:rerun-if-env-changed=SIOADAPTER_WRITE_HEADER");
@@ -38,6 +44,8 @@ fn main() {
     config.export.rename.insert("SioCompletion".into(), "sio_completion".into());
     config.export.rename.insert("SioLimits".into(), "sio_limits".into());
     config.export.rename.insert("SioStats".into(), "sio_stats".into());
+    config.export.rename.insert("SioLogLevel".into(), "sio_log_level".into());
+    config.export.rename.insert("SioLogCallback".into(), "sio_log_callback".into());
     config.export.rename.insert("RequestType".into(), "sio_request_kind".into());
     config.export.include = vec!["SioResult".into(), "RequestType".into()];
     // Declared in src/ffi/heap.rs to call glibc, not part of the library's API.

@@ -111,6 +111,37 @@ typedef enum sio_event {
 } sio_event;
 
 /**
+ * Verbosity of [`sio_set_log_callback`], and the level of each event.
+ */
+typedef enum sio_log_level {
+  /**
+   * Nothing (the default).
+   */
+  SIO_LOG_OFF = 0,
+  /**
+   * Errors.
+   */
+  SIO_LOG_ERROR = 1,
+  /**
+   * Warnings (e.g. TLS verification turned off).
+   */
+  SIO_LOG_WARN = 2,
+  /**
+   * Information.
+   */
+  SIO_LOG_INFO = 3,
+  /**
+   * What a user debugging a deployment wants: link state changes, requests sent and settled,
+   * messages dropped and why.
+   */
+  SIO_LOG_DEBUG = 4,
+  /**
+   * Everything.
+   */
+  SIO_LOG_TRACE = 5,
+} sio_log_level;
+
+/**
  * The request types of the classic adapter, with their wire values (in C: `sio_request_kind`,
  * the values of `sio_request.kind`).
  *
@@ -377,6 +408,18 @@ typedef void (*sio_completion)(void *user_data,
                                enum sio_result result,
                                const char *json,
                                const char *error);
+
+/**
+ * Receives one event: its level, its target (the Rust module that logged it, e.g.
+ * `sioadapter::transport::driver`) and its text, both borrowed for the call. It runs on the
+ * thread that logged (a handle's thread, or the caller's), possibly on several threads at
+ * once, and must not block for long. It may call into the library, except
+ * [`sio_set_log_callback`]; events logged meanwhile on its thread are not passed to it.
+ */
+typedef void (*sio_log_callback)(void *user_data,
+                                 enum sio_log_level level,
+                                 const char *target,
+                                 const char *message);
 
 /**
  * Every type, in wire order.
@@ -687,6 +730,19 @@ enum sio_result sio_emitter_flush(const struct sio_emitter *emitter, uint32_t ti
  * `emitter` is NULL or a live handle from [`sio_emitter_new`], not used by another thread.
  */
 void sio_emitter_free(struct sio_emitter *emitter);
+
+/**
+ * Sends the library's events up to `level` (a `sio_log_level`; above `SIO_LOG_TRACE` means
+ * trace) to `callback` (with `user_data`), for every handle of the process; `callback` NULL or
+ * `level` `SIO_LOG_OFF` turns it off. Once it returns, the
+ * callback it replaced is not running and is not called any more. Called from the log
+ * callback itself it gives `SIO_ERR_INVALID`.
+ *
+ * # Safety
+ * `callback` is NULL or a valid function that, with `user_data`, may be called from any thread
+ * until it is replaced.
+ */
+enum sio_result sio_set_log_callback(sio_log_callback callback, void *user_data, uint32_t level);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -13,10 +13,12 @@ const native = require("./lib/native");
 const { nativeError, settled, SharedConnection, withEngineHost, engineCallbacks } = require("./lib/engine");
 const { resolveRedisUrl, resolveTlsCa, isPlainObject, isRedisClient, optionError } = require("./lib/connection");
 const { readLimits, LIMIT_OPTIONS } = require("./lib/limits");
+const { debug, warn } = require("./lib/log");
 
 /** The options of createAdapter with their defaults (the core's). */
 const { key, requestsTimeout, publishOnSpecificResponseChannel, perRoomSubscriptions } = native.PROTOCOL.defaults;
-const DEFAULTS = { key, requestsTimeout, publishOnSpecificResponseChannel, perRoomSubscriptions };
+// coalesceWrites is ours and JS's alone: one write per client per flush (lib/coalesce.js).
+const DEFAULTS = { key, requestsTimeout, publishOnSpecificResponseChannel, perRoomSubscriptions, coalesceWrites: true };
 
 /** Request types on the wire, by their official names (the core's). */
 const RequestType = native.PROTOCOL.requestTypes;
@@ -84,7 +86,7 @@ function validateOptions(opts) {
     if (typeof t !== "number" || !Number.isFinite(t) || t < 0) throw optionError("requestsTimeout", `expected a non-negative number of milliseconds, got ${JSON.stringify(t)}`);
     out.requestsTimeout = t || DEFAULTS.requestsTimeout;
   }
-  for (const name of ["publishOnSpecificResponseChannel", "perRoomSubscriptions"]) {
+  for (const name of ["publishOnSpecificResponseChannel", "perRoomSubscriptions", "coalesceWrites"]) {
     if (opts[name] === undefined) continue;
     if (typeof opts[name] !== "boolean") throw optionError(name, `expected a boolean, got ${JSON.stringify(opts[name])}`);
     out[name] = opts[name];
@@ -96,27 +98,76 @@ function validateOptions(opts) {
   const unknown = Object.keys(opts).filter((name) => !(name in DEFAULTS) && name !== "parser" && !LIMIT_OPTIONS.includes(name) && !IGNORED_OPTIONS.has(name));
   if (unknown.length > 0) {
     // The official adapter ignores unknown options; say so instead of failing a drop-in.
-    console.warn(`sioadapter: ignoring unknown option(s) ${unknown.map((n) => `\`${n}\``).join(", ")}`);
+    warn(`sioadapter: ignoring unknown option(s) ${unknown.map((n) => `\`${n}\``).join(", ")}`, "SIO_UNKNOWN_OPTION");
   }
   return out;
 }
 
+/**
+ * What `new RedisAdapter(nsp, pubClient, subClient, opts)` needs beyond the namespace: the
+ * options, validated, and the Redis connection the namespaces share. createAdapter's factory
+ * hands them over under this key of `opts`; a direct call (a subclass's `super(...)`) prepares
+ * them from its arguments.
+ */
+const PREPARED = Symbol("sioadapter.prepared");
+
+/**
+ * The options and Redis URL of `(pubClient, subClient, opts)`, checked: throws an
+ * `ERR_SIO_OPTION` TypeError for a wrong one.
+ */
+function prepare(pubClient, subClient, rawOpts) {
+  const opts = validateOptions(rawOpts);
+  const url = resolveRedisUrl(pubClient, "pubClient");
+  if (subClient !== undefined && subClient !== null) resolveRedisUrl(subClient, "subClient");
+  return { opts, url, tlsCa: resolveTlsCa(pubClient) };
+}
+
+/**
+ * Connections of the adapters made directly with `new RedisAdapter(...)`, one SharedConnection
+ * per Redis source (the client object, or the URL) and limits: as with one createAdapter call,
+ * the namespaces of a server share one connection, while a second server with the same
+ * pubClient gets its own (SharedConnection.acquire).
+ */
+const directConnections = { byClient: new WeakMap(), byUrl: new Map() };
+
+function directConnection(pubClient, { opts, url, tlsCa }) {
+  let table = directConnections.byUrl;
+  if (pubClient !== null && (typeof pubClient === "object" || typeof pubClient === "function")) {
+    table = directConnections.byClient.get(pubClient);
+    if (!table) directConnections.byClient.set(pubClient, (table = new Map()));
+  }
+  const id = JSON.stringify([url, opts.limits]);
+  let shared = table.get(id);
+  if (!shared) table.set(id, (shared = new SharedConnection(url, opts.limits, tlsCa)));
+  return shared;
+}
+
 class RedisAdapter extends Adapter {
   /**
+   * The official adapter's constructor, so that a subclass can call `super(nsp, pubClient,
+   * subClient, opts)`. `pubClient` is read for its settings (a node-redis or ioredis client, a
+   * URL, settings, seeds, or nothing for redis://127.0.0.1:6379); `subClient` is only checked.
+   *
    * @param nsp the socket.io namespace
-   * @param shared the connection shared by the namespaces
-   * @param opts validated options
    * @param pubClient, subClient what the user passed, kept for the public properties
+   * @param opts the options of createAdapter (or what its factory prepared, under PREPARED)
    */
-  constructor(nsp, shared, opts, pubClient, subClient) {
+  constructor(nsp, pubClient, subClient, opts) {
+    let prepared = opts && opts[PREPARED];
+    if (!prepared) {
+      const checked = prepare(pubClient, subClient, opts);
+      prepared = { opts: checked.opts, shared: directConnection(pubClient, checked) };
+    }
     super(nsp);
+    ({ opts, shared: this._shared } = prepared);
     this.pubClient = pubClient;
     this.subClient = subClient;
     this.prefix = opts.key;
     this.requestsTimeout = opts.requestsTimeout;
     this.publishOnSpecificResponseChannel = opts.publishOnSpecificResponseChannel;
-    this._shared = shared;
-    this._lease = shared.acquire(nsp.name);
+    /** The msgpack encoder/decoder of every message (notepack.io, the official default). */
+    this.parser = notepack;
+    this._lease = this._shared.acquire(nsp.name);
     this._closed = false;
     this._warnedNoErrorListener = false;
     this.engine = native.Engine.classic(
@@ -132,12 +183,21 @@ class RedisAdapter extends Adapter {
       ...engineCallbacks(this),
     );
     this.uid = this.engine.uid;
+    // The official adapter's channel properties. The core names and uses the channels; it
+    // tells the broadcast channel `K#N#` and this node's response channel `K-response#N#U#`.
+    const { main, responses } = this.engine.channels;
+    this.channel = main;
+    this.specificResponseChannel = responses;
+    this.responseChannel = responses.slice(0, -(this.uid.length + 1));
+    this.requestChannel = `${opts.key}-request#${nsp.name}#`;
     /** Broadcasts with ack waiting for other nodes' client counts and acks, by request id. */
     this.ackRequests = new Map();
     this.ready = new Promise((resolve) => (this._resolveReady = resolve));
     this.on("create-room", (room) => this.engine.roomCreated(String(room)));
     this.on("delete-room", (room) => this.engine.roomDeleted(String(room)));
     this.perRoomSubscriptions = opts.perRoomSubscriptions;
+    this._coalesceWrites = opts.coalesceWrites;
+    debug("namespace %s: node %s on %s (requestsTimeout %d ms, perRoomSubscriptions %s)", nsp.name, this.uid, this.channel, opts.requestsTimeout, opts.perRoomSubscriptions);
   }
 
   /**
@@ -501,12 +561,10 @@ function normaliseArguments(args) {
  */
 function createAdapter(...args) {
   const { pubClient, subClient, opts: rawOpts } = normaliseArguments(args);
-  const opts = validateOptions(rawOpts);
-  const url = resolveRedisUrl(pubClient, "pubClient");
-  if (subClient !== undefined && subClient !== null) resolveRedisUrl(subClient, "subClient");
-  const shared = new SharedConnection(url, opts.limits, resolveTlsCa(pubClient));
+  const { opts, url, tlsCa } = prepare(pubClient, subClient, rawOpts);
+  const prepared = { [PREPARED]: { opts, shared: new SharedConnection(url, opts.limits, tlsCa) } };
   return function (nsp) {
-    return new RedisAdapter(nsp, shared, opts, pubClient, subClient);
+    return new RedisAdapter(nsp, pubClient, subClient, prepared);
   };
 }
 
@@ -516,6 +574,9 @@ module.exports = createAdapter;
 module.exports.createAdapter = createAdapter;
 module.exports.RedisAdapter = RedisAdapter;
 module.exports.RequestType = RequestType;
-module.exports.Emitter = require("./lib/emitter").Emitter;
+const { Emitter, BroadcastOperator, RESERVED_EVENTS } = require("./lib/emitter");
+module.exports.Emitter = Emitter;
+module.exports.BroadcastOperator = BroadcastOperator;
+module.exports.RESERVED_EVENTS = RESERVED_EVENTS;
 module.exports.createShardedAdapter = require("./lib/sharded").createShardedAdapter;
 module.exports.default = createAdapter;

@@ -4,5 +4,8 @@ import cjs from "./index.js";
 export const createAdapter = cjs.createAdapter;
 export const RedisAdapter = cjs.RedisAdapter;
 export const Emitter = cjs.Emitter;
+export const BroadcastOperator = cjs.BroadcastOperator;
+export const RESERVED_EVENTS = cjs.RESERVED_EVENTS;
+export const RequestType = cjs.RequestType;
 export const createShardedAdapter = cjs.createShardedAdapter;
 export default cjs;

@@ -31,10 +31,18 @@ pub mod config;
 pub mod emitter;
 pub mod endpoint;
 pub mod error;
+#[cfg(feature = "c-api")]
 #[allow(unsafe_code)]
 pub mod ffi;
+/// Without the C API (feature `c-api`), only the FFI layer's allocator hook is built.
+#[cfg(not(feature = "c-api"))]
+#[allow(unsafe_code)]
+mod ffi {
+    pub(crate) mod heap;
+}
 pub mod host;
 pub mod limits;
+pub mod log;
 mod namespace;
 pub mod outbox;
 pub mod protocol;

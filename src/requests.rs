@@ -82,6 +82,7 @@ impl PendingRequests {
     /// Registers request `id` expecting `expected` (≥ 1) responses.
     pub fn register(&self, id: &str, kind: RequestType, expected: usize) -> Ticket {
         let (tx, rx) = oneshot::channel();
+        tracing::debug!(id, ?kind, expected, "request sent");
         self.lock().insert(id.to_owned(), Pending { kind, expected, received: 0, items: Vec::new(), done: Some(tx) });
         Ticket { id: id.to_owned(), done: rx }
     }
@@ -130,6 +131,7 @@ impl PendingRequests {
         let Some(pending) = self.lock().remove(&ticket.id) else {
             return Outcome { error: Some(Error::Closed), ..Outcome::nobody_to_ask() };
         };
+        tracing::debug!(id = %ticket.id, kind = ?pending.kind, received = pending.received, expected = pending.expected, timed_out, "request settled");
         let error = if timed_out && pending.received < pending.expected {
             Some(Error::Timeout { message: timeout_message(pending.kind, pending.received, pending.expected), received: pending.received, expected: pending.expected })
         } else if pending.received < pending.expected {

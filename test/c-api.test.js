@@ -13,10 +13,14 @@ const os = require("node:os");
 const path = require("node:path");
 const { startServers, uniqueKey, stopAll } = require("./helpers/cluster");
 const { privateRedis, stopAllRedis } = require("./helpers/private-redis");
+const { cLibrary } = require("./helpers/c-library");
 
 const root = path.join(__dirname, "..");
-const libDir = path.join(root, "target", "release");
 const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
+
+// Every C program here is built against the library as users get it (helpers/c-library.js).
+const { libDir, flags: libraryFlags } = cLibrary();
+const pkgConfigFlags = () => libraryFlags;
 
 after(async () => {
   await stopAll();
@@ -24,7 +28,7 @@ after(async () => {
 });
 
 function compile(source, out, extra = []) {
-  execFileSync("cc", ["-std=c11", "-Wall", "-Wextra", "-Werror", `-I${path.join(root, "include")}`, source, `-L${libDir}`, "-lsioadapter", "-o", out, ...extra], { stdio: "inherit" });
+  execFileSync("cc", ["-std=c11", "-Wall", "-Wextra", "-Werror", source, ...pkgConfigFlags(), "-o", out, ...extra], { stdio: "inherit" });
 }
 
 function hasValgrind() {
@@ -188,13 +192,42 @@ test("a C host is a node of the cluster: Node (official adapter) fetches its soc
   assert.match(host.out(), /^FREED$/m);
 });
 
-/** Compiler flags for the library: pkg-config with include/sioadapter.pc when installed. */
-function pkgConfigFlags() {
-  const env = { ...process.env, PKG_CONFIG_PATH: path.join(root, "include") };
-  const run = spawnSync("pkg-config", ["--cflags", "--libs", "sioadapter"], { env, encoding: "utf8" });
-  if (run.status === 0) return run.stdout.trim().split(/\s+/);
-  return [`-I${path.join(root, "include")}`, `-L${libDir}`, "-lsioadapter"];
-}
+// bindings/c/install.sh, as a user runs it: into a fresh prefix (here staged with --destdir too),
+// a versioned library whose SONAME carries the major version, the header, and a pkg-config file
+// with the final paths and the workspace's one version; a program built with nothing but that
+// pkg-config file needs libsioadapter.so.<major> and runs.
+test("the C library installs into a prefix: SONAME libsioadapter.so.<major>, header, pkg-config file; a program built with pkg-config alone runs", { timeout: 60000 }, (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sioadapter-install-"));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const version = /\[workspace\.package\][^[]*?\nversion = "([^"]+)"/.exec(fs.readFileSync(path.join(root, "Cargo.toml"), "utf8"))[1];
+  const major = version.split(".")[0];
+  const finalPrefix = path.join(dir, "usr");
+  const stage = path.join(dir, "stage");
+  execFileSync("bash", [path.join(root, "bindings", "c", "install.sh"), "--prefix", finalPrefix, "--destdir", stage, "--no-build"], { stdio: ["ignore", "ignore", "inherit"] });
+  // Staged: nothing under the final prefix yet, everything under stage/<prefix>.
+  assert.ok(!fs.existsSync(finalPrefix), "--destdir installed outside the staging folder");
+  fs.renameSync(path.join(stage, finalPrefix), finalPrefix);
+  const lib = path.join(finalPrefix, "lib");
+  assert.strictEqual(fs.readlinkSync(path.join(lib, "libsioadapter.so")), `libsioadapter.so.${major}`);
+  assert.strictEqual(fs.readlinkSync(path.join(lib, `libsioadapter.so.${major}`)), `libsioadapter.so.${version}`);
+  assert.ok(fs.statSync(path.join(lib, "libsioadapter.a")).size > 0);
+  assert.strictEqual(fs.readFileSync(path.join(finalPrefix, "include", "sioadapter.h"), "utf8"), fs.readFileSync(path.join(root, "include", "sioadapter.h"), "utf8"));
+  const dynamic = execFileSync("readelf", ["-d", path.join(lib, `libsioadapter.so.${version}`)], { encoding: "utf8" });
+  assert.match(dynamic, new RegExp(`\\(SONAME\\)\\s+Library soname: \\[libsioadapter\\.so\\.${major}\\]`));
+
+  const env = { ...process.env, PKG_CONFIG_PATH: path.join(lib, "pkgconfig") };
+  assert.strictEqual(execFileSync("pkg-config", ["--modversion", "sioadapter"], { env, encoding: "utf8" }).trim(), version);
+  const flags = execFileSync("pkg-config", ["--cflags", "--libs", "sioadapter"], { env, encoding: "utf8" }).trim();
+  assert.strictEqual(flags, `-I${path.join(finalPrefix, "include")} -L${lib} -lsioadapter`);
+  const exe = path.join(dir, "emitter_test");
+  execFileSync("cc", ["-std=c11", "-Wall", "-Wextra", "-Werror", path.join(__dirname, "c", "emitter_test.c"), ...flags.split(" "), "-o", exe], { stdio: "inherit" });
+  assert.match(execFileSync("readelf", ["-d", exe], { encoding: "utf8" }), new RegExp(`\\(NEEDED\\)\\s+Shared library: \\[libsioadapter\\.so\\.${major}\\]`));
+  // emitter_test checks sio_version() against the header's SIO_VERSION_*, then emits (nobody
+  // listens on its unique key) and flushes.
+  const run = spawnSync(exe, [REDIS_URL, uniqueKey()], { env: { ...process.env, LD_LIBRARY_PATH: lib }, encoding: "utf8", timeout: 30000 });
+  assert.strictEqual(run.status, 0, `emitter_test: ${run.error ?? run.signal ?? `exit ${run.status}`}\n${run.stdout}\n${run.stderr}`);
+  assert.match(run.stdout, /^ok 1 - the library's version is the header's$/m);
+});
 
 test("the C++ example builds with -Werror (pkg-config flags) and its event reaches a room member", { timeout: 60000 }, async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sioadapter-cpp-"));
@@ -356,4 +389,11 @@ test("C limits: messages over sio_limits dropped and reported (SIO_EVENT_DROPPED
 // under valgrind when installed (no leaks).
 test("C receive buffer: a blocking callback does not stall the connection; drops over max_receive_buffer_bytes counted and reported", { timeout: 240000 }, (t) => {
   runCProgram(t, "receive_test.c", { flags: ["-pthread"], timeout: 200000, minChecks: 20 });
+});
+
+// sio_set_log_callback: test/c/log_test.c (see its header): the library's debug events (its link
+// going down on an unreachable port) reach the callback with their level and module, not above the
+// chosen level, and none once it is turned off; under valgrind when installed (no leaks).
+test("C log callback: debug events reach sio_set_log_callback's callback, and stop when it is turned off", { timeout: 90000 }, (t) => {
+  runCProgram(t, "log_test.c", { timeout: 60000, minChecks: 10 });
 });

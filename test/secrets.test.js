@@ -16,7 +16,7 @@
 //            Server (io.of('/') creates the adapter) with an 'error' listener: the throw, or the
 //            first 'error' event, then serverCount/allRooms/fetchSockets/serverSideEmitWithAck
 //            (rejections), stats(), close() (rejection);
-//   warn     createAdapter(src) with no 'error' listener: the console.warn that replaces it;
+//   warn     createAdapter(src) with no 'error' listener: the process warning that replaces it;
 //   sharded  createShardedAdapter(src) likewise (with a listener);
 //   emitter  new Emitter(src): the throw, or emit + close();
 //   subClient createAdapter('redis://127.0.0.1:1', src): the throw when src is rejected (nothing
@@ -297,13 +297,13 @@ async function runChild(rowName) {
       if (stats.ok) note(p, 'stats()', JSON.stringify(stats.value));
       await attempt('rejection of close()', () => a.adapter.close());
     },
-    // Without an 'error' listener: the adapter warns on the console instead (noted as 'process').
+    // Without an 'error' listener: the adapter emits a process warning instead (noted as 'process').
     async warn(attempt) {
       const src = made();
       const r = await attempt('thrown by createAdapter', () => createAdapter(src));
       const a = r.ok && (await attach(r.value, null, attempt));
       if (!a) return;
-      await until(() => seen.some((s) => s.kind === 'console.warn' && s.text.includes("add an 'error' listener")));
+      await until(() => seen.some((s) => s.kind === 'process warning' && s.text.includes("add an 'error' listener")));
       await attempt('rejection of close()', () => a.adapter.close());
     },
     async sharded(attempt, p) {
@@ -449,8 +449,7 @@ if (process.env.SIO_SECRETS_CHILD) {
   describe('no Redis password in anything a user can see', { timeout: 120000 }, () => {
     const { privateRedis, stopAllRedis } = require('./helpers/private-redis');
     const { command } = require('./helpers/redis-process');
-    const root = path.join(__dirname, '..');
-    const libDir = path.join(root, 'target', 'release');
+    const { libDir, flags } = require('./helpers/c-library').cLibrary();
     let auth;
     let dir;
     let results; // row name -> run()
@@ -469,8 +468,7 @@ if (process.env.SIO_SECRETS_CHILD) {
       // The C program, one process per URL, runs while the rows do.
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sioadapter-secrets-'));
       const exe = path.join(dir, 'secrets_test');
-      execFileSync('cc', ['-std=c11', '-Wall', '-Wextra', '-Werror', `-I${path.join(root, 'include')}`, path.join(__dirname, 'c', 'secrets_test.c'),
-        `-L${libDir}`, '-lsioadapter', '-o', exe], { stdio: 'inherit' });
+      execFileSync('cc', ['-std=c11', '-Wall', '-Wextra', '-Werror', path.join(__dirname, 'c', 'secrets_test.c'), ...flags, '-o', exe], { stdio: 'inherit' });
       const cEnv = { ...process.env, LD_LIBRARY_PATH: libDir };
       const cRuns = Promise.all(C_URLS.map((c) => run(exe, [typeof c.url === 'function' ? c.url(auth.port) : c.url], { env: cEnv })))
         .then((r) => (cResults = r), (err) => (cResults = err));
@@ -501,8 +499,8 @@ if (process.env.SIO_SECRETS_CHILD) {
         // Not vacuous: each main path showed the user something, and the row's patterns were seen.
         const by = (p) => seen.filter((s) => s.path === p);
         for (const p of ['adapter', 'sharded']) assert.ok(by(p).length > 0, `path ${p}: nothing was seen (no throw, no 'error' event, no rejection)`);
-        const warned = seen.filter((s) => s.kind === 'console.warn' && s.text.includes("add an 'error' listener"));
-        assert.ok(by('warn').length > 0 || warned.length > 0, "path warn: neither a throw nor the console warning of an adapter without 'error' listener");
+        const warned = seen.filter((s) => s.kind === 'process warning' && s.text.includes("add an 'error' listener"));
+        assert.ok(by('warn').length > 0 || warned.length > 0, "path warn: neither a throw nor the process warning of an adapter without 'error' listener");
         const all = seen.map((s) => s.text).join('\n');
         for (const pattern of row.expect) assert.match(all, pattern, `the row's expected text ${pattern} was not seen`);
         if (row.auth) {

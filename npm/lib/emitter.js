@@ -8,6 +8,7 @@ const native = require("./native");
 const { resolveRedisUrl, resolveTlsCa, optionError } = require("./connection");
 const { readLimits } = require("./limits");
 
+/** Event names `emit` and `serverSideEmit` refuse (socket.io's own events), as officially exported. */
 const RESERVED_EVENTS = new Set(native.PROTOCOL.reservedEvents);
 
 function checkEvent(ev) {
@@ -104,6 +105,11 @@ class Emitter {
     this._native = new native.NativeEmitter(this._shared.connection, this.opts.key, this._nsp, limits);
   }
 
+  /** The namespace this emitter emits into, with its leading "/". */
+  get nsp() {
+    return this._nsp;
+  }
+
   /** The emitter of another namespace (a leading "/" is added when missing). */
   of(nsp) {
     return new Emitter(this.redisClient, this.opts, nsp, this._shared);
@@ -152,10 +158,18 @@ class Emitter {
     this._native.serverSideEmit(JSON.stringify(args));
   }
 
+  /**
+   * The Redis connection's counters and link state (`published`, `dropped`, `pending`,
+   * `link`, ...), shared by the emitters made with `of()` from this one.
+   */
+  stats() {
+    return { redis: this._shared.connection.stats() };
+  }
+
   /** Sends what is queued (for a short while at most) and closes the connection. */
   close() {
     return this._shared.connection.close();
   }
 }
 
-module.exports = { Emitter, BroadcastOperator };
+module.exports = { Emitter, BroadcastOperator, RESERVED_EVENTS };

@@ -8,6 +8,7 @@
 
 const native = require("./native");
 const { coalesceFlushes } = require("./coalesce");
+const { debug, warn } = require("./log");
 
 /** An Error with the message and code of a native result (`{error, code}`). */
 function nativeError(result) {
@@ -73,7 +74,7 @@ const engineHostMethods = {
   _onBatch(data, count, more) {
     // The engine.io server exists once the socket.io server is attached, which may be after
     // the adapter was made.
-    coalesceFlushes(this.nsp.server.engine);
+    if (this._coalesceWrites !== false) coalesceFlushes(this.nsp.server.engine);
     try {
       const header = count * 8;
       let start = header;
@@ -97,6 +98,7 @@ const engineHostMethods = {
 
   _onEngineEvent(kind, message) {
     if (this._closed) return;
+    debug("namespace %s: %s %s", this.nsp.name, kind, message);
     if (kind === "ready") {
       this._resolveReady();
       this.emit("ready");
@@ -113,7 +115,7 @@ const engineHostMethods = {
       this.emit("error", err);
     } else if (!this._warnedNoErrorListener) {
       this._warnedNoErrorListener = true;
-      console.warn(`sioadapter (${this.nsp.name}): ${err.message} (add an 'error' listener on the adapter to handle these)`);
+      warn(`sioadapter (${this.nsp.name}): ${err.message} (add an 'error' listener on the adapter to handle these)`, "SIO_NO_ERROR_LISTENER");
     }
   },
 };

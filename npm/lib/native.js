@@ -1,31 +1,81 @@
 "use strict";
-// Loads the napi addon: the prebuilt file shipped in the package (or built from the repository
-// by scripts/build.js), named after the platform like napi-rs names its artifacts.
+// Loads the napi addon, the way napi-rs packages do. In order:
+//   1. `sioadapter.<platform>.node` next to the package: built from the repository by
+//      scripts/build.js, or carried by a tarball made with `npm pack` in a checkout;
+//   2. the prebuilt package for this platform, `sioadapter-<platform>`: one of the package's
+//      optionalDependencies, which npm installs only where its os/cpu/libc match.
+// Nothing is built here; when neither is there the error says what to install or build.
 
 const path = require("path");
 const fs = require("fs");
+const { TARGETS, currentTarget, binaryName, packageName } = require("../scripts/targets");
+const { version } = require("../package.json");
 
-function platformTriple() {
-  const { platform, arch } = process;
-  if (platform === "linux") {
-    const report = typeof process.report?.getReport === "function" ? process.report.getReport() : null;
-    const glibc = report && report.header && report.header.glibcVersionRuntime;
-    return `linux-${arch}-${glibc ? "gnu" : "musl"}`;
-  }
-  return `${platform}-${arch}`;
-}
-
-const FILE = `sioadapter.${platformTriple()}.node`;
+const pkgDir = path.join(__dirname, "..");
+const TARGET = currentTarget();
+const FILE = binaryName(TARGET);
+const PACKAGE = packageName(TARGET);
 
 function load() {
-  const local = path.join(__dirname, "..", FILE);
-  if (fs.existsSync(local)) return require(local);
-  const err = new Error(
-    `sioadapter: the native addon ${FILE} is missing. Build it with \`npm run build\` in ${path.join(__dirname, "..")} ` +
-      "(needs Rust: https://rustup.rs) or install a package that ships it.",
-  );
+  const tried = [];
+  const local = path.join(pkgDir, FILE);
+  if (fs.existsSync(local)) {
+    try {
+      return require(local);
+    } catch (err) {
+      tried.push({ what: local, why: err.message, err });
+    }
+  } else {
+    tried.push({ what: local, why: "not there" });
+  }
+
+  if (TARGETS[TARGET]) {
+    let manifest = null;
+    try {
+      manifest = require(`${PACKAGE}/package.json`);
+    } catch (err) {
+      tried.push({ what: `the package ${PACKAGE}`, why: err.code === "MODULE_NOT_FOUND" ? "not installed" : err.message, err });
+    }
+    if (manifest && manifest.version !== version) {
+      tried.push({ what: `the package ${PACKAGE}`, why: `version ${manifest.version} is installed, sioadapter ${version} needs the same version` });
+    } else if (manifest) {
+      try {
+        return require(PACKAGE);
+      } catch (err) {
+        tried.push({ what: `the package ${PACKAGE}`, why: err.message, err });
+      }
+    }
+  }
+  throw missing(tried);
+}
+
+function missing(tried) {
+  const lines = [`sioadapter: no native addon loads on this platform (${TARGET}). Tried:`];
+  for (const t of tried) lines.push(`  - ${t.what}: ${t.why}`);
+  if (fs.existsSync(path.join(pkgDir, "..", "bindings", "node", "Cargo.toml"))) {
+    // a checkout of the repository
+    lines.push(`Build it from the Rust sources with \`npm run build\` in ${pkgDir} (needs Rust: https://rustup.rs).`);
+  } else {
+    if (TARGETS[TARGET]) {
+      lines.push(
+        `The prebuilt addon comes in ${PACKAGE}@${version}, an optional dependency of sioadapter: ` +
+          `reinstall without --omit=optional / --no-optional, or add it with \`npm install ${PACKAGE}@${version}\`.`,
+      );
+    } else {
+      lines.push(`No prebuilt package is published for ${TARGET} (there are: ${Object.keys(TARGETS).join(", ")}).`);
+    }
+    lines.push(
+      "Or build it from source (needs Rust: https://rustup.rs): in a checkout of the sioadapter repository, " +
+        "`cd npm && npm install && npm pack` makes a tarball that carries the addon for this platform; install that.",
+    );
+  }
+  const err = new Error(lines.join("\n"));
   err.code = "ERR_SIO_NATIVE_MISSING";
-  throw err;
+  err.target = TARGET;
+  err.package = PACKAGE;
+  const cause = tried.find((t) => t.err && t.err.code !== "MODULE_NOT_FOUND");
+  if (cause) err.cause = cause.err;
+  return err;
 }
 
 module.exports = load();

@@ -1,24 +1,19 @@
 #!/usr/bin/env node
 "use strict";
 // Builds the addon from the Rust sources of the repository this package lives in, and copies
-// it next to index.js. `node scripts/build.js --if-missing` does nothing when it is there.
+// it next to index.js as sioadapter.<platform>.node (the first place lib/native.js looks).
+// `node scripts/build.js --if-missing` does nothing when that file is there.
 
 const { spawnSync } = require("child_process");
 const fs = require("fs");
 const path = require("path");
+const { CARGO_LIB, binaryName, currentTarget } = require("./targets");
 
 const pkgDir = path.join(__dirname, "..");
 const repo = path.join(pkgDir, "..");
 const ifMissing = process.argv.includes("--if-missing");
 
-function targetFile() {
-  const { platform, arch } = process;
-  const report = platform === "linux" && typeof process.report?.getReport === "function" ? process.report.getReport() : null;
-  const abi = platform === "linux" ? (report && report.header.glibcVersionRuntime ? "-gnu" : "-musl") : "";
-  return path.join(pkgDir, `sioadapter.${platform}-${arch}${abi}.node`);
-}
-
-const out = targetFile();
+const out = path.join(pkgDir, binaryName(currentTarget()));
 if (ifMissing && fs.existsSync(out)) process.exit(0);
 
 if (!fs.existsSync(path.join(repo, "bindings", "node", "Cargo.toml"))) {
@@ -34,7 +29,7 @@ if (result.error) {
 if (result.status !== 0) process.exit(result.status || 1);
 
 const targetDir = process.env.CARGO_TARGET_DIR || path.join(repo, "target");
-const libName = { linux: "libsioadapter_node.so", darwin: "libsioadapter_node.dylib", win32: "sioadapter_node.dll" }[process.platform];
+const libName = CARGO_LIB[process.platform] || CARGO_LIB.linux;
 // Copy then rename: a running process that has the old addon mapped keeps its inode intact.
 const tmp = `${out}.${process.pid}.tmp`;
 fs.copyFileSync(path.join(targetDir, "release", libName), tmp);

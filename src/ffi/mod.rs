@@ -21,6 +21,7 @@ mod adapter;
 mod emitter;
 pub(crate) mod heap;
 mod host;
+mod log;
 
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, CStr, CString};
@@ -31,6 +32,7 @@ use crate::error::{Error, ErrorCode};
 pub use adapter::*;
 pub use emitter::*;
 pub use host::{SioCompletion, SioEvent, SioHostCallbacks, SioRequest};
+pub use log::*;
 
 /// Major version of the library (and of `include/sioadapter.h`).
 pub const SIO_VERSION_MAJOR: u32 = 0;

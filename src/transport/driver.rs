@@ -219,6 +219,9 @@ impl<W: Wire> Link<W> {
         let before = machine.state();
         let steps = machine.on(event, at);
         let state = machine.state();
+        if state != before {
+            tracing::debug!("link {before:?} -> {state:?}");
+        }
         self.state.send_if_modified(|s| std::mem::replace(s, state) != state);
         let mut rest = Vec::new();
         let mut reported = false;

@@ -173,6 +173,34 @@ fn napi_failure(err: JsError) -> JsError<Code> {
     JsError::new(ErrorCode::Option.as_str(), err.reason.clone())
 }
 
+/// `log(level, target, text)`, as JS passes it to [`set_logger`].
+type LogCallback<'a> = Function<'a, napi::bindgen_prelude::FnArgs<(u32, String, String)>, ()>;
+type LogFn = ThreadsafeFunction<(u32, String, String), (), napi::bindgen_prelude::FnArgs<(u32, String, String)>, Status, false, true>;
+
+/// Sends the core's log events up to `level` (0 off, 1 error, 2 warn, 3 info, 4 debug, 5 trace)
+/// to `log(level, target, text)` on the JS thread (through a weak thread-safe function: it never
+/// keeps the process alive), or stops (`log` absent, or `level` 0). Returns false when another
+/// logger owned the addon's events already (it never does: the addon has its own copy of the
+/// core).
+#[napi(catch_unwind)]
+pub fn set_logger(level: u32, log: Option<LogCallback<'_>>) -> Result<bool, Code> {
+    let sink: Option<sioadapter::log::Sink> = match log {
+        None => None,
+        Some(log) => {
+            let log: LogFn = log
+                .build_threadsafe_function::<(u32, String, String)>()
+                .weak::<true>()
+                .callee_handled::<false>()
+                .build_callback(|ctx: ThreadsafeCallContext<(u32, String, String)>| Ok(ctx.value.into()))
+                .map_err(napi_failure)?;
+            Some(Arc::new(move |level: sioadapter::log::Level, target: &str, text: &str| {
+                log.call((sioadapter::log::rank(&level) as u32, target.to_owned(), text.to_owned()), ThreadsafeFunctionCallMode::NonBlocking);
+            }))
+        }
+    };
+    sioadapter::log::set_sink(level as usize, sink).map_err(|e| JsError::new(e.code().as_str(), e.to_string()))
+}
+
 /// JSON text from JS (`JSON.stringify` output), checked once.
 fn json(text: String, what: &'static str) -> Result<RawJson, Code> {
     raw_json(text, what).map_err(js_error)
