@@ -189,9 +189,14 @@ mod tests {
 
     #[test]
     fn debug_hides_the_password() {
-        let config = RedisConfig::from_url("redis+sentinel://:pw1@h:1/m?sentinelPassword=pw2").unwrap();
-        let text = format!("{config:?}");
-        assert!(text.contains("redis+sentinel://:***@h:1/m?sentinelPassword=***"), "{text}");
-        assert!(!text.contains("pw1") && !text.contains("pw2"), "{text}");
+        let mut cases = vec![("redis://user:pw1@h:1/0", "redis://user:***@h:1/0")];
+        if cfg!(feature = "sentinel") {
+            cases.push(("redis+sentinel://:pw1@h:1/m?sentinelPassword=pw2", "redis+sentinel://:***@h:1/m?sentinelPassword=***"));
+        }
+        for (url, shown) in cases {
+            let text = format!("{:?}", RedisConfig::from_url(url).unwrap());
+            assert!(text.contains(shown), "{text}");
+            assert!(!text.contains("pw1") && !text.contains("pw2"), "{text}");
+        }
     }
 }

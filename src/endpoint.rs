@@ -40,8 +40,10 @@ pub struct SentinelEndpoint {
     /// The name of the monitored primary (`sentinel monitor <name> ...`).
     pub name: String,
     /// `user[:password]@` of the data nodes, kept verbatim (percent-encoded), or empty.
+    #[cfg_attr(not(feature = "sentinel"), allow(dead_code))]
     pub(crate) userinfo: String,
     /// The database of the data nodes.
+    #[cfg_attr(not(feature = "sentinel"), allow(dead_code))]
     pub(crate) db: u32,
     pub(crate) sentinel_username: Option<String>,
     pub(crate) sentinel_password: Option<String>,
@@ -62,6 +64,34 @@ pub struct ClusterEndpoint {
     pub(crate) tls: Tls,
 }
 
+/// An optional part of the crate (a Cargo feature, on by default) that some URLs need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feature {
+    /// `tls`: `rediss://`, `rediss+sentinel://`, `rediss+cluster://`, `sentinelTls=true`.
+    Tls,
+    /// `sentinel`: `redis+sentinel://`.
+    Sentinel,
+}
+
+impl Feature {
+    /// Whether this build of the crate has it.
+    pub const fn built(self) -> bool {
+        match self {
+            Feature::Tls => cfg!(feature = "tls"),
+            Feature::Sentinel => cfg!(feature = "sentinel"),
+        }
+    }
+
+    /// The error for a URL that needs it, in a build without it.
+    pub fn missing(self) -> Error {
+        let (what, name) = match self {
+            Feature::Tls => ("TLS", "tls"),
+            Feature::Sentinel => ("Redis Sentinel", "sentinel"),
+        };
+        Error::InvalidOption { option: "url", reason: format!("{what} needs sioadapter's `{name}` Cargo feature, which this build leaves out") }
+    }
+}
+
 impl Endpoint {
     /// Parses `url`.
     ///
@@ -78,13 +108,30 @@ impl Endpoint {
     /// assert!(!err.to_string().contains("secret")); // passwords never reach messages
     /// ```
     pub fn parse(url: &str) -> Result<Endpoint, Error> {
-        if let Some(parts) = MultiHostUrl::parse(url, "sentinel", 26379) {
-            return SentinelEndpoint::from_parts(url, parts?).map(Endpoint::Sentinel);
+        if !Feature::Tls.built() && url.trim_start().get(..6).is_some_and(|scheme| scheme.eq_ignore_ascii_case("rediss")) {
+            return Err(Feature::Tls.missing());
         }
-        if let Some(parts) = MultiHostUrl::parse(url, "cluster", 6379) {
-            return ClusterEndpoint::from_parts(url, parts?).map(Endpoint::Cluster);
+        let endpoint = if let Some(parts) = MultiHostUrl::parse(url, "sentinel", 26379) {
+            SentinelEndpoint::from_parts(url, parts?).map(Endpoint::Sentinel)
+        } else if let Some(parts) = MultiHostUrl::parse(url, "cluster", 6379) {
+            ClusterEndpoint::from_parts(url, parts?).map(Endpoint::Cluster)
+        } else {
+            ServerEndpoint::parse(url).map(Endpoint::Server)
+        }?;
+        match endpoint.needs().into_iter().find(|feature| !feature.built()) {
+            Some(feature) => Err(feature.missing()),
+            None => Ok(endpoint),
         }
-        ServerEndpoint::parse(url).map(Endpoint::Server)
+    }
+
+    /// The optional parts of the crate that reaching this endpoint needs.
+    fn needs(&self) -> Vec<Feature> {
+        let (sentinel, tls) = match self {
+            Endpoint::Server(server) => (false, matches!(server.info.addr(), redis::ConnectionAddr::TcpTls { .. })),
+            Endpoint::Sentinel(s) => (true, s.tls.on || s.sentinel_tls.on),
+            Endpoint::Cluster(c) => (false, c.tls.on),
+        };
+        [(sentinel, Feature::Sentinel), (tls, Feature::Tls)].into_iter().filter_map(|(needed, feature)| needed.then_some(feature)).collect()
     }
 
     /// True for TLS whose certificates are not verified (`#insecure`).
@@ -148,6 +195,7 @@ impl SentinelEndpoint {
     }
 
     /// The URL of the data node at `addr`, with the URL's credentials, database and TLS mode.
+    #[cfg(feature = "sentinel")]
     pub(crate) fn node_url(&self, addr: &str) -> String {
         self.tls.url(&self.userinfo, addr, &format!("/{}", self.db))
     }
@@ -273,6 +321,7 @@ pub(crate) fn invalid_url(url: &str, reason: &str) -> Error {
 mod tests {
     use super::*;
 
+    #[cfg(all(feature = "tls", feature = "sentinel"))]
     fn sentinel(url: &str) -> SentinelEndpoint {
         match Endpoint::parse(url) {
             Ok(Endpoint::Sentinel(s)) => s,
@@ -280,6 +329,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "tls")]
     fn cluster(url: &str) -> Result<ClusterEndpoint, Error> {
         match Endpoint::parse(url)? {
             Endpoint::Cluster(c) => Ok(c),
@@ -288,6 +338,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(all(feature = "tls", feature = "sentinel"))]
     fn tls_to_the_primary_and_to_the_sentinels_is_chosen_by_the_url() {
         let both = sentinel("rediss+sentinel://:pw@s:1/m/2");
         assert_eq!(both.node_url("p:6379"), "rediss://:pw@p:6379/2");
@@ -306,6 +357,24 @@ mod tests {
     }
 
     #[test]
+    fn each_feature_is_refused_clearly_when_left_out_and_accepted_when_built() {
+        let cases =
+            [("rediss://h:1", Feature::Tls), ("rediss+cluster://h:1", Feature::Tls), ("rediss+sentinel://s:1/m", Feature::Tls), ("redis+sentinel://s:1/m", Feature::Sentinel)];
+        for (url, feature) in cases {
+            match (Endpoint::parse(url), feature.built()) {
+                (Ok(_), true) => {}
+                (Err(err), false) => assert!(err.to_string().contains(&format!("`{}` Cargo feature", if feature == Feature::Tls { "tls" } else { "sentinel" })), "{url}: {err}"),
+                (result, built) => panic!("{url}: {:?} with the feature {}", result.map(|_| ()), if built { "built" } else { "left out" }),
+            }
+        }
+        // Sentinel without TLS to the primary but with TLS to the sentinels needs both.
+        let both = Endpoint::parse("redis+sentinel://s:1/m?sentinelTls=true");
+        assert_eq!(both.is_ok(), Feature::Tls.built() && Feature::Sentinel.built());
+        assert!(Endpoint::parse("redis://h:1").is_ok() && Endpoint::parse("redis+cluster://h:1").is_ok());
+    }
+
+    #[test]
+    #[cfg(feature = "tls")]
     fn tls_reaches_every_cluster_node_over_tls() {
         assert_eq!(cluster("redis+cluster://u:p@h:1").unwrap().node_url("n:2"), "redis://u:p@n:2");
         assert_eq!(cluster("rediss+cluster://u:p@h:1").unwrap().node_url("n:2"), "rediss://u:p@n:2");
@@ -321,7 +390,9 @@ mod tests {
         let Ok(Endpoint::Server(server)) = Endpoint::parse("redis://u:secret@127.0.0.1:6390/3") else { panic!() };
         assert_eq!(server.info.redis_settings().db(), 3);
         assert!(!Endpoint::parse("redis://h:1").unwrap().is_insecure());
-        assert!(Endpoint::parse("rediss://h:1/#insecure").unwrap().is_insecure());
+        if Feature::Tls.built() {
+            assert!(Endpoint::parse("rediss://h:1/#insecure").unwrap().is_insecure());
+        }
         let err = Endpoint::parse("ftp://u:secret@h").err().unwrap();
         assert!(!err.to_string().contains("secret"), "{err}");
     }

@@ -88,9 +88,11 @@ impl Conns {
             Ok(())
         };
         // TLS (and whether to verify) comes from the seeds' `rediss://…[#insecure]` URLs.
-        let verified = seeds.first().is_some_and(|seed| seed.starts_with("rediss:") && !seed.ends_with("#insecure"));
         let builder = match ca {
-            Some(ca) if verified => ClusterClientBuilder::new(seeds).certs(redis::TlsCertificates { client_tls: None, root_cert: Some(ca) }),
+            #[cfg(feature = "tls")]
+            Some(ca) if seeds.first().is_some_and(|seed| seed.starts_with("rediss:") && !seed.ends_with("#insecure")) => {
+                ClusterClientBuilder::new(seeds).certs(redis::TlsCertificates { client_tls: None, root_cert: Some(ca) })
+            }
             _ => ClusterClientBuilder::new(seeds),
         };
         let client = builder

@@ -30,9 +30,11 @@ pub(crate) trait Locate: Send + 'static {
 /// TLS with verification and a CA is given (the system's roots otherwise).
 pub(crate) fn client(info: impl redis::IntoConnectionInfo, ca: Option<&[u8]>) -> Result<redis::Client, Error> {
     let info = info.into_connection_info()?;
-    let verified = matches!(info.addr(), redis::ConnectionAddr::TcpTls { insecure: false, .. });
     Ok(match ca {
-        Some(ca) if verified => redis::Client::build_with_tls(info, redis::TlsCertificates { client_tls: None, root_cert: Some(ca.to_vec()) })?,
+        #[cfg(feature = "tls")]
+        Some(ca) if matches!(info.addr(), redis::ConnectionAddr::TcpTls { insecure: false, .. }) => {
+            redis::Client::build_with_tls(info, redis::TlsCertificates { client_tls: None, root_cert: Some(ca.to_vec()) })?
+        }
         _ => redis::Client::open(info)?,
     })
 }
@@ -65,6 +67,7 @@ pub(crate) async fn is_primary(conn: &mut MultiplexedConnection) -> Result<bool,
 }
 
 /// `host:port`, with brackets around an IPv6 host.
+#[cfg(feature = "sentinel")]
 pub(crate) fn host_port(host: &str, port: impl std::fmt::Display) -> String {
     if host.contains(':') {
         format!("[{host}]:{port}")

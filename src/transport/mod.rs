@@ -14,6 +14,7 @@ mod link;
 mod locate;
 pub mod memory;
 pub mod redis;
+#[cfg(feature = "sentinel")]
 pub mod sentinel;
 mod wire;
 

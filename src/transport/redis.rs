@@ -14,7 +14,6 @@ use super::cluster::{ClusterSpec, ClusterView};
 use super::connections::Conns;
 use super::driver::{push_handler, Link, Linked, RETRY_MIN};
 use super::locate::Locate;
-use super::sentinel::SentinelSpec;
 use super::wire::Wire;
 use super::{BoxFuture, Subscriber, Subscription, Transport};
 use crate::config::RedisConfig;
@@ -41,10 +40,13 @@ impl RedisTransport {
     pub fn connect(config: &RedisConfig) -> Result<Self, Error> {
         crate::error::note_secrets(config.url());
         // rustls needs one process-wide crypto provider; another library may have set it already.
-        static PROVIDER: std::sync::Once = std::sync::Once::new();
-        PROVIDER.call_once(|| {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        });
+        #[cfg(feature = "tls")]
+        {
+            static PROVIDER: std::sync::Once = std::sync::Once::new();
+            PROVIDER.call_once(|| {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+            });
+        }
         if config.endpoint().is_insecure() {
             static WARNED: std::sync::Once = std::sync::Once::new();
             WARNED.call_once(|| tracing::warn!("TLS certificate verification is turned off (#insecure): the connection to Redis can be intercepted"));
@@ -53,7 +55,11 @@ impl RedisTransport {
         let mut sharded_seeds = None;
         let ca = config.tls_ca_pem.clone();
         let locator: Option<Box<dyn Locate>> = match config.endpoint() {
-            Endpoint::Sentinel(sentinel) => Some(Box::new(SentinelSpec::new(sentinel, ca))),
+            #[cfg(feature = "sentinel")]
+            Endpoint::Sentinel(sentinel) => Some(Box::new(super::sentinel::SentinelSpec::new(sentinel, ca))),
+            // Endpoint::parse refuses Sentinel URLs without the feature; never reached.
+            #[cfg(not(feature = "sentinel"))]
+            Endpoint::Sentinel(_) => return Err(crate::endpoint::Feature::Sentinel.missing()),
             // Sharded pub/sub on a cluster: the redis crate's cluster connection routes by slot.
             Endpoint::Cluster(endpoint) if config.sharded => {
                 sharded_seeds = Some(endpoint.seeds.iter().map(|addr| endpoint.node_url(addr)).collect::<Vec<_>>());
