@@ -523,8 +523,7 @@ export declare class Emitter<EmitEvents extends EventsMap = DefaultEventsMap> {
 export declare const RESERVED_EVENTS: ReadonlySet<string | Symbol>;
 
 /**
- * sioadapter: `createAdapter` (the official package has no default export). In an ES module
- * compiled with `module: nodenext`, TypeScript types the default import of this CommonJS
- * package as the whole module: call the named `createAdapter` there.
+ * sioadapter: `createAdapter` (the official package has no default export). ES modules get
+ * their types from index.d.mts, whose default export is `createAdapter` too.
  */
 export default createAdapter;
