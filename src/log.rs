@@ -9,7 +9,7 @@
 use std::cell::Cell;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Once, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use tracing::field::{Field, Visit};
 use tracing::subscriber::Interest;
@@ -25,7 +25,8 @@ pub type Sink = Arc<dyn Fn(Level, &str, &str) + Send + Sync>;
 /// The most verbose level passed on: 0 off, 1 error ... 5 trace.
 static MAX: AtomicUsize = AtomicUsize::new(0);
 static SINK: RwLock<Option<Sink>> = RwLock::new(None);
-static INSTALL: Once = Once::new();
+/// Whether [`Forward`] became the process-wide subscriber (decided by the first [`set_sink`]).
+static INSTALLED: OnceLock<bool> = OnceLock::new();
 
 thread_local! {
     /// Set while this thread runs the sink.
@@ -52,11 +53,7 @@ pub fn set_sink(max: usize, sink: Option<Sink>) -> Result<bool, crate::Error> {
     if IN_SINK.get() {
         return Err(crate::Error::InvalidOption { option: "log sink", reason: "cannot be changed from inside the log callback".into() });
     }
-    let installed = {
-        let mut ok = true;
-        INSTALL.call_once(|| ok = tracing::subscriber::set_global_default(Forward).is_ok());
-        ok
-    };
+    let installed = *INSTALLED.get_or_init(|| tracing::subscriber::set_global_default(Forward).is_ok());
     let max = if sink.is_some() { max.min(5) } else { 0 };
     *SINK.write().unwrap_or_else(|p| p.into_inner()) = sink;
     MAX.store(max, Ordering::Release);

@@ -123,7 +123,7 @@ impl Host for CHost {
         }
         let pushed = self.outbox.push(delivery);
         if let Some(err) = pushed.report {
-            self.on_event(AdapterEvent::Error(err));
+            self.queue(dropped(&err));
         }
         if pushed.schedule {
             self.queue(Job::Deliveries);
@@ -133,11 +133,17 @@ impl Host for CHost {
     fn on_event(&self, event: AdapterEvent) {
         let job = match event {
             AdapterEvent::Ready => Job::Event(SioEvent::SioEventReady, String::new()),
-            AdapterEvent::Error(err @ (crate::Error::Dropped { .. } | crate::Error::Overloaded(_))) => Job::Event(SioEvent::SioEventDropped, format!("{}: {err}", err.code())),
+            AdapterEvent::Error(err @ crate::Error::Dropped { .. }) => dropped(&err),
             AdapterEvent::Error(err) => Job::Event(SioEvent::SioEventError, err.to_string()),
         };
         self.queue(job);
     }
+}
+
+/// The report of messages dropped for `err` (over a limit, malformed, or the receive buffer
+/// full): `SIO_EVENT_DROPPED`, its text starting with the code.
+fn dropped(err: &crate::Error) -> Job {
+    Job::Event(SioEvent::SioEventDropped, format!("{}: {err}", err.code()))
 }
 
 /// The host's callbacks and `user_data`, moved to the callback thread.
