@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::endpoint::{Endpoint, ServerEndpoint};
+use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::limits::Limits;
 
@@ -177,8 +177,9 @@ impl RedisConfig {
 
     /// The same settings for the one server at `url` (a node that Sentinel or the cluster
     /// named).
+    #[cfg(any(feature = "sentinel", feature = "cluster"))]
     pub(crate) fn for_server(&self, url: String) -> Result<Self, Error> {
-        let endpoint = Endpoint::Server(ServerEndpoint::parse(&url)?);
+        let endpoint = Endpoint::Server(crate::endpoint::ServerEndpoint::parse(&url)?);
         Ok(RedisConfig { url, endpoint, ..self.clone() })
     }
 }

@@ -59,6 +59,7 @@ pub struct ClusterEndpoint {
     /// The seed nodes, as `host:port`.
     pub seeds: Vec<String>,
     /// `user[:password]@` of every node, verbatim, or empty.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     pub(crate) userinfo: String,
     /// How every node is reached.
     pub(crate) tls: Tls,
@@ -71,6 +72,8 @@ pub enum Feature {
     Tls,
     /// `sentinel`: `redis+sentinel://`.
     Sentinel,
+    /// `cluster`: `redis+cluster://`, classic and sharded pub/sub on a Redis Cluster.
+    Cluster,
 }
 
 impl Feature {
@@ -79,6 +82,7 @@ impl Feature {
         match self {
             Feature::Tls => cfg!(feature = "tls"),
             Feature::Sentinel => cfg!(feature = "sentinel"),
+            Feature::Cluster => cfg!(feature = "cluster"),
         }
     }
 
@@ -87,6 +91,7 @@ impl Feature {
         let (what, name) = match self {
             Feature::Tls => ("TLS", "tls"),
             Feature::Sentinel => ("Redis Sentinel", "sentinel"),
+            Feature::Cluster => ("Redis Cluster", "cluster"),
         };
         Error::InvalidOption { option: "url", reason: format!("{what} needs sioadapter's `{name}` Cargo feature, which this build leaves out") }
     }
@@ -118,20 +123,21 @@ impl Endpoint {
         } else {
             ServerEndpoint::parse(url).map(Endpoint::Server)
         }?;
-        match endpoint.needs().into_iter().find(|feature| !feature.built()) {
+        match endpoint.missing_feature() {
             Some(feature) => Err(feature.missing()),
             None => Ok(endpoint),
         }
     }
 
-    /// The optional parts of the crate that reaching this endpoint needs.
-    fn needs(&self) -> Vec<Feature> {
-        let (sentinel, tls) = match self {
-            Endpoint::Server(server) => (false, matches!(server.info.addr(), redis::ConnectionAddr::TcpTls { .. })),
-            Endpoint::Sentinel(s) => (true, s.tls.on || s.sentinel_tls.on),
-            Endpoint::Cluster(c) => (false, c.tls.on),
+    /// The first optional part of the crate that reaching this endpoint needs and this build
+    /// leaves out.
+    fn missing_feature(&self) -> Option<Feature> {
+        let (kind, tls) = match self {
+            Endpoint::Server(server) => (None, matches!(server.info.addr(), redis::ConnectionAddr::TcpTls { .. })),
+            Endpoint::Sentinel(s) => (Some(Feature::Sentinel), s.tls.on || s.sentinel_tls.on),
+            Endpoint::Cluster(c) => (Some(Feature::Cluster), c.tls.on),
         };
-        [(sentinel, Feature::Sentinel), (tls, Feature::Tls)].into_iter().filter_map(|(needed, feature)| needed.then_some(feature)).collect()
+        kind.into_iter().chain(tls.then_some(Feature::Tls)).find(|feature| !feature.built())
     }
 
     /// True for TLS whose certificates are not verified (`#insecure`).
@@ -217,6 +223,7 @@ impl ClusterEndpoint {
     }
 
     /// The URL of the node at `addr`, with the URL's credentials and TLS mode.
+    #[cfg(feature = "cluster")]
     pub(crate) fn node_url(&self, addr: &str) -> String {
         self.tls.url(&self.userinfo, addr, "")
     }
@@ -237,6 +244,7 @@ pub(crate) struct Tls {
 impl Tls {
     /// The URL of the server at `addr`, with `userinfo` (`user:password@` or empty) and `rest`
     /// (e.g. `/0`), in this mode.
+    #[cfg(any(feature = "sentinel", feature = "cluster"))]
     pub fn url(&self, userinfo: &str, addr: &str, rest: &str) -> String {
         let scheme = if self.on { "rediss" } else { "redis" };
         let insecure = if self.on && self.insecure { "#insecure" } else { "" };
@@ -329,7 +337,7 @@ mod tests {
         }
     }
 
-    #[cfg(feature = "tls")]
+    #[cfg(all(feature = "tls", feature = "cluster"))]
     fn cluster(url: &str) -> Result<ClusterEndpoint, Error> {
         match Endpoint::parse(url)? {
             Endpoint::Cluster(c) => Ok(c),
@@ -358,23 +366,33 @@ mod tests {
 
     #[test]
     fn each_feature_is_refused_clearly_when_left_out_and_accepted_when_built() {
-        let cases =
-            [("rediss://h:1", Feature::Tls), ("rediss+cluster://h:1", Feature::Tls), ("rediss+sentinel://s:1/m", Feature::Tls), ("redis+sentinel://s:1/m", Feature::Sentinel)];
+        let name = |feature| match feature {
+            Feature::Tls => "tls",
+            Feature::Sentinel => "sentinel",
+            Feature::Cluster => "cluster",
+        };
+        let cases = [
+            ("rediss://h:1", Feature::Tls),
+            ("rediss+sentinel://s:1/m", Feature::Tls),
+            ("redis+sentinel://s:1/m", Feature::Sentinel),
+            ("redis+cluster://h:1,h:2", Feature::Cluster),
+        ];
         for (url, feature) in cases {
             match (Endpoint::parse(url), feature.built()) {
                 (Ok(_), true) => {}
-                (Err(err), false) => assert!(err.to_string().contains(&format!("`{}` Cargo feature", if feature == Feature::Tls { "tls" } else { "sentinel" })), "{url}: {err}"),
+                (Err(err), false) => assert!(err.to_string().contains(&format!("`{}` Cargo feature", name(feature))), "{url}: {err}"),
                 (result, built) => panic!("{url}: {:?} with the feature {}", result.map(|_| ()), if built { "built" } else { "left out" }),
             }
         }
         // Sentinel without TLS to the primary but with TLS to the sentinels needs both.
         let both = Endpoint::parse("redis+sentinel://s:1/m?sentinelTls=true");
         assert_eq!(both.is_ok(), Feature::Tls.built() && Feature::Sentinel.built());
-        assert!(Endpoint::parse("redis://h:1").is_ok() && Endpoint::parse("redis+cluster://h:1").is_ok());
+        assert_eq!(Endpoint::parse("rediss+cluster://h:1").is_ok(), Feature::Tls.built() && Feature::Cluster.built());
+        assert!(Endpoint::parse("redis://h:1").is_ok());
     }
 
     #[test]
-    #[cfg(feature = "tls")]
+    #[cfg(all(feature = "tls", feature = "cluster"))]
     fn tls_reaches_every_cluster_node_over_tls() {
         assert_eq!(cluster("redis+cluster://u:p@h:1").unwrap().node_url("n:2"), "redis://u:p@n:2");
         assert_eq!(cluster("rediss+cluster://u:p@h:1").unwrap().node_url("n:2"), "rediss://u:p@n:2");

@@ -21,6 +21,18 @@
 //! The [`transport`] layer owns the Redis connections (one to publish, pipelined behind a
 //! bounded queue; one RESP3 connection to subscribe, resubscribed after reconnects) and is
 //! shared by the namespaces of a node.
+//!
+//! ## Cargo features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `tls` | on | `rediss://`, and TLS to Sentinel and Cluster nodes (rustls, ring) |
+//! | `sentinel` | on | `redis+sentinel://`: following the primary Sentinel names |
+//! | `cluster` | on | `redis+cluster://`: classic and sharded pub/sub on a Redis Cluster (the redis crate's cluster client) |
+//! | `c-api` | off | the C ABI (`ffi`), for `bindings/c`'s `libsioadapter.so` |
+//!
+//! A URL that needs a feature the build leaves out is refused by [`endpoint::Endpoint::parse`]
+//! with an [`error::Error::InvalidOption`] naming the feature ([`endpoint::Feature`]).
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

@@ -13,9 +13,13 @@ cargo build --release --workspace --lib --examples   # libsioadapter.so (cdylib)
 
 echo "== cargo test"
 cargo test --release --workspace
-echo "== the core without its default features (tls, sentinel): builds clean, refuses those URLs clearly"
+echo "== the core without its default features (tls, sentinel, cluster): builds clean, refuses those URLs clearly"
 cargo clippy --release -p sioadapter --no-default-features --lib --tests --quiet -- -D warnings
 cargo test --release -p sioadapter --no-default-features --lib
+for feature in tls sentinel cluster; do
+  echo "== the core with only its \`$feature\` feature: builds clean"
+  cargo clippy --release -p sioadapter --no-default-features --features "$feature" --lib --quiet -- -D warnings
+done
 echo "== cargo fmt --check, cargo clippy (warnings are errors)"
 cargo fmt --all --check
 cargo clippy --release --workspace --all-targets --quiet -- -D warnings

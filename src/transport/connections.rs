@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+#[cfg(feature = "cluster")]
 use redis::cluster::ClusterClientBuilder;
+#[cfg(feature = "cluster")]
 use redis::cluster_async::ClusterConnection;
 use redis::{PushInfo, PushKind, Value};
 
@@ -21,6 +23,7 @@ use crate::error::{redact, Error};
 
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+#[cfg(feature = "cluster")]
 /// How long the cluster connection waits for an answer (the transport's own waits are shorter).
 const CLUSTER_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -42,6 +45,7 @@ pub(crate) enum Conns {
         sharded: bool,
     },
     /// One connection to a Redis Cluster (sharded pub/sub): one link per node underneath.
+    #[cfg(feature = "cluster")]
     Sharded {
         /// Routes SPUBLISH/SSUBSCRIBE by slot; its pushes go to the transport.
         cluster: ClusterConnection,
@@ -79,6 +83,7 @@ impl Conns {
         Ok(Conns::Pair { config, publisher, subscriber, generation, sharded })
     }
 
+    #[cfg(feature = "cluster")]
     /// A connection to the Redis Cluster of the seed nodes `seeds` (`redis://host:port` URLs).
     pub(crate) async fn open_sharded(seeds: Vec<String>, ca: Option<Vec<u8>>, generation: u64, on_push: OnPush) -> Result<Conns, Error> {
         let on_push = move |push: PushInfo| -> Result<(), ()> {
@@ -108,7 +113,11 @@ impl Conns {
 
     /// True for sharded pub/sub (through a cluster connection or on a single server).
     fn is_sharded(&self) -> bool {
-        matches!(self, Conns::Sharded { .. } | Conns::Pair { sharded: true, .. })
+        match self {
+            Conns::Pair { sharded, .. } => *sharded,
+            #[cfg(feature = "cluster")]
+            Conns::Sharded { .. } => true,
+        }
     }
 }
 
@@ -116,13 +125,18 @@ impl Wire for Conns {
     /// The same connections with `side` opened anew (`generation` for a new subscribing one);
     /// `None` for a cluster connection, which replaces its connections itself.
     fn replace(&self, sides: &[Side], generation: u64, on_push: OnPush) -> Option<Result<Self, Error>> {
-        let Conns::Pair { config, publisher, subscriber, sharded, .. } = self else { return None };
-        let open = || -> Result<Conns, Error> {
-            let publisher = if sides.contains(&Side::Publisher) { manager(config, None)? } else { publisher.clone() };
-            let subscriber = if sides.contains(&Side::Subscriber) { manager(config, Some(on_push))? } else { subscriber.clone() };
-            Ok(Conns::Pair { config: config.clone(), publisher, subscriber, generation, sharded: *sharded })
-        };
-        Some(open())
+        match self {
+            Conns::Pair { config, publisher, subscriber, sharded, .. } => {
+                let open = || -> Result<Conns, Error> {
+                    let publisher = if sides.contains(&Side::Publisher) { manager(config, None)? } else { publisher.clone() };
+                    let subscriber = if sides.contains(&Side::Subscriber) { manager(config, Some(on_push))? } else { subscriber.clone() };
+                    Ok(Conns::Pair { config: config.clone(), publisher, subscriber, generation, sharded: *sharded })
+                };
+                Some(open())
+            }
+            #[cfg(feature = "cluster")]
+            Conns::Sharded { .. } => None,
+        }
     }
 
     /// How Redis knows each connection (publisher, subscriber): `id=… addr=…` from `CLIENT
@@ -139,6 +153,7 @@ impl Wire for Conns {
                 let (p, s) = tokio::join!(info(publisher), info(subscriber));
                 [p, s]
             }
+            #[cfg(feature = "cluster")]
             Conns::Sharded { .. } => [None, None],
         }
     }
@@ -147,8 +162,12 @@ impl Wire for Conns {
     /// Redis, e.g. behind a silent network, and would count as a subscriber until Redis's
     /// keepalive noticed). Matching on both id and address: ids start again after a restart.
     async fn kill_client(&mut self, client: &ClientInfo) -> Result<(), Error> {
-        if let Conns::Pair { publisher, .. } = self {
-            redis::cmd("CLIENT").arg("KILL").arg("ID").arg(&client.id).arg("ADDR").arg(&client.addr).query_async::<Value>(publisher).await?;
+        match self {
+            Conns::Pair { publisher, .. } => {
+                redis::cmd("CLIENT").arg("KILL").arg("ID").arg(&client.id).arg("ADDR").arg(&client.addr).query_async::<Value>(publisher).await?;
+            }
+            #[cfg(feature = "cluster")]
+            Conns::Sharded { .. } => {}
         }
         Ok(())
     }
@@ -156,7 +175,9 @@ impl Wire for Conns {
     /// Which set of connections this is.
     fn generation(&self) -> u64 {
         match self {
-            Conns::Pair { generation, .. } | Conns::Sharded { generation, .. } => *generation,
+            Conns::Pair { generation, .. } => *generation,
+            #[cfg(feature = "cluster")]
+            Conns::Sharded { generation, .. } => *generation,
         }
     }
 
@@ -179,6 +200,7 @@ impl Wire for Conns {
             }
             let answers = match self {
                 Conns::Pair { publisher, .. } => pipe.query_async::<Vec<redis::RedisResult<Value>>>(publisher).await,
+                #[cfg(feature = "cluster")]
                 Conns::Sharded { cluster, .. } => pipe.query_async::<Vec<redis::RedisResult<Value>>>(cluster).await,
             };
             match answers {
@@ -212,6 +234,7 @@ impl Wire for Conns {
                     subscriber.subscribe(&subscription.channels).await?;
                 }
             }
+            #[cfg(feature = "cluster")]
             Conns::Sharded { cluster, .. } => {
                 // One command per channel (the channels of one SSUBSCRIBE must share a slot), every
                 // channel tried even when one shard fails: the first error is returned.
@@ -245,6 +268,7 @@ impl Wire for Conns {
                     subscriber.unsubscribe(&subscription.channels).await?;
                 }
             }
+            #[cfg(feature = "cluster")]
             Conns::Sharded { cluster, .. } => {
                 for channel in &subscription.channels {
                     cluster.sunsubscribe(channel).await?;
@@ -258,6 +282,7 @@ impl Wire for Conns {
     /// otherwise, or when it cannot be read now.
     async fn topology(&mut self) -> Option<Value> {
         match self {
+            #[cfg(feature = "cluster")]
             Conns::Sharded { cluster, .. } => redis::cmd("CLUSTER").arg("SLOTS").query_async::<Value>(cluster).await.ok(),
             Conns::Pair { .. } => None,
         }
@@ -268,6 +293,7 @@ impl Wire for Conns {
     async fn num_sub(&mut self, channel: &str) -> Result<usize, Error> {
         let reply: Vec<(String, i64)> = match self {
             Conns::Pair { publisher, sharded, .. } => redis::cmd("PUBSUB").arg(if *sharded { "SHARDNUMSUB" } else { "NUMSUB" }).arg(channel).query_async(publisher).await?,
+            #[cfg(feature = "cluster")]
             Conns::Sharded { cluster, .. } => redis::cmd("PUBSUB").arg("SHARDNUMSUB").arg(channel).query_async(cluster).await?,
         };
         Ok(reply.iter().map(|(_, n)| (*n).max(0) as usize).sum())
@@ -289,6 +315,7 @@ impl Wire for Conns {
                     }
                 })
             }
+            #[cfg(feature = "cluster")]
             // One connection for both: its answer stands for both sides.
             Conns::Sharded { cluster, .. } => {
                 let answer = ping(cluster, timeout).await;

@@ -693,6 +693,7 @@ impl<W: Wire> Linked<W> {
     }
 
     /// The link its tasks share.
+    #[cfg(any(test, feature = "cluster"))]
     pub(crate) fn link(&self) -> &Arc<Link<W>> {
         &self.link
     }

@@ -5,12 +5,14 @@
 //! reconnect). [`memory::MemoryBroker`] is its in-process twin, so the engine above can be
 //! tested without Redis. Received messages are handed to [`Subscriber`]s in batches.
 
+#[cfg(feature = "cluster")]
 pub mod cluster;
 mod connections;
 mod driver;
 #[cfg(test)]
 mod faulty;
 mod link;
+#[cfg_attr(not(any(feature = "sentinel", feature = "cluster")), allow(dead_code))]
 mod locate;
 pub mod memory;
 pub mod redis;

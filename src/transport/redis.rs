@@ -8,20 +8,29 @@
 //! pub/sub), following the primary through failovers, and counting subscribers across a cluster.
 
 use std::sync::Arc;
+#[cfg(any(feature = "sentinel", feature = "cluster"))]
 use std::time::Duration;
 
+#[cfg(feature = "cluster")]
 use super::cluster::{ClusterSpec, ClusterView};
 use super::connections::Conns;
-use super::driver::{push_handler, Link, Linked, RETRY_MIN};
+#[cfg(feature = "cluster")]
+use super::driver::RETRY_MIN;
+use super::driver::{push_handler, Link, Linked};
+#[cfg(any(feature = "sentinel", feature = "cluster"))]
 use super::locate::Locate;
+#[cfg(feature = "cluster")]
 use super::wire::Wire;
 use super::{BoxFuture, Subscriber, Subscription, Transport};
 use crate::config::RedisConfig;
 use crate::endpoint::Endpoint;
+#[cfg(not(all(feature = "sentinel", feature = "cluster")))]
+use crate::endpoint::Feature;
 use crate::error::Error;
 
 pub use super::driver::TransportStats;
 
+#[cfg(any(feature = "sentinel", feature = "cluster"))]
 /// Time between two questions to Sentinel or the cluster about the primary to use.
 const LOCATE_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -29,6 +38,7 @@ const LOCATE_INTERVAL: Duration = Duration::from_secs(1);
 pub struct RedisTransport {
     linked: Linked<Conns>,
     /// With a Redis Cluster: its primaries, to count subscribers on all of them.
+    #[cfg(feature = "cluster")]
     cluster: Option<Arc<ClusterView>>,
 }
 
@@ -51,41 +61,43 @@ impl RedisTransport {
             static WARNED: std::sync::Once = std::sync::Once::new();
             WARNED.call_once(|| tracing::warn!("TLS certificate verification is turned off (#insecure): the connection to Redis can be intercepted"));
         }
-        let mut cluster = None;
-        let mut sharded_seeds = None;
-        let ca = config.tls_ca_pem.clone();
-        let locator: Option<Box<dyn Locate>> = match config.endpoint() {
-            #[cfg(feature = "sentinel")]
-            Endpoint::Sentinel(sentinel) => Some(Box::new(super::sentinel::SentinelSpec::new(sentinel, ca))),
-            // Endpoint::parse refuses Sentinel URLs without the feature; never reached.
-            #[cfg(not(feature = "sentinel"))]
-            Endpoint::Sentinel(_) => return Err(crate::endpoint::Feature::Sentinel.missing()),
-            // Sharded pub/sub on a cluster: the redis crate's cluster connection routes by slot.
-            Endpoint::Cluster(endpoint) if config.sharded => {
-                sharded_seeds = Some(endpoint.seeds.iter().map(|addr| endpoint.node_url(addr)).collect::<Vec<_>>());
-                None
-            }
-            Endpoint::Cluster(endpoint) => {
-                let spec = ClusterSpec::new(endpoint, ca);
-                cluster = Some(spec.view());
-                Some(Box::new(spec))
-            }
-            Endpoint::Server(_) => None,
-        };
         let link = Arc::new(Link::new());
-        match (locator, sharded_seeds) {
-            (Some(locator), _) => {
-                tokio::spawn(follow(locator, config.clone(), link.clone()));
-            }
-            (None, Some(seeds)) => {
-                tokio::spawn(connect_sharded(seeds, config.tls_ca_pem.clone(), link.clone()));
-            }
-            (None, None) => {
+        #[cfg(feature = "cluster")]
+        let mut cluster = None;
+        match config.endpoint() {
+            Endpoint::Server(_) => {
                 let generation = link.next_generation();
                 link.install(Conns::open_pair(config, generation, push_handler(&link, generation))?);
             }
+            #[cfg(feature = "sentinel")]
+            Endpoint::Sentinel(sentinel) => {
+                let locator = super::sentinel::SentinelSpec::new(sentinel, config.tls_ca_pem.clone());
+                tokio::spawn(follow(Box::new(locator), config.clone(), link.clone()));
+            }
+            // Sharded pub/sub on a cluster: the redis crate's cluster connection routes by slot.
+            #[cfg(feature = "cluster")]
+            Endpoint::Cluster(endpoint) if config.sharded => {
+                let seeds = endpoint.seeds.iter().map(|addr| endpoint.node_url(addr)).collect();
+                tokio::spawn(connect_sharded(seeds, config.tls_ca_pem.clone(), link.clone()));
+            }
+            #[cfg(feature = "cluster")]
+            Endpoint::Cluster(endpoint) => {
+                let spec = ClusterSpec::new(endpoint, config.tls_ca_pem.clone());
+                cluster = Some(spec.view());
+                tokio::spawn(follow(Box::new(spec), config.clone(), link.clone()));
+            }
+            // Endpoint::parse refuses these URLs in a build without their feature; never reached.
+            #[cfg(not(feature = "sentinel"))]
+            Endpoint::Sentinel(_) => return Err(Feature::Sentinel.missing()),
+            #[cfg(not(feature = "cluster"))]
+            Endpoint::Cluster(_) => return Err(Feature::Cluster.missing()),
         }
-        Ok(RedisTransport { linked: Linked::start(link, config.max_queued_publishes, config.max_queued_bytes), cluster })
+        let linked = Linked::start(link, config.max_queued_publishes, config.max_queued_bytes);
+        Ok(RedisTransport {
+            linked,
+            #[cfg(feature = "cluster")]
+            cluster,
+        })
     }
 
     /// Counters: published, dropped, unconfirmed, received, pending.
@@ -107,6 +119,7 @@ impl RedisTransport {
     }
 }
 
+#[cfg(feature = "cluster")]
 /// Sharded pub/sub: connects to the cluster of `seeds` (verified against `ca` over TLS;
 /// retrying while it cannot be reached) and puts the connection in use. The redis crate then
 /// follows the cluster's topology itself.
@@ -138,6 +151,7 @@ async fn connect_sharded(seeds: Vec<String>, ca: Option<Vec<u8>>, link: Arc<Link
     }
 }
 
+#[cfg(any(feature = "sentinel", feature = "cluster"))]
 /// Follows the server the locator names (Sentinel's primary, a cluster primary): asks every
 /// [`LOCATE_INTERVAL`], and when the answer changes (first lookup, failover) opens a connection
 /// pair there, subscribes it to everything subscribed so far and puts it in use. Publishing
@@ -197,6 +211,7 @@ impl Transport for RedisTransport {
     }
 
     /// On a Redis Cluster (classic pub/sub), summed over its primaries once they are known.
+    #[cfg(feature = "cluster")]
     fn num_sub(&self, channel: &str) -> BoxFuture<'_, Result<usize, Error>> {
         let Some(cluster) = self.cluster.clone() else { return self.linked.num_sub(channel) };
         let link = self.linked.link().clone();
@@ -208,6 +223,11 @@ impl Transport for RedisTransport {
             }
             conns.num_sub(&channel).await
         })
+    }
+
+    #[cfg(not(feature = "cluster"))]
+    fn num_sub(&self, channel: &str) -> BoxFuture<'_, Result<usize, Error>> {
+        self.linked.num_sub(channel)
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
