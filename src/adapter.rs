@@ -16,7 +16,7 @@ use crate::namespace::{Namespace, RoomChannelOf, Wire};
 use crate::protocol::broadcast::frame_with_uid;
 use crate::protocol::request::{self as req, RequestType, ResponseBody, SocketAction, Targets};
 use crate::protocol::{new_uid, Broadcast, BroadcastOptions, BroadcastRef, OptsLayout, Packet};
-use crate::requests::{AckRequests, Outcome, PendingRequests};
+use crate::requests::{AckRequests, Outcome, PendingRequests, Ticket};
 use crate::transport::{Subscription, Transport};
 
 /// A node's answer to a request, for [`Adapter::respond`].
@@ -116,6 +116,29 @@ pub(crate) struct Classic {
     skipped: AtomicU64,
     /// Becomes true at close: requests still counting the nodes end then.
     closing: tokio::sync::watch::Sender<bool>,
+}
+
+/// A request published and registered, with the nodes counted just before it (this one
+/// included).
+struct SentRequest<'a> {
+    pending: &'a PendingRequests,
+    id: String,
+    ticket: Ticket,
+    nodes: usize,
+}
+
+impl SentRequest<'_> {
+    /// Waits for `expected` answers until `deadline`.
+    async fn wait(self, expected: usize, deadline: tokio::time::Instant) -> Outcome {
+        self.pending.expect(&self.id, expected);
+        self.pending.wait(self.ticket, deadline.saturating_duration_since(tokio::time::Instant::now())).await
+    }
+
+    /// Stops waiting for answers (none is expected): `outcome` is the request's.
+    fn forget(self, outcome: Outcome) -> Outcome {
+        self.pending.remove(&self.id);
+        outcome
+    }
 }
 
 impl Adapter {
@@ -251,26 +274,40 @@ impl Adapter {
     }
 
     /// Sends a request that every other node answers, and waits for the answers or the
-    /// deadline. No request is sent when this node is alone. Counting the nodes and waiting for
-    /// the answers share the one deadline, so the request settles within its timeout whatever
-    /// state Redis is in.
+    /// deadline. Counting the nodes and waiting for the answers share the one deadline, so the
+    /// request settles within its timeout whatever state Redis is in.
     async fn request(&self, kind: RequestType, timeout: Option<Duration>, build: impl FnOnce(&str) -> Vec<u8>) -> Result<Outcome, Error> {
         let deadline = self.deadline(timeout);
-        let expected = self.count_before(deadline).await?.saturating_sub(1);
-        if expected == 0 {
-            return Ok(Outcome::nobody_to_ask());
+        let sent = self.send_counted(kind, deadline, build).await?;
+        match sent.nodes.saturating_sub(1) {
+            0 => Ok(sent.forget(Outcome::nobody_to_ask())),
+            expected => Ok(sent.wait(expected, deadline).await),
         }
-        self.send_and_wait(kind, expected, deadline, build).await
     }
 
-    async fn send_and_wait(&self, kind: RequestType, expected: usize, deadline: tokio::time::Instant, build: impl FnOnce(&str) -> Vec<u8>) -> Result<Outcome, Error> {
+    /// Registers and publishes a request (built by `build` from its id), with the nodes counted
+    /// in the same round trip, just before it (`PUBSUB NUMSUB` and `PUBLISH` in one pipeline; the
+    /// official adapter asks first and then publishes, two round trips). A node alone thus
+    /// publishes a request that only it receives, and ignores. Fails, and forgets the request,
+    /// when the nodes cannot be counted before `deadline`.
+    async fn send_counted(&self, kind: RequestType, deadline: tokio::time::Instant, build: impl FnOnce(&str) -> Vec<u8>) -> Result<SentRequest<'_>, Error> {
         let id = new_uid();
-        let ticket = self.inner.wire.pending.register(&id, kind, expected);
-        if let Err(err) = self.publish_request(build(&id)) {
-            self.inner.wire.pending.remove(&id);
-            return Err(err);
+        let pending = &self.inner.wire.pending;
+        let ticket = pending.register(&id, kind, None);
+        let mut closing = self.inner.wire.closing.subscribe();
+        let counted = self.inner.publish_counted(self.inner.wire.channels.request().to_owned(), build(&id));
+        let within = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let nodes = tokio::select! {
+            nodes = tokio::time::timeout(within, counted) => nodes.unwrap_or_else(|_| Err(crate::transport::not_counted_within(within))),
+            _ = closing.wait_for(|closing| *closing) => Err(Error::Closed),
+        };
+        match nodes {
+            Ok(nodes) => Ok(SentRequest { pending, id, ticket, nodes }),
+            Err(err) => {
+                pending.remove(&id);
+                Err(err)
+            }
         }
-        Ok(self.inner.wire.pending.wait(ticket, deadline.saturating_duration_since(tokio::time::Instant::now())).await)
     }
 
     fn publish_request(&self, payload: Vec<u8>) -> Result<(), Error> {
@@ -302,12 +339,13 @@ impl Adapter {
     pub async fn remote_socket(&self, sid: &str, action: SocketAction<'_>) -> Result<Outcome, Error> {
         let kind = action.request_type();
         let deadline = self.deadline(None);
-        if self.count_before(deadline).await? <= 1 {
-            let message = crate::requests::timeout_message(kind, 0, 1);
-            return Ok(Outcome { error: Some(Error::Timeout { message, received: 0, expected: 1 }), expected: 1, ..Outcome::nobody_to_ask() });
-        }
         let uid = self.inner.wire.uid.clone();
-        self.send_and_wait(kind, 1, deadline, |id| req::socket_request(&uid, id, sid, action)).await
+        let sent = self.send_counted(kind, deadline, |id| req::socket_request(&uid, id, sid, action)).await?;
+        if sent.nodes <= 1 {
+            let message = crate::requests::timeout_message(kind, 0, 1);
+            return Ok(sent.forget(Outcome { error: Some(Error::Timeout { message, received: 0, expected: 1 }), expected: 1, ..Outcome::nobody_to_ask() }));
+        }
+        Ok(sent.wait(1, deadline).await)
     }
 
     /// `serverSideEmit(...)` with an acknowledgement: the first ack argument of every other

@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::host::{Delivery, EventFilter, Host};
 use crate::limits::{DropCounters, DropKind, Limits};
 use crate::room_channels::RoomChannels;
-use crate::transport::{subscribe_in_background, Inbound, Subscriber, Subscription, Transport, TransportEvent};
+use crate::transport::{subscribe_in_background, BoxFuture, Inbound, Subscriber, Subscription, Transport, TransportEvent};
 
 /// Gives a room's channel name (for the room-channel task).
 pub(crate) type RoomChannelOf = Box<dyn Fn(&str) -> String + Send>;
@@ -100,6 +100,26 @@ impl<W: Wire> Namespace<W> {
     /// Publishes `payload` on `channel`: refused once closed, or over `maxMessageBytes` (the
     /// other nodes would drop it; counted as too large).
     pub(crate) fn publish(&self, channel: String, payload: Vec<u8>) -> Result<(), Error> {
+        self.may_publish(&payload)?;
+        self.transport.publish(channel, payload)?;
+        self.published.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Publishes as [`publish`](Self::publish) does, and gives the number of `channel`'s
+    /// subscribers counted just before (see [`Transport::publish_counted`]). The message is
+    /// queued before this returns.
+    pub(crate) fn publish_counted(&self, channel: String, payload: Vec<u8>) -> BoxFuture<'_, Result<usize, Error>> {
+        let counted = self.may_publish(&payload).map(|()| self.transport.publish_counted(channel, payload));
+        Box::pin(async move {
+            let count = counted?.await?;
+            self.published.fetch_add(1, Ordering::Relaxed);
+            Ok(count)
+        })
+    }
+
+    /// Whether `payload` may be published: the namespace is open and it is within the limits.
+    fn may_publish(&self, payload: &[u8]) -> Result<(), Error> {
         if self.is_closed() {
             return Err(Error::Closed);
         }
@@ -107,8 +127,6 @@ impl<W: Wire> Namespace<W> {
             self.drops.add(DropKind::TooLarge);
             return Err(err);
         }
-        self.transport.publish(channel, payload)?;
-        self.published.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 

@@ -2,9 +2,11 @@
 //! deadlines and the official error texts.
 //!
 //! A request expects one response from every other node (`PUBSUB NUMSUB` of the request
-//! channel, minus itself). It completes when that many responses arrived, or at its deadline
-//! with what arrived so far and the official timeout error. Either way its entry is removed,
-//! so a late or duplicate response finds nothing and is ignored.
+//! channel, minus itself). The count arrives with the confirmation of the request's own
+//! publication (both ride in one pipeline), so a request is registered before it is known, and
+//! responses that outrun it are kept. It completes when that many responses arrived, or at its
+//! deadline with what arrived so far and the official timeout error. Either way its entry is
+//! removed, so a late or duplicate response finds nothing and is ignored.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -44,12 +46,30 @@ impl Outcome {
     }
 }
 
+/// Most responses a request keeps before it knows how many to expect (it then keeps at most
+/// that many).
+const MAX_UNCOUNTED: usize = 1024;
+
 struct Pending {
     kind: RequestType,
-    expected: usize,
+    /// `None` until the nodes were counted.
+    expected: Option<usize>,
     received: usize,
     items: Vec<Json>,
+    /// How many items there were after each response, to keep only the expected ones.
+    ends: Vec<usize>,
     done: Option<oneshot::Sender<()>>,
+}
+
+impl Pending {
+    /// Completes the request once every expected response arrived.
+    fn complete_if_answered(&mut self) {
+        if self.expected.is_some_and(|expected| self.received >= expected) {
+            if let Some(done) = self.done.take() {
+                let _ = done.send(());
+            }
+        }
+    }
 }
 
 /// The official text for a request that ran out of time.
@@ -79,12 +99,28 @@ impl PendingRequests {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers request `id` expecting `expected` (≥ 1) responses.
-    pub fn register(&self, id: &str, kind: RequestType, expected: usize) -> Ticket {
+    /// Registers request `id` expecting `expected` (≥ 1) responses, or, with `None`, as many as
+    /// [`expect`](Self::expect) says later.
+    pub fn register(&self, id: &str, kind: RequestType, expected: Option<usize>) -> Ticket {
         let (tx, rx) = oneshot::channel();
-        tracing::debug!(id, ?kind, expected, "request sent");
-        self.lock().insert(id.to_owned(), Pending { kind, expected, received: 0, items: Vec::new(), done: Some(tx) });
+        tracing::debug!(id = %id, ?kind, "request sent");
+        self.lock().insert(id.to_owned(), Pending { kind, expected, received: 0, items: Vec::new(), ends: Vec::new(), done: Some(tx) });
         Ticket { id: id.to_owned(), done: rx }
+    }
+
+    /// Sets how many responses request `id` expects (≥ 1), once the nodes were counted: what
+    /// arrived beyond that is forgotten, and the request completes if nothing else is missing.
+    pub fn expect(&self, id: &str, expected: usize) {
+        let mut map = self.lock();
+        let Some(pending) = map.get_mut(id) else { return };
+        tracing::debug!(id = %id, expected, received = pending.received, "request counted");
+        pending.expected = Some(expected);
+        if pending.received > expected {
+            pending.received = expected;
+            pending.items.truncate(pending.ends[expected - 1]);
+        }
+        pending.ends = Vec::new();
+        pending.complete_if_answered();
     }
 
     /// True while request `id` waits (used to recognise this node's own requests).
@@ -108,7 +144,7 @@ impl PendingRequests {
     /// so that is all that can be told apart.
     pub fn on_response(&self, response: Response) -> bool {
         let mut map = self.lock();
-        let Some(pending) = map.get_mut(&response.request_id).filter(|p| p.received < p.expected) else {
+        let Some(pending) = map.get_mut(&response.request_id).filter(|p| p.received < p.expected.unwrap_or(MAX_UNCOUNTED)) else {
             return false;
         };
         pending.received += 1;
@@ -117,11 +153,10 @@ impl PendingRequests {
             ResponseBody::ServerSideEmit(data) => pending.items.push(data.unwrap_or(Json::Null)),
             ResponseBody::ClientCount(_) | ResponseBody::Ack | ResponseBody::Other => {}
         }
-        if pending.received >= pending.expected {
-            if let Some(done) = pending.done.take() {
-                let _ = done.send(());
-            }
+        if pending.expected.is_none() {
+            pending.ends.push(pending.items.len());
         }
+        pending.complete_if_answered();
         true
     }
 
@@ -131,15 +166,17 @@ impl PendingRequests {
         let Some(pending) = self.lock().remove(&ticket.id) else {
             return Outcome { error: Some(Error::Closed), ..Outcome::nobody_to_ask() };
         };
-        tracing::debug!(id = %ticket.id, kind = ?pending.kind, received = pending.received, expected = pending.expected, timed_out, "request settled");
-        let error = if timed_out && pending.received < pending.expected {
-            Some(Error::Timeout { message: timeout_message(pending.kind, pending.received, pending.expected), received: pending.received, expected: pending.expected })
-        } else if pending.received < pending.expected {
+        // Waited on only once counted.
+        let expected = pending.expected.unwrap_or(pending.received);
+        tracing::debug!(id = %ticket.id, kind = ?pending.kind, received = pending.received, expected, timed_out, "request settled");
+        let error = if timed_out && pending.received < expected {
+            Some(Error::Timeout { message: timeout_message(pending.kind, pending.received, expected), received: pending.received, expected })
+        } else if pending.received < expected {
             Some(Error::Closed)
         } else {
             None
         };
-        Outcome { items: pending.items, expected: pending.expected, received: pending.received, error }
+        Outcome { items: pending.items, expected, received: pending.received, error }
     }
 
     /// Ends every waiting request (at close); their outcomes carry [`Error::Closed`].
@@ -213,7 +250,7 @@ mod tests {
     #[tokio::test]
     async fn completes_when_every_node_answered() {
         let table = PendingRequests::default();
-        let ticket = table.register("r1", RequestType::AllRooms, 2);
+        let ticket = table.register("r1", RequestType::AllRooms, Some(2));
         assert!(table.on_response(rooms("r1", &["a"])));
         assert!(table.on_response(rooms("r1", &["b", "c"])));
         let outcome = table.wait(ticket, Duration::from_secs(5)).await;
@@ -225,14 +262,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn times_out_with_the_official_text_and_partial_results() {
         let table = PendingRequests::default();
-        let ticket = table.register("r2", RequestType::RemoteFetch, 2);
+        let ticket = table.register("r2", RequestType::RemoteFetch, Some(2));
         table.on_response(Response { request_id: "r2".into(), body: ResponseBody::Sockets(vec![Json::from("s1")]) });
         let outcome = table.wait(ticket, Duration::from_millis(100)).await;
         assert_eq!(outcome.items, vec![Json::from("s1")]);
         let Some(Error::Timeout { message, received: 1, expected: 2 }) = outcome.error else { panic!("{:?}", outcome.error) };
         assert_eq!(message, "timeout reached while waiting for fetchSockets response");
         assert!(table.is_empty());
-        let ticket = table.register("r3", RequestType::ServerSideEmit, 3);
+        let ticket = table.register("r3", RequestType::ServerSideEmit, Some(3));
         let outcome = table.wait(ticket, Duration::from_millis(100)).await;
         assert_eq!(outcome.error.unwrap().to_string(), "timeout reached: only 0 responses received out of 3");
     }
@@ -240,18 +277,18 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn late_and_duplicate_replies_are_ignored() {
         let table = PendingRequests::default();
-        let ticket = table.register("r4", RequestType::AllRooms, 1);
+        let ticket = table.register("r4", RequestType::AllRooms, Some(1));
         let outcome = table.wait(ticket, Duration::from_millis(10)).await;
         assert!(outcome.error.is_some());
         assert!(!table.on_response(rooms("r4", &["late"])), "a late reply must find nothing");
-        let ticket = table.register("r5", RequestType::AllRooms, 1);
+        let ticket = table.register("r5", RequestType::AllRooms, Some(1));
         assert!(table.on_response(rooms("r5", &["x"])));
         let outcome = table.wait(ticket, Duration::from_secs(1)).await;
         assert_eq!(outcome.items.len(), 1);
         assert!(!table.on_response(rooms("r5", &["dup"])), "a duplicate after completion must find nothing");
         assert!(table.is_empty());
         // Answers beyond those expected, before the requester took the outcome: not kept.
-        let ticket = table.register("r6", RequestType::AllRooms, 2);
+        let ticket = table.register("r6", RequestType::AllRooms, Some(2));
         for i in 0..10_000 {
             table.on_response(rooms("r6", &[&format!("forged-{i}")]));
         }
@@ -259,10 +296,38 @@ mod tests {
         assert_eq!((outcome.received, outcome.items.len()), (2, 2));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn responses_that_outrun_the_count_are_kept_up_to_the_count() {
+        let table = PendingRequests::default();
+        // Answers before the count: kept, but nothing completes yet.
+        let ticket = table.register("r7", RequestType::AllRooms, None);
+        assert!(table.on_response(rooms("r7", &["a"])));
+        assert!(table.on_response(rooms("r7", &["b", "c"])));
+        assert!(table.on_response(rooms("r7", &["forged"])));
+        // Counted: two other nodes. The third answer is forgotten, and it completes at once.
+        table.expect("r7", 2);
+        let outcome = table.wait(ticket, Duration::from_secs(5)).await;
+        assert_eq!(outcome.items, vec![Json::from("a"), "b".into(), "c".into()]);
+        assert_eq!((outcome.received, outcome.expected, outcome.error), (2, 2, None));
+        // Counted before every answer arrived: waits for the rest, then times out with the text.
+        let ticket = table.register("r8", RequestType::ServerSideEmit, None);
+        assert!(table.on_response(Response { request_id: "r8".into(), body: ResponseBody::ServerSideEmit(Some(Json::from(1))) }));
+        table.expect("r8", 3);
+        let outcome = table.wait(ticket, Duration::from_millis(100)).await;
+        assert_eq!(outcome.error.unwrap().to_string(), "timeout reached: only 1 responses received out of 3");
+        assert_eq!(outcome.items, vec![Json::from(1)]);
+        // Before the count, what is kept is bounded.
+        let ticket = table.register("r9", RequestType::AllRooms, None);
+        let kept = (0..MAX_UNCOUNTED + 10).filter(|i| table.on_response(rooms("r9", &[&format!("x{i}")]))).count();
+        assert_eq!(kept, MAX_UNCOUNTED);
+        table.expect("r9", 1);
+        assert_eq!(table.wait(ticket, Duration::from_secs(1)).await.items.len(), 1);
+    }
+
     #[tokio::test]
     async fn cancel_all_ends_waiting_requests_with_closed() {
         let table = std::sync::Arc::new(PendingRequests::default());
-        let ticket = table.register("r6", RequestType::AllRooms, 1);
+        let ticket = table.register("r6", RequestType::AllRooms, Some(1));
         let waiter = {
             let table = table.clone();
             tokio::spawn(async move { table.wait(ticket, Duration::from_secs(60)).await })

@@ -25,7 +25,8 @@ test("DEBUG=socket.io* shows the adapter's and the Rust core's lines", () => {
   assert.match(stderr, /socket\.io-sioadapter namespace \/: node \w{6} on /, "the adapter's own line");
   assert.match(stderr, /socket\.io-sioadapter namespace \/: ready/, "the ready event");
   assert.match(stderr, /socket\.io-sioadapter:core debug sioadapter::transport::driver: link Connecting -> Up/, "the core's link state");
-  assert.match(stderr, /socket\.io-sioadapter:core debug sioadapter::requests: request sent id=\S+ kind=AllRooms expected=1/, "a request sent");
+  assert.match(stderr, /socket\.io-sioadapter:core debug sioadapter::requests: request sent id=\S+ kind=AllRooms/, "a request sent");
+  assert.match(stderr, /socket\.io-sioadapter:core debug sioadapter::requests: request counted id=\S+ expected=1/, "its nodes counted");
   assert.match(stderr, /socket\.io-sioadapter:core debug sioadapter::requests: request settled/, "and settled");
 });
 

@@ -15,7 +15,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{PushInfo, PushKind, Value};
 
 use super::link::{read_answer, Answer, Side};
-use super::wire::{ClientInfo, Failure, OnPush, Push, Sent, Wire};
+use super::wire::{ClientInfo, Failure, OnPush, Outgoing, Push, Sent, Wire};
 use super::{Inbound, Subscription};
 use crate::config::RedisConfig;
 use crate::endpoint::Endpoint;
@@ -64,10 +64,19 @@ fn fail_at(sent: &mut Sent, index: usize, err: redis::RedisError) {
     sent.failure = Some((index, Failure { may_have_run, why: redact(&err.to_string()) }));
 }
 
-/// Adds the answers of the pipeline that started at message `offset`.
-fn answered(sent: &mut Sent, offset: usize, answers: Vec<redis::RedisResult<Value>>) {
-    for (i, answer) in answers.into_iter().enumerate() {
-        if let Err(err) = answer {
+/// Adds the answers to `run`, the pipeline that started at message `offset`: for each message,
+/// the count's answer first when it asked for one (see [`Conns::publish`]), then its own.
+fn answered(sent: &mut Sent, offset: usize, run: &[Outgoing], answers: Vec<redis::RedisResult<Value>>) {
+    let mut answers = answers.into_iter();
+    for (i, message) in run.iter().enumerate() {
+        if message.count.is_some() {
+            // `PUBSUB NUMSUB channel`: [channel, n] (a map in RESP3); unreadable means uncounted.
+            let reply = answers.next().and_then(Result::ok).and_then(|v| redis::from_redis_value::<Vec<(String, i64)>>(v).ok());
+            if let Some(count) = reply.and_then(|reply| reply.first().map(|(_, n)| (*n).max(0) as usize)) {
+                sent.counts.push((offset + i, count));
+            }
+        }
+        if let Some(Err(err)) = answers.next() {
             sent.refused.push((offset + i, err.code().unwrap_or("ERR").to_owned()));
         }
     }
@@ -182,21 +191,26 @@ impl Wire for Conns {
     }
 
     /// Publishes `messages` in order: one PUBLISH pipeline, or, sharded, one SPUBLISH pipeline
-    /// per run of messages to the same channel (a pipeline must stay within one slot). Says what
-    /// Redis answered to each.
-    async fn publish(&mut self, messages: &[(String, Vec<u8>)]) -> Sent {
+    /// per run of messages to the same channel (a pipeline must stay within one slot). A message
+    /// that asks for a count is preceded by `PUBSUB NUMSUB` (`SHARDNUMSUB`) of its channel in the
+    /// same pipeline, so the count is the server's just before the message. Says what Redis
+    /// answered to each.
+    async fn publish(&mut self, messages: &[Outgoing]) -> Sent {
         let mut sent = Sent::default();
-        let command = if self.is_sharded() { "SPUBLISH" } else { "PUBLISH" };
-        let runs: Vec<&[(String, Vec<u8>)]> = match self {
+        let (command, count) = if self.is_sharded() { ("SPUBLISH", "SHARDNUMSUB") } else { ("PUBLISH", "NUMSUB") };
+        let runs: Vec<&[Outgoing]> = match self {
             Conns::Pair { sharded: false, .. } => vec![messages],
-            _ => messages.chunk_by(|a, b| a.0 == b.0).collect(),
+            _ => messages.chunk_by(|a, b| a.channel == b.channel).collect(),
         };
         let mut offset = 0;
         for run in runs {
             let mut pipe = redis::pipe();
             pipe.ignore_errors();
-            for (channel, payload) in run {
-                pipe.cmd(command).arg(channel).arg(payload);
+            for message in run {
+                if message.count.is_some() {
+                    pipe.cmd("PUBSUB").arg(count).arg(&message.channel);
+                }
+                pipe.cmd(command).arg(&message.channel).arg(&message.payload);
             }
             let answers = match self {
                 Conns::Pair { publisher, .. } => pipe.query_async::<Vec<redis::RedisResult<Value>>>(publisher).await,
@@ -204,7 +218,7 @@ impl Wire for Conns {
                 Conns::Sharded { cluster, .. } => pipe.query_async::<Vec<redis::RedisResult<Value>>>(cluster).await,
             };
             match answers {
-                Ok(answers) => answered(&mut sent, offset, answers),
+                Ok(answers) => answered(&mut sent, offset, run, answers),
                 Err(err) => {
                     fail_at(&mut sent, offset, err);
                     return sent;

@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch, Notify};
 
 use super::link::{Event, LinkMachine, LinkState, Side, Step};
-use super::wire::{ClientInfo, OnPush, Push, Sent, Wire};
+use super::wire::{ClientInfo, OnPush, Outgoing, Push, Sent, Wire};
 use super::{lock, BoxFuture, Router, Subscriber, Subscription, Transport, TransportEvent};
 use crate::error::Error;
 
@@ -95,11 +95,6 @@ pub struct TransportStats {
     pub pending: AtomicU64,
     /// Bytes (channel names and payloads) of the `pending` messages.
     pub pending_bytes: AtomicU64,
-}
-
-/// What a queued message weighs against `maxQueuedBytes`.
-fn queued_size((channel, payload): &(String, Vec<u8>)) -> u64 {
-    (channel.len() + payload.len()) as u64
 }
 
 /// What every task of a transport shares.
@@ -414,11 +409,11 @@ fn correct<W: Wire>(link: &Link<W>, pattern: bool, name: String, ended: bool) {
 
 /// Takes the next pipeline from the front of `backlog`: at most [`MAX_PIPELINE`] messages and
 /// [`MAX_PIPELINE_BYTES`] (at least one message).
-fn next_pipeline(backlog: &mut VecDeque<(String, Vec<u8>)>) -> Vec<(String, Vec<u8>)> {
+fn next_pipeline(backlog: &mut VecDeque<Outgoing>) -> Vec<Outgoing> {
     let mut bytes = 0;
     let mut count = 0;
-    for (channel, payload) in backlog.iter() {
-        bytes += channel.len() + payload.len();
+    for message in backlog.iter() {
+        bytes += message.size() as usize;
         if count == MAX_PIPELINE || (count > 0 && bytes > MAX_PIPELINE_BYTES) {
             break;
         }
@@ -431,8 +426,8 @@ fn next_pipeline(backlog: &mut VecDeque<(String, Vec<u8>)>) -> Vec<(String, Vec<
 /// for what is sent again and what is not). While the link is down, waits for it (messages stay
 /// queued); after `close()` what is still queued once [`CLOSE_GRACE`] is spent is dropped (and
 /// counted).
-async fn publish_loop<W: Wire>(mut rx: mpsc::Receiver<(String, Vec<u8>)>, link: Arc<Link<W>>) {
-    let mut backlog: VecDeque<(String, Vec<u8>)> = VecDeque::new();
+async fn publish_loop<W: Wire>(mut rx: mpsc::Receiver<Outgoing>, link: Arc<Link<W>>) {
+    let mut backlog: VecDeque<Outgoing> = VecDeque::new();
     let mut incoming = Vec::with_capacity(MAX_PIPELINE);
     let mut state = link.state.subscribe();
     let mut after_outage = false;
@@ -472,7 +467,7 @@ async fn publish_loop<W: Wire>(mut rx: mpsc::Receiver<(String, Vec<u8>)>, link: 
                     backlog.push_back(message);
                 }
                 link.settle(&link.stats.dropped, backlog.len());
-                link.stats.pending_bytes.fetch_sub(backlog.iter().map(queued_size).sum(), Ordering::AcqRel);
+                link.stats.pending_bytes.fetch_sub(backlog.iter().map(Outgoing::size).sum(), Ordering::AcqRel);
                 return;
             }
         };
@@ -491,9 +486,9 @@ async fn publish_loop<W: Wire>(mut rx: mpsc::Receiver<(String, Vec<u8>)>, link: 
 /// Counts what happened to each message of `batch` and puts those Redis certainly did not run,
 /// but may run later, back at the front of `backlog`, in order. `replaced`: the connections were
 /// replaced while the pipeline was out, so their failure says nothing of the new ones.
-fn settle_pipeline<W: Wire>(link: &Link<W>, batch: Vec<(String, Vec<u8>)>, sent: Sent, backlog: &mut VecDeque<(String, Vec<u8>)>, replaced: bool) {
+fn settle_pipeline<W: Wire>(link: &Link<W>, batch: Vec<Outgoing>, sent: Sent, backlog: &mut VecDeque<Outgoing>, replaced: bool) {
     let total = batch.len();
-    let batch_bytes: u64 = batch.iter().map(queued_size).sum();
+    let batch_bytes: u64 = batch.iter().map(Outgoing::size).sum();
     let mut again = Vec::new();
     let mut refused_for_good = 0;
     let mut refusal = None;
@@ -503,27 +498,36 @@ fn settle_pipeline<W: Wire>(link: &Link<W>, batch: Vec<(String, Vec<u8>)>, sent:
     };
     // The unanswered tail is sent again only when it certainly did not reach Redis.
     let tail_again = sent.failure.as_ref().is_some_and(|(_, f)| !f.may_have_run);
-    for (index, message) in batch.into_iter().enumerate() {
-        if index >= confirmed_until {
+    for (index, mut message) in batch.into_iter().enumerate() {
+        // Whoever waits for a count hears what became of it; a message sent again keeps its
+        // waiter, one dropped here ends the wait with an error.
+        let answer = if index >= confirmed_until {
             if tail_again {
                 again.push(message);
+                continue;
             }
-            continue;
-        }
-        match sent.refused.iter().find(|(i, _)| *i == index) {
-            None => {}
-            Some((_, code)) if TRANSIENT_REFUSALS.contains(&code.as_str()) => {
-                refusal.get_or_insert_with(|| code.clone());
-                again.push(message);
+            Err(Error::Redis(format!("Redis did not confirm the message: {}", sent.failure.as_ref().map_or("", |(_, f)| f.why.as_str()))))
+        } else {
+            match sent.refused.iter().find(|(i, _)| *i == index) {
+                None => sent.counts.iter().find(|(i, _)| *i == index).map(|(_, n)| *n).ok_or_else(|| Error::Redis("Redis did not count the channel's subscribers".into())),
+                Some((_, code)) if TRANSIENT_REFUSALS.contains(&code.as_str()) => {
+                    refusal.get_or_insert_with(|| code.clone());
+                    again.push(message);
+                    continue;
+                }
+                Some((_, code)) => {
+                    refusal.get_or_insert_with(|| code.clone());
+                    refused_for_good += 1;
+                    Err(Error::Redis(format!("Redis refused the message ({code})")))
+                }
             }
-            Some((_, code)) => {
-                refusal.get_or_insert_with(|| code.clone());
-                refused_for_good += 1;
-            }
+        };
+        if let Some(waiter) = message.count.take() {
+            let _ = waiter.send(answer);
         }
     }
     let failed_to_send = again.len();
-    link.stats.pending_bytes.fetch_sub(batch_bytes - again.iter().map(queued_size).sum::<u64>(), Ordering::AcqRel);
+    link.stats.pending_bytes.fetch_sub(batch_bytes - again.iter().map(Outgoing::size).sum::<u64>(), Ordering::AcqRel);
     link.settle(&link.stats.published, confirmed_until - sent.refused.len());
     link.settle(&link.stats.dropped, refused_for_good);
     for message in again.into_iter().rev() {
@@ -676,7 +680,7 @@ fn replace<W: Wire>(link: &Arc<Link<W>>, conns: &W, sides: &[Side]) {
 /// tasks share. [`Linked::start`] starts the tasks; the connections are put in use by whoever
 /// opens them ([`Link::install`]).
 pub(crate) struct Linked<W: Wire> {
-    queue: mpsc::Sender<(String, Vec<u8>)>,
+    queue: mpsc::Sender<Outgoing>,
     /// Most bytes queued (see [`TransportStats::pending_bytes`]).
     max_bytes: u64,
     link: Arc<Link<W>>,
@@ -737,20 +741,21 @@ impl<W: Wire> Drop for Linked<W> {
     }
 }
 
-impl<W: Wire> Transport for Linked<W> {
-    fn publish(&self, channel: String, payload: Vec<u8>) -> Result<(), Error> {
+impl<W: Wire> Linked<W> {
+    /// Queues `message` (see [`Transport::publish`]).
+    fn enqueue(&self, message: Outgoing) -> Result<(), Error> {
         let stats = &self.link.stats;
         if self.link.is_closed() {
             stats.dropped.fetch_add(1, Ordering::Relaxed);
             return Err(Error::Closed);
         }
-        let size = (channel.len() + payload.len()) as u64;
+        let size = message.size();
         let before = stats.pending_bytes.fetch_add(size, Ordering::AcqRel);
         stats.pending.fetch_add(1, Ordering::AcqRel);
         let full = if before > 0 && before + size > self.max_bytes {
             Some(format!("{before} bytes waiting, maxQueuedBytes is {}", self.max_bytes))
         } else {
-            match self.queue.try_send((channel, payload)) {
+            match self.queue.try_send(message) {
                 Ok(()) => return Ok(()),
                 Err(mpsc::error::TrySendError::Full(_)) => Some(format!("{} messages waiting, maxQueuedPublishes", self.queue.max_capacity())),
                 Err(mpsc::error::TrySendError::Closed(_)) => None,
@@ -761,6 +766,24 @@ impl<W: Wire> Transport for Linked<W> {
         Err(match full {
             Some(why) => Error::Overloaded(format!("publish queue full ({why}; Redis too slow or unreachable): message dropped")),
             None => Error::Closed,
+        })
+    }
+}
+
+impl<W: Wire> Transport for Linked<W> {
+    fn publish(&self, channel: String, payload: Vec<u8>) -> Result<(), Error> {
+        self.enqueue(Outgoing { channel, payload, count: None })
+    }
+
+    /// Queued as any message; the pipeline that carries it counts the channel's subscribers
+    /// just before it.
+    fn publish_counted(&self, channel: String, payload: Vec<u8>) -> BoxFuture<'_, Result<usize, Error>> {
+        let (waiter, count) = tokio::sync::oneshot::channel();
+        let queued = self.enqueue(Outgoing { channel, payload, count: Some(waiter) });
+        Box::pin(async move {
+            queued?;
+            // Dropped unsent: the transport closed.
+            count.await.unwrap_or(Err(Error::Closed))
         })
     }
 

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use super::driver::{push_handler, Link, Linked};
 use super::link::{Answer, Side};
 use super::memory::route_of;
-use super::wire::{ClientInfo, Failure, OnPush, Push, Sent, Wire};
+use super::wire::{ClientInfo, Failure, OnPush, Outgoing, Push, Sent, Wire};
 use super::{lock, Inbound, Subscription};
 use crate::error::Error;
 
@@ -279,16 +279,20 @@ impl Wire for MemoryWire {
         self.generation
     }
 
-    async fn publish(&mut self, messages: &[(String, Vec<u8>)]) -> Sent {
+    async fn publish(&mut self, messages: &[Outgoing]) -> Sent {
         match self.publisher.ready(&self.broker).await {
             Ok(_) => {
-                for (channel, payload) in messages {
-                    self.broker.publish(channel, payload);
+                let mut sent = Sent::default();
+                for (i, message) in messages.iter().enumerate() {
+                    if message.count.is_some() {
+                        sent.counts.push((i, self.broker.num_sub(&message.channel)));
+                    }
+                    self.broker.publish(&message.channel, &message.payload);
                 }
-                Sent::default()
+                sent
             }
-            Err(NoAnswer::Refused) => Sent { refused: Vec::new(), failure: Some((0, Failure { may_have_run: false, why: "connection refused".into() })) },
-            Err(NoAnswer::Error(code)) => Sent { refused: (0..messages.len()).map(|i| (i, code.clone())).collect(), failure: None },
+            Err(NoAnswer::Refused) => Sent { failure: Some((0, Failure { may_have_run: false, why: "connection refused".into() })), ..Sent::default() },
+            Err(NoAnswer::Error(code)) => Sent { refused: (0..messages.len()).map(|i| (i, code.clone())).collect(), ..Sent::default() },
         }
     }
 
@@ -526,6 +530,40 @@ mod tests {
         assert!(recorder.events().ends_with('R'), "{}", recorder.events());
         assert_eq!(recorder.got(), numbers(0..5));
         assert_eq!(sender.stats().published.load(Ordering::Relaxed), 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_counted_message_keeps_its_place_and_its_count_survives_a_refusal() {
+        let broker = FaultyBroker::new();
+        let (_receiver, recorder, sender) = pair(&broker).await;
+        run_for(1500).await;
+        send(&sender, 0..2);
+        let counted = sender.publish_counted(CHANNEL.into(), b"2".to_vec());
+        send(&sender, 3..4);
+        assert_eq!(tokio::time::timeout(Duration::from_secs(1), counted).await.unwrap().unwrap(), 1, "one subscriber");
+        run_for(100).await;
+        assert_eq!(recorder.got(), numbers(0..4), "in its place among the others");
+        // Refused (BUSY): sent again once accepted, and counted then.
+        broker.reply_error(Some("BUSY"));
+        let mut counted = sender.publish_counted(CHANNEL.into(), b"4".to_vec());
+        assert!(tokio::time::timeout(Duration::from_secs(3), &mut counted).await.is_err(), "no count while Redis refuses");
+        broker.reply_error(None);
+        assert_eq!(tokio::time::timeout(Duration::from_secs(2), counted).await.unwrap().unwrap(), 1);
+        run_for(100).await;
+        assert_eq!(recorder.got(), numbers(0..5));
+        // Sent to a Redis that stopped answering: it may have run, so no count, and why.
+        broker.pause();
+        let count = sender.publish_counted(CHANNEL.into(), b"5".to_vec()).await;
+        assert!(matches!(&count, Err(Error::Redis(why)) if why.contains("did not confirm")), "{count:?}");
+        broker.resume();
+        run_for(2000).await;
+        // Redis down (connections refused): kept to be sent again, then dropped at close: Closed.
+        broker.refuse(true);
+        broker.kill_all();
+        let counted = sender.publish_counted(CHANNEL.into(), b"6".to_vec());
+        let closing = sender.close();
+        let (count, ()) = tokio::join!(counted, closing);
+        assert!(matches!(count, Err(Error::Closed)), "{count:?}");
     }
 
     #[tokio::test(start_paused = true)]

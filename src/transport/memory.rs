@@ -70,6 +70,13 @@ pub(crate) fn route_of(subscription: &Subscription, channel: &str) -> Option<Str
     exact.or_else(|| subscription.patterns.iter().find(|p| glob_match(p.as_bytes(), channel.as_bytes()))).cloned()
 }
 
+impl MemoryTransport {
+    /// Connections subscribed to `channel`, as `PUBSUB NUMSUB` counts them.
+    fn count(&self, channel: &str) -> usize {
+        self.broker.lock().iter().filter(|c| c.subscription.lock().unwrap_or_else(|p| p.into_inner()).channels.iter().any(|s| s == channel)).count()
+    }
+}
+
 impl Transport for MemoryTransport {
     fn publish(&self, channel: String, payload: Vec<u8>) -> Result<(), Error> {
         if self.connection.closed.load(std::sync::atomic::Ordering::Acquire) {
@@ -98,8 +105,14 @@ impl Transport for MemoryTransport {
     }
 
     fn num_sub(&self, channel: &str) -> BoxFuture<'_, Result<usize, Error>> {
-        let count = self.broker.lock().iter().filter(|c| c.subscription.lock().unwrap_or_else(|p| p.into_inner()).channels.iter().any(|s| s == channel)).count();
+        let count = self.count(channel);
         Box::pin(async move { Ok(count) })
+    }
+
+    fn publish_counted(&self, channel: String, payload: Vec<u8>) -> BoxFuture<'_, Result<usize, Error>> {
+        let count = self.count(&channel);
+        let published = self.publish(channel, payload);
+        Box::pin(async move { published.map(|()| count) })
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

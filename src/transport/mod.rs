@@ -87,6 +87,13 @@ pub trait Transport: Send + Sync + 'static {
     /// The number of subscribers of `channel` on the broker (`PUBSUB NUMSUB`).
     fn num_sub(&self, channel: &str) -> BoxFuture<'_, Result<usize, Error>>;
 
+    /// Publishes as [`publish`](Transport::publish) does, and counts the subscribers of
+    /// `channel` just before the message is published (`PUBSUB NUMSUB` and `PUBLISH` in one
+    /// pipeline where the broker allows it): what a cluster request needs, in one round trip.
+    /// The message is queued before this returns, so it keeps its place among this node's
+    /// messages; the future gives the count once the broker answered, or why there is none.
+    fn publish_counted(&self, channel: String, payload: Vec<u8>) -> BoxFuture<'_, Result<usize, Error>>;
+
     /// Sends what is queued (within a short grace period), then closes the connections.
     fn close(&self) -> BoxFuture<'_, ()>;
 }
@@ -100,10 +107,12 @@ pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, 
 /// `transport.num_sub(channel)`, given up after `within` (Redis stalled, no primary known yet)
 /// with an error that says so.
 pub(crate) async fn num_sub_within(transport: &dyn Transport, channel: &str, within: std::time::Duration) -> Result<usize, Error> {
-    match tokio::time::timeout(within, transport.num_sub(channel)).await {
-        Ok(count) => count,
-        Err(_) => Err(Error::Redis(format!("cannot count the nodes: Redis did not answer PUBSUB NUMSUB within {} ms", within.as_millis()))),
-    }
+    tokio::time::timeout(within, transport.num_sub(channel)).await.unwrap_or_else(|_| Err(not_counted_within(within)))
+}
+
+/// The error for subscribers that could not be counted within `within`.
+pub(crate) fn not_counted_within(within: std::time::Duration) -> Error {
+    Error::Redis(format!("cannot count the nodes: Redis did not answer PUBSUB NUMSUB within {} ms", within.as_millis()))
 }
 
 /// Starts delivering `subscription` to `subscriber` without waiting (within a tokio runtime):

@@ -37,9 +37,13 @@ const LOCATE_INTERVAL: Duration = Duration::from_secs(1);
 /// A connection pair to one Redis server.
 pub struct RedisTransport {
     linked: Linked<Conns>,
-    /// With a Redis Cluster: its primaries, to count subscribers on all of them.
+    /// With a Redis Cluster (classic pub/sub): its primaries, to count subscribers on all of them.
     #[cfg(feature = "cluster")]
     cluster: Option<Arc<ClusterView>>,
+    /// On a Redis Cluster (either pub/sub), where a count is a sum over nodes and cannot ride in
+    /// the publishing pipeline.
+    #[cfg(feature = "cluster")]
+    on_cluster: bool,
 }
 
 impl RedisTransport {
@@ -97,6 +101,8 @@ impl RedisTransport {
             linked,
             #[cfg(feature = "cluster")]
             cluster,
+            #[cfg(feature = "cluster")]
+            on_cluster: matches!(config.endpoint(), Endpoint::Cluster(_)),
         })
     }
 
@@ -228,6 +234,19 @@ impl Transport for RedisTransport {
     #[cfg(not(feature = "cluster"))]
     fn num_sub(&self, channel: &str) -> BoxFuture<'_, Result<usize, Error>> {
         self.linked.num_sub(channel)
+    }
+
+    fn publish_counted(&self, channel: String, payload: Vec<u8>) -> BoxFuture<'_, Result<usize, Error>> {
+        #[cfg(feature = "cluster")]
+        if self.on_cluster {
+            // Counted on every node first, then published (what the official adapter does).
+            return Box::pin(async move {
+                let count = self.num_sub(&channel).await?;
+                self.publish(channel, payload)?;
+                Ok(count)
+            });
+        }
+        self.linked.publish_counted(channel, payload)
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

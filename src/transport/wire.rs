@@ -47,11 +47,36 @@ pub(crate) struct ClientInfo {
     pub addr: String,
 }
 
+/// Who waits for the subscriber count taken just before a message was published.
+pub(crate) type CountWaiter = tokio::sync::oneshot::Sender<Result<usize, Error>>;
+
+/// A message on its way to the server.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    /// The channel to publish on.
+    pub channel: String,
+    /// What to publish.
+    pub payload: Vec<u8>,
+    /// Set when the channel's subscribers are to be counted in the same pipeline, just before
+    /// the message (`PUBSUB NUMSUB`, then `PUBLISH`): who waits for the count. A cluster request
+    /// needs both, and so costs one round trip instead of two.
+    pub count: Option<CountWaiter>,
+}
+
+impl Outgoing {
+    /// What it weighs against `maxQueuedBytes`.
+    pub fn size(&self) -> u64 {
+        (self.channel.len() + self.payload.len()) as u64
+    }
+}
+
 /// What became of a pipeline.
 #[derive(Debug, Default)]
 pub(crate) struct Sent {
     /// Messages (by index) that the server answered with an error, and the error's code: not run.
     pub refused: Vec<(usize, String)>,
+    /// For the messages (by index) sent with a count: the subscribers the server counted.
+    pub counts: Vec<(usize, usize)>,
     /// From which message on the pipeline got no answer, and why.
     pub failure: Option<(usize, Failure)>,
 }
@@ -68,7 +93,7 @@ pub(crate) struct Failure {
 impl Sent {
     /// Messages from `index` on may have reached the server, without an answer.
     pub(crate) fn unconfirmed_from(index: usize, why: String) -> Sent {
-        Sent { refused: Vec::new(), failure: Some((index, Failure { may_have_run: true, why })) }
+        Sent { failure: Some((index, Failure { may_have_run: true, why })), ..Sent::default() }
     }
 }
 
@@ -79,8 +104,9 @@ pub(crate) trait Wire: Clone + Send + Sync + 'static {
     /// Which set this is (the generation of its subscribing side).
     fn generation(&self) -> u64;
 
-    /// Publishes `messages` in order and says what the server answered to each.
-    fn publish(&mut self, messages: &[(String, Vec<u8>)]) -> impl Future<Output = Sent> + Send;
+    /// Publishes `messages` in order (each with a count first when it asks for one) and says
+    /// what the server answered to each.
+    fn publish(&mut self, messages: &[Outgoing]) -> impl Future<Output = Sent> + Send;
 
     /// Subscribes the subscribing side to `subscription`; resolves once confirmed.
     fn subscribe(&mut self, subscription: &Subscription) -> impl Future<Output = Result<(), Error>> + Send;
