@@ -300,7 +300,7 @@ typedef struct sio_limits {
   size_t max_queued_bytes;
   /**
    * Most bytes of received messages waiting for the host callbacks of an adapter handle
-   * (default 64 MiB): beyond it they are dropped, counted (`sio_stats.dropped`) and reported
+   * (default 256 MiB): beyond it they are dropped, counted (`sio_stats.dropped`) and reported
    * (`SIO_EVENT_DROPPED`, `ERR_SIO_OVERLOADED`); a single larger message is taken when
    * nothing waits. Emitters ignore it.
    */

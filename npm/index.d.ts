@@ -41,7 +41,7 @@ export interface LimitOptions {
   maxMessageValues?: number;
   /** Deepest nesting of arrays and maps in one message (at most 1024); deeper: dropped (`tooComplex`, `ERR_SIO_TOO_COMPLEX`). @default 256 */
   maxMessageDepth?: number;
-  /** Bytes of received messages waiting for a busy event loop; beyond: dropped (`dropped`, `ERR_SIO_OVERLOADED`). @default 67108864 (64 MiB) */
+  /** Bytes of received messages waiting for a busy event loop; beyond: dropped (`dropped`, `ERR_SIO_OVERLOADED`). @default 268435456 (256 MiB) */
   maxReceiveBufferBytes?: number;
   /** Broadcasts kept while Redis is slow or unreachable; beyond: dropped (`redis.dropped`, `ERR_SIO_OVERLOADED`). @default 100000 */
   maxQueuedPublishes?: number;

@@ -27,8 +27,11 @@ pub const DEFAULT_MAX_MESSAGE_DEPTH: usize = 256;
 /// Largest [`Limits::max_message_depth`] accepted: decoding recurses once per level, and the
 /// engine's threads have stacks of a few MiB.
 pub const MAX_MESSAGE_DEPTH_CEILING: usize = 1024;
-/// Default [`Limits::max_receive_buffer_bytes`]: 64 MiB.
-pub const DEFAULT_MAX_RECEIVE_BUFFER_BYTES: usize = 64 << 20;
+/// Default [`Limits::max_receive_buffer_bytes`]: 256 MiB. Sized so that a burst of 10,000
+/// broadcasts of 10 KB sent as fast as possible reaches a Node node with 10 clients whole
+/// (`bench/RESULTS.md`: 64 MiB lost a fifth of it); the memory is given back once the burst is
+/// handled.
+pub const DEFAULT_MAX_RECEIVE_BUFFER_BYTES: usize = 256 << 20;
 
 /// How often each kind of drop is reported at most.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
@@ -54,7 +57,7 @@ pub struct Limits {
     /// [`MAX_MESSAGE_DEPTH_CEILING`]).
     pub max_message_depth: usize,
     /// Most bytes of received messages waiting for a host that takes them asynchronously (the
-    /// Node event loop; default 64 MiB). Beyond it messages are dropped, counted and reported as
+    /// Node event loop; default 256 MiB). Beyond it messages are dropped, counted and reported as
     /// [`Error::Overloaded`]; a single larger message is taken when nothing waits.
     pub max_receive_buffer_bytes: usize,
 }

@@ -7,7 +7,9 @@
 //! meanwhile: a busy consumer gets fewer, larger batches and gets back to its own I/O between
 //! two of them. At most [`Limits::max_receive_buffer_bytes`](crate::limits::Limits) wait: a
 //! slow consumer must not grow memory without bound (Redis itself cuts off a subscriber that
-//! lets 32 MiB pile up); a single larger message is accepted when nothing waits.
+//! lets 32 MiB pile up); a single larger message is accepted when nothing waits. Once a buffer
+//! that held 4 MiB or more is empty again, the allocator's free pages are given back to the
+//! system (`malloc_trim` on glibc), now and twice more in the following seconds.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -35,6 +37,8 @@ pub struct Outbox {
 struct State {
     items: Vec<Delivery>,
     bytes: usize,
+    /// The most bytes held since the buffer was last empty.
+    peak: usize,
     scheduled: bool,
 }
 
@@ -67,6 +71,7 @@ impl Outbox {
             return Pushed { schedule: false, report: self.count_drops(1) };
         }
         state.bytes += len;
+        state.peak = state.peak.max(state.bytes);
         state.items.push(delivery);
         let schedule = !state.scheduled;
         state.scheduled = true;
@@ -99,6 +104,10 @@ impl Outbox {
         state.bytes -= items.iter().map(|d| d.bytes().len()).sum::<usize>();
         let more = !state.items.is_empty();
         state.scheduled = more;
+        if !more && std::mem::take(&mut state.peak) >= crate::ffi::heap::TRIM_AFTER_BYTES {
+            // A burst was handled: its pages go back to the system.
+            crate::ffi::heap::trim_after_burst();
+        }
         (items, more)
     }
 

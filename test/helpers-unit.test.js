@@ -795,7 +795,7 @@ describe('readLimits', () => {
     maxMessageBytes: 16 * MIB,
     maxMessageValues: 1_000_000,
     maxMessageDepth: 256,
-    maxReceiveBufferBytes: 64 * MIB,
+    maxReceiveBufferBytes: 256 * MIB,
     maxQueuedPublishes: 100_000,
     maxQueuedBytes: 64 * MIB,
   };

@@ -226,7 +226,7 @@ pub struct SioLimits {
     /// fails with `SIO_ERR_OVERLOADED`.
     pub max_queued_bytes: usize,
     /// Most bytes of received messages waiting for the host callbacks of an adapter handle
-    /// (default 64 MiB): beyond it they are dropped, counted (`sio_stats.dropped`) and reported
+    /// (default 256 MiB): beyond it they are dropped, counted (`sio_stats.dropped`) and reported
     /// (`SIO_EVENT_DROPPED`, `ERR_SIO_OVERLOADED`); a single larger message is taken when
     /// nothing waits. Emitters ignore it.
     pub max_receive_buffer_bytes: usize,

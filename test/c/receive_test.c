@@ -10,7 +10,7 @@
  *     202 in all, none twice); some were dropped (200 KB do not fit in 32 KiB); the delivered "m"
  *     keep their order; one SIO_EVENT_DROPPED says "ERR_SIO_OVERLOADED ... dropped N"; no
  *     SIO_EVENT_ERROR; "after" arrives (nothing is dropped once the callback keeps up).
- *  2. B (namespace /big, default limits, 64 MiB): its on_broadcast blocks BLOCK_B_MS on "block"; an
+ *  2. B (namespace /big, default limits, 256 MiB): its on_broadcast blocks BLOCK_B_MS on "block"; an
  *     emitter sends "block", BIG_COUNT broadcasts of 1 MiB of binary (48 MiB: more than Redis's
  *     default pub/sub output limit of 32 MiB, at which it disconnects a subscriber that does not
  *     read), then "after". B gets all BIG_COUNT + 2 in order, each 1 MiB argument intact,
