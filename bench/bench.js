@@ -16,23 +16,17 @@ const os = require('node:os');
 const path = require('node:path');
 const crypto = require('node:crypto');
 const { spawnSync } = require('node:child_process');
-const { spawnNode, killAll } = require('./lib/proc');
+const { spawnNode, killAll, runMain } = require('./lib/proc');
 const { ClientPool } = require('./lib/client-pool');
 const { Collector, percentile } = require('./lib/stats');
+const { deliver: deliverTo, warmUp } = require('./lib/delivery');
+const { envNumber, commandLine: describeCommand, versionsText } = require('./lib/env');
+const { readSection } = require('./lib/results');
 
 const NODE_SCRIPT = path.join(__dirname, 'node.js');
 const CLIENTS_SCRIPT = path.join(__dirname, 'clients.js');
 const RESULTS_FILE = path.join(__dirname, 'RESULTS.md');
 const KINDS = ['ours', 'official'];
-
-/** A non-negative number from the environment, or `fallback`. */
-function envNumber(name, fallback) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number, got ${JSON.stringify(raw)}`);
-  return value;
-}
 
 const CFG = {
   rounds: Math.max(1, envNumber('BENCH_ROUNDS', 5)),
@@ -45,14 +39,17 @@ const CFG = {
     { id: 'buffer', label: '1 KB Buffer', payload: 'buffer', n: envNumber('BENCH_N_BUFFER', 20000) },
   ].filter((w) => w.n > 0),
   requests: envNumber('BENCH_REQUESTS', 200),
-  socketsPerNode: envNumber('BENCH_SOCKETS_PER_NODE', 3),
-  burst: envNumber('BENCH_BURST', 5000),
+  socketsPerNode: envNumber('BENCH_SOCKETS_PER_NODE', 5),
+  burst: envNumber('BENCH_BURST', 10000),
   idleMs: envNumber('BENCH_IDLE_MS', 3000),
   maxWaitMs: envNumber('BENCH_MAX_WAIT_MS', 20000),
   rawN: envNumber('BENCH_RAW_N', 200000),
   deadlineS: envNumber('BENCH_DEADLINE_S', 420),
   redisUrl: process.env.REDIS_URL || 'redis://127.0.0.1:6379',
 };
+
+/** The cluster requests timed in workload 3, as the issue's targets name them. */
+const REQUEST_OPS = ['fetchSockets', 'serverSideEmitWithAck', 'allRooms', 'serverCount'];
 
 const runId = crypto.randomBytes(3).toString('hex');
 const startedAt = Date.now();
@@ -72,34 +69,23 @@ function defineMetrics() {
     collector.define(`${w.id}.eluClients`, `event-loop utilisation, busiest clients' process, ${w.label}`, '%', 'lower');
   }
   collector.define('lost', 'lost messages, the broadcast workloads above (per round, all clients)', 'count', 'lower', { ratio: false });
-  for (const op of ['fetchSockets', 'serverSideEmitWithAck']) {
-    for (const p of [50, 99]) collector.define(`${op}.p${p}`, `${op}() round trip, 3 nodes, p${p}`, 'ms', 'lower');
+  for (const op of REQUEST_OPS) {
+    for (const p of [50, 99]) collector.define(`${op}.p${p}`, `${op}() round trip, 3 nodes × ${CFG.socketsPerNode} sockets, p${p}`, 'ms', 'lower');
   }
   for (const role of ['emitter', 'receiver', 'third']) collector.define(`rss.${role}`, `RSS of the ${role} node after workloads 1–3`, 'MB', 'lower');
   if (CFG.burst > 0) {
     const total = CFG.burst * CFG.clients;
     collector.define('burst.arrived', `burst: ${CFG.burst} × 10 KB in one loop, arrived (of ${total.toLocaleString('en-US')})`, 'count', 'higher');
     collector.define('burst.lost', 'burst: lost', 'count', 'lower', { ratio: false });
+    collector.define('burst.rssPeak', 'burst: peak RSS of the receiving node during it (sampled every 10 ms)', 'MB', 'lower');
     collector.define('burst.rssRecv', 'burst: RSS of the receiving node after it', 'MB', 'lower');
   }
 }
 
 /** How this run was started, to print and to record in RESULTS.md. */
 function commandLine() {
-  const vars = Object.keys(process.env)
-    .filter((k) => k.startsWith('BENCH_') && k !== 'BENCH_ENTRY' && k !== 'BENCH_VERBOSE')
-    .sort()
-    .map((k) => `${k}=${process.env[k]}`);
-  if (process.env.REDIS_URL && process.env.REDIS_URL !== 'redis://127.0.0.1:6379') vars.unshift(`REDIS_URL=${process.env.REDIS_URL}`);
-  return [...vars, process.env.BENCH_ENTRY || 'node bench/bench.js'].join(' ');
-}
-
-function versionOf(pkg) {
-  try {
-    return require(`${pkg}/package.json`).version;
-  } catch {
-    return '?';
-  }
+  const url = process.env.REDIS_URL;
+  return describeCommand('node bench/bench.js', { leading: url && url !== 'redis://127.0.0.1:6379' ? [`REDIS_URL=${url}`] : [] });
 }
 
 function redisArgs() {
@@ -145,25 +131,8 @@ function waitForNodes(nodes) {
 }
 
 /** Emits `n` × `payload` from `emitter` and waits (bounded) for the clients of `group`. */
-async function deliver(emitter, clients, group, { event, payload, n, chunk }) {
-  await clients.call('expect', { group, event, n });
-  const { t0 } = await emitter.call('emit', { event, payload, n, chunk }, 120000);
-  const result = await clients.call('wait', { idleMs: CFG.idleMs, maxMs: CFG.maxWaitMs }, CFG.maxWaitMs + 10000);
-  const arrived = Math.min(result.delivered, result.expected);
-  const end = result.complete ? result.doneAt : result.lastAt;
-  const seconds = (end - t0) / 1000;
-  return { ...result, arrived, lost: result.expected - arrived, rate: seconds > 0 ? arrived / result.clients / seconds : NaN };
-}
-
-/** Emits a marker until every client has one: proves the whole path is subscribed. */
-async function warmUp(emitter, clients, group) {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    await clients.call('expect', { group, event: 'warm', n: 1 });
-    await emitter.call('emit', { event: 'warm', payload: 'small', n: 1, chunk: 1 });
-    const r = await clients.call('wait', { idleMs: 200, maxMs: 200 });
-    if (r.complete) return;
-  }
-  throw new Error('warm-up broadcast never reached every client (10 s)');
+function deliver(emitter, clients, group, { event, payload, n, chunk }) {
+  return deliverTo(emitter, clients, { group, n }, { event, payload, n, chunk }, { idleMs: CFG.idleMs, maxWaitMs: CFG.maxWaitMs });
 }
 
 /** Workloads 1 and 2: returns the messages lost over the three payloads. */
@@ -190,8 +159,16 @@ async function broadcastWorkloads(kind, tag, emitter, receiver, clients) {
 
 /** Workload 3: sequential requests from the emitter across all `nodes`. */
 async function requestWorkload(kind, tag, nodes) {
-  const expectations = { fetchSockets: nodes.length * CFG.socketsPerNode, serverSideEmitWithAck: nodes.length - 1 };
-  for (const [op, expected] of Object.entries(expectations)) {
+  // What each request must return: every socket, every other node's ack, every room (each
+  // socket is in its own), every node.
+  const expectations = {
+    fetchSockets: nodes.length * CFG.socketsPerNode,
+    serverSideEmitWithAck: nodes.length - 1,
+    allRooms: nodes.length * CFG.socketsPerNode,
+    serverCount: nodes.length,
+  };
+  for (const op of REQUEST_OPS) {
+    const expected = expectations[op];
     const { latencies, errors } = await nodes[0].call('requests', { op, n: CFG.requests, expected, budgetMs: 30000 }, 45000);
     for (const p of [50, 99]) collector.add(`${op}.p${p}`, kind, percentile(latencies, p));
     if (errors.length) notes.push(`${tag}: ${op}: ${errors.length} failed (stopped after 3): ${errors[0]}`);
@@ -231,9 +208,11 @@ async function runRound(kind, round) {
     if (CFG.burst > 0) {
       await clients.call('connect', { group: 'recv', port: receiver.port, n: CFG.clients });
       await warmUp(emitter, clients, 'recv');
+      await receiver.call('peakMemory');
       const r = await deliver(emitter, clients, 'recv', { event: 'm.burst', payload: 'large', n: CFG.burst, chunk: CFG.burst });
       collector.add('burst.arrived', kind, r.arrived);
       collector.add('burst.lost', kind, r.lost);
+      collector.add('burst.rssPeak', kind, await receiver.call('peakMemory'));
       collector.add('burst.rssRecv', kind, await receiver.call('memory'));
       log(`  ${tag} burst: ${r.arrived} arrived, ${r.lost} lost`);
     }
@@ -260,7 +239,7 @@ function report(raw, { aborted }) {
   lines.push(`- date: ${new Date(startedAt).toISOString()} (took ${Math.round((Date.now() - startedAt) / 1000)} s${aborted ? `, STOPPED at the ${CFG.deadlineS} s deadline` : ''})`);
   lines.push(`- command: \`${commandLine()}\``);
   lines.push(`- machine: ${cores} cores (${os.cpus()[0] ? os.cpus()[0].model.trim() : '?'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, load average at start ${loadAtStart}. **This machine has ${cores} cores and is shared with other work: absolute numbers move with its load; only the ratios (same run, alternating rounds) matter.**`);
-  lines.push(`- versions: node ${process.version}, Redis ${redisVersion()}, socket.io ${versionOf('socket.io')}, socket.io-client ${versionOf('socket.io-client')}, @socket.io/redis-adapter ${versionOf('@socket.io/redis-adapter')} with redis (node-redis) ${versionOf('redis')}`);
+  lines.push(`- versions: ${versionsText(redisVersion())}`);
   lines.push(`- settings: ${CFG.rounds} rounds per adapter, alternating ${KINDS.join(', ')}; ${CFG.clients} websocket clients on the receiving node (in ${CFG.clientProcs} client processes); emits in chunks of ${CFG.chunk} per event-loop turn; ${CFG.requests} sequential requests with ${CFG.socketsPerNode} sockets per node; burst ${CFG.burst}; wait for stragglers: ${CFG.idleMs} ms without progress, ${CFG.maxWaitMs} ms at most`);
   lines.push('');
   if (raw === undefined) lines.push('Raw Redis PUBLISH ceiling: not measured (BENCH_RAW_N=0).');
@@ -282,7 +261,9 @@ function report(raw, { aborted }) {
   }
   const text = `${lines.join('\n')}\n`;
   process.stdout.write(`\n${text}`);
-  fs.writeFileSync(RESULTS_FILE, text);
+  // The growth curves (bench/scale.sh, a separate run) are kept.
+  const growth = readSection(RESULTS_FILE, '## Growth curves');
+  fs.writeFileSync(RESULTS_FILE, growth ? `${text}\n${growth}` : text);
   log(`\nwritten to ${path.relative(process.cwd(), RESULTS_FILE) || RESULTS_FILE}`);
 }
 
@@ -324,15 +305,5 @@ async function main() {
   report(raw, { aborted });
 }
 
-main().then(
-  () => {
-    killAll();
-    // The table is printed either way; a round that failed (not merely lost messages) fails the run.
-    process.exit(failures > 0 ? 1 : 0);
-  },
-  (err) => {
-    log(err.stack || String(err));
-    killAll();
-    process.exit(1);
-  },
-);
+// The table is printed either way; a round that failed (not merely lost messages) fails the run.
+runMain(main, () => failures);

@@ -11,7 +11,7 @@ const { serve, wallNow, usageHandlers } = require('./lib/proc');
 const groups = new Map();
 
 /** What the clients are counting now. */
-let target = null; // { event, n, sockets, counts: Map, reached, delivered, lastAt, doneAt }
+let target = null; // { event, need: Map socket -> n, counts: Map socket -> n, reached, delivered, lastAt, doneAt }
 let wake = null;
 
 function onEvent(socket, event) {
@@ -20,7 +20,7 @@ function onEvent(socket, event) {
   target.counts.set(socket, count);
   target.delivered++;
   target.lastAt = wallNow();
-  if (count === target.n && ++target.reached === target.counts.size) {
+  if (count === target.need.get(socket) && ++target.reached === target.counts.size) {
     target.doneAt = target.lastAt;
     if (wake) wake();
   }
@@ -49,10 +49,18 @@ serve({
     groups.delete(group);
   },
 
-  /** Resets the counters: from now on each client of `group` should get `n` × `event`. */
-  expect({ group, event, n }) {
-    const sockets = groups.get(group) || [];
-    target = { event, n, counts: new Map(sockets.map((s) => [s, 0])), reached: 0, delivered: 0, lastAt: 0, doneAt: 0 };
+  /**
+   * Resets the counters: from now on each client of `group` (a name or a list of names) should
+   * get `n` × `event`; or, with `perGroup` ({ name: n, ... }), each client of each named group
+   * its group's n (0: the client counts as done from the start).
+   */
+  expect({ group, event, n, perGroup }) {
+    const needs = perGroup || Object.fromEntries([].concat(group).map((name) => [name, n]));
+    const need = new Map();
+    for (const [name, count] of Object.entries(needs)) for (const socket of groups.get(name) || []) need.set(socket, count);
+    const reached = [...need.values()].filter((count) => count === 0).length;
+    target = { event, need, counts: new Map([...need.keys()].map((s) => [s, 0])), reached, delivered: 0, lastAt: 0, doneAt: 0 };
+    if (reached === need.size) target.doneAt = wallNow();
   },
 
   /**
@@ -70,7 +78,7 @@ serve({
       });
       wake = null;
     }
-    const expected = target.n * target.counts.size;
+    const expected = [...target.need.values()].reduce((a, b) => a + b, 0);
     return {
       complete: Boolean(target.doneAt),
       delivered: target.delivered,

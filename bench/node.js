@@ -2,8 +2,10 @@
 // One socket.io server node of the benchmark cluster, with either adapter:
 //   kind 'ours'     — require('../npm').createAdapter(redisUrl, { key })
 //   kind 'official' — @socket.io/redis-adapter 8.3.0 over two node-redis v5 clients
-// Everything else (workloads, measurements) is identical for both kinds; the coordinator
-// (bench.js) drives it over IPC with the commands at the bottom.
+// and, for bench/scale.js, either's variants: `perRoom` (ours only: perRoomSubscriptions) and
+// `sharded` ('dynamic' | 'static': createShardedAdapter with that subscriptionMode, `key` as its
+// channelPrefix). Everything else (workloads, measurements) is identical for all kinds; the
+// coordinator (bench.js, scale.js) drives it over IPC with the commands at the bottom.
 
 const http = require('node:http');
 const path = require('node:path');
@@ -11,7 +13,7 @@ const { performance } = require('node:perf_hooks');
 const { Server } = require('socket.io');
 const { serve, childConfig, wallNow, usageHandlers } = require('./lib/proc');
 
-const config = childConfig(); // { kind, key, redisUrl, label }
+const config = childConfig(); // { kind, key, redisUrl, perRoom?, sharded? }
 
 /** Problems the adapter or its Redis clients reported (e.g. a pub/sub client cut off by Redis), with counts. */
 const incidents = new Map();
@@ -20,21 +22,31 @@ function incident(source, err) {
   if (incidents.size < 20 || incidents.has(text)) incidents.set(text, (incidents.get(text) || 0) + 1);
 }
 
-/** Builds the adapter factory for `kind`, and a closer for what it opened. */
-async function adapterFor(kind, redisUrl, key) {
+/** Extra options for our classic adapter (BENCH_OURS_OPTIONS, JSON), e.g. to try another maxReceiveBufferBytes. */
+const OURS_OPTIONS = JSON.parse(process.env.BENCH_OURS_OPTIONS || '{}');
+
+/** Builds the adapter factory of `config` (see the top of this file), and a closer for what it opened. */
+async function adapterFor({ kind, redisUrl, key, perRoom = false, sharded = null }) {
+  if (perRoom && (kind !== 'ours' || sharded)) throw new Error('perRoom applies to the classic adapter of kind ours only');
   if (kind === 'ours') {
-    const { createAdapter } = require(path.join(__dirname, '..', 'npm'));
-    return { factory: createAdapter(redisUrl, { key }), close: async () => {} };
+    const ours = require(path.join(__dirname, '..', 'npm'));
+    const factory = sharded
+      ? ours.createShardedAdapter(redisUrl, undefined, { channelPrefix: key, subscriptionMode: sharded })
+      : ours.createAdapter(redisUrl, { ...OURS_OPTIONS, key, ...(perRoom ? { perRoomSubscriptions: true } : {}) });
+    return { factory, close: async () => {} };
   }
   if (kind === 'official') {
-    const { createAdapter } = require('@socket.io/redis-adapter');
+    const official = require('@socket.io/redis-adapter');
     const { createClient } = require('redis');
     const pub = createClient({ url: redisUrl });
     const sub = pub.duplicate();
     pub.on('error', (err) => incident('redis pub', err));
     sub.on('error', (err) => incident('redis sub', err));
     await Promise.all([pub.connect(), sub.connect()]);
-    return { factory: createAdapter(pub, sub, { key }), close: () => Promise.allSettled([pub.close(), sub.close()]) };
+    const factory = sharded
+      ? official.createShardedAdapter(pub, sub, { channelPrefix: key, subscriptionMode: sharded })
+      : official.createAdapter(pub, sub, { key });
+    return { factory, close: () => Promise.allSettled([pub.close(), sub.close()]) };
   }
   throw new Error(`unknown adapter kind ${kind}`);
 }
@@ -55,20 +67,36 @@ function makePayload(name) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The name of room `r` of a room set `tag` (bench/scale.js counts their Redis channels by `tag-*`). */
+const roomName = (tag, r) => `${tag}-${r}`;
+
 let io;
+
+/** RSS sampled every 10 ms, for `peakMemory` (unref'd: it keeps nothing alive). */
+const rssPeak = { value: 0 };
+setInterval(() => {
+  rssPeak.value = Math.max(rssPeak.value, process.memoryUsage.rss());
+}, 10).unref();
 let closeAdapter;
 
 /** `n` requests of one kind, one at a time; latencies in ms of the successful ones. */
 async function sequentialRequests(op, n, expected, budgetMs) {
-  const run = op === 'fetchSockets' ? () => io.fetchSockets() : () => io.serverSideEmitWithAck('ping');
+  const adapter = io.of('/').adapter;
+  const ops = {
+    fetchSockets: async () => (await io.fetchSockets()).length,
+    serverSideEmitWithAck: async () => (await io.serverSideEmitWithAck('ping')).length,
+    allRooms: async () => (await adapter.allRooms()).size,
+    serverCount: () => adapter.serverCount(),
+  };
+  const run = ops[op];
   const latencies = [];
   const errors = [];
   const started = performance.now();
   for (let i = 0; i < n && errors.length < 3 && performance.now() - started < budgetMs; i++) {
     const t = performance.now();
     try {
-      const result = await run();
-      if (result.length !== expected) throw new Error(`${op} returned ${result.length} items, expected ${expected}`);
+      const size = await run();
+      if (size !== expected) throw new Error(`${op} returned ${size} items, expected ${expected}`);
       latencies.push(performance.now() - t);
     } catch (err) {
       errors.push(err.message);
@@ -81,7 +109,7 @@ serve({
   async start() {
     const server = http.createServer();
     io = new Server(server, { transports: ['websocket'] });
-    const adapter = await adapterFor(config.kind, config.redisUrl, config.key);
+    const adapter = await adapterFor(config);
     closeAdapter = adapter.close;
     io.adapter(adapter.factory);
     io.of('/').adapter.on('error', (err) => incident('adapter', err));
@@ -102,15 +130,20 @@ serve({
     }
   },
 
-  /** Emits `n` broadcasts, `chunk` per event-loop turn (chunk >= n: one synchronous burst). */
-  emit({ event, payload, n, chunk }) {
+  /**
+   * Emits `n` broadcasts, `chunk` per event-loop turn (chunk >= n: one synchronous burst): to
+   * every socket, or with `rooms` ({ tag, total }) the i-th to the single room `roomName(tag,
+   * i % total)`, round robin.
+   */
+  emit({ event, payload, n, chunk, rooms }) {
     const data = makePayload(payload);
+    const target = rooms ? (i) => io.to(roomName(rooms.tag, i % rooms.total)) : () => io;
     const t0 = wallNow();
     let sent = 0;
     return new Promise((resolve) => {
       const step = () => {
         const end = Math.min(n, sent + chunk);
-        for (; sent < end; sent++) io.emit(event, data);
+        for (; sent < end; sent++) target(sent).emit(event, data);
         if (sent < n) setImmediate(step);
         else resolve({ t0, t1: wallNow() });
       };
@@ -118,10 +151,35 @@ serve({
     });
   },
 
+  /**
+   * Puts every local socket in this node's share of `total` rooms named `roomName(tag, r)` (the
+   * rooms r with r % nodes === index) and out of every other room but its own; resolves once
+   * the joins have (for adapters whose join is asynchronous, e.g. per-room subscriptions).
+   */
+  async setRooms({ tag, total, nodes, index }) {
+    const mine = [];
+    for (let r = index; r < total; r += nodes) mine.push(roomName(tag, r));
+    const wanted = new Set(mine);
+    const joins = [];
+    for (const socket of io.of('/').sockets.values()) {
+      for (const room of [...socket.rooms]) if (room !== socket.id && !wanted.has(room)) joins.push(socket.leave(room));
+      joins.push(socket.join(mine));
+    }
+    await Promise.all(joins);
+    return mine.length;
+  },
+
   ...usageHandlers(),
 
   memory() {
     return process.memoryUsage().rss;
+  },
+
+  /** The highest RSS sampled (every 10 ms) since the last call, and a new sampling window. */
+  peakMemory() {
+    const peak = Math.max(rssPeak.value, process.memoryUsage.rss());
+    rssPeak.value = process.memoryUsage.rss();
+    return peak;
   },
 
   requests({ op, n, expected, budgetMs }) {

@@ -96,10 +96,10 @@ class Proc {
   }
 }
 
-/** Forks `script` with `config` as its JSON argument and an IPC channel. */
-function spawnNode(script, config, label) {
+/** Forks `script` with `config` as its JSON argument and an IPC channel; `execArgv`: node's own flags (e.g. ['--expose-gc']). */
+function spawnNode(script, config, label, { execArgv } = {}) {
   installExitHooks();
-  const child = fork(script, [JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  const child = fork(script, [JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], ...(execArgv ? { execArgv } : {}) });
   const proc = new Proc(child, label);
   live.add(proc);
   return proc;
@@ -133,14 +133,17 @@ function wallNow() {
 }
 
 /**
- * Handlers measuring this process: `mark` starts a window, `usage` gives CPU µs (user+system,
- * all threads) and event-loop utilisation since the mark, and RSS now.
+ * Handlers measuring this process: `mark` starts a window (with `{ gc: true }`, after a full
+ * garbage collection when the process runs with --expose-gc, so that the window does not pay for
+ * garbage made before it), `usage` gives CPU µs (user+system, all threads) and event-loop
+ * utilisation since the mark, and RSS now.
  */
 function usageHandlers() {
   const { performance } = require('node:perf_hooks');
   let mark = { cpu: process.cpuUsage(), elu: performance.eventLoopUtilization() };
   return {
-    mark() {
+    mark({ gc = false } = {}) {
+      if (gc && typeof global.gc === 'function') global.gc();
       mark = { cpu: process.cpuUsage(), elu: performance.eventLoopUtilization() };
     },
     usage() {
@@ -154,4 +157,22 @@ function usageHandlers() {
   };
 }
 
-module.exports = { spawnNode, serve, childConfig, killAll, wallNow, usageHandlers };
+/**
+ * Runs a coordinator's `main` and exits: 1 when it throws or when `failures()` is above 0 at the
+ * end (a round that failed, not merely lost messages), 0 otherwise; every child is killed first.
+ */
+function runMain(main, failures) {
+  main().then(
+    () => {
+      killAll();
+      process.exit(failures() > 0 ? 1 : 0);
+    },
+    (err) => {
+      process.stderr.write(`${err.stack || String(err)}\n`);
+      killAll();
+      process.exit(1);
+    },
+  );
+}
+
+module.exports = { spawnNode, serve, childConfig, killAll, runMain, wallNow, usageHandlers };
