@@ -16,10 +16,10 @@ cargo test --release --workspace
 echo "== the core without its default features (tls, sentinel, cluster): builds clean, refuses those URLs clearly"
 cargo clippy --release -p sioadapter --no-default-features --lib --tests --quiet -- -D warnings
 cargo test --release -p sioadapter --no-default-features --lib
-for feature in tls sentinel cluster; do
-  echo "== the core with only its \`$feature\` feature: builds clean"
-  cargo clippy --release -p sioadapter --no-default-features --features "$feature" --lib --quiet -- -D warnings
-done
+# Sentinel without Cluster is the combination whose shared code (the locator) each cfg must keep
+# alive; the others are the default and none above.
+echo "== the core with \`sentinel\` but not \`cluster\`: builds clean"
+cargo clippy --release -p sioadapter --no-default-features --features sentinel --lib --quiet -- -D warnings
 echo "== cargo fmt --check, cargo clippy (warnings are errors)"
 cargo fmt --all --check
 cargo clippy --release --workspace --all-targets --quiet -- -D warnings
