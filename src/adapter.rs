@@ -254,7 +254,7 @@ impl Adapter {
     /// (`PUBSUB NUMSUB`), this node included. Fails when Redis does not answer within
     /// `requestsTimeout`.
     pub async fn server_count(&self) -> Result<usize, Error> {
-        self.count_before(self.deadline(None)).await
+        self.count_before(self.deadline(None), self.inner.transport.num_sub(self.inner.wire.channels.request())).await
     }
 
     /// When a request started now with `timeout` (default `requestsTimeout`) must have settled.
@@ -262,13 +262,13 @@ impl Adapter {
         tokio::time::Instant::now() + timeout.unwrap_or(self.inner.wire.config.requests_timeout)
     }
 
-    /// The number of nodes, counted before `deadline`; [`Error::Closed`] as soon as the adapter
-    /// closes.
-    async fn count_before(&self, deadline: tokio::time::Instant) -> Result<usize, Error> {
+    /// The number of nodes that `count` gives, before `deadline`; [`Error::Closed`] as soon as
+    /// the adapter closes.
+    async fn count_before(&self, deadline: tokio::time::Instant, count: impl std::future::Future<Output = Result<usize, Error>>) -> Result<usize, Error> {
         let mut closing = self.inner.wire.closing.subscribe();
         let within = deadline.saturating_duration_since(tokio::time::Instant::now());
         tokio::select! {
-            count = crate::transport::num_sub_within(self.inner.transport.as_ref(), self.inner.wire.channels.request(), within) => count,
+            count = tokio::time::timeout(within, count) => count.unwrap_or_else(|_| Err(crate::transport::not_counted_within(within))),
             _ = closing.wait_for(|closing| *closing) => Err(Error::Closed),
         }
     }
@@ -294,14 +294,8 @@ impl Adapter {
         let id = new_uid();
         let pending = &self.inner.wire.pending;
         let ticket = pending.register(&id, kind, None);
-        let mut closing = self.inner.wire.closing.subscribe();
         let counted = self.inner.publish_counted(self.inner.wire.channels.request().to_owned(), build(&id));
-        let within = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let nodes = tokio::select! {
-            nodes = tokio::time::timeout(within, counted) => nodes.unwrap_or_else(|_| Err(crate::transport::not_counted_within(within))),
-            _ = closing.wait_for(|closing| *closing) => Err(Error::Closed),
-        };
-        match nodes {
+        match self.count_before(deadline, counted).await {
             Ok(nodes) => Ok(SentRequest { pending, id, ticket, nodes }),
             Err(err) => {
                 pending.remove(&id);
