@@ -73,7 +73,7 @@ async fn main() -> Result<(), sioadapter::Error> {
     }
     println!("READY {}", adapter.uid());
     let rooms = adapter.all_rooms().await?.into_result()?;
-    println!("ALL_ROOMS {}", serde_json::Value::Array(rooms));
+    println!("ALL_ROOMS {}", serde_json::to_string(&rooms).expect("JSON text serializes"));
     // Serve until stdin closes.
     tokio::task::spawn_blocking(|| for _ in std::io::stdin().lock().lines() {}).await.ok();
     adapter.close().await

@@ -866,7 +866,7 @@ mod tests {
         let outcome = a.all_rooms().await.unwrap();
         assert_eq!(outcome.error, None);
         assert_eq!((outcome.received, outcome.expected), (2, 2));
-        let mut rooms: Vec<String> = outcome.items.iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+        let mut rooms: Vec<String> = outcome.parse_items().unwrap();
         rooms.sort();
         assert_eq!(rooms, ["b1", "b2", "c1"]);
         assert_eq!(a.stats().pending_requests, 0);

@@ -12,17 +12,20 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde_json::Value as Json;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 
 use crate::error::Error;
-use crate::protocol::request::{RequestType, Response, ResponseBody};
+use crate::protocol::request::{RawJson, RequestType, Response, ResponseBody};
 
 /// The result of a cluster request: what the other nodes answered.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Outcome {
-    /// Every item of every response (rooms, socket details, or ack arguments), in arrival order.
-    pub items: Vec<Json>,
+    /// Every item of every response (rooms, socket details, or ack arguments), in arrival order,
+    /// as the JSON text the answering node sent (validated, not parsed: see
+    /// [`Outcome::parse_items`]).
+    pub items: Vec<RawJson>,
     /// Responses expected (other nodes).
     pub expected: usize,
     /// Responses received.
@@ -38,11 +41,17 @@ impl Outcome {
     }
 
     /// The items, or the error when the request did not complete.
-    pub fn into_result(self) -> Result<Vec<Json>, Error> {
+    pub fn into_result(self) -> Result<Vec<RawJson>, Error> {
         match self.error {
             Some(err) => Err(err),
             None => Ok(self.items),
         }
+    }
+
+    /// Every item read as a `T`: e.g. `String` for the rooms of
+    /// [`all_rooms`](crate::Adapter::all_rooms), `serde_json::Value` for socket details.
+    pub fn parse_items<T: DeserializeOwned>(&self) -> Result<Vec<T>, serde_json::Error> {
+        self.items.iter().map(|item| serde_json::from_str(item.get())).collect()
     }
 }
 
@@ -55,7 +64,7 @@ struct Pending {
     /// `None` until the nodes were counted.
     expected: Option<usize>,
     received: usize,
-    items: Vec<Json>,
+    items: Vec<RawJson>,
     /// How many items there were after each response, to keep only the expected ones.
     ends: Vec<usize>,
     done: Option<oneshot::Sender<()>>,
@@ -150,7 +159,7 @@ impl PendingRequests {
         pending.received += 1;
         match response.body {
             ResponseBody::Rooms(items) | ResponseBody::Sockets(items) => pending.items.extend(items),
-            ResponseBody::ServerSideEmit(data) => pending.items.push(data.unwrap_or(Json::Null)),
+            ResponseBody::ServerSideEmit(data) => pending.items.push(data.unwrap_or_else(|| RawValue::NULL.to_owned())),
             ResponseBody::ClientCount(_) | ResponseBody::Ack | ResponseBody::Other => {}
         }
         if pending.expected.is_none() {
@@ -243,8 +252,16 @@ impl AckRequests {
 mod tests {
     use super::*;
 
+    fn json(text: &str) -> RawJson {
+        RawValue::from_string(text.to_owned()).unwrap()
+    }
+
     fn rooms(id: &str, items: &[&str]) -> Response {
-        Response { request_id: id.into(), body: ResponseBody::Rooms(items.iter().map(|s| Json::from(*s)).collect()) }
+        Response { request_id: id.into(), body: ResponseBody::Rooms(items.iter().map(|s| json(&format!("{s:?}"))).collect()) }
+    }
+
+    fn strings(outcome: &Outcome) -> Vec<String> {
+        outcome.parse_items().unwrap()
     }
 
     #[tokio::test]
@@ -254,7 +271,7 @@ mod tests {
         assert!(table.on_response(rooms("r1", &["a"])));
         assert!(table.on_response(rooms("r1", &["b", "c"])));
         let outcome = table.wait(ticket, Duration::from_secs(5)).await;
-        assert_eq!(outcome.items, vec![Json::from("a"), "b".into(), "c".into()]);
+        assert_eq!(strings(&outcome), ["a", "b", "c"]);
         assert_eq!((outcome.received, outcome.expected, outcome.error), (2, 2, None));
         assert!(table.is_empty());
     }
@@ -263,9 +280,9 @@ mod tests {
     async fn times_out_with_the_official_text_and_partial_results() {
         let table = PendingRequests::default();
         let ticket = table.register("r2", RequestType::RemoteFetch, Some(2));
-        table.on_response(Response { request_id: "r2".into(), body: ResponseBody::Sockets(vec![Json::from("s1")]) });
+        table.on_response(Response { request_id: "r2".into(), body: ResponseBody::Sockets(vec![json(r#""s1""#)]) });
         let outcome = table.wait(ticket, Duration::from_millis(100)).await;
-        assert_eq!(outcome.items, vec![Json::from("s1")]);
+        assert_eq!(strings(&outcome), ["s1"]);
         let Some(Error::Timeout { message, received: 1, expected: 2 }) = outcome.error else { panic!("{:?}", outcome.error) };
         assert_eq!(message, "timeout reached while waiting for fetchSockets response");
         assert!(table.is_empty());
@@ -307,15 +324,15 @@ mod tests {
         // Counted: two other nodes. The third answer is forgotten, and it completes at once.
         table.expect("r7", 2);
         let outcome = table.wait(ticket, Duration::from_secs(5)).await;
-        assert_eq!(outcome.items, vec![Json::from("a"), "b".into(), "c".into()]);
+        assert_eq!(strings(&outcome), ["a", "b", "c"]);
         assert_eq!((outcome.received, outcome.expected, outcome.error), (2, 2, None));
         // Counted before every answer arrived: waits for the rest, then times out with the text.
         let ticket = table.register("r8", RequestType::ServerSideEmit, None);
-        assert!(table.on_response(Response { request_id: "r8".into(), body: ResponseBody::ServerSideEmit(Some(Json::from(1))) }));
+        assert!(table.on_response(Response { request_id: "r8".into(), body: ResponseBody::ServerSideEmit(Some(json("1"))) }));
         table.expect("r8", 3);
         let outcome = table.wait(ticket, Duration::from_millis(100)).await;
-        assert_eq!(outcome.error.unwrap().to_string(), "timeout reached: only 1 responses received out of 3");
-        assert_eq!(outcome.items, vec![Json::from(1)]);
+        assert_eq!(outcome.error.as_ref().unwrap().to_string(), "timeout reached: only 1 responses received out of 3");
+        assert_eq!(outcome.parse_items::<u32>().unwrap(), [1]);
         // Before the count, what is kept is bounded.
         let ticket = table.register("r9", RequestType::AllRooms, None);
         let kept = (0..MAX_UNCOUNTED + 10).filter(|i| table.on_response(rooms("r9", &[&format!("x{i}")]))).count();

@@ -40,11 +40,13 @@ ensure_redis() {
   export REDIS_URL="redis://127.0.0.1:$port"
 }
 
-# Builds the addon and installs the npm package's dependencies (idempotent, incremental).
+# Builds the addon and installs the npm package's dependencies (idempotent, incremental). Any
+# further argument goes to npm/scripts/build.js (`--workspace`: build every crate in that run).
 build_addon() {
   local root="$1"
+  shift
   command -v cargo >/dev/null 2>&1 || { echo "cargo is missing: install Rust (https://rustup.rs) and retry." >&2; return 1; }
   command -v npm >/dev/null 2>&1 || { echo "npm is missing: install Node.js 18+ and retry." >&2; return 1; }
-  node "$root/npm/scripts/build.js"
+  node "$root/npm/scripts/build.js" "$@"
   (cd "$root/npm" && npm install --no-audit --no-fund --loglevel=error)
 }

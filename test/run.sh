@@ -7,8 +7,9 @@ cd "$root"
 source test/redis.sh
 ensure_redis
 echo "Redis: $REDIS_URL"
-build_addon "$root"
-cargo build --release --workspace --lib --examples   # libsioadapter.so (cdylib) and the examples for the tests
+# One cargo run builds the addon, libsioadapter.so and the examples, with the features that
+# `cargo test --workspace` below uses (dev-dependencies included), so nothing is built twice.
+build_addon "$root" --workspace
 (cd test && npm ci --no-audit --no-fund --loglevel=error)
 
 echo "== cargo test"

@@ -3,6 +3,9 @@
 // Builds the addon from the Rust sources of the repository this package lives in, and copies
 // it next to index.js as sioadapter.<platform>.node (the first place lib/native.js looks).
 // `node scripts/build.js --if-missing` does nothing when that file is there.
+// `--workspace` builds the whole Cargo workspace (every library and example) in the same cargo
+// run, with the features `cargo test --workspace` uses, so that the tests reuse that build
+// instead of compiling the dependencies a second time with other features (test/run.sh).
 
 const { spawnSync } = require("child_process");
 const fs = require("fs");
@@ -12,6 +15,7 @@ const { CARGO_LIB, binaryName, currentTarget } = require("./targets");
 const pkgDir = path.join(__dirname, "..");
 const repo = path.join(pkgDir, "..");
 const ifMissing = process.argv.includes("--if-missing");
+const packages = process.argv.includes("--workspace") ? ["--workspace", "--lib", "--examples"] : ["-p", "sioadapter-node"];
 
 const out = path.join(pkgDir, binaryName(currentTarget()));
 if (ifMissing && fs.existsSync(out)) process.exit(0);
@@ -21,7 +25,7 @@ if (!fs.existsSync(path.join(repo, "bindings", "node", "Cargo.toml"))) {
   process.exit(1);
 }
 const cargo = process.env.CARGO || "cargo";
-const result = spawnSync(cargo, ["build", "--release", "-p", "sioadapter-node"], { cwd: repo, stdio: "inherit" });
+const result = spawnSync(cargo, ["build", "--release", ...packages], { cwd: repo, stdio: "inherit" });
 if (result.error) {
   console.error(`sioadapter: could not run cargo (${result.error.message}). Install Rust from https://rustup.rs and retry.`);
   process.exit(1);

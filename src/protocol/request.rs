@@ -6,7 +6,7 @@
 //! emitters send and reject anything else with a [`ProtocolError`].
 
 use rmpv::Value;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value as Json;
 
@@ -303,15 +303,16 @@ fn parse_msgpack_request(payload: &[u8]) -> Result<RequestHeader, ProtocolError>
     }
 }
 
-/// What a response carries.
-#[derive(Debug, Clone, PartialEq)]
+/// What a response carries. Items stay JSON text as the answering node wrote it (validated, not
+/// parsed into a tree): the requester hands them on as they are.
+#[derive(Debug, Clone)]
 pub enum ResponseBody {
     /// `rooms` of an ALL_ROOMS answer.
-    Rooms(Vec<Json>),
+    Rooms(Vec<RawJson>),
     /// `sockets` of a REMOTE_FETCH (details) or SOCKETS (ids) answer.
-    Sockets(Vec<Json>),
+    Sockets(Vec<RawJson>),
     /// `data` of a SERVER_SIDE_EMIT acknowledgement (`None` when the ack had no argument).
-    ServerSideEmit(Option<Json>),
+    ServerSideEmit(Option<RawJson>),
     /// BROADCAST_CLIENT_COUNT; the raw payload goes to the host.
     ClientCount(u64),
     /// BROADCAST_ACK; the raw payload goes to the host.
@@ -321,12 +322,40 @@ pub enum ResponseBody {
 }
 
 /// A received response.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Response {
     /// The request it answers.
     pub request_id: String,
     /// What it says.
     pub body: ResponseBody,
+}
+
+/// The fields of a JSON response that matter, each still as the text it was sent as.
+#[derive(Deserialize)]
+struct JsonResponse<'a> {
+    #[serde(rename = "requestId", borrow)]
+    request_id: Option<&'a RawValue>,
+    #[serde(rename = "type", borrow)]
+    kind: Option<&'a RawValue>,
+    #[serde(rename = "clientCount", borrow)]
+    client_count: Option<&'a RawValue>,
+    #[serde(borrow)]
+    rooms: Option<&'a RawValue>,
+    #[serde(borrow)]
+    sockets: Option<&'a RawValue>,
+    #[serde(borrow)]
+    data: Option<&'a RawValue>,
+}
+
+/// `raw` read as a `T`, if it is one.
+fn raw_as<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Option<T> {
+    raw.and_then(|raw| serde_json::from_str(raw.get()).ok())
+}
+
+/// The items of `raw`, if it is an array.
+fn raw_items(raw: Option<&RawValue>) -> Option<Vec<RawJson>> {
+    let items: Vec<&RawValue> = raw_as(raw)?;
+    Some(items.into_iter().map(RawValue::to_owned).collect())
 }
 
 /// Parses and validates a response; values and nesting beyond `limits` are refused before
@@ -350,17 +379,14 @@ pub fn parse_response(payload: &[u8], limits: &Limits) -> Result<Response, Proto
         };
     }
     check_json(payload, limits)?;
-    let json: Json = serde_json::from_slice(payload).map_err(|_| ProtocolError::Shape("response is not valid JSON"))?;
-    let Json::Object(mut obj) = json else {
-        return Err(ProtocolError::Shape("response is not a JSON object"));
-    };
-    let request_id = string_field(&obj, "requestId").ok_or(ProtocolError::Shape("response without requestId"))?;
-    let body = match obj.get("type").and_then(Json::as_i64) {
-        Some(6) => ResponseBody::ServerSideEmit(obj.remove("data")),
-        Some(8) => ResponseBody::ClientCount(obj.get("clientCount").and_then(Json::as_u64).ok_or(ProtocolError::Shape("clientCount must be a number"))?),
-        _ => match (obj.remove("rooms"), obj.remove("sockets")) {
-            (Some(Json::Array(rooms)), _) => ResponseBody::Rooms(rooms),
-            (_, Some(Json::Array(sockets))) => ResponseBody::Sockets(sockets),
+    let fields: JsonResponse<'_> = serde_json::from_slice(payload).map_err(|_| ProtocolError::Shape("response is not valid JSON"))?;
+    let request_id = raw_as(fields.request_id).ok_or(ProtocolError::Shape("response without requestId"))?;
+    let body = match raw_as::<i64>(fields.kind) {
+        Some(6) => ResponseBody::ServerSideEmit(fields.data.map(RawValue::to_owned)),
+        Some(8) => ResponseBody::ClientCount(raw_as(fields.client_count).ok_or(ProtocolError::Shape("clientCount must be a number"))?),
+        _ => match (raw_items(fields.rooms), raw_items(fields.sockets)) {
+            (Some(rooms), _) => ResponseBody::Rooms(rooms),
+            (_, Some(sockets)) => ResponseBody::Sockets(sockets),
             _ => ResponseBody::Other,
         },
     };
@@ -652,6 +678,29 @@ mod tests {
         assert_eq!(String::from_utf8(client_count_response("req001", 1)).unwrap(), r#"{"type":8,"requestId":"req001","clientCount":1}"#);
         let ack = broadcast_ack_response("req001", &unhex("a461636b42")).unwrap();
         assert_eq!(ack, unhex("83a47479706509a9726571756573744964a6726571303031a67061636b6574a461636b42"));
+    }
+
+    #[test]
+    fn response_items_stay_the_text_that_was_sent() {
+        let parse = |text: &str| parse_response(text.as_bytes(), &Limits::default());
+        let texts = |items: &[RawJson]| items.iter().map(|item| item.get().to_owned()).collect::<Vec<_>>();
+        let response = parse(r#"{"requestId":"q","sockets":[{"id":"s1","data":{"a":[1, 2]}}, "\u00e9"]}"#).unwrap();
+        let ResponseBody::Sockets(items) = response.body else { panic!("{response:?}") };
+        assert_eq!(texts(&items), [r#"{"id":"s1","data":{"a":[1, 2]}}"#, r#""\u00e9""#]);
+        // `rooms` that is not an array does not hide `sockets`, as before.
+        let ResponseBody::Sockets(items) = parse(r#"{"requestId":"q","rooms":"x","sockets":["a"]}"#).unwrap().body else { panic!() };
+        assert_eq!(texts(&items), [r#""a""#]);
+        for (text, data) in
+            [(r#"{"type":6,"requestId":"q","data":[1]}"#, Some("[1]")), (r#"{"type":6,"requestId":"q","data":null}"#, None), (r#"{"type":6,"requestId":"q"}"#, None)]
+        {
+            let ResponseBody::ServerSideEmit(got) = parse(text).unwrap().body else { panic!("{text}") };
+            assert_eq!(got.as_deref().map(RawValue::get), data, "{text}");
+        }
+        assert!(matches!(parse(r#"{"requestId":"\u0071"}"#).unwrap(), Response { request_id, body: ResponseBody::Other } if request_id == "q"));
+        assert!(matches!(parse(r#"{"type":8,"requestId":"q","clientCount":3}"#).unwrap().body, ResponseBody::ClientCount(3)));
+        for bad in [r#"{"requestId":7,"rooms":[]}"#, r#"{"type":8,"requestId":"q","clientCount":-1}"#, r#"{"requestId":"q","rooms":[}"#, r#"{"requestId":"q"} x"#] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
