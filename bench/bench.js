@@ -8,7 +8,10 @@
 //        last message, CPU per broadcast and event-loop utilisation on both nodes, lost messages;
 //   3.   fetchSockets() and serverSideEmitWithAck() across three nodes, p50/p99;
 //   4.   RSS of every node;
-//   6.   a burst of 10 KB broadcasts emitted in one synchronous loop: arrived / lost.
+//   6.   a burst of 10 KB broadcasts emitted in one synchronous loop: arrived / lost;
+//   7.   emitters: ours against @socket.io/redis-emitter, each in a process of its own (bench/
+//        emitter.js), N broadcasts of ~100 B: rate until Redis took them all, CPU per message,
+//        and what a subscriber received; and the Rust emitter (examples/emitter_bench, ours only).
 // Before the rounds, redis-benchmark measures raw PUBLISH as a ceiling (5).
 
 const fs = require('node:fs');
@@ -25,6 +28,8 @@ const { readSection } = require('./lib/results');
 
 const NODE_SCRIPT = path.join(__dirname, 'node.js');
 const CLIENTS_SCRIPT = path.join(__dirname, 'clients.js');
+const EMITTER_SCRIPT = path.join(__dirname, 'emitter.js');
+const RUST_EMITTER = path.join(__dirname, '..', 'target', 'release', 'examples', 'emitter_bench');
 const RESULTS_FILE = path.join(__dirname, 'RESULTS.md');
 const KINDS = ['ours', 'official'];
 
@@ -43,6 +48,8 @@ const CFG = {
   burst: envNumber('BENCH_BURST', 10000),
   idleMs: envNumber('BENCH_IDLE_MS', 3000),
   maxWaitMs: envNumber('BENCH_MAX_WAIT_MS', 20000),
+  emitterN: envNumber('BENCH_EMITTER_N', 100000),
+  rustEmitterN: envNumber('BENCH_RUST_EMITTER_N', 400000),
   rawN: envNumber('BENCH_RAW_N', 200000),
   deadlineS: envNumber('BENCH_DEADLINE_S', 420),
   redisUrl: process.env.REDIS_URL || 'redis://127.0.0.1:6379',
@@ -79,6 +86,14 @@ function defineMetrics() {
     collector.define('burst.lost', 'burst: lost', 'count', 'lower', { ratio: false });
     collector.define('burst.rssPeak', 'burst: peak RSS of the receiving node during it (sampled every 10 ms)', 'MB', 'lower');
     collector.define('burst.rssRecv', 'burst: RSS of the receiving node after it', 'MB', 'lower');
+  }
+  if (CFG.emitterN > 0) {
+    collector.define('emitter.rate', `Node Emitter: ${CFG.emitterN} broadcasts of ~100 B, until Redis took them all`, 'msg/s', 'higher');
+    collector.define('emitter.cpu', 'Node Emitter: CPU per broadcast (its process, all threads)', 'µs', 'lower');
+    collector.define('emitter.lost', 'Node Emitter: broadcasts a subscriber did not receive', 'count', 'lower', { ratio: false });
+  }
+  if (CFG.rustEmitterN > 0) {
+    collector.define('rustEmitter.rate', `Rust emitter (no official one): ${CFG.rustEmitterN} broadcasts of 100 B, pipelined`, 'msg/s', 'higher', { ratio: false });
   }
 }
 
@@ -157,6 +172,53 @@ async function broadcastWorkloads(kind, tag, emitter, receiver, clients) {
   collector.add('lost', kind, lost);
 }
 
+/** Resolves once `done()` holds, or once `idleMs` passed without `progress()` changing. */
+async function settle(done, progress) {
+  let last = progress();
+  let lastChange = Date.now();
+  while (!done() && Date.now() - lastChange < CFG.idleMs) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    if (progress() !== last) [last, lastChange] = [progress(), Date.now()];
+  }
+}
+
+/** Workload 7: a Node emitter of `kind` in its own process; a subscriber here counts what arrives. */
+async function emitterWorkload(kind, tag, key, procs) {
+  const emitKey = `${key}-emitter`;
+  const { createClient } = require('redis');
+  const subscriber = createClient({ url: CFG.redisUrl });
+  await subscriber.connect();
+  let received = 0;
+  try {
+    await subscriber.pSubscribe(`${emitKey}#*`, () => received++, true);
+    const proc = spawnNode(EMITTER_SCRIPT, { kind, key: emitKey, redisUrl: CFG.redisUrl }, `${kind} emitter process`);
+    procs.push(proc);
+    await proc.call('start', {}, 20000);
+    const r = await proc.call('run', { n: CFG.emitterN, chunk: CFG.chunk }, 120000);
+    await settle(() => received >= CFG.emitterN, () => received);
+    collector.add('emitter.rate', kind, CFG.emitterN / (r.ms / 1000));
+    collector.add('emitter.cpu', kind, r.cpuUs / CFG.emitterN);
+    collector.add('emitter.lost', kind, CFG.emitterN - received);
+    log(`  ${tag} Node emitter: ${Math.round(CFG.emitterN / (r.ms / 1000))} msg/s, ${received} received`);
+    await proc.call('stop');
+  } finally {
+    await subscriber.quit().catch(() => {});
+  }
+}
+
+/** The Rust emitter's rate (examples/emitter_bench), when it is built. */
+function rustEmitterRate(tag) {
+  if (!fs.existsSync(RUST_EMITTER)) {
+    notes.push(`${tag} Rust emitter: not measured (${path.relative(process.cwd(), RUST_EMITTER)} is not built: cargo build --release --example emitter_bench)`);
+    return;
+  }
+  const r = spawnSync(RUST_EMITTER, [String(CFG.rustEmitterN)], { encoding: 'utf8', timeout: 120000, env: { ...process.env, REDIS_URL: CFG.redisUrl } });
+  const m = /= (\d+) msg\/s/.exec(r.stdout || '');
+  if (!m) throw new Error(`Rust emitter: ${(r.stderr || r.stdout || (r.error && r.error.message) || '').trim().slice(-200)}`);
+  collector.add('rustEmitter.rate', 'ours', Number(m[1]));
+  log(`  ${tag} Rust emitter: ${m[1]} msg/s`);
+}
+
 /** Workload 3: sequential requests from the emitter across all `nodes`. */
 async function requestWorkload(kind, tag, nodes) {
   // What each request must return: every socket, every other node's ack, every room (each
@@ -228,6 +290,18 @@ async function runRound(kind, round) {
       }
     }
     await Promise.all(procs.map((p) => p.stop()));
+  }
+  // Once the nodes are gone, the emitters have the machine to themselves.
+  const emitters = [];
+  try {
+    if (CFG.emitterN > 0) await emitterWorkload(kind, tag, key, emitters);
+    if (CFG.rustEmitterN > 0 && kind === 'ours') rustEmitterRate(tag);
+  } catch (err) {
+    failures++;
+    notes.push(`${tag} emitters failed: ${err.message.split('\n')[0]}`);
+    log(`  ${tag} emitters FAILED: ${err.message}`);
+  } finally {
+    await Promise.all(emitters.map((p) => p.stop()));
   }
 }
 

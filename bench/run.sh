@@ -15,6 +15,8 @@ ensure_redis
 exec 2>&3 3>&-
 # The addon is built only when missing (a fresh clone); `node npm/scripts/build.js` rebuilds it.
 node "$root/npm/scripts/build.js" --if-missing >&2
+# The Rust emitter's rate (examples/emitter_bench); incremental when it is built already.
+(cd "$root" && cargo build --release --quiet --example emitter_bench >&2)
 [[ -d "$root/npm/node_modules" ]] || (cd "$root/npm" && npm ci --no-audit --no-fund --loglevel=error >&2)
 (cd "$root/bench" && npm ci --no-audit --no-fund --loglevel=error >&2)
 cd "$root"

@@ -76,10 +76,12 @@ impl Emitter {
         self.send(self.channels.broadcast_for(room.as_deref()), message.encode())
     }
 
-    /// Emits a broadcast whose `[packet, opts]` the caller already encoded as a msgpack 2-array
-    /// (opts in the emitter's key order); `single_room` is the room when there is exactly one.
-    pub fn emit_encoded(&self, single_room: Option<&str>, packet_and_opts: &[u8]) -> Result<(), Error> {
-        let message = crate::protocol::broadcast::frame_with_uid(EMITTER_UID, packet_and_opts)?;
+    /// Emits an EVENT broadcast from its encoded parts (see
+    /// [`frame_event`](crate::protocol::broadcast::frame_event)): `data`, the msgpack array
+    /// `[event, ...args]`, and `tail`, the packet's `nsp` entry and the `opts` map (in the
+    /// emitter's key order); `single_room` is the room when there is exactly one.
+    pub fn emit_encoded(&self, single_room: Option<&str>, data: &[u8], tail: &[u8]) -> Result<(), Error> {
+        let message = crate::protocol::broadcast::frame_event(EMITTER_UID, data, tail)?;
         self.send(self.channels.broadcast_for(single_room), message)
     }
 

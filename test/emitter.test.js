@@ -69,3 +69,37 @@ for (const kind of ["official", "ours"]) {
     });
   });
 }
+
+test("the Emitter publishes the official emitter's bytes, on the same channels", async () => {
+  const { createClient } = require("redis");
+  const { Emitter: OfficialEmitter } = require("@socket.io/redis-emitter");
+  const [oursKey, officialKey] = [uniqueKey(), uniqueKey()];
+  const publisher = createClient({ url: REDIS_URL });
+  const subscriber = createClient({ url: REDIS_URL });
+  await Promise.all([publisher.connect(), subscriber.connect()]);
+  const seen = { [oursKey]: [], [officialKey]: [] };
+  for (const key of [oursKey, officialKey]) {
+    await subscriber.pSubscribe(`${key}#*`, (message, channel) => seen[key].push(`${channel.slice(key.length)} ${message.toString("hex")}`), true);
+  }
+  const ours = new Emitter(REDIS_URL, { key: oursKey });
+  const official = new OfficialEmitter(publisher, { key: officialKey });
+  try {
+    for (const emitter of [ours, official]) {
+      emitter.emit("hello", "world", { n: 1, list: [1.5, null, true] }, Buffer.from([1, 2]));
+      emitter.to("vip").emit("to-vip", 1);
+      emitter.to(["a", "b"]).except("c").volatile.emit("many", "x".repeat(300));
+      emitter.to(5).compress(false).emit("numbered");
+      emitter.of("admin").except(["x", "y"]).emit("admin-only", { deep: { er: [1, { est: "é" }] } });
+      const operator = emitter.to("same");
+      operator.emit("twice", 1);
+      operator.emit("twice", 2);
+    }
+    const deadline = Date.now() + 5000;
+    while ((seen[oursKey].length < 7 || seen[officialKey].length < 7) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.strictEqual(seen[officialKey].length, 7);
+    assert.deepStrictEqual(seen[oursKey], seen[officialKey]);
+  } finally {
+    await ours.close();
+    await Promise.all([publisher.quit(), subscriber.quit()]);
+  }
+});

@@ -1,7 +1,9 @@
 "use strict";
 // `Emitter`: the API of @socket.io/redis-emitter (emit into a socket.io cluster from a process
-// that is not a socket.io server), on the Rust core. Packets are encoded once by notepack.io
-// as `[packet, opts]`; Rust adds the uid "emitter", picks the channel and publishes.
+// that is not a socket.io server), on the Rust core. notepack.io encodes each emit's
+// `[event, ...args]`; what follows it in the message (the packet's nsp and the opts) is encoded
+// once per target selection. Rust frames `[uid "emitter", packet, opts]` around the two, picks the
+// channel and publishes: the bytes are those of the official emitter.
 
 const notepack = require("notepack.io");
 const native = require("./native");
@@ -15,6 +17,15 @@ function checkEvent(ev) {
   if (RESERVED_EVENTS.has(ev)) throw new Error(`"${String(ev)}" is a reserved event name`);
 }
 
+/**
+ * What follows `data` in a packet to `nsp` for `opts`: the packet's `nsp` entry, then the opts
+ * map, as notepack encodes `{ type, data, nsp }` and `{ rooms, flags, except }` (a 1-entry map's
+ * header is one byte, left out).
+ */
+function encodeTail(nsp, opts) {
+  return Buffer.concat([notepack.encode({ nsp }).subarray(1), notepack.encode(opts)]);
+}
+
 function targets(rooms, exceptRooms) {
   return [JSON.stringify([...rooms]), JSON.stringify([...exceptRooms])];
 }
@@ -26,6 +37,9 @@ class BroadcastOperator {
     this._rooms = rooms;
     this._except = exceptRooms;
     this._flags = flags;
+    // Encoded on the first emit (the selection never changes: `to()` and the others make new ones).
+    this._tail = null;
+    this._room = null;
   }
 
   /** Targets the sockets in `room` (a room or an array of rooms). */
@@ -60,9 +74,12 @@ class BroadcastOperator {
   /** Emits `ev` with `args` to the selected sockets of every node. */
   emit(ev, ...args) {
     checkEvent(ev);
-    const packet = { type: 2, data: [ev, ...args], nsp: this._emitter._nsp };
-    const opts = { rooms: [...this._rooms], flags: this._flags, except: [...this._except] };
-    this._emitter._native.broadcast(opts.rooms.length === 1 ? String(opts.rooms[0]) : null, notepack.encode([packet, opts]));
+    if (!this._tail) {
+      const opts = { rooms: [...this._rooms], flags: this._flags, except: [...this._except] };
+      this._room = opts.rooms.length === 1 ? String(opts.rooms[0]) : null;
+      this._tail = encodeTail(this._emitter._nsp, opts);
+    }
+    this._emitter._native.broadcast(this._room, notepack.encode([ev, ...args]), this._tail);
     return true;
   }
 
@@ -103,6 +120,8 @@ class Emitter {
     }
     this._shared = shared;
     this._native = new native.NativeEmitter(this._shared.connection, this.opts.key, this._nsp, limits);
+    // `emit` on the emitter itself, to every socket: one selection, kept.
+    this._everyone = new BroadcastOperator(this);
   }
 
   /** The namespace this emitter emits into, with its leading "/". */
@@ -116,7 +135,7 @@ class Emitter {
   }
 
   emit(ev, ...args) {
-    return new BroadcastOperator(this).emit(ev, ...args);
+    return this._everyone.emit(ev, ...args);
   }
 
   to(room) {

@@ -277,6 +277,30 @@ pub fn frame_with_uid(uid: &str, packet_and_opts: &[u8]) -> Result<Vec<u8>, Prot
     }
 }
 
+/// Frames an EVENT broadcast `[uid, {type: 2, data, nsp}, opts]` from two encoded parts (what
+/// the Node emitter has): `data`, the packet's `[event, ...args]` msgpack array, and `tail`,
+/// everything after it: the packet's `nsp` entry and the `opts` map. The encoding of `[packet,
+/// opts]` is then only the arguments' each time, as the rest stays the same for a namespace and
+/// its targets; the bytes are those of one encoding of the whole message.
+pub fn frame_event(uid: &str, data: &[u8], tail: &[u8]) -> Result<Vec<u8>, ProtocolError> {
+    if !matches!(data.first(), Some(0x91..=0x9f | 0xdc | 0xdd)) {
+        return Err(ProtocolError::Shape("expected the packet's data as a non-empty msgpack array"));
+    }
+    if !tail.starts_with(b"\xa3nsp") {
+        return Err(ProtocolError::Shape("expected the packet's nsp entry and the opts map after its data"));
+    }
+    let mut out = Vec::with_capacity(uid.len() + data.len() + tail.len() + 16);
+    out.push(0x93);
+    msgpack::write_str(&mut out, uid);
+    msgpack::write_map_len(&mut out, 3);
+    msgpack::write_str(&mut out, "type");
+    msgpack::write_int(&mut out, EVENT);
+    msgpack::write_str(&mut out, "data");
+    out.extend_from_slice(data);
+    out.extend_from_slice(tail);
+    Ok(out)
+}
+
 /// A validated broadcast that borrows the received bytes: cheap to make, so the receive path
 /// can check every message and filter on uid and namespace without building values.
 #[derive(Debug, Clone)]
@@ -591,6 +615,19 @@ mod tests {
         inner.extend_from_slice(&full[8..]);
         assert_eq!(frame_with_uid("AAAAAA", &inner).unwrap(), full);
         assert!(frame_with_uid("AAAAAA", &full).is_err());
+    }
+
+    #[test]
+    fn frame_event_puts_data_and_tail_in_the_packet() {
+        let full = unhex("93a641414141414183a47479706502a46461746192a568656c6c6fa5776f726c64a36e7370a12f83a5726f6f6d7390a665786365707490a5666c61677380");
+        let data_at = full.windows(5).position(|w| w == b"\xa4data").unwrap() + 5;
+        let tail_at = full.windows(4).position(|w| w == b"\xa3nsp").unwrap();
+        let (data, tail) = (&full[data_at..tail_at], &full[tail_at..]);
+        assert_eq!(frame_event("AAAAAA", data, tail).unwrap(), full);
+        assert!(BroadcastRef::parse(&frame_event("emitter", data, tail).unwrap()).is_ok());
+        for (data, tail) in [(&b"\x90"[..], tail), (b"\xa1x", tail), (b"", tail), (data, &b"\x80"[..]), (data, b"")] {
+            assert!(frame_event("AAAAAA", data, tail).is_err(), "{data:?} {tail:?}");
+        }
     }
 
     #[test]

@@ -204,13 +204,16 @@ impl Wire for Conns {
         };
         let mut offset = 0;
         for run in runs {
-            let mut pipe = redis::pipe();
+            // Sized up front: no command or pipeline grows (reallocates) while it is built.
+            let mut pipe = redis::Pipeline::with_capacity(run.len() + run.iter().filter(|m| m.count.is_some()).count());
             pipe.ignore_errors();
             for message in run {
                 if message.count.is_some() {
                     pipe.cmd("PUBSUB").arg(count).arg(&message.channel);
                 }
-                pipe.cmd(command).arg(&message.channel).arg(&message.payload);
+                let mut publish = redis::Cmd::with_capacity(3, command.len() + message.channel.len() + message.payload.len());
+                publish.arg(command).arg(&message.channel).arg(&message.payload);
+                pipe.add_command(publish);
             }
             let answers = match self {
                 Conns::Pair { publisher, .. } => pipe.query_async::<Vec<redis::RedisResult<Value>>>(publisher).await,

@@ -820,11 +820,12 @@ impl NativeEmitter {
         Ok(NativeEmitter { emitter: Emitter::new(transport, &key, &nsp).with_limits(limits.limits()?) })
     }
 
-    /// Publishes a broadcast: `packetAndOpts` is notepack's encoding of `[packet, opts]`, `room`
-    /// the single target room when there is exactly one.
+    /// Publishes an EVENT broadcast: `data` is notepack's encoding of `[event, ...args]`, `tail`
+    /// that of the packet's `nsp` entry followed by the `opts` map (the same for every emit to the
+    /// same targets), `room` the single target room when there is exactly one.
     #[napi(catch_unwind)]
-    pub fn broadcast(&self, room: Option<String>, packet_and_opts: &[u8]) -> Result<(), Code> {
-        self.emitter.emit_encoded(room.as_deref(), packet_and_opts).map_err(js_error)
+    pub fn broadcast(&self, room: Option<String>, data: &[u8], tail: &[u8]) -> Result<(), Code> {
+        self.emitter.emit_encoded(room.as_deref(), data, tail).map_err(js_error)
     }
 
     /// `socketsJoin` (`join`) or `socketsLeave`; arguments are JSON arrays.
