@@ -14,6 +14,7 @@ const { nativeError, settled, SharedConnection, withEngineHost, engineCallbacks 
 const { resolveRedisUrl, resolveTlsCa, isPlainObject, isRedisClient, optionError } = require("./lib/connection");
 const { readLimits, LIMIT_OPTIONS } = require("./lib/limits");
 const { debug, warn } = require("./lib/log");
+const { isDefaultEncoder, textAwareEncoder, readClientText } = require("./lib/client-text");
 
 /** The options of createAdapter with their defaults (the core's). */
 const { key, requestsTimeout, publishOnSpecificResponseChannel, perRoomSubscriptions } = native.PROTOCOL.defaults;
@@ -24,7 +25,7 @@ const DEFAULTS = { key, requestsTimeout, publishOnSpecificResponseChannel, perRo
 const RequestType = native.PROTOCOL.requestTypes;
 
 /** Kinds of the records of a batch from the engine. */
-const { broadcast: KIND_BROADCAST, request: KIND_REQUEST } = native.PROTOCOL.recordKinds;
+const { broadcast: KIND_BROADCAST, request: KIND_REQUEST, clientText: KIND_CLIENT_TEXT } = native.PROTOCOL.recordKinds;
 
 /** The server-side event that carries the seeds' customRequest (answered by customHook). */
 const CUSTOM_REQUEST_EVENT = "sioadapter:customRequest";
@@ -170,6 +171,9 @@ class RedisAdapter extends Adapter {
     this._lease = this._shared.acquire(nsp.name);
     this._closed = false;
     this._warnedNoErrorListener = false;
+    // With socket.io-parser, the core makes each broadcast's client text (see lib/client-text.js).
+    const clientText = isDefaultEncoder(this.encoder);
+    if (clientText) this.encoder = textAwareEncoder(this.encoder);
     this.engine = native.Engine.classic(
       this._lease.native,
       nsp.name,
@@ -178,6 +182,7 @@ class RedisAdapter extends Adapter {
         requestsTimeout: opts.requestsTimeout,
         publishOnSpecificResponseChannel: opts.publishOnSpecificResponseChannel,
         perRoomSubscriptions: opts.perRoomSubscriptions,
+        clientText,
         limits: opts.limits,
       },
       ...engineCallbacks(this),
@@ -240,9 +245,15 @@ class RedisAdapter extends Adapter {
 
   /** One message from another node (see withEngineHost's `_onBatch`). */
   _deliver(kind, bytes) {
-    if (kind === KIND_BROADCAST) this._deliverBroadcast(bytes);
+    if (kind === KIND_CLIENT_TEXT) this._deliverClientText(bytes);
+    else if (kind === KIND_BROADCAST) this._deliverBroadcast(bytes);
     else if (kind === KIND_REQUEST) this._onRequest(bytes);
     else this._onAckResponse(bytes);
+  }
+
+  _deliverClientText(bytes) {
+    const { packet, opts } = readClientText(bytes, this.nsp.name);
+    super.broadcast(packet, { ...toSets(opts), flags: opts.flags || {} });
   }
 
   _deliverBroadcast(bytes) {

@@ -14,6 +14,7 @@ use crate::host::{Delivery, DeliveryKind, Host};
 use crate::limits::DropKind;
 use crate::namespace::{Namespace, RoomChannelOf, Wire};
 use crate::protocol::broadcast::frame_with_uid;
+use crate::protocol::client_text::client_text;
 use crate::protocol::request::{self as req, RequestType, ResponseBody, SocketAction, Targets};
 use crate::protocol::{new_uid, Broadcast, BroadcastOptions, BroadcastRef, OptsLayout, Packet};
 use crate::requests::{AckRequests, Outcome, PendingRequests, Ticket};
@@ -476,7 +477,10 @@ impl Classic {
                 self.skipped.fetch_add(1, Ordering::Relaxed);
                 None
             }
-            Ok(_) => Some(Delivery::new(DeliveryKind::Broadcast, payload)),
+            Ok(_) => Some(match self.config.client_text.then(|| client_text(&payload, &self.nsp)).flatten() {
+                Some(text) => Delivery::with_client_text(payload, text),
+                None => Delivery::new(DeliveryKind::Broadcast, payload),
+            }),
         }
     }
 
@@ -581,6 +585,7 @@ mod tests {
     #[derive(Default)]
     struct Recorder {
         delivered: Mutex<Vec<Broadcast>>,
+        texts: Mutex<Vec<Option<crate::protocol::client_text::ClientText>>>,
         events: Mutex<Vec<AdapterEvent>>,
     }
 
@@ -588,6 +593,7 @@ mod tests {
         fn deliver(&self, delivery: Delivery) {
             if *delivery.kind() == DeliveryKind::Broadcast {
                 self.delivered.lock().unwrap().push(delivery.decode().unwrap());
+                self.texts.lock().unwrap().push(delivery.client_text().cloned());
             }
         }
         fn on_event(&self, event: AdapterEvent) {
@@ -620,6 +626,26 @@ mod tests {
         assert_eq!(got[0].uid, a.uid());
         assert_eq!(got[0].packet.data, vec![rmpv::Value::from("hello"), "world".into()]);
         assert!(host_b.events.lock().unwrap().contains(&AdapterEvent::Ready));
+    }
+
+    #[tokio::test]
+    async fn client_text_comes_with_the_broadcasts_that_allow_it_when_asked_for() {
+        let broker = MemoryBroker::new();
+        let (a, _) = node(&broker, "/chat");
+        let (_plain, host_plain) = node(&broker, "/chat");
+        let host = Arc::new(Recorder::default());
+        let _b = Adapter::new("/chat", &AdapterConfig::default().with_client_text(true), Arc::new(broker.connect()), host.clone());
+        settle().await;
+        let opts = BroadcastOptions { except: vec![Room::from("x")], ..Default::default() };
+        a.broadcast(&Packet::event("/chat", "hello", vec!["world".into(), 1.5.into()]), &opts).unwrap();
+        a.broadcast(&Packet::event("/chat", "bytes", vec![rmpv::Value::Binary(vec![1])]), &opts).unwrap();
+        let texts = host.texts.lock().unwrap().clone();
+        let first = texts[0].as_ref().expect("a text for the plain event");
+        assert_eq!(first.text, r#"2/chat,["hello","world",1.5]"#);
+        assert_eq!(first.opts, r#"{"rooms":[],"except":["x"],"flags":{}}"#);
+        assert_eq!(texts[1], None, "binary is left to the host");
+        assert_eq!(host.delivered.lock().unwrap().len(), 2);
+        assert_eq!(*host_plain.texts.lock().unwrap(), vec![None, None], "not asked for");
     }
 
     #[tokio::test]

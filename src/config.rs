@@ -40,6 +40,11 @@ pub struct AdapterConfig {
     /// single-room broadcasts it can deliver; the wire format is unchanged, so official nodes
     /// and emitters interoperate either way.
     pub per_room_subscriptions: bool,
+    /// Also make, for each broadcast delivered, what a socket.io server with the default parser
+    /// sends its clients ([`Delivery::client_text`](crate::Delivery::client_text)), so that the
+    /// host does not decode and encode the packet itself (default false; the Node binding sets it
+    /// when the server uses socket.io-parser).
+    pub client_text: bool,
     /// What this node accepts from the others (message size, values, nesting, receive buffer).
     pub limits: Limits,
 }
@@ -51,6 +56,7 @@ impl Default for AdapterConfig {
             requests_timeout: DEFAULT_REQUESTS_TIMEOUT,
             publish_on_specific_response_channel: false,
             per_room_subscriptions: false,
+            client_text: false,
             limits: Limits::default(),
         }
     }
@@ -72,6 +78,12 @@ impl AdapterConfig {
     /// Sets `publishOnSpecificResponseChannel`.
     pub fn with_specific_response_channel(mut self, on: bool) -> Self {
         self.publish_on_specific_response_channel = on;
+        self
+    }
+
+    /// Sets [`AdapterConfig::client_text`].
+    pub fn with_client_text(mut self, on: bool) -> Self {
+        self.client_text = on;
         self
     }
 

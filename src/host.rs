@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::Error;
+use crate::protocol::client_text::ClientText;
 use crate::protocol::request::RequestHeader;
 use crate::protocol::{Broadcast, ProtocolError};
 use crate::transport::TransportEvent;
@@ -33,11 +34,29 @@ pub enum DeliveryKind {
 pub struct Delivery {
     kind: DeliveryKind,
     bytes: Vec<u8>,
+    client_text: Option<ClientText>,
 }
 
 impl Delivery {
     pub(crate) fn new(kind: DeliveryKind, bytes: Vec<u8>) -> Self {
-        Delivery { kind, bytes }
+        Delivery { kind, bytes, client_text: None }
+    }
+
+    /// A broadcast with what the clients are sent for it, made ahead.
+    pub(crate) fn with_client_text(bytes: Vec<u8>, client_text: ClientText) -> Self {
+        Delivery { kind: DeliveryKind::Broadcast, bytes, client_text: Some(client_text) }
+    }
+
+    /// For a broadcast, when [`AdapterConfig::client_text`](crate::AdapterConfig::client_text) is
+    /// set and the packet allows it: socket.io-parser's text of the packet and the `opts` map as
+    /// JSON (see [`crate::protocol::client_text`]).
+    pub fn client_text(&self) -> Option<&ClientText> {
+        self.client_text.as_ref()
+    }
+
+    /// What it weighs in a receive buffer: the message and any text made for it.
+    pub fn weight(&self) -> usize {
+        self.bytes.len() + self.client_text.as_ref().map_or(0, |t| t.opts.len() + t.text.len())
     }
 
     /// What the message is.

@@ -65,7 +65,7 @@ impl Outbox {
     /// Adds a message, or drops it when it does not fit.
     pub fn push(&self, delivery: Delivery) -> Pushed {
         let mut state = self.lock();
-        let len = delivery.bytes().len();
+        let len = delivery.weight();
         if state.bytes + len > self.limit && !state.items.is_empty() {
             drop(state);
             return Pushed { schedule: false, report: self.count_drops(1) };
@@ -96,12 +96,12 @@ impl Outbox {
             .take(BATCH_MESSAGES)
             .take_while(|d| {
                 let first = bytes == 0;
-                bytes += d.bytes().len();
+                bytes += d.weight();
                 first || bytes <= BATCH_BYTES
             })
             .count();
         let items: Vec<Delivery> = state.items.drain(..count).collect();
-        state.bytes -= items.iter().map(|d| d.bytes().len()).sum::<usize>();
+        state.bytes -= items.iter().map(|d| d.weight()).sum::<usize>();
         let more = !state.items.is_empty();
         state.scheduled = more;
         if !more && std::mem::take(&mut state.peak) >= crate::ffi::heap::TRIM_AFTER_BYTES {

@@ -3,6 +3,7 @@
 //! official adapter in `../shared/fixtures/`.
 
 pub mod broadcast;
+pub mod client_text;
 pub mod cluster;
 pub mod msgpack;
 pub mod request;

@@ -29,6 +29,7 @@ use sioadapter::emitter::{ClusterCommands, RESERVED_EVENTS};
 use sioadapter::error::ErrorCode;
 use sioadapter::limits::Limits;
 use sioadapter::outbox::Outbox;
+use sioadapter::protocol::client_text::ClientText;
 use sioadapter::protocol::request::{raw_json, RawJson, RequestType, SocketAction, Targets};
 use sioadapter::sharded::{ShardedAdapter, SubscriptionMode, DEFAULT_CHANNEL_PREFIX};
 use sioadapter::transport::redis::RedisTransport;
@@ -354,6 +355,9 @@ pub struct EngineOptions {
     pub publish_on_specific_response_channel: bool,
     /// Subscribe per room instead of with the broadcast pattern.
     pub per_room_subscriptions: bool,
+    /// Deliver broadcasts as `clientText` records where possible (the server uses
+    /// socket.io-parser).
+    pub client_text: bool,
     /// What the engine accepts from other nodes.
     pub limits: LimitValues,
 }
@@ -397,11 +401,12 @@ pub struct EngineStats {
 }
 
 /// Kinds of records in a batch, as JS reads them (through [`protocol`]).
-const RECORD_KINDS: [(&str, u32); 5] = [("broadcast", 0), ("request", 1), ("ackResponse", 2), ("clusterMessage", 3), ("clusterResponse", 4)];
+const RECORD_KINDS: [(&str, u32); 6] = [("broadcast", 0), ("request", 1), ("ackResponse", 2), ("clusterMessage", 3), ("clusterResponse", 4), ("clientText", 5)];
 
 /// The record kind JS reads for a delivery.
-fn kind_code(kind: &DeliveryKind) -> Option<u32> {
-    let name = match kind {
+fn kind_code(delivery: &Delivery) -> Option<u32> {
+    let name = match delivery.kind() {
+        DeliveryKind::Broadcast if delivery.client_text().is_some() => "clientText",
         DeliveryKind::Broadcast => "broadcast",
         DeliveryKind::Request(_) => "request",
         DeliveryKind::AckResponse => "ackResponse",
@@ -471,7 +476,8 @@ impl Host for NodeHost {
 
 /// Takes a batch from the receive buffer and packs it into one Buffer: a header of `count`
 /// records `[kind: u32 LE, end: u32 LE]` (end offsets counted from the end of the header), then
-/// the messages back to back. JS gets `(buffer, count, more)`; with `more` set it asks for the
+/// the messages back to back. A `clientText` record is a broadcast with its text made ahead:
+/// `[opts length: u32 LE][text length: u32 LE][opts JSON][text][the msgpack message]`. JS gets `(buffer, count, more)`; with `more` set it asks for the
 /// next batch with `Engine.more()` once it has handled this one.
 ///
 /// The Buffer is V8-managed (a copy): an external buffer or typed array per batch, each with its
@@ -479,17 +485,24 @@ impl Host for NodeHost {
 fn pack(ctx: ThreadsafeCallContext<Arc<Outbox>>) -> Result<napi::bindgen_prelude::FnArgs<(napi::sys::napi_value, u32, u32)>> {
     let (items, more) = ctx.value.take();
     // The engines deliver only the kinds JS knows; anything else would be skipped whole.
-    let items: Vec<(u32, Delivery)> = items.into_iter().filter_map(|d| kind_code(d.kind()).map(|k| (k, d))).collect();
+    let items: Vec<(u32, Delivery)> = items.into_iter().filter_map(|d| kind_code(&d).map(|k| (k, d))).collect();
     let header = items.len() * 8;
-    let total: usize = items.iter().map(|(_, d)| d.bytes().len()).sum();
+    let record_len = |d: &Delivery| d.weight() + if d.client_text().is_some() { 8 } else { 0 };
+    let total: usize = items.iter().map(|(_, d)| record_len(d)).sum();
     let mut data = Vec::with_capacity(header + total);
     let mut end = 0u32;
     for (kind, delivery) in &items {
-        end += delivery.bytes().len() as u32;
+        end += record_len(delivery) as u32;
         data.extend_from_slice(&kind.to_le_bytes());
         data.extend_from_slice(&end.to_le_bytes());
     }
     for (_, delivery) in &items {
+        if let Some(ClientText { opts, text }) = delivery.client_text() {
+            data.extend_from_slice(&(opts.len() as u32).to_le_bytes());
+            data.extend_from_slice(&(text.len() as u32).to_le_bytes());
+            data.extend_from_slice(opts.as_bytes());
+            data.extend_from_slice(text.as_bytes());
+        }
         data.extend_from_slice(delivery.bytes());
     }
     let buffer = BufferSlice::copy_from(&ctx.env, &data)?;
@@ -533,6 +546,7 @@ impl Engine {
             .with_requests_timeout(Duration::from_millis(options.requests_timeout.max(0.0) as u64))
             .with_specific_response_channel(options.publish_on_specific_response_channel)
             .with_per_room_subscriptions(options.per_room_subscriptions)
+            .with_client_text(options.client_text)
             .with_limits(limits)
             .map_err(js_error)?;
         let transport: Arc<dyn Transport> = connection.transport.clone();

@@ -1,0 +1,445 @@
+//! What a socket.io server with the default parser sends its clients for a broadcast received
+//! as msgpack, made without JavaScript: socket.io-parser's text encoding of the packet
+//! (`2`, the namespace and a comma unless it is `/`, then `JSON.stringify(data)`) of the value
+//! notepack.io would decode, byte for byte.
+//!
+//! A Node node otherwise decodes every broadcast with notepack.io and encodes it again with
+//! socket.io-parser, on its only JavaScript thread. When the text can be made exactly, the host
+//! gets it ready (and the `opts` map as JSON text, cheap for `JSON.parse`); when it cannot, the
+//! answer is `None` and the host decodes the message as before:
+//! - binary anywhere (socket.io sends it as a binary packet with attachments) and every
+//!   extension type (dates, `undefined`, notepack's ArrayBuffers);
+//! - strings that are not UTF-8 (notepack would replace bytes with U+FFFD);
+//! - maps whose keys are not strings, repeat, or include `__proto__` (JavaScript objects would
+//!   drop or rename them);
+//! - packets other than a plain EVENT (`type` 2 with `data`, and `nsp`).
+//!
+//! What JSON.stringify does that is reproduced: numbers as `Number.prototype.toString` writes
+//! them (`1e+21`, `1.5e-7`, `0.000001`, `-0` as `0`, NaN and infinities as `null`), 64-bit
+//! integers rounded as notepack rounds them, strings escaped as JSON.stringify escapes them,
+//! and object keys in JavaScript's property order (array indices first, ascending).
+
+use std::ops::Range;
+
+/// Deepest nesting followed (the receive limits stop deeper messages before this).
+const MAX_DEPTH: usize = 256;
+
+/// What the clients are sent for one broadcast, and its targets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientText {
+    /// The broadcast's `opts` map (`rooms`, `except`, `flags`) as JSON text.
+    pub opts: String,
+    /// socket.io-parser's encoding of the packet: `2`, `<nsp>,` unless the namespace is `/`,
+    /// then the JSON text of `data`.
+    pub text: String,
+}
+
+/// socket.io-parser's text for the EVENT packet of broadcast `message` (msgpack `[uid, packet,
+/// opts]`, already validated) in namespace `nsp`, with the `opts` map as JSON text; `None` when
+/// the text cannot be made exactly (see the module documentation).
+pub fn client_text(message: &[u8], nsp: &str) -> Option<ClientText> {
+    let mut r = Walker { buf: message, pos: 0 };
+    if r.array_len()? < 3 {
+        return None;
+    }
+    r.skip(0)?;
+    let (mut event, mut data) = (false, None);
+    for _ in 0..r.map_len()? {
+        match r.str()? {
+            "type" if r.byte()? == 2 => event = true,
+            "data" => {
+                let start = r.pos;
+                r.skip(0)?;
+                data = Some(start..r.pos);
+            }
+            "nsp" => {
+                r.str()?;
+            }
+            _ => return None,
+        }
+    }
+    if !event {
+        return None;
+    }
+    let mut text = Vec::with_capacity(message.len() + nsp.len() + 8);
+    text.push(b'2');
+    if nsp != "/" {
+        text.extend_from_slice(nsp.as_bytes());
+        text.push(b',');
+    }
+    write_span(message, data?, &mut text)?;
+    let mut opts = Vec::with_capacity(64);
+    let start = r.pos;
+    r.skip(0)?;
+    write_span(message, start..r.pos, &mut opts)?;
+    // Only valid UTF-8 goes in (strings are checked), and only ASCII is added.
+    Some(ClientText { opts: String::from_utf8(opts).ok()?, text: String::from_utf8(text).ok()? })
+}
+
+fn write_span(buf: &[u8], span: Range<usize>, out: &mut Vec<u8>) -> Option<()> {
+    let mut r = Walker { buf: buf.get(..span.end)?, pos: span.start };
+    write_value(&mut r, out, 0)
+}
+
+/// Reads msgpack bytes as notepack.io does; `None` on anything unexpected (never panics).
+struct Walker<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Walker<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let bytes = self.buf.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(bytes)
+    }
+
+    fn byte(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+
+    /// A big-endian unsigned integer of `n` bytes.
+    fn uint(&mut self, n: usize) -> Option<u64> {
+        Some(self.take(n)?.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
+    }
+
+    fn len(&mut self, n: usize) -> Option<usize> {
+        usize::try_from(self.uint(n)?).ok()
+    }
+
+    fn array_len(&mut self) -> Option<usize> {
+        match self.byte()? {
+            p @ 0x90..=0x9f => Some(usize::from(p & 0x0f)),
+            0xdc => self.len(2),
+            0xdd => self.len(4),
+            _ => None,
+        }
+    }
+
+    fn map_len(&mut self) -> Option<usize> {
+        match self.byte()? {
+            p @ 0x80..=0x8f => Some(usize::from(p & 0x0f)),
+            0xde => self.len(2),
+            0xdf => self.len(4),
+            _ => None,
+        }
+    }
+
+    /// A string value, which must be UTF-8.
+    fn str(&mut self) -> Option<&'a str> {
+        let len = match self.byte()? {
+            p @ 0xa0..=0xbf => usize::from(p & 0x1f),
+            0xd9 => self.len(1)?,
+            0xda => self.len(2)?,
+            0xdb => self.len(4)?,
+            _ => return None,
+        };
+        std::str::from_utf8(self.take(len)?).ok()
+    }
+
+    /// Skips one value of any kind (the text is made from spans afterwards).
+    fn skip(&mut self, depth: usize) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        let (items, bytes) = match self.byte()? {
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (0, 0),
+            p @ 0x80..=0x8f => (2 * usize::from(p & 0x0f), 0),
+            p @ 0x90..=0x9f => (usize::from(p & 0x0f), 0),
+            p @ 0xa0..=0xbf => (0, usize::from(p & 0x1f)),
+            0xc4 | 0xd9 => (0, self.len(1)?),
+            0xc5 | 0xda => (0, self.len(2)?),
+            0xc6 | 0xdb => (0, self.len(4)?),
+            0xc7 => (0, self.len(1)? + 1),
+            0xc8 => (0, self.len(2)? + 1),
+            0xc9 => (0, self.len(4)? + 1),
+            0xcc | 0xd0 => (0, 1),
+            0xcd | 0xd1 | 0xd4 => (0, 2),
+            0xd5 => (0, 3),
+            0xca | 0xce | 0xd2 => (0, 4),
+            0xd6 => (0, 5),
+            0xcb | 0xcf | 0xd3 => (0, 8),
+            0xd7 => (0, 9),
+            0xd8 => (0, 17),
+            0xdc => (self.len(2)?, 0),
+            0xdd => (self.len(4)?, 0),
+            0xde => (2 * self.len(2)?, 0),
+            0xdf => (2 * self.len(4)?, 0),
+            _ => return None,
+        };
+        self.take(bytes)?;
+        for _ in 0..items {
+            self.skip(depth + 1)?;
+        }
+        Some(())
+    }
+}
+
+/// Writes the value at `r` as JSON.stringify writes what notepack.io decodes from it.
+fn write_value(r: &mut Walker<'_>, out: &mut Vec<u8>, depth: usize) -> Option<()> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    let start = r.pos;
+    let prefix = r.byte()?;
+    match prefix {
+        0x00..=0x7f => write_integer(out, i64::from(prefix)),
+        0xe0..=0xff => write_integer(out, i64::from(prefix as i8)),
+        0xc0 => out.extend_from_slice(b"null"),
+        0xc2 => out.extend_from_slice(b"false"),
+        0xc3 => out.extend_from_slice(b"true"),
+        0xcc => write_integer(out, r.uint(1)? as i64),
+        0xcd => write_integer(out, r.uint(2)? as i64),
+        0xce => write_integer(out, r.uint(4)? as i64),
+        0xd0 => write_integer(out, i64::from(r.uint(1)? as u8 as i8)),
+        0xd1 => write_integer(out, i64::from(r.uint(2)? as u16 as i16)),
+        0xd2 => write_integer(out, i64::from(r.uint(4)? as u32 as i32)),
+        // notepack: `hi * 2 ** 32 + lo` in doubles, rounded as JavaScript rounds it.
+        0xcf => write_number(out, (r.uint(4)? as f64) * 4_294_967_296.0 + r.uint(4)? as f64),
+        0xd3 => write_number(out, f64::from(r.uint(4)? as u32 as i32) * 4_294_967_296.0 + r.uint(4)? as f64),
+        0xca => write_number(out, f64::from(f32::from_bits(r.uint(4)? as u32))),
+        0xcb => write_number(out, f64::from_bits(r.uint(8)?)),
+        0xa0..=0xbf | 0xd9..=0xdb => {
+            r.pos = start;
+            write_string(out, r.str()?);
+        }
+        0x90..=0x9f | 0xdc | 0xdd => {
+            r.pos = start;
+            out.push(b'[');
+            for i in 0..r.array_len()? {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(r, out, depth + 1)?;
+            }
+            out.push(b']');
+        }
+        0x80..=0x8f | 0xde | 0xdf => {
+            r.pos = start;
+            write_object(r, out, depth)?;
+        }
+        // Binary and extensions (dates, undefined, ArrayBuffers): left to JavaScript.
+        _ => return None,
+    }
+    Some(())
+}
+
+/// A map as a JavaScript object: string keys only, each once, never `__proto__`; written in
+/// property order (array indices ascending, then the other keys as they came).
+fn write_object(r: &mut Walker<'_>, out: &mut Vec<u8>, depth: usize) -> Option<()> {
+    let len = r.map_len()?;
+    let mut entries: Vec<(Option<u32>, &str, Range<usize>)> = Vec::with_capacity(len.min(64));
+    for _ in 0..len {
+        let key = r.str()?;
+        if key == "__proto__" || entries.iter().any(|(_, k, _)| *k == key) {
+            return None;
+        }
+        let start = r.pos;
+        r.skip(depth + 1)?;
+        entries.push((array_index(key), key, start..r.pos));
+    }
+    if entries.iter().any(|(index, _, _)| index.is_some()) {
+        entries.sort_by_key(|(index, _, _)| index.map_or((1, 0), |i| (0, i)));
+    }
+    let end = r.pos;
+    out.push(b'{');
+    for (i, (_, key, span)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_string(out, key);
+        out.push(b':');
+        r.pos = span.start;
+        write_value(r, out, depth + 1)?;
+    }
+    out.push(b'}');
+    r.pos = end;
+    Some(())
+}
+
+/// The array index a property key names (`0`, `1`, ... up to 2³² − 2, no leading zero).
+fn array_index(key: &str) -> Option<u32> {
+    let canonical = key == "0" || (!key.starts_with('0') && !key.is_empty() && key.len() <= 10 && key.bytes().all(|b| b.is_ascii_digit()));
+    canonical.then(|| key.parse::<u64>().ok()).flatten().filter(|i| *i <= 4_294_967_294).map(|i| i as u32)
+}
+
+fn write_string(out: &mut Vec<u8>, s: &str) {
+    // serde_json escapes exactly what JSON.stringify escapes for well-formed strings: `"`, `\`
+    // and the control characters (short forms for \b \t \n \f \r, else \u00xx in lowercase).
+    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+}
+
+fn write_integer(out: &mut Vec<u8>, i: i64) {
+    out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+}
+
+/// `JSON.stringify(x)` of a number: `Number.prototype.toString()` for finite ones, `null` for
+/// NaN and the infinities.
+pub fn write_number(out: &mut Vec<u8>, x: f64) {
+    if !x.is_finite() {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    if x == 0.0 {
+        out.push(b'0');
+        return;
+    }
+    if x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0 {
+        write_integer(out, x as i64);
+        return;
+    }
+    if x < 0.0 {
+        out.push(b'-');
+    }
+    // The shortest digits that read back as `x` (ryu's, as JavaScript's), then laid out by
+    // ECMAScript's Number::toString rules: `digits` × 10^(point − k).
+    let mut ryu = ryu::Buffer::new();
+    let shortest = ryu.format_finite(x.abs());
+    let (mantissa, exponent) = shortest.split_once(['e', 'E']).unwrap_or((shortest, "0"));
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let mut point = whole.len() as i64 + exponent.parse::<i64>().unwrap_or(0);
+    let all: Vec<u8> = whole.bytes().chain(fraction.bytes()).collect();
+    let leading = all.iter().take_while(|b| **b == b'0').count();
+    point -= leading as i64;
+    let digits = &all[leading..];
+    let digits = &digits[..digits.iter().rposition(|b| *b != b'0').map_or(digits.len(), |i| i + 1)];
+    let k = digits.len() as i64;
+    if k <= point && point <= 21 {
+        out.extend_from_slice(digits);
+        out.extend(std::iter::repeat_n(b'0', (point - k) as usize));
+    } else if 0 < point && point <= 21 {
+        out.extend_from_slice(&digits[..point as usize]);
+        out.push(b'.');
+        out.extend_from_slice(&digits[point as usize..]);
+    } else if -6 < point && point <= 0 {
+        out.extend_from_slice(b"0.");
+        out.extend(std::iter::repeat_n(b'0', (-point) as usize));
+        out.extend_from_slice(digits);
+    } else {
+        out.push(digits[0]);
+        if k > 1 {
+            out.push(b'.');
+            out.extend_from_slice(&digits[1..]);
+        }
+        let e = point - 1;
+        out.push(b'e');
+        out.push(if e < 0 { b'-' } else { b'+' });
+        write_integer(out, e.abs());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn number(x: f64) -> String {
+        let mut out = Vec::new();
+        write_number(&mut out, x);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn numbers_are_written_as_javascript_writes_them() {
+        // Each pair checked against node: `String(x)` / JSON.stringify.
+        for (x, js) in [
+            (1.5, "1.5"),
+            (-1.5, "-1.5"),
+            (0.1, "0.1"),
+            (100.0, "100"),
+            (-0.0, "0"),
+            (1e21, "1e+21"),
+            (1e20, "100000000000000000000"),
+            (123456789012345680000.0, "123456789012345680000"),
+            (1.5e-7, "1.5e-7"),
+            (0.000001, "0.000001"),
+            (0.0000015, "0.0000015"),
+            (1e-7, "1e-7"),
+            (2.5e300, "2.5e+300"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (f64::MIN_POSITIVE, "2.2250738585072014e-308"),
+            (5e-324, "5e-324"),
+            (9007199254740993.0, "9007199254740992"),
+            (18446744073709552000.0, "18446744073709552000"),
+            (f64::from(0.1f32), "0.10000000149011612"),
+            (1.0 / 3.0, "0.3333333333333333"),
+            (123.456, "123.456"),
+            (f64::NAN, "null"),
+            (f64::INFINITY, "null"),
+            (f64::NEG_INFINITY, "null"),
+        ] {
+            assert_eq!(number(x), js, "{x:e}");
+        }
+    }
+
+    fn msgpack(value: &rmpv::Value) -> Vec<u8> {
+        crate::protocol::msgpack::to_vec(value)
+    }
+
+    fn broadcast(data: rmpv::Value, nsp: &str) -> Vec<u8> {
+        use rmpv::Value;
+        let packet = Value::Map(vec![("type".into(), 2.into()), ("data".into(), data), ("nsp".into(), nsp.into())]);
+        let opts = Value::Map(vec![
+            ("rooms".into(), Value::Array(vec!["r1".into(), 5.into()])),
+            ("except".into(), Value::Array(vec![])),
+            ("flags".into(), Value::Map(vec![("volatile".into(), true.into())])),
+        ]);
+        msgpack(&Value::Array(vec!["uid".into(), packet, opts]))
+    }
+
+    #[test]
+    fn texts_are_socket_io_parser_s() {
+        use rmpv::Value;
+        let data = Value::Array(vec![
+            "ev".into(),
+            Value::Map(vec![
+                ("b".into(), 1.into()),
+                ("10".into(), "ten".into()),
+                ("2".into(), Value::Nil),
+                ("a".into(), Value::Array(vec![1.5.into(), false.into(), "\"q\"\n\u{1}é\u{2028}".into()])),
+            ]),
+            Value::from(u64::MAX),
+            Value::from(i64::MIN),
+            Value::F32(0.1),
+        ]);
+        let ClientText { opts, text } = client_text(&broadcast(data.clone(), "/"), "/").unwrap();
+        assert_eq!(opts, r#"{"rooms":["r1",5],"except":[],"flags":{"volatile":true}}"#);
+        assert_eq!(
+            text,
+            "2[\"ev\",{\"2\":null,\"10\":\"ten\",\"b\":1,\"a\":[1.5,false,\"\\\"q\\\"\\n\\u0001é\u{2028}\"]},18446744073709552000,-9223372036854776000,0.10000000149011612]"
+        );
+        let text = client_text(&broadcast(data, "/admin"), "/admin").unwrap().text;
+        assert!(text.starts_with("2/admin,[\"ev\","), "{text}");
+    }
+
+    #[test]
+    fn what_javascript_must_decode_is_left_to_it() {
+        use rmpv::Value;
+        for data in [
+            Value::Array(vec!["ev".into(), Value::Binary(vec![1, 2])]),
+            Value::Array(vec!["ev".into(), Value::Ext(-1, vec![0; 4])]),
+            Value::Array(vec!["ev".into(), Value::Map(vec![(1.into(), 2.into())])]),
+            Value::Array(vec!["ev".into(), Value::Map(vec![("a".into(), 1.into()), ("a".into(), 2.into())])]),
+            Value::Array(vec!["ev".into(), Value::Map(vec![("__proto__".into(), Value::Map(vec![]))])]),
+        ] {
+            assert_eq!(client_text(&broadcast(data.clone(), "/"), "/"), None, "{data}");
+        }
+        let mut bad_utf8 = broadcast(Value::Array(vec!["ev".into(), "xy".into()]), "/");
+        let at = bad_utf8.windows(2).position(|w| w == b"xy").unwrap();
+        bad_utf8[at] = 0xff;
+        assert_eq!(client_text(&bad_utf8, "/"), None);
+        // Another packet type, or a packet with an id: the JS path.
+        let ack = msgpack(&Value::Array(vec!["u".into(), Value::Map(vec![("type".into(), 3.into()), ("data".into(), Value::Array(vec![]))]), Value::Map(vec![])]));
+        assert_eq!(client_text(&ack, "/"), None);
+        let with_id = msgpack(&Value::Array(vec![
+            "u".into(),
+            Value::Map(vec![("type".into(), 2.into()), ("data".into(), Value::Array(vec!["e".into()])), ("id".into(), 4.into())]),
+            Value::Map(vec![]),
+        ]));
+        assert_eq!(client_text(&with_id, "/"), None);
+        // Truncated anywhere: never a panic, never a text.
+        let whole = broadcast(Value::Array(vec!["ev".into(), "x".repeat(300).into(), 1.25.into()]), "/");
+        for end in 0..whole.len() {
+            assert_eq!(client_text(&whole[..end], "/"), None, "{end}");
+        }
+    }
+}
