@@ -47,6 +47,7 @@ const CFG = {
   socketsPerNode: envNumber('BENCH_SOCKETS_PER_NODE', 5),
   burst: envNumber('BENCH_BURST', 10000),
   idleMs: envNumber('BENCH_IDLE_MS', 3000),
+  settleMs: envNumber('BENCH_SETTLE_MS', 3000),
   maxWaitMs: envNumber('BENCH_MAX_WAIT_MS', 20000),
   emitterN: envNumber('BENCH_EMITTER_N', 100000),
   rustEmitterN: envNumber('BENCH_RUST_EMITTER_N', 400000),
@@ -86,6 +87,7 @@ function defineMetrics() {
     collector.define('burst.lost', 'burst: lost', 'count', 'lower', { ratio: false });
     collector.define('burst.rssPeak', 'burst: peak RSS of the receiving node during it (sampled every 10 ms)', 'MB', 'lower');
     collector.define('burst.rssRecv', 'burst: RSS of the receiving node after it', 'MB', 'lower');
+    collector.define('burst.rssSettled', `burst: RSS of the receiving node ${CFG.settleMs / 1000} s after it (nothing sent meanwhile)`, 'MB', 'lower');
   }
   if (CFG.emitterN > 0) {
     collector.define('emitter.rate', `Node Emitter: ${CFG.emitterN} broadcasts of ~100 B, until Redis took them all`, 'msg/s', 'higher');
@@ -276,6 +278,8 @@ async function runRound(kind, round) {
       collector.add('burst.lost', kind, r.lost);
       collector.add('burst.rssPeak', kind, await receiver.call('peakMemory'));
       collector.add('burst.rssRecv', kind, await receiver.call('memory'));
+      await new Promise((resolve) => setTimeout(resolve, CFG.settleMs));
+      collector.add('burst.rssSettled', kind, await receiver.call('memory'));
       log(`  ${tag} burst: ${r.arrived} arrived, ${r.lost} lost`);
     }
   } catch (err) {
