@@ -9,7 +9,7 @@
 //! slow consumer must not grow memory without bound (Redis itself cuts off a subscriber that
 //! lets 32 MiB pile up); a single larger message is accepted when nothing waits. Once a buffer
 //! that held 4 MiB or more is empty again, the allocator's free pages are given back to the
-//! system (`malloc_trim` on glibc), now and twice more in the following seconds.
+//! system (`malloc_trim` on glibc) once no burst drained for 2 s, and again after 8 s.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
