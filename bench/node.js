@@ -131,11 +131,11 @@ serve({
   },
 
   /**
-   * Emits `n` broadcasts, `chunk` per event-loop turn (chunk >= n: one synchronous burst): to
-   * every socket, or with `rooms` ({ tag, total }) the i-th to the single room `roomName(tag,
-   * i % total)`, round robin.
+   * Emits `n` broadcasts, `chunk` per event-loop turn (chunk >= n: one synchronous burst), or
+   * `chunk` every `everyMs` ms: to every socket, or with `rooms` ({ tag, total }) the i-th to
+   * the single room `roomName(tag, i % total)`, round robin.
    */
-  emit({ event, payload, n, chunk, rooms }) {
+  emit({ event, payload, n, chunk, rooms, everyMs = 0 }) {
     const data = makePayload(payload);
     const target = rooms ? (i) => io.to(roomName(rooms.tag, i % rooms.total)) : () => io;
     const t0 = wallNow();
@@ -144,7 +144,7 @@ serve({
       const step = () => {
         const end = Math.min(n, sent + chunk);
         for (; sent < end; sent++) target(sent).emit(event, data);
-        if (sent < n) setImmediate(step);
+        if (sent < n) everyMs > 0 ? setTimeout(step, everyMs) : setImmediate(step);
         else resolve({ t0, t1: wallNow() });
       };
       step();

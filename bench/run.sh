@@ -4,7 +4,8 @@
 # Installs bench/'s own npm dependencies (package-lock.json), makes sure a Redis answers
 # (REDIS_URL, else 127.0.0.1:6379, else a private redis-server), then runs bench/bench.js, which
 # prints the table and writes it to bench/RESULTS.md, and bench/rooms.js (per-room subscriptions:
-# Redis's outbound bytes, on a private redis-server), which appends its table.
+# Redis's outbound bytes, on a private redis-server), which appends its table, and bench/flood.js
+# (10 KB floods at several paces: where Redis cuts a subscriber off), which writes its section.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 source "$root/test/redis.sh"
@@ -22,3 +23,4 @@ node "$root/npm/scripts/build.js" --if-missing >&2
 cd "$root"
 BENCH_ENTRY="bash bench/run.sh" node bench/bench.js
 [[ "${BENCH_ROOMS:-200}" == 0 ]] || node bench/rooms.js
+[[ "${BENCH_FLOOD_N:-10000}" == 0 ]] || node bench/flood.js

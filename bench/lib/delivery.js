@@ -8,17 +8,18 @@
  * Emits `emission` ({ event, payload, n, chunk, rooms? }: see node.js `emit`) from `emitter`
  * and waits (bounded by `idleMs` without progress and `maxWaitMs` in all) for the clients to
  * have what `expectation` says ({ group, n } or { perGroup }: see clients.js `expect`).
- * Returns the clients' `wait` result plus `arrived`, `lost`, `t0` (wall ms of the first emit)
- * and `rate` (broadcasts per second per client, until the last one arrived).
+ * Returns the clients' `wait` result plus `arrived`, `lost`, `t0` and `emittedAt` (wall ms of
+ * the first and the last emit) and `rate` (broadcasts per second per client, until the last one
+ * arrived).
  */
 async function deliver(emitter, clients, expectation, emission, { idleMs, maxWaitMs }) {
   await clients.call('expect', { ...expectation, event: emission.event });
-  const { t0 } = await emitter.call('emit', emission, 120000);
+  const { t0, t1 } = await emitter.call('emit', emission, 120000);
   const result = await clients.call('wait', { idleMs, maxMs: maxWaitMs }, maxWaitMs + 10000);
   const arrived = Math.min(result.delivered, result.expected);
   const end = result.complete ? result.doneAt : result.lastAt;
   const seconds = (end - t0) / 1000;
-  return { ...result, t0, arrived, lost: result.expected - arrived, rate: seconds > 0 ? arrived / result.clients / seconds : NaN };
+  return { ...result, t0, emittedAt: t1, arrived, lost: result.expected - arrived, rate: seconds > 0 ? arrived / result.clients / seconds : NaN };
 }
 
 /**
