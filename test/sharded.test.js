@@ -542,7 +542,10 @@ for (const mode of MODES) {
           assert.deepEqual([...p].sort(), servers.filter((x) => x !== s).map((x) => `ack-${x.label}`).sort(), s.label);
         }
         // The acked emits come after the plain ones through the same channel: the plain ones are in.
+        // The servers report their listeners' calls over IPC, which can trail the acks that came
+        // back through Redis: wait for all six (2 plain, 2 other nodes × 2 acked) first.
         for (const t of servers) {
+          await t.waitForServerEvent('sse', 6);
           const calls = t.serverEventCalls('sse');
           const plain = calls.filter((c) => !c.withAck).map((c) => c.args[0]).sort();
           assert.deepEqual(plain, servers.filter((x) => x !== t).map((x) => x.label).sort(), `${t.label}: plain serverSideEmit calls`);
