@@ -19,10 +19,11 @@
 //! integers rounded as notepack rounds them, strings escaped as JSON.stringify escapes them,
 //! and object keys in JavaScript's property order (array indices first, ascending).
 
-use std::ops::Range;
+use rmp::Marker;
+use rmpv::Value;
 
-/// Deepest nesting followed (the receive limits stop deeper messages before this).
-const MAX_DEPTH: usize = 256;
+use super::msgpack::Reader;
+use crate::limits::{Limits, MAX_MESSAGE_DEPTH_CEILING};
 
 /// What the clients are sent for one broadcast, and its targets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,25 +36,24 @@ pub struct ClientText {
 }
 
 /// socket.io-parser's text for the EVENT packet of broadcast `message` (msgpack `[uid, packet,
-/// opts]`, already validated) in namespace `nsp`, with the `opts` map as JSON text; `None` when
-/// the text cannot be made exactly (see the module documentation).
+/// opts]`, already validated against the receive limits) in namespace `nsp`, with the `opts`
+/// map as JSON text; `None` when the text cannot be made exactly (see the module documentation).
 pub fn client_text(message: &[u8], nsp: &str) -> Option<ClientText> {
-    let mut r = Walker { buf: message, pos: 0 };
-    if r.array_len()? < 3 {
+    let mut r = Reader::within(message, &Limits::ALREADY_CHECKED);
+    if r.read_array_len().ok()? < 3 {
         return None;
     }
-    r.skip(0)?;
+    r.skip_value().ok()?;
     let (mut event, mut data) = (false, None);
-    for _ in 0..r.map_len()? {
-        match r.str()? {
-            "type" if r.byte()? == 2 => event = true,
+    for _ in 0..r.read_map_len().ok()? {
+        match r.read_str().ok()? {
+            "type" => event = r.read_value().ok()?.as_i64() == Some(2),
             "data" => {
-                let start = r.pos;
-                r.skip(0)?;
-                data = Some(start..r.pos);
+                data = Some(r.clone());
+                r.skip_value().ok()?;
             }
             "nsp" => {
-                r.str()?;
+                r.read_str().ok()?;
             }
             _ => return None,
         }
@@ -67,146 +67,23 @@ pub fn client_text(message: &[u8], nsp: &str) -> Option<ClientText> {
         text.extend_from_slice(nsp.as_bytes());
         text.push(b',');
     }
-    write_span(message, data?, &mut text)?;
+    write_value(&mut data?, &mut text, 0)?;
     let mut opts = Vec::with_capacity(64);
-    let start = r.pos;
-    r.skip(0)?;
-    write_span(message, start..r.pos, &mut opts)?;
+    write_value(&mut r, &mut opts, 0)?;
     // Only valid UTF-8 goes in (strings are checked), and only ASCII is added.
     Some(ClientText { opts: String::from_utf8(opts).ok()?, text: String::from_utf8(text).ok()? })
 }
 
-fn write_span(buf: &[u8], span: Range<usize>, out: &mut Vec<u8>) -> Option<()> {
-    let mut r = Walker { buf: buf.get(..span.end)?, pos: span.start };
-    write_value(&mut r, out, 0)
-}
-
-/// Reads msgpack bytes as notepack.io does; `None` on anything unexpected (never panics).
-struct Walker<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Walker<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let bytes = self.buf.get(self.pos..self.pos.checked_add(n)?)?;
-        self.pos += n;
-        Some(bytes)
-    }
-
-    fn byte(&mut self) -> Option<u8> {
-        self.take(1).map(|b| b[0])
-    }
-
-    /// A big-endian unsigned integer of `n` bytes.
-    fn uint(&mut self, n: usize) -> Option<u64> {
-        Some(self.take(n)?.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
-    }
-
-    fn len(&mut self, n: usize) -> Option<usize> {
-        usize::try_from(self.uint(n)?).ok()
-    }
-
-    fn array_len(&mut self) -> Option<usize> {
-        match self.byte()? {
-            p @ 0x90..=0x9f => Some(usize::from(p & 0x0f)),
-            0xdc => self.len(2),
-            0xdd => self.len(4),
-            _ => None,
-        }
-    }
-
-    fn map_len(&mut self) -> Option<usize> {
-        match self.byte()? {
-            p @ 0x80..=0x8f => Some(usize::from(p & 0x0f)),
-            0xde => self.len(2),
-            0xdf => self.len(4),
-            _ => None,
-        }
-    }
-
-    /// A string value, which must be UTF-8.
-    fn str(&mut self) -> Option<&'a str> {
-        let len = match self.byte()? {
-            p @ 0xa0..=0xbf => usize::from(p & 0x1f),
-            0xd9 => self.len(1)?,
-            0xda => self.len(2)?,
-            0xdb => self.len(4)?,
-            _ => return None,
-        };
-        std::str::from_utf8(self.take(len)?).ok()
-    }
-
-    /// Skips one value of any kind (the text is made from spans afterwards).
-    fn skip(&mut self, depth: usize) -> Option<()> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
-        let (items, bytes) = match self.byte()? {
-            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (0, 0),
-            p @ 0x80..=0x8f => (2 * usize::from(p & 0x0f), 0),
-            p @ 0x90..=0x9f => (usize::from(p & 0x0f), 0),
-            p @ 0xa0..=0xbf => (0, usize::from(p & 0x1f)),
-            0xc4 | 0xd9 => (0, self.len(1)?),
-            0xc5 | 0xda => (0, self.len(2)?),
-            0xc6 | 0xdb => (0, self.len(4)?),
-            0xc7 => (0, self.len(1)? + 1),
-            0xc8 => (0, self.len(2)? + 1),
-            0xc9 => (0, self.len(4)? + 1),
-            0xcc | 0xd0 => (0, 1),
-            0xcd | 0xd1 | 0xd4 => (0, 2),
-            0xd5 => (0, 3),
-            0xca | 0xce | 0xd2 => (0, 4),
-            0xd6 => (0, 5),
-            0xcb | 0xcf | 0xd3 => (0, 8),
-            0xd7 => (0, 9),
-            0xd8 => (0, 17),
-            0xdc => (self.len(2)?, 0),
-            0xdd => (self.len(4)?, 0),
-            0xde => (2 * self.len(2)?, 0),
-            0xdf => (2 * self.len(4)?, 0),
-            _ => return None,
-        };
-        self.take(bytes)?;
-        for _ in 0..items {
-            self.skip(depth + 1)?;
-        }
-        Some(())
-    }
-}
-
 /// Writes the value at `r` as JSON.stringify writes what notepack.io decodes from it.
-fn write_value(r: &mut Walker<'_>, out: &mut Vec<u8>, depth: usize) -> Option<()> {
-    if depth > MAX_DEPTH {
+fn write_value(r: &mut Reader<'_>, out: &mut Vec<u8>, depth: usize) -> Option<()> {
+    if depth > MAX_MESSAGE_DEPTH_CEILING {
         return None;
     }
-    let start = r.pos;
-    let prefix = r.byte()?;
-    match prefix {
-        0x00..=0x7f => write_integer(out, i64::from(prefix)),
-        0xe0..=0xff => write_integer(out, i64::from(prefix as i8)),
-        0xc0 => out.extend_from_slice(b"null"),
-        0xc2 => out.extend_from_slice(b"false"),
-        0xc3 => out.extend_from_slice(b"true"),
-        0xcc => write_integer(out, r.uint(1)? as i64),
-        0xcd => write_integer(out, r.uint(2)? as i64),
-        0xce => write_integer(out, r.uint(4)? as i64),
-        0xd0 => write_integer(out, i64::from(r.uint(1)? as u8 as i8)),
-        0xd1 => write_integer(out, i64::from(r.uint(2)? as u16 as i16)),
-        0xd2 => write_integer(out, i64::from(r.uint(4)? as u32 as i32)),
-        // notepack: `hi * 2 ** 32 + lo` in doubles, rounded as JavaScript rounds it.
-        0xcf => write_number(out, (r.uint(4)? as f64) * 4_294_967_296.0 + r.uint(4)? as f64),
-        0xd3 => write_number(out, f64::from(r.uint(4)? as u32 as i32) * 4_294_967_296.0 + r.uint(4)? as f64),
-        0xca => write_number(out, f64::from(f32::from_bits(r.uint(4)? as u32))),
-        0xcb => write_number(out, f64::from_bits(r.uint(8)?)),
-        0xa0..=0xbf | 0xd9..=0xdb => {
-            r.pos = start;
-            write_string(out, r.str()?);
-        }
-        0x90..=0x9f | 0xdc | 0xdd => {
-            r.pos = start;
+    match r.peek_marker().ok()? {
+        Marker::FixStr(_) | Marker::Str8 | Marker::Str16 | Marker::Str32 => write_string(out, r.read_str().ok()?),
+        Marker::FixArray(_) | Marker::Array16 | Marker::Array32 => {
             out.push(b'[');
-            for i in 0..r.array_len()? {
+            for i in 0..r.read_array_len().ok()? {
                 if i > 0 {
                     out.push(b',');
                 }
@@ -214,46 +91,50 @@ fn write_value(r: &mut Walker<'_>, out: &mut Vec<u8>, depth: usize) -> Option<()
             }
             out.push(b']');
         }
-        0x80..=0x8f | 0xde | 0xdf => {
-            r.pos = start;
-            write_object(r, out, depth)?;
-        }
+        Marker::FixMap(_) | Marker::Map16 | Marker::Map32 => write_object(r, out, depth)?,
         // Binary and extensions (dates, undefined, ArrayBuffers): left to JavaScript.
-        _ => return None,
+        Marker::Bin8 | Marker::Bin16 | Marker::Bin32 => return None,
+        Marker::FixExt1 | Marker::FixExt2 | Marker::FixExt4 | Marker::FixExt8 | Marker::FixExt16 | Marker::Ext8 | Marker::Ext16 | Marker::Ext32 => return None,
+        _ => match r.read_value().ok()? {
+            Value::Nil => out.extend_from_slice(b"null"),
+            Value::Boolean(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+            // notepack reads 64-bit integers as `hi * 2 ** 32 + lo` in doubles: the integer,
+            // rounded once, as `as f64` rounds it.
+            Value::Integer(n) => write_number(out, n.as_f64()?),
+            Value::F32(f) => write_number(out, f64::from(f)),
+            Value::F64(f) => write_number(out, f),
+            _ => return None,
+        },
     }
     Some(())
 }
 
 /// A map as a JavaScript object: string keys only, each once, never `__proto__`; written in
 /// property order (array indices ascending, then the other keys as they came).
-fn write_object(r: &mut Walker<'_>, out: &mut Vec<u8>, depth: usize) -> Option<()> {
-    let len = r.map_len()?;
-    let mut entries: Vec<(Option<u32>, &str, Range<usize>)> = Vec::with_capacity(len.min(64));
+fn write_object(r: &mut Reader<'_>, out: &mut Vec<u8>, depth: usize) -> Option<()> {
+    let len = r.read_map_len().ok()?;
+    let mut entries: Vec<(Option<u32>, &str, Reader<'_>)> = Vec::with_capacity(len.min(64));
     for _ in 0..len {
-        let key = r.str()?;
+        let key = r.read_str().ok()?;
         if key == "__proto__" || entries.iter().any(|(_, k, _)| *k == key) {
             return None;
         }
-        let start = r.pos;
-        r.skip(depth + 1)?;
-        entries.push((array_index(key), key, start..r.pos));
+        entries.push((array_index(key), key, r.clone()));
+        r.skip_value().ok()?;
     }
     if entries.iter().any(|(index, _, _)| index.is_some()) {
         entries.sort_by_key(|(index, _, _)| index.map_or((1, 0), |i| (0, i)));
     }
-    let end = r.pos;
     out.push(b'{');
-    for (i, (_, key, span)) in entries.into_iter().enumerate() {
+    for (i, (_, key, mut value)) in entries.into_iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         write_string(out, key);
         out.push(b':');
-        r.pos = span.start;
-        write_value(r, out, depth + 1)?;
+        write_value(&mut value, out, depth + 1)?;
     }
     out.push(b'}');
-    r.pos = end;
     Some(())
 }
 
@@ -275,7 +156,7 @@ fn write_integer(out: &mut Vec<u8>, i: i64) {
 
 /// `JSON.stringify(x)` of a number: `Number.prototype.toString()` for finite ones, `null` for
 /// NaN and the infinities.
-pub fn write_number(out: &mut Vec<u8>, x: f64) {
+fn write_number(out: &mut Vec<u8>, x: f64) {
     if !x.is_finite() {
         out.extend_from_slice(b"null");
         return;
