@@ -6,7 +6,8 @@
 // at each pace of BENCH_FLOOD_PACES (`chunk/everyMs`: `chunk` per `everyMs` ms, `chunk/0` per
 // event-loop turn, as bench.js does). Prints, per kind and pace, the emitting rate, what the
 // clients got, and the receiving node's incidents, and writes the table into bench/RESULTS.md
-// ("## Floods"). Usage: node bench/flood.js (run by bench/run.sh; REDIS_URL honoured).
+// ("## Floods"). Usage: node bench/flood.js (run by bench/run.sh; REDIS_URL honoured;
+// BENCH_FLOOD_KINDS=ours measures one kind).
 
 const crypto = require('node:crypto');
 const path = require('node:path');
@@ -19,6 +20,7 @@ const { writeSection } = require('./lib/results');
 const CFG = {
   n: envNumber('BENCH_FLOOD_N', 10000),
   paces: (process.env.BENCH_FLOOD_PACES || '100/10,200/10,500/10,500/0').split(',').map((p) => p.split('/').map(Number)),
+  kinds: (process.env.BENCH_FLOOD_KINDS || 'ours,official').split(','),
   clients: 10,
   clientProcs: 2,
   redisUrl: process.env.REDIS_URL || 'redis://127.0.0.1:6379',
@@ -53,7 +55,7 @@ async function measure(kind, [chunk, everyMs]) {
 async function main() {
   const rows = [];
   for (const pace of CFG.paces) {
-    for (const kind of ['ours', 'official']) {
+    for (const kind of CFG.kinds) {
       log(`${kind}, pace ${pace.join('/')}...`);
       rows.push(await measure(kind, pace));
     }

@@ -624,18 +624,17 @@ describe('perRoomSubscriptions: a Redis restart', () => {
     }
   });
 
-  // An UNSUBSCRIBE that Redis never confirmed (sent during an outage longer than the connection
-  // manager's retries, or in flight when the connection died) stays in the redis crate's
-  // subscription tracker, which resubscribes it on reconnect; the transport then unsubscribes it
-  // again, since it is no longer wanted.
+  // An UNSUBSCRIBE that Redis never confirmed (sent during an outage, or in flight when the
+  // connection died) must not come back with the resubscription after the reconnect: the
+  // transport subscribes again only what is wanted, and undoes what a reconnect restored.
   it('rooms that empty during an outage are not subscribed again after the reconnect', async () => {
     const { redisServer, key, B, b, b2 } = await setup(['r1', 'stay']);
     await redisServer.kill();
     await B.command('leave', { socketId: b.serverSocketId, room: 'r1' }); // r1 empties
     b2.close(); // b2's own room empties
     await B.waitForDisconnect(b2.serverSocketId);
-    // The outage has to outlast the connection manager's retries (about a second) for the
-    // UNSUBSCRIBE to fail instead of waiting for the reconnect: a fixed duration is the point here.
+    // The outage lasts long enough for the UNSUBSCRIBE to fail (and be retried) instead of
+    // waiting for the reconnect: a fixed duration is the point here.
     await new Promise((resolve) => setTimeout(resolve, 2500));
     await redisServer.start();
     const redis = await redisClient(redisServer.url);

@@ -20,6 +20,7 @@
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
+const os = require('node:os');
 const path = require('node:path');
 
 const { uniqueKey, startServers, redisClient, waitUntil, stopAll } = require('./helpers/cluster');
@@ -101,7 +102,7 @@ async function clientList(client) {
 
 /**
  * Polls the restarted Redis every 10 ms (own connection) until both nodes subscribe the request
- * channel again (PUBSUB NUMSUB reaches 2; the redis crate restores every subscription of a
+ * channel again (PUBSUB NUMSUB reaches 2; the transport restores every subscription of a
  * connection together, so this dates the nodes' resubscription). Resolves with a sentence saying when.
  */
 async function watchResubscription(url, key, since) {
@@ -422,6 +423,62 @@ describe('Redis unreachable at start', { timeout: 60000 }, () => {
         assert.deepEqual(node.uncaught, [], node.describeState());
       }
     });
+  });
+});
+
+// -------------------------------------------------------------------------------------------------
+// 2b. A node on Redis's Unix socket (its subscriber reads the socket in large chunks, as over TCP)
+
+describe('a node on a Unix socket beside nodes on TCP, through a Redis restart', { timeout: 60000 }, () => {
+  const key = uniqueKey();
+  const socketPath = path.join(os.tmpdir(), `sio-redis-${process.pid}-${Date.now()}.sock`);
+  let redis;
+  let A; // ours, unix://
+  let B; // ours, TCP
+  let C; // official, TCP
+  let a;
+  let b;
+  let c;
+
+  before(async () => {
+    redis = await privateRedis({ args: ['--unixsocket', socketPath, '--unixsocketperm', '700'] });
+    [A, B, C] = await startServers([
+      oursNode(`unix://${socketPath}`, 'A'),
+      oursNode(redis.url, 'B'),
+      { label: 'C', adapter: 'official', redisUrl: redis.url, namespaces: ['/'], requestsTimeout: REQ_TIMEOUT, commandModules: [COMMANDS_MODULE] },
+    ], { key });
+    [a, b, c] = await Promise.all([A, B, C].map((node) => node.connect('/')));
+  });
+
+  after(async () => {
+    try {
+      await stopAll();
+    } finally {
+      await stopAllRedis();
+    }
+  });
+
+  /** Each node's broadcast reaches the clients of the two others, and A counts all three nodes. */
+  async function expectOneCluster(tag) {
+    for (const [from, to] of [[A, b], [A, c], [B, a], [C, a]]) await expectCrossing(from, to, `${tag}-${from.label}-${to.server.label}`);
+    await waitUntil(async () => (await A.command('serverCount', {})).value === 3, { what: `${tag}: A counts 3 nodes` });
+    const sockets = (await A.command('fetchSockets', {})).value;
+    assert.equal(sockets.length, 3, `${tag}: A's fetchSockets: ${JSON.stringify(sockets)}`);
+  }
+
+  it('broadcasts and requests cross between the Unix-socket node and the TCP nodes', async () => {
+    await waitForAdapterEvent(A, 0, isReady, "A: 'ready' over the Unix socket");
+    await expectOneCluster('before');
+  });
+
+  it("after kill -9 and a restart, A reports 'error' then 'ready' and the cluster is whole again", async () => {
+    const mark = A.adapterEvents.length;
+    await redis.kill('SIGKILL');
+    const error = await waitForAdapterEvent(A, mark, isError, "A: 'error' after the kill");
+    await redis.start();
+    await waitForAdapterEvent(A, error + 1, isReady, "A: 'ready' after the restart");
+    await expectOneCluster('after');
+    for (const node of [A, B, C]) assert.deepEqual(node.uncaught, [], node.describeState());
   });
 });
 

@@ -61,43 +61,42 @@ pub fn client_text(message: &[u8], nsp: &str) -> Option<ClientText> {
     if !event {
         return None;
     }
-    let mut text = Vec::with_capacity(message.len() + nsp.len() + 8);
-    text.push(b'2');
+    let mut text = String::with_capacity(message.len() + nsp.len() + 8);
+    text.push('2');
     if nsp != "/" {
-        text.extend_from_slice(nsp.as_bytes());
-        text.push(b',');
+        text.push_str(nsp);
+        text.push(',');
     }
     write_value(&mut data?, &mut text, 0)?;
-    let mut opts = Vec::with_capacity(64);
+    let mut opts = String::with_capacity(64);
     write_value(&mut r, &mut opts, 0)?;
-    // Only valid UTF-8 goes in (strings are checked), and only ASCII is added.
-    Some(ClientText { opts: String::from_utf8(opts).ok()?, text: String::from_utf8(text).ok()? })
+    Some(ClientText { opts, text })
 }
 
 /// Writes the value at `r` as JSON.stringify writes what notepack.io decodes from it.
-fn write_value(r: &mut Reader<'_>, out: &mut Vec<u8>, depth: usize) -> Option<()> {
+fn write_value(r: &mut Reader<'_>, out: &mut String, depth: usize) -> Option<()> {
     if depth > MAX_MESSAGE_DEPTH_CEILING {
         return None;
     }
     match r.peek_marker().ok()? {
         Marker::FixStr(_) | Marker::Str8 | Marker::Str16 | Marker::Str32 => write_string(out, r.read_str().ok()?),
         Marker::FixArray(_) | Marker::Array16 | Marker::Array32 => {
-            out.push(b'[');
+            out.push('[');
             for i in 0..r.read_array_len().ok()? {
                 if i > 0 {
-                    out.push(b',');
+                    out.push(',');
                 }
                 write_value(r, out, depth + 1)?;
             }
-            out.push(b']');
+            out.push(']');
         }
         Marker::FixMap(_) | Marker::Map16 | Marker::Map32 => write_object(r, out, depth)?,
         // Binary and extensions (dates, undefined, ArrayBuffers): left to JavaScript.
         Marker::Bin8 | Marker::Bin16 | Marker::Bin32 => return None,
         Marker::FixExt1 | Marker::FixExt2 | Marker::FixExt4 | Marker::FixExt8 | Marker::FixExt16 | Marker::Ext8 | Marker::Ext16 | Marker::Ext32 => return None,
         _ => match r.read_value().ok()? {
-            Value::Nil => out.extend_from_slice(b"null"),
-            Value::Boolean(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+            Value::Nil => out.push_str("null"),
+            Value::Boolean(b) => out.push_str(if b { "true" } else { "false" }),
             // notepack reads 64-bit integers as `hi * 2 ** 32 + lo` in doubles: the integer,
             // rounded once, as `as f64` rounds it.
             Value::Integer(n) => write_number(out, n.as_f64()?),
@@ -111,7 +110,7 @@ fn write_value(r: &mut Reader<'_>, out: &mut Vec<u8>, depth: usize) -> Option<()
 
 /// A map as a JavaScript object: string keys only, each once, never `__proto__`; written in
 /// property order (array indices ascending, then the other keys as they came).
-fn write_object(r: &mut Reader<'_>, out: &mut Vec<u8>, depth: usize) -> Option<()> {
+fn write_object(r: &mut Reader<'_>, out: &mut String, depth: usize) -> Option<()> {
     let len = r.read_map_len().ok()?;
     let mut entries: Vec<(Option<u32>, &str, Reader<'_>)> = Vec::with_capacity(len.min(64));
     for _ in 0..len {
@@ -125,16 +124,16 @@ fn write_object(r: &mut Reader<'_>, out: &mut Vec<u8>, depth: usize) -> Option<(
     if entries.iter().any(|(index, _, _)| index.is_some()) {
         entries.sort_by_key(|(index, _, _)| index.map_or((1, 0), |i| (0, i)));
     }
-    out.push(b'{');
+    out.push('{');
     for (i, (_, key, mut value)) in entries.into_iter().enumerate() {
         if i > 0 {
-            out.push(b',');
+            out.push(',');
         }
         write_string(out, key);
-        out.push(b':');
+        out.push(':');
         write_value(&mut value, out, depth + 1)?;
     }
-    out.push(b'}');
+    out.push('}');
     Some(())
 }
 
@@ -144,25 +143,66 @@ fn array_index(key: &str) -> Option<u32> {
     canonical.then(|| key.parse::<u64>().ok()).flatten().filter(|i| *i <= 4_294_967_294).map(|i| i as u32)
 }
 
-fn write_string(out: &mut Vec<u8>, s: &str) {
-    // serde_json escapes exactly what JSON.stringify escapes for well-formed strings: `"`, `\`
-    // and the control characters (short forms for \b \t \n \f \r, else \u00xx in lowercase).
-    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+/// True for the bytes JSON.stringify escapes in a well-formed string: `"`, `\` and the control
+/// characters.
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
 }
 
-fn write_integer(out: &mut Vec<u8>, i: i64) {
-    out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+/// `s` as JSON.stringify writes it: quoted, with `"` and `\` escaped, and the control
+/// characters as \b \t \n \f \r or else \u00xx (lowercase). Runs without escapes (nearly all
+/// of a payload) are found 16 bytes at a time and copied whole.
+fn write_string(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(s.len() + 2);
+    out.push('"');
+    let bytes = s.as_bytes();
+    let (mut start, mut i) = (0, 0);
+    while i < bytes.len() {
+        // No early exit inside a chunk: the compiler checks the 16 bytes at once.
+        if bytes.get(i..i + 16).is_some_and(|chunk| !chunk.iter().fold(false, |any, &b| any | needs_escape(b))) {
+            i += 16;
+            continue;
+        }
+        let b = bytes[i];
+        if needs_escape(b) {
+            // `i` is at an ASCII byte, so both slices end on character boundaries.
+            out.push_str(&s[start..i]);
+            match b {
+                b'"' => out.push_str("\\\""),
+                b'\\' => out.push_str("\\\\"),
+                0x08 => out.push_str("\\b"),
+                b'\t' => out.push_str("\\t"),
+                b'\n' => out.push_str("\\n"),
+                0x0c => out.push_str("\\f"),
+                b'\r' => out.push_str("\\r"),
+                _ => {
+                    out.push_str("\\u00");
+                    out.push(HEX[usize::from(b >> 4)] as char);
+                    out.push(HEX[usize::from(b & 0xf)] as char);
+                }
+            }
+            start = i + 1;
+        }
+        i += 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+fn write_integer(out: &mut String, i: i64) {
+    out.push_str(itoa::Buffer::new().format(i));
 }
 
 /// `JSON.stringify(x)` of a number: `Number.prototype.toString()` for finite ones, `null` for
 /// NaN and the infinities.
-fn write_number(out: &mut Vec<u8>, x: f64) {
+fn write_number(out: &mut String, x: f64) {
     if !x.is_finite() {
-        out.extend_from_slice(b"null");
+        out.push_str("null");
         return;
     }
     if x == 0.0 {
-        out.push(b'0');
+        out.push('0');
         return;
     }
     if x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0 {
@@ -170,7 +210,7 @@ fn write_number(out: &mut Vec<u8>, x: f64) {
         return;
     }
     if x < 0.0 {
-        out.push(b'-');
+        out.push('-');
     }
     // The shortest digits that read back as `x` (ryu's, as JavaScript's), then laid out by
     // ECMAScript's Number::toString rules: `digits` × 10^(point − k).
@@ -179,32 +219,31 @@ fn write_number(out: &mut Vec<u8>, x: f64) {
     let (mantissa, exponent) = shortest.split_once(['e', 'E']).unwrap_or((shortest, "0"));
     let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     let mut point = whole.len() as i64 + exponent.parse::<i64>().unwrap_or(0);
-    let all: Vec<u8> = whole.bytes().chain(fraction.bytes()).collect();
-    let leading = all.iter().take_while(|b| **b == b'0').count();
-    point -= leading as i64;
-    let digits = &all[leading..];
-    let digits = &digits[..digits.iter().rposition(|b| *b != b'0').map_or(digits.len(), |i| i + 1)];
+    let all = [whole, fraction].concat();
+    let significant = all.trim_start_matches('0');
+    point -= (all.len() - significant.len()) as i64;
+    let digits = significant.trim_end_matches('0');
     let k = digits.len() as i64;
     if k <= point && point <= 21 {
-        out.extend_from_slice(digits);
-        out.extend(std::iter::repeat_n(b'0', (point - k) as usize));
+        out.push_str(digits);
+        out.extend(std::iter::repeat_n('0', (point - k) as usize));
     } else if 0 < point && point <= 21 {
-        out.extend_from_slice(&digits[..point as usize]);
-        out.push(b'.');
-        out.extend_from_slice(&digits[point as usize..]);
+        out.push_str(&digits[..point as usize]);
+        out.push('.');
+        out.push_str(&digits[point as usize..]);
     } else if -6 < point && point <= 0 {
-        out.extend_from_slice(b"0.");
-        out.extend(std::iter::repeat_n(b'0', (-point) as usize));
-        out.extend_from_slice(digits);
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', (-point) as usize));
+        out.push_str(digits);
     } else {
-        out.push(digits[0]);
+        out.push_str(&digits[..1]);
         if k > 1 {
-            out.push(b'.');
-            out.extend_from_slice(&digits[1..]);
+            out.push('.');
+            out.push_str(&digits[1..]);
         }
         let e = point - 1;
-        out.push(b'e');
-        out.push(if e < 0 { b'-' } else { b'+' });
+        out.push('e');
+        out.push(if e < 0 { '-' } else { '+' });
         write_integer(out, e.abs());
     }
 }
@@ -214,9 +253,27 @@ mod tests {
     use super::*;
 
     fn number(x: f64) -> String {
-        let mut out = Vec::new();
+        let mut out = String::new();
         write_number(&mut out, x);
-        String::from_utf8(out).unwrap()
+        out
+    }
+
+    #[test]
+    fn strings_are_escaped_as_json_stringify_escapes_them() {
+        // serde_json escapes what JSON.stringify escapes in well-formed strings (checked by
+        // test/client-text.test.js against the official adapter's texts).
+        let mut cases: Vec<String> = (0u8..0x80).map(|b| char::from(b).to_string()).collect();
+        cases.extend(["", "plain", "é\"\\\n\u{1f}😀 tail", "\u{7f}\u{2028}\u{2029}"].map(str::to_owned));
+        // An escape and multi-byte characters at every position around the 16-byte chunks.
+        for at in 0..40 {
+            cases.push(format!("{}\"{}", "a".repeat(at), "é".repeat(at % 7)));
+            cases.push(format!("{}é\u{7}{}", "a".repeat(at), "z".repeat(40 - at)));
+        }
+        for s in cases {
+            let mut out = String::new();
+            write_string(&mut out, &s);
+            assert_eq!(out, serde_json::to_string(&s).unwrap(), "{s:?}");
+        }
     }
 
     #[test]

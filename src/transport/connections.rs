@@ -15,6 +15,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{PushInfo, PushKind, Value};
 
 use super::link::{read_answer, Answer, Side};
+use super::subscribing::SubscribingConnection;
 use super::wire::{ClientInfo, Failure, OnPush, Outgoing, Push, Sent, Wire};
 use super::{Inbound, Subscription};
 use crate::config::RedisConfig;
@@ -38,7 +39,7 @@ pub(crate) enum Conns {
         /// Sends the PUBLISH pipelines and the other commands.
         publisher: ConnectionManager,
         /// RESP3, subscribed; its pushes go to the transport.
-        subscriber: ConnectionManager,
+        subscriber: SubscribingConnection,
         /// Which subscribing connection this is.
         generation: u64,
         /// Sharded pub/sub on a single server (SPUBLISH, SSUBSCRIBE): Redis ≥ 7 without cluster.
@@ -86,8 +87,8 @@ impl Conns {
     /// Both connections to the server of `config` (lazy: nothing is sent yet).
     pub(crate) fn open_pair(config: &RedisConfig, generation: u64, on_push: OnPush) -> Result<Conns, Error> {
         let config = Arc::new(config.clone());
-        let subscriber = manager(&config, Some(on_push))?;
-        let publisher = manager(&config, None)?;
+        let subscriber = subscriber(&config, on_push)?;
+        let publisher = publisher(&config)?;
         let sharded = config.sharded;
         Ok(Conns::Pair { config, publisher, subscriber, generation, sharded })
     }
@@ -137,8 +138,8 @@ impl Wire for Conns {
         match self {
             Conns::Pair { config, publisher, subscriber, sharded, .. } => {
                 let open = || -> Result<Conns, Error> {
-                    let publisher = if sides.contains(&Side::Publisher) { manager(config, None)? } else { publisher.clone() };
-                    let subscriber = if sides.contains(&Side::Subscriber) { manager(config, Some(on_push))? } else { subscriber.clone() };
+                    let publisher = if sides.contains(&Side::Publisher) { self::publisher(config)? } else { publisher.clone() };
+                    let subscriber = if sides.contains(&Side::Subscriber) { self::subscriber(config, on_push)? } else { subscriber.clone() };
                     Ok(Conns::Pair { config: config.clone(), publisher, subscriber, generation, sharded: *sharded })
                 };
                 Some(open())
@@ -152,7 +153,7 @@ impl Wire for Conns {
     /// INFO` (Redis ≥ 6.2), to close them at Redis once they were replaced. `None` for a cluster
     /// connection or when it cannot be asked.
     async fn client_infos(&mut self) -> [Option<ClientInfo>; 2] {
-        async fn info(conn: &mut ConnectionManager) -> Option<ClientInfo> {
+        async fn info<C: redis::aio::ConnectionLike>(conn: &mut C) -> Option<ClientInfo> {
             let text: String = redis::cmd("CLIENT").arg("INFO").query_async(conn).await.ok()?;
             let field = |name: &str| text.split(' ').find_map(|kv| kv.strip_prefix(name)).map(str::to_owned);
             Some(ClientInfo { id: field("id=")?, addr: field("addr=")? })
@@ -343,34 +344,37 @@ impl Wire for Conns {
     }
 }
 
-/// A connection manager for `config`'s server (RESP3), with `on_push` for the subscribing side.
-/// It has no response timeout (the transport decides how long to wait for what) and tries to
-/// connect once per command: the transport's supervisor paces the retries.
-fn manager(config: &RedisConfig, on_push: Option<OnPush>) -> Result<ConnectionManager, Error> {
+/// A client for `config`'s server, speaking RESP3 on every connection: the subscriber needs it
+/// for pushes, and a RESP3 connection's manager reconnects as soon as the connection drops (a
+/// disconnection push), not at the next command, so a publisher killed while idle does not turn
+/// its next pipeline into an unconfirmed one.
+fn resp3_client(config: &RedisConfig) -> Result<redis::Client, Error> {
     let Endpoint::Server(server) = config.endpoint() else {
         return Err(Error::InvalidOption { option: "url", reason: format!("not the URL of one server: {}", redact(config.url())) });
     };
     let mut info = server.info.clone();
-    // RESP3 on both sides: the subscriber needs it for pushes, and a RESP3 connection's manager
-    // reconnects as soon as the connection drops (a disconnection push), not at the next command,
-    // so a publisher killed while idle does not turn its next pipeline into an unconfirmed one.
     let redis_settings = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
     info = info.set_redis_settings(redis_settings);
-    let client = super::locate::client(info, config.tls_ca_pem.as_deref())
-        .map_err(|e| Error::InvalidOption { option: "url", reason: format!("{} ({})", e.detail(), redact(config.url())) })?;
+    super::locate::client(info, config.tls_ca_pem.as_deref()).map_err(|e| Error::InvalidOption { option: "url", reason: format!("{} ({})", e.detail(), redact(config.url())) })
+}
+
+/// The publishing connection to `config`'s server: a connection manager with no response timeout
+/// (the transport decides how long to wait for what), which tries to connect once per command
+/// (the transport's supervisor paces the retries).
+fn publisher(config: &RedisConfig) -> Result<ConnectionManager, Error> {
     let settings = ConnectionManagerConfig::new().set_number_of_retries(0).set_response_timeout(None).set_connection_timeout(Some(CONNECT_TIMEOUT));
-    let settings = match on_push {
-        Some(on_push) => settings
-            .set_push_sender(move |push: PushInfo| -> Result<(), ()> {
-                if let Some(push) = into_push(push) {
-                    on_push(push);
-                }
-                Ok(())
-            })
-            .set_automatic_resubscription(),
-        None => settings,
+    Ok(ConnectionManager::new_lazy_with_config(resp3_client(config)?, settings)?)
+}
+
+/// The subscribing connection to `config`'s server, its pushes going to `on_push`; like the
+/// publisher, it connects at its next command, once.
+fn subscriber(config: &RedisConfig, on_push: OnPush) -> Result<SubscribingConnection, Error> {
+    let sink = move |push: PushInfo| {
+        if let Some(push) = into_push(push) {
+            on_push(push);
+        }
     };
-    Ok(ConnectionManager::new_lazy_with_config(client, settings)?)
+    Ok(SubscribingConnection::new(resp3_client(config)?, Arc::new(sink), CONNECT_TIMEOUT))
 }
 
 /// What a push from the redis crate says, for the link driver; `None` for pushes it does not

@@ -382,7 +382,7 @@ fn handle_push<W: Wire>(push: Push, link: &Link<W>, generation: u64) {
 }
 
 /// Makes the server's subscriptions match what is wanted, after it confirmed (`ended` false) or
-/// ended (`ended` true) the subscription to `name`: the redis crate resubscribes, after a
+/// ended (`ended` true) the subscription to `name`: a cluster connection resubscribes, after a
 /// reconnect, whatever Redis last confirmed, so a channel whose UNSUBSCRIBE was lost in an
 /// outage comes back and is undone here; and Redis ≥ 7 ends shard channel subscriptions whose
 /// slot moved away, which are made again here.

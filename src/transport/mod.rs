@@ -18,6 +18,7 @@ pub mod memory;
 pub mod redis;
 #[cfg(feature = "sentinel")]
 pub mod sentinel;
+mod subscribing;
 mod wire;
 
 use std::collections::HashMap;
