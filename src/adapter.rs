@@ -478,7 +478,7 @@ impl Classic {
                 None
             }
             Ok(_) => Some(match self.config.client_text.then(|| client_text(&payload, &self.nsp)).flatten() {
-                Some(text) => Delivery::with_client_text(payload, text),
+                Some(text) => Delivery::with_client_text(text),
                 None => Delivery::new(DeliveryKind::Broadcast, payload),
             }),
         }
@@ -592,7 +592,11 @@ mod tests {
     impl Host for Recorder {
         fn deliver(&self, delivery: Delivery) {
             if *delivery.kind() == DeliveryKind::Broadcast {
-                self.delivered.lock().unwrap().push(delivery.decode().unwrap());
+                // A broadcast comes as its message or as its client text, never both.
+                match delivery.client_text() {
+                    Some(_) => assert!(delivery.bytes().is_empty(), "a text delivery keeps its message"),
+                    None => self.delivered.lock().unwrap().push(delivery.decode().unwrap()),
+                }
                 self.texts.lock().unwrap().push(delivery.client_text().cloned());
             }
         }
@@ -644,7 +648,9 @@ mod tests {
         assert_eq!(first.text, r#"2/chat,["hello","world",1.5]"#);
         assert_eq!(first.opts, r#"{"rooms":[],"except":["x"],"flags":{}}"#);
         assert_eq!(texts[1], None, "binary is left to the host");
-        assert_eq!(host.delivered.lock().unwrap().len(), 2);
+        let delivered = host.delivered.lock().unwrap().clone();
+        assert_eq!(delivered.len(), 1, "only the binary one comes as its message");
+        assert_eq!(delivered[0].packet.data[0], rmpv::Value::from("bytes"));
         assert_eq!(*host_plain.texts.lock().unwrap(), vec![None, None], "not asked for");
     }
 

@@ -40,10 +40,10 @@ pub struct AdapterConfig {
     /// single-room broadcasts it can deliver; the wire format is unchanged, so official nodes
     /// and emitters interoperate either way.
     pub per_room_subscriptions: bool,
-    /// Also make, for each broadcast delivered, what a socket.io server with the default parser
-    /// sends its clients ([`Delivery::client_text`](crate::Delivery::client_text)), so that the
-    /// host does not decode and encode the packet itself (default false; the Node binding sets it
-    /// when the server uses socket.io-parser).
+    /// Deliver broadcasts, where the packet allows it, as what a socket.io server with the
+    /// default parser sends its clients ([`Delivery::client_text`](crate::Delivery::client_text))
+    /// instead of the msgpack message, so that the host does not decode and encode the packet
+    /// itself (default false; the Node binding sets it when the server uses socket.io-parser).
     pub client_text: bool,
     /// What this node accepts from the others (message size, values, nesting, receive buffer).
     pub limits: Limits,

@@ -42,19 +42,22 @@ impl Delivery {
         Delivery { kind, bytes, client_text: None }
     }
 
-    /// A broadcast with what the clients are sent for it, made ahead.
-    pub(crate) fn with_client_text(bytes: Vec<u8>, client_text: ClientText) -> Self {
-        Delivery { kind: DeliveryKind::Broadcast, bytes, client_text: Some(client_text) }
+    /// A broadcast delivered as what the clients are sent for it, made ahead, instead of the
+    /// message: the text is JSON that reads back as the packet's data, so the message is not kept.
+    pub(crate) fn with_client_text(client_text: ClientText) -> Self {
+        Delivery { kind: DeliveryKind::Broadcast, bytes: Vec::new(), client_text: Some(client_text) }
     }
 
     /// For a broadcast, when [`AdapterConfig::client_text`](crate::AdapterConfig::client_text) is
     /// set and the packet allows it: socket.io-parser's text of the packet and the `opts` map as
-    /// JSON (see [`crate::protocol::client_text`]).
+    /// JSON (see [`crate::protocol::client_text`]). Such a delivery carries no [`bytes`](Self::bytes):
+    /// the text holds everything the message did (`JSON.parse` of its JSON part is the packet's
+    /// data).
     pub fn client_text(&self) -> Option<&ClientText> {
         self.client_text.as_ref()
     }
 
-    /// What it weighs in a receive buffer: the message and any text made for it.
+    /// What it weighs in a receive buffer: the message, or the text made for it.
     pub fn weight(&self) -> usize {
         self.bytes.len() + self.client_text.as_ref().map_or(0, |t| t.opts.len() + t.text.len())
     }
@@ -64,7 +67,8 @@ impl Delivery {
         &self.kind
     }
 
-    /// The message as received.
+    /// The message as received (empty for a broadcast delivered as its [client
+    /// text](Self::client_text)).
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }

@@ -89,7 +89,7 @@ after(async () => {
   for (const step of cleanup.reverse()) await step().catch(() => {});
 });
 
-let emitter, receiver, oursClient, officialClient;
+let emitter, receiver, officialReceiver, oursClient, officialClient;
 /** Packets node B's encoder was handed with their text made by the core. */
 let madeAhead = 0;
 
@@ -114,6 +114,7 @@ before(async () => {
   }
   emitter = nodes[0].server;
   receiver = nodes[1].server;
+  officialReceiver = nodes[2].server;
   const adapter = receiver.of("/").adapter;
   const encoder = adapter.encoder;
   adapter.encoder = {
@@ -137,6 +138,12 @@ before(async () => {
 test(`random values reach clients of ours exactly as clients of the official adapter (seed ${SEED})`, async () => {
   const rand = prng(SEED);
   const start = [oursClient.frames.length, officialClient.frames.length];
+  // What onAnyOutgoing listeners see on each receiving node: for a text packet of ours, the data
+  // parsed from its text, which must equal what the official node decoded from the message.
+  const outgoing = [[], []];
+  [[receiver, oursClient], [officialReceiver, officialClient]].forEach(([server, { client }], i) => {
+    server.of("/").sockets.get(client.id).onAnyOutgoing((event, ...args) => event === "v" && outgoing[i].push(args));
+  });
   // The probes still in flight end with this marker on both sides.
   emitter.emit("start");
   const values = Array.from({ length: COUNT }, () => randomValue(rand));
@@ -155,6 +162,14 @@ test(`random values reach clients of ours exactly as clients of the official ada
   assert.strictEqual(got.length, expected.length, `frames: ours ${got.length}, official ${expected.length}`);
   for (let i = 0; i < expected.length; i++) {
     if (got[i] !== expected[i]) assert.fail(`frame ${i} differs (seed ${SEED}):\n ours:     ${String(got[i]).slice(0, 400)}\n official: ${String(expected[i]).slice(0, 400)}`);
+  }
+  assert.strictEqual(outgoing[0].length, COUNT, `onAnyOutgoing calls on ours: ${outgoing[0].length}`);
+  for (let i = 0; i < COUNT; i++) {
+    try {
+      assert.deepStrictEqual(outgoing[0][i], outgoing[1][i]);
+    } catch (err) {
+      assert.fail(`onAnyOutgoing arguments of value ${i} differ (seed ${SEED}): ${err.message.slice(0, 600)}`);
+    }
   }
   assert.deepStrictEqual(errors, []);
   // Most values are plain JSON: their text must have come from the core.

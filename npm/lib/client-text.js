@@ -4,12 +4,11 @@
 // decoded message, so the receiving node neither decodes the msgpack message nor encodes the
 // packet again on its JavaScript thread. Used only when the server's encoder is socket.io-
 // parser's default one (a probe checks it encodes as the core does); the core leaves every
-// packet it cannot reproduce exactly (binary, dates, odd keys) as an ordinary broadcast record.
-
-const notepack = require("notepack.io");
+// packet it cannot reproduce exactly (binary, dates, odd keys, NaN, -0) as an ordinary broadcast
+// record. A text record does not carry the msgpack message: the JSON part of the text reads back
+// (JSON.parse) as the data notepack would have decoded.
 
 const TEXT = Symbol("sioadapter.clientText");
-const RAW = Symbol("sioadapter.raw");
 const DATA = Symbol("sioadapter.data");
 
 /** True when `encoder` writes packets as socket.io-parser's default encoder does. */
@@ -36,20 +35,18 @@ function textAwareEncoder(encoder) {
 }
 
 /**
- * An EVENT packet that carries its encoded text; its `data` is decoded from the message only
- * when something reads it (e.g. `socket.onAnyOutgoing` listeners). Setting `data` drops the text.
+ * An EVENT packet that carries its encoded text; its `data` is parsed from the text only when
+ * something reads it (e.g. `socket.onAnyOutgoing` listeners). Setting `data` drops the text.
  */
 class TextPacket {
-  constructor(nsp, text, raw) {
+  constructor(nsp, text) {
     this.type = 2;
     this.nsp = nsp;
     this[TEXT] = text;
-    this[RAW] = raw;
-    this[DATA] = undefined;
   }
 
   get data() {
-    if (this[DATA] === undefined) this[DATA] = notepack.decode(this[RAW])[1].data;
+    if (!Object.prototype.hasOwnProperty.call(this, DATA)) this[DATA] = JSON.parse(this[TEXT].slice(this.nsp === "/" ? 1 : this.nsp.length + 2));
     return this[DATA];
   }
 
@@ -59,13 +56,13 @@ class TextPacket {
   }
 }
 
-/** Reads a `clientText` record: `[opts length][text length]` (u32 LE), opts JSON, text, the msgpack message. */
+/** Reads a `clientText` record: `[opts length][text length]` (u32 LE), opts JSON, text. */
 function readClientText(bytes, nsp) {
   const optsEnd = 8 + bytes.readUInt32LE(0);
   const textEnd = optsEnd + bytes.readUInt32LE(4);
   return {
     opts: JSON.parse(bytes.toString("utf8", 8, optsEnd)),
-    packet: new TextPacket(nsp, bytes.toString("utf8", optsEnd, textEnd), bytes.subarray(textEnd)),
+    packet: new TextPacket(nsp, bytes.toString("utf8", optsEnd, textEnd)),
   };
 }
 

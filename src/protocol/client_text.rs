@@ -12,12 +12,15 @@
 //! - strings that are not UTF-8 (notepack would replace bytes with U+FFFD);
 //! - maps whose keys are not strings, repeat, or include `__proto__` (JavaScript objects would
 //!   drop or rename them);
+//! - NaN, the infinities and -0, which JSON.stringify writes as `null` and `0`: the text is
+//!   also what the host parses (`JSON.parse`) when something reads the packet's data, so it must
+//!   read back as the value notepack decodes;
 //! - packets other than a plain EVENT (`type` 2 with `data`, and `nsp`).
 //!
 //! What JSON.stringify does that is reproduced: numbers as `Number.prototype.toString` writes
-//! them (`1e+21`, `1.5e-7`, `0.000001`, `-0` as `0`, NaN and infinities as `null`), 64-bit
-//! integers rounded as notepack rounds them, strings escaped as JSON.stringify escapes them,
-//! and object keys in JavaScript's property order (array indices first, ascending).
+//! them (`1e+21`, `1.5e-7`, `0.000001`), 64-bit integers rounded as notepack rounds them,
+//! strings escaped as JSON.stringify escapes them, and object keys in JavaScript's property
+//! order (array indices first, ascending).
 
 use rmp::Marker;
 use rmpv::Value;
@@ -99,9 +102,9 @@ fn write_value(r: &mut Reader<'_>, out: &mut String, depth: usize) -> Option<()>
             Value::Boolean(b) => out.push_str(if b { "true" } else { "false" }),
             // notepack reads 64-bit integers as `hi * 2 ** 32 + lo` in doubles: the integer,
             // rounded once, as `as f64` rounds it.
-            Value::Integer(n) => write_number(out, n.as_f64()?),
-            Value::F32(f) => write_number(out, f64::from(f)),
-            Value::F64(f) => write_number(out, f),
+            Value::Integer(n) => write_number(out, n.as_f64()?)?,
+            Value::F32(f) => write_number(out, f64::from(f))?,
+            Value::F64(f) => write_number(out, f)?,
             _ => return None,
         },
     }
@@ -194,20 +197,15 @@ fn write_integer(out: &mut String, i: i64) {
     out.push_str(itoa::Buffer::new().format(i));
 }
 
-/// `JSON.stringify(x)` of a number: `Number.prototype.toString()` for finite ones, `null` for
-/// NaN and the infinities.
-fn write_number(out: &mut String, x: f64) {
-    if !x.is_finite() {
-        out.push_str("null");
-        return;
-    }
-    if x == 0.0 {
-        out.push('0');
-        return;
+/// `JSON.stringify(x)` of a number, `Number.prototype.toString()`; `None` for NaN, the
+/// infinities and -0, which JSON does not read back as themselves.
+fn write_number(out: &mut String, x: f64) -> Option<()> {
+    if !x.is_finite() || (x == 0.0 && x.is_sign_negative()) {
+        return None;
     }
     if x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0 {
         write_integer(out, x as i64);
-        return;
+        return Some(());
     }
     if x < 0.0 {
         out.push('-');
@@ -246,16 +244,16 @@ fn write_number(out: &mut String, x: f64) {
         out.push(if e < 0 { '-' } else { '+' });
         write_integer(out, e.abs());
     }
+    Some(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn number(x: f64) -> String {
+    fn number(x: f64) -> Option<String> {
         let mut out = String::new();
-        write_number(&mut out, x);
-        out
+        write_number(&mut out, x).map(|()| out)
     }
 
     #[test]
@@ -284,7 +282,6 @@ mod tests {
             (-1.5, "-1.5"),
             (0.1, "0.1"),
             (100.0, "100"),
-            (-0.0, "0"),
             (1e21, "1e+21"),
             (1e20, "100000000000000000000"),
             (123456789012345680000.0, "123456789012345680000"),
@@ -301,11 +298,12 @@ mod tests {
             (f64::from(0.1f32), "0.10000000149011612"),
             (1.0 / 3.0, "0.3333333333333333"),
             (123.456, "123.456"),
-            (f64::NAN, "null"),
-            (f64::INFINITY, "null"),
-            (f64::NEG_INFINITY, "null"),
         ] {
-            assert_eq!(number(x), js, "{x:e}");
+            assert_eq!(number(x).as_deref(), Some(js), "{x:e}");
+        }
+        // Written by JSON.stringify as `null` and `0`, which do not read back as these.
+        for x in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0] {
+            assert_eq!(number(x), None, "{x:e}");
         }
     }
 
@@ -358,9 +356,16 @@ mod tests {
             Value::Array(vec!["ev".into(), Value::Map(vec![(1.into(), 2.into())])]),
             Value::Array(vec!["ev".into(), Value::Map(vec![("a".into(), 1.into()), ("a".into(), 2.into())])]),
             Value::Array(vec!["ev".into(), Value::Map(vec![("__proto__".into(), Value::Map(vec![]))])]),
+            Value::Array(vec!["ev".into(), Value::Array(vec![1.into(), Value::F64(f64::NAN)])]),
         ] {
             assert_eq!(client_text(&broadcast(data.clone(), "/"), "/"), None, "{data}");
         }
+        // -0 as a float64 (the project's and notepack's encoders write it as the integer 0).
+        let mut negative_zero = broadcast(Value::Array(vec!["ev".into(), 1.5.into()]), "/");
+        let float = 1.5f64.to_bits().to_be_bytes();
+        let at = negative_zero.windows(9).position(|w| w[0] == 0xcb && w[1..] == float).unwrap();
+        negative_zero[at + 1..at + 9].copy_from_slice(&(-0.0f64).to_bits().to_be_bytes());
+        assert_eq!(client_text(&negative_zero, "/"), None);
         let mut bad_utf8 = broadcast(Value::Array(vec!["ev".into(), "xy".into()]), "/");
         let at = bad_utf8.windows(2).position(|w| w == b"xy").unwrap();
         bad_utf8[at] = 0xff;

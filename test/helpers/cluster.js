@@ -14,6 +14,12 @@ const { encodeBuffers, deserializeError } = require('./wire');
 const SERVER_SCRIPT = path.join(__dirname, 'server.js');
 const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 const DEFAULT_TIMEOUT = 5000;
+/**
+ * How long a server may take to start (fork, load socket.io and the adapter, connect its Redis
+ * clients, listen): longer than other waits, since the suites run two files at once and a
+ * neighbour may be loading Redis (e.g. DEBUG POPULATE) on the same two cores.
+ */
+const STARTUP_TIMEOUT = 15000;
 // [emitting node's adapter, receiving node's adapter]
 const ALL_PAIRINGS = [['official', 'official'], ['ours', 'ours'], ['ours', 'official'], ['official', 'ours']];
 const CLIENT_KINDS = ['node-redis', 'ioredis'];
@@ -295,7 +301,7 @@ class ServerHandle extends EventEmitter {
  * Forks one server. `spec`: { adapter, client, key, namespaces, redisUrl, commandModules, label }.
  * Resolves with a ServerHandle once the server listens; rejects (and kills it) on startup failure.
  */
-async function startServer(spec, timeoutMs = DEFAULT_TIMEOUT) {
+async function startServer(spec, timeoutMs = STARTUP_TIMEOUT) {
   const { label, ...config } = {
     adapter: 'official',
     client: 'node-redis',

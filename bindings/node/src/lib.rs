@@ -476,8 +476,9 @@ impl Host for NodeHost {
 
 /// Takes a batch from the receive buffer and packs it into one Buffer: a header of `count`
 /// records `[kind: u32 LE, end: u32 LE]` (end offsets counted from the end of the header), then
-/// the messages back to back. A `clientText` record is a broadcast with its text made ahead:
-/// `[opts length: u32 LE][text length: u32 LE][opts JSON][text][the msgpack message]`. JS gets `(buffer, count, more)`; with `more` set it asks for the
+/// the messages back to back. A `clientText` record is a broadcast delivered as its text made
+/// ahead, without the msgpack message: `[opts length: u32 LE][text length: u32 LE][opts
+/// JSON][text]`. JS gets `(buffer, count, more)`; with `more` set it asks for the
 /// next batch with `Engine.more()` once it has handled this one.
 ///
 /// The Buffer is V8-managed (a copy): an external buffer or typed array per batch, each with its
