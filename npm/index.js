@@ -244,15 +244,15 @@ class RedisAdapter extends Adapter {
   }
 
   /** One message from another node (see withEngineHost's `_onBatch`). */
-  _deliver(kind, bytes) {
-    if (kind === KIND_CLIENT_TEXT) this._deliverClientText(bytes);
+  _deliver(kind, bytes, text) {
+    if (kind === KIND_CLIENT_TEXT) this._deliverClientText(bytes, text);
     else if (kind === KIND_BROADCAST) this._deliverBroadcast(bytes);
     else if (kind === KIND_REQUEST) this._onRequest(bytes);
     else this._onAckResponse(bytes);
   }
 
-  _deliverClientText(bytes) {
-    const { packet, opts } = readClientText(bytes, this.nsp.name);
+  _deliverClientText(bytes, text) {
+    const { packet, opts } = readClientText(bytes, text, this.nsp.name);
     super.broadcast(packet, { ...toSets(opts), flags: opts.flags || {} });
   }
 

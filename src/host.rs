@@ -57,6 +57,12 @@ impl Delivery {
         self.client_text.as_ref()
     }
 
+    /// Takes the [client text](Self::client_text) out, for a host that hands it on without
+    /// copying it.
+    pub fn take_client_text(&mut self) -> Option<ClientText> {
+        self.client_text.take()
+    }
+
     /// What it weighs in a receive buffer: the message, or the text made for it.
     pub fn weight(&self) -> usize {
         self.bytes.len() + self.client_text.as_ref().map_or(0, |t| t.opts.len() + t.text.len())

@@ -56,14 +56,9 @@ class TextPacket {
   }
 }
 
-/** Reads a `clientText` record: `[opts length][text length]` (u32 LE), opts JSON, text. */
-function readClientText(bytes, nsp) {
-  const optsEnd = 8 + bytes.readUInt32LE(0);
-  const textEnd = optsEnd + bytes.readUInt32LE(4);
-  return {
-    opts: JSON.parse(bytes.toString("utf8", 8, optsEnd)),
-    packet: new TextPacket(nsp, bytes.toString("utf8", optsEnd, textEnd)),
-  };
+/** A `clientText` record (its opts JSON) and the text that came with it, as a packet and its opts. */
+function readClientText(bytes, text, nsp) {
+  return { opts: JSON.parse(bytes.toString("utf8")), packet: new TextPacket(nsp, text) };
 }
 
 module.exports = { isDefaultEncoder, textAwareEncoder, readClientText };

@@ -10,6 +10,8 @@ const native = require("./native");
 const { coalesceFlushes } = require("./coalesce");
 const { debug, warn } = require("./log");
 
+const { clientText: KIND_CLIENT_TEXT } = native.PROTOCOL.recordKinds;
+
 /** An Error with the message and code of a native result (`{error, code}`). */
 function nativeError(result) {
   return Object.assign(new Error(result.error), { code: result.code });
@@ -64,27 +66,30 @@ class SharedConnection {
 
 /**
  * Methods an adapter class gets from `withEngineHost`. The class provides `engine`,
- * `_closed`, `_resolveReady` and `_deliver(kind, bytes)` for one received record.
+ * `_closed`, `_resolveReady` and `_deliver(kind, bytes, text)` for one received record (`text`:
+ * a `clientText` record's client text).
  */
 const engineHostMethods = {
   /**
    * Messages from other nodes: one Buffer holding a header of `count` records `[kind, end]`
-   * (u32 LE; ends counted from the end of the header), then the messages back to back.
+   * (u32 LE; ends counted from the end of the header), then the messages back to back; `texts`
+   * holds the client texts of the `clientText` records, in order.
    */
-  _onBatch(data, count, more) {
+  _onBatch(data, count, more, texts) {
     // The engine.io server exists once the socket.io server is attached, which may be after
     // the adapter was made.
     if (this._coalesceWrites !== false) coalesceFlushes(this.nsp.server.engine);
     try {
       const header = count * 8;
       let start = header;
+      let text = 0;
       for (let i = 0; i < count; i++) {
         const kind = data.readUInt32LE(i * 8);
         const end = header + data.readUInt32LE(i * 8 + 4);
         const bytes = data.subarray(start, end);
         start = end;
         try {
-          this._deliver(kind, bytes);
+          this._deliver(kind, bytes, kind === KIND_CLIENT_TEXT ? texts[text++] : undefined);
         } catch (err) {
           // A throwing listener or an unexpected message must not stop the rest of the batch.
           this._emitError(err, "ERR_SIO_HANDLER");
@@ -129,7 +134,7 @@ const engineHostMethods = {
 function engineCallbacks(adapter) {
   const ref = new WeakRef(adapter);
   return [
-    (data, count, more) => ref.deref()?._onBatch(data, count, more),
+    (data, count, more, texts) => ref.deref()?._onBatch(data, count, more, texts),
     (kind, message) => ref.deref()?._onEngineEvent(kind, message),
   ];
 }

@@ -417,7 +417,10 @@ fn kind_code(delivery: &Delivery) -> Option<u32> {
     RECORD_KINDS.iter().find(|(n, _)| *n == name).map(|(_, kind)| *kind)
 }
 
-type BatchFn = ThreadsafeFunction<Arc<Outbox>, (), napi::bindgen_prelude::FnArgs<(napi::sys::napi_value, u32, u32)>, Status, false, true>;
+type BatchFn = ThreadsafeFunction<Arc<Outbox>, (), BatchArgs, Status, false, true>;
+/// `onBatch`'s arguments: the packed Buffer, the record count, whether more is waiting, and the
+/// client texts of the batch's `clientText` records, in order.
+type BatchArgs = napi::bindgen_prelude::FnArgs<(napi::sys::napi_value, u32, u32, Vec<String>)>;
 type EventFn = ThreadsafeFunction<(String, String), (), napi::bindgen_prelude::FnArgs<(String, String)>, Status, false, true>;
 
 /// Delivers the engine's output to JS through the core's receive buffer ([`Outbox`]) and weak
@@ -428,8 +431,8 @@ struct NodeHost {
     on_event: EventFn,
 }
 
-/// `onBatch(buffer, count, more)`, as JS passes it.
-type BatchCallback<'a> = Function<'a, napi::bindgen_prelude::FnArgs<(napi::sys::napi_value, u32, u32)>, ()>;
+/// `onBatch(buffer, count, more, texts)`, as JS passes it.
+type BatchCallback<'a> = Function<'a, BatchArgs, ()>;
 /// `onEvent(kind, message)`, as JS passes it.
 type EventCallback<'a> = Function<'a, napi::bindgen_prelude::FnArgs<(String, String)>, ()>;
 
@@ -477,18 +480,19 @@ impl Host for NodeHost {
 /// Takes a batch from the receive buffer and packs it into one Buffer: a header of `count`
 /// records `[kind: u32 LE, end: u32 LE]` (end offsets counted from the end of the header), then
 /// the messages back to back. A `clientText` record is a broadcast delivered as its text made
-/// ahead, without the msgpack message: `[opts length: u32 LE][text length: u32 LE][opts
-/// JSON][text]`. JS gets `(buffer, count, more)`; with `more` set it asks for the
-/// next batch with `Engine.more()` once it has handled this one.
+/// ahead: the record holds its `opts` JSON, and the text goes to JS as a string of its own
+/// (`texts`, in record order), made once from the core's `String` (no copy through the Buffer).
+/// JS gets `(buffer, count, more, texts)`; with `more` set it asks for the next batch with
+/// `Engine.more()` once it has handled this one.
 ///
 /// The Buffer is V8-managed (a copy): an external buffer or typed array per batch, each with its
 /// finalizer, made the garbage collector several times busier on a receiving node.
-fn pack(ctx: ThreadsafeCallContext<Arc<Outbox>>) -> Result<napi::bindgen_prelude::FnArgs<(napi::sys::napi_value, u32, u32)>> {
+fn pack(ctx: ThreadsafeCallContext<Arc<Outbox>>) -> Result<BatchArgs> {
     let (items, more) = ctx.value.take();
     // The engines deliver only the kinds JS knows; anything else would be skipped whole.
     let items: Vec<(u32, Delivery)> = items.into_iter().filter_map(|d| kind_code(&d).map(|k| (k, d))).collect();
     let header = items.len() * 8;
-    let record_len = |d: &Delivery| d.weight() + if d.client_text().is_some() { 8 } else { 0 };
+    let record_len = |d: &Delivery| d.client_text().map_or(d.bytes().len(), |t| t.opts.len());
     let total: usize = items.iter().map(|(_, d)| record_len(d)).sum();
     let mut data = Vec::with_capacity(header + total);
     let mut end = 0u32;
@@ -497,17 +501,19 @@ fn pack(ctx: ThreadsafeCallContext<Arc<Outbox>>) -> Result<napi::bindgen_prelude
         data.extend_from_slice(&kind.to_le_bytes());
         data.extend_from_slice(&end.to_le_bytes());
     }
-    for (_, delivery) in &items {
-        if let Some(ClientText { opts, text }) = delivery.client_text() {
-            data.extend_from_slice(&(opts.len() as u32).to_le_bytes());
-            data.extend_from_slice(&(text.len() as u32).to_le_bytes());
-            data.extend_from_slice(opts.as_bytes());
-            data.extend_from_slice(text.as_bytes());
+    let count = items.len() as u32;
+    let mut texts = Vec::new();
+    for (_, mut delivery) in items {
+        match delivery.take_client_text() {
+            Some(ClientText { opts, text }) => {
+                data.extend_from_slice(opts.as_bytes());
+                texts.push(text);
+            }
+            None => data.extend_from_slice(delivery.bytes()),
         }
-        data.extend_from_slice(delivery.bytes());
     }
     let buffer = BufferSlice::copy_from(&ctx.env, &data)?;
-    Ok((buffer.raw(), items.len() as u32, u32::from(more)).into())
+    Ok((buffer.raw(), count, u32::from(more), texts).into())
 }
 
 /// The wire an [`Engine`] speaks.
