@@ -238,8 +238,7 @@ impl Wire for Conns {
         match self {
             Conns::Pair { subscriber, sharded: true, .. } => {
                 // The redis crate has no SSUBSCRIBE for a single server: the raw command, one
-                // channel each, answered by its confirmation push (which the crate also tracks
-                // for resubscription after a reconnect).
+                // channel each, answered by its confirmation push.
                 for channel in &subscription.channels {
                     redis::cmd("SSUBSCRIBE").arg(channel).query_async::<Value>(subscriber).await?;
                 }

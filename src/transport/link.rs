@@ -224,8 +224,8 @@ pub(crate) fn read_answer(result: Option<Result<(), redis::RedisError>>) -> Answ
         Some("BUSY") => Answer::Busy(text),
         // A reply from a live connection that cannot be trusted to serve pub/sub.
         Some("MASTERDOWN") | Some("READONLY") => Answer::Lost(text),
-        // The crate reconnects by itself after I/O errors; after any other error the handshake
-        // failed and its client keeps returning it.
+        // The connections reopen at the next command after I/O errors; after any other error
+        // the handshake failed, and would fail the same way again.
         _ if err.is_io_error() => Answer::Lost(text),
         _ => Answer::Broken(text),
     }

@@ -22,6 +22,7 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Cmd, ConnectionAddr, Pipeline, PushInfo, PushKind, RedisError, RedisFuture, RedisResult, ToRedisArgs, Value};
 use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::sync::Mutex;
+use tokio::task::AbortHandle;
 
 /// Bytes asked of the socket per read.
 const READ_CHUNK: usize = 256 * 1024;
@@ -52,7 +53,41 @@ struct Live {
     /// Multiplexed: commands from clones run concurrently.
     conn: MultiplexedConnection,
     /// Set by its `Disconnection` push or an unrecoverable error; the next command reconnects.
-    dropped: Arc<AtomicBool>,
+    dropped: Arc<Dropped>,
+    /// The task reading and writing its socket (TCP, Unix), stopped with it: a replaced or
+    /// abandoned connection closes at once, not once Redis answers what it still waits for.
+    /// `None` for TLS, whose driver the redis crate stops with the connection's last handle.
+    driver: Option<AbortHandle>,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if let Some(driver) = &self.driver {
+            driver.abort();
+        }
+    }
+}
+
+/// Whether a connection dropped, told to the transport once.
+struct Dropped {
+    flag: AtomicBool,
+    on_push: PushSink,
+}
+
+impl Dropped {
+    /// Marks the connection dropped and, the first time, tells the transport with a
+    /// `Disconnection` push, which the redis crate sends for only some of the ways a connection
+    /// ends (an unrecoverable write error ends it silently): the transport then resubscribes
+    /// on whichever connection comes next.
+    fn mark(&self) {
+        if !self.flag.swap(true, Ordering::AcqRel) {
+            (self.on_push)(PushInfo { kind: PushKind::Disconnection, data: Vec::new() });
+        }
+    }
+
+    fn is_set(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
 }
 
 impl SubscribingConnection {
@@ -91,16 +126,30 @@ impl SubscribingConnection {
         let (conn, dropped) = self.connection().await?;
         let result = command(conn).await;
         if result.as_ref().is_err_and(RedisError::is_unrecoverable_error) {
-            dropped.store(true, Ordering::Release);
+            dropped.mark();
         }
         result
     }
 
     /// The connection in use, opened now if there is none or it dropped.
-    async fn connection(&self) -> RedisResult<(MultiplexedConnection, Arc<AtomicBool>)> {
+    async fn connection(&self) -> RedisResult<(MultiplexedConnection, Arc<Dropped>)> {
+        if let Some(handles) = usable(&*self.0.current.lock().await) {
+            return Ok(handles);
+        }
+        // Opened on a task of its own: a caller giving up (its own, shorter wait) does not
+        // cancel an opening that the next callers will use.
+        let this = self.clone();
+        match tokio::spawn(async move { this.reopen().await }).await {
+            Ok(opened) => opened,
+            Err(_) => Err(std::io::Error::other("opening the connection to Redis was interrupted").into()),
+        }
+    }
+
+    /// Opens a connection in place of the dropped one, unless another caller did meanwhile.
+    async fn reopen(&self) -> RedisResult<(MultiplexedConnection, Arc<Dropped>)> {
         let mut current = self.0.current.lock().await;
-        if let Some(live) = current.as_ref().filter(|live| !live.dropped.load(Ordering::Acquire)) {
-            return Ok((live.conn.clone(), live.dropped.clone()));
+        if let Some(handles) = usable(&current) {
+            return Ok(handles);
         }
         *current = None;
         let live = match tokio::time::timeout(self.0.connect_timeout, self.open()).await {
@@ -115,17 +164,18 @@ impl SubscribingConnection {
     /// Opens a connection: the socket (read in [`READ_CHUNK`]s unless TLS), then the
     /// handshake (HELLO 3, AUTH, SELECT as the URL says).
     async fn open(&self) -> RedisResult<Live> {
-        let dropped = Arc::new(AtomicBool::new(false));
-        let (on_push, flag) = (self.0.on_push.clone(), dropped.clone());
-        let config = AsyncConnectionConfig::new().set_response_timeout(None).set_push_sender(move |push: PushInfo| -> Result<(), ()> {
-            if push.kind == PushKind::Disconnection {
-                flag.store(true, Ordering::Release);
-            }
-            on_push(push);
-            Ok(())
-        });
+        let dropped = Arc::new(Dropped { flag: AtomicBool::new(false), on_push: self.0.on_push.clone() });
+        let (on_push, marker) = (self.0.on_push.clone(), dropped.clone());
+        let config =
+            AsyncConnectionConfig::new().set_connection_timeout(Some(self.0.connect_timeout)).set_response_timeout(None).set_push_sender(move |push: PushInfo| -> Result<(), ()> {
+                match push.kind {
+                    PushKind::Disconnection => marker.mark(),
+                    _ => on_push(push),
+                }
+                Ok(())
+            });
         let info = self.0.client.get_connection_info();
-        let conn = match info.addr() {
+        let (conn, driver) = match info.addr() {
             ConnectionAddr::Tcp(host, port) => {
                 let stream = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
                 stream.set_nodelay(true)?;
@@ -133,20 +183,24 @@ impl SubscribingConnection {
             }
             #[cfg(unix)]
             ConnectionAddr::Unix(path) => start(info.redis_settings(), tokio::net::UnixStream::connect(path).await?, config).await?,
-            _ => self.0.client.get_multiplexed_async_connection_with_config(&config).await?,
+            _ => (self.0.client.get_multiplexed_async_connection_with_config(&config).await?, None),
         };
-        Ok(Live { conn, dropped })
+        Ok(Live { conn, dropped, driver })
     }
 }
 
-/// A connection over `stream`, read through a [`READ_CHUNK`] buffer, its driver spawned.
-async fn start<S>(settings: &redis::RedisConnectionInfo, stream: S, config: AsyncConnectionConfig) -> RedisResult<MultiplexedConnection>
+/// The connection in `current` unless there is none or it dropped.
+fn usable(current: &Option<Live>) -> Option<(MultiplexedConnection, Arc<Dropped>)> {
+    current.as_ref().filter(|live| !live.dropped.is_set()).map(|live| (live.conn.clone(), live.dropped.clone()))
+}
+
+/// A connection over `stream`, read through a [`READ_CHUNK`] buffer, and its driver's task.
+async fn start<S>(settings: &redis::RedisConnectionInfo, stream: S, config: AsyncConnectionConfig) -> RedisResult<(MultiplexedConnection, Option<AbortHandle>)>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (conn, driver) = MultiplexedConnection::new_with_config(settings, BufReader::with_capacity(READ_CHUNK, stream), config).await?;
-    tokio::spawn(driver);
-    Ok(conn)
+    Ok((conn, Some(tokio::spawn(driver).abort_handle())))
 }
 
 impl ConnectionLike for SubscribingConnection {
