@@ -153,24 +153,22 @@ fn needs_escape(b: u8) -> bool {
 }
 
 /// `s` as JSON.stringify writes it: quoted, with `"` and `\` escaped, and the control
-/// characters as \b \t \n \f \r or else \u00xx (lowercase). Runs without escapes (nearly all
-/// of a payload) are found 16 bytes at a time and copied whole.
+/// characters as \b \t \n \f \r or else \u00xx (lowercase). The bytes are checked 16 at a
+/// time; runs without escapes (nearly all of a payload) are copied whole.
 fn write_string(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(s.len() + 2);
     out.push('"');
     let bytes = s.as_bytes();
-    let (mut start, mut i) = (0, 0);
-    while i < bytes.len() {
-        // No early exit inside a chunk: the compiler checks the 16 bytes at once.
-        if bytes.get(i..i + 16).is_some_and(|chunk| !chunk.iter().fold(false, |any, &b| any | needs_escape(b))) {
-            i += 16;
+    let mut start = 0;
+    for (offset, chunk) in bytes.chunks(16).enumerate().map(|(n, chunk)| (n * 16, chunk)) {
+        // No early exit inside a chunk: the compiler checks its bytes at once.
+        if !chunk.iter().fold(false, |any, &b| any | needs_escape(b)) {
             continue;
         }
-        let b = bytes[i];
-        if needs_escape(b) {
-            // `i` is at an ASCII byte, so both slices end on character boundaries.
-            out.push_str(&s[start..i]);
+        for (at, &b) in chunk.iter().enumerate().filter(|(_, &b)| needs_escape(b)).map(|(j, b)| (offset + j, b)) {
+            // `at` is at an ASCII byte, so both slices end on character boundaries.
+            out.push_str(&s[start..at]);
             match b {
                 b'"' => out.push_str("\\\""),
                 b'\\' => out.push_str("\\\\"),
@@ -185,9 +183,8 @@ fn write_string(out: &mut String, s: &str) {
                     out.push(HEX[usize::from(b & 0xf)] as char);
                 }
             }
-            start = i + 1;
+            start = at + 1;
         }
-        i += 1;
     }
     out.push_str(&s[start..]);
     out.push('"');
