@@ -11,7 +11,7 @@ use crate::channels::Channels;
 use crate::error::Error;
 use crate::limits::Limits;
 use crate::protocol::request::{self as req, Targets};
-use crate::protocol::{Broadcast, BroadcastOptions, OptsLayout, Packet};
+use crate::protocol::{Broadcast, BroadcastOptions, OptsLayout, Packet, ProtocolError};
 use crate::transport::Transport;
 
 /// The uid every emitter message carries.
@@ -85,6 +85,30 @@ impl Emitter {
         self.send(self.channels.broadcast_for(single_room), message)
     }
 
+    /// Emits, in order, EVENT broadcasts that a host packed into one buffer (the Node `Emitter`
+    /// hands over the emits of one run of JavaScript in one call). `packed` holds, for each of
+    /// the `single_rooms.len()` target selections, a little-endian `u32` length and the
+    /// selection's `tail`; then, for each message, the `u32` index of its selection, a `u32`
+    /// length and its `data` (`data`, `tail` and the single room as for
+    /// [`emit_encoded`](Self::emit_encoded)). A message that fails (too large, queue full,
+    /// closed) is dropped and counted as one emitted alone would be; the others are still sent,
+    /// and the first failure is returned. A malformed `packed` fails at the first bad field,
+    /// after the messages before it were sent.
+    pub fn emit_packed(&self, single_rooms: &[Option<String>], packed: &[u8]) -> Result<(), Error> {
+        let mut fields = PackedFields(packed);
+        let selections = single_rooms.iter().map(|room| Ok((room.as_deref(), fields.chunk()?))).collect::<Result<Vec<_>, ProtocolError>>()?;
+        let mut first_failure = None;
+        while !fields.0.is_empty() {
+            let selection = fields.u32()? as usize;
+            let (room, tail) = *selections.get(selection).ok_or(ProtocolError::Shape("packed emit names a target selection that is not there"))?;
+            let data = fields.chunk()?;
+            if let Err(err) = self.emit_encoded(room, data, tail) {
+                first_failure.get_or_insert(err);
+            }
+        }
+        first_failure.map_or(Ok(()), Err)
+    }
+
     /// `socketsJoin(rooms)`: sockets selected by `targets` join `rooms` (JSON array).
     pub fn sockets_join(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
         self.request(req::emitter_rooms_request(true, targets, rooms))
@@ -118,6 +142,28 @@ impl Emitter {
     fn send(&self, channel: String, payload: Vec<u8>) -> Result<(), Error> {
         self.limits.check_outgoing(payload.len())?;
         self.transport.publish(channel, payload)
+    }
+}
+
+/// Reads the fields of [`Emitter::emit_packed`]'s buffer from the front.
+struct PackedFields<'a>(&'a [u8]);
+
+impl<'a> PackedFields<'a> {
+    fn u32(&mut self) -> Result<u32, ProtocolError> {
+        let (word, rest) = self.0.split_first_chunk::<4>().ok_or(ProtocolError::Truncated)?;
+        self.0 = rest;
+        Ok(u32::from_le_bytes(*word))
+    }
+
+    /// A `u32` length and that many bytes.
+    fn chunk(&mut self) -> Result<&'a [u8], ProtocolError> {
+        let len = self.u32()? as usize;
+        if self.0.len() < len {
+            return Err(ProtocolError::Truncated);
+        }
+        let (chunk, rest) = self.0.split_at(len);
+        self.0 = rest;
+        Ok(chunk)
     }
 }
 
@@ -225,5 +271,46 @@ mod tests {
             assert_eq!(message.channel, channel.as_bytes());
             assert_eq!(message.payload, payload, "{channel}");
         }
+    }
+
+    /// `[u32 LE len, bytes]`.
+    fn chunk(bytes: &[u8]) -> Vec<u8> {
+        [&(bytes.len() as u32).to_le_bytes()[..], bytes].concat()
+    }
+
+    #[tokio::test]
+    async fn packed_emits_publish_what_single_emits_publish_in_order() {
+        let broker = MemoryBroker::new();
+        let tap = Arc::new(Tap::default());
+        broker.connect().subscribe(Subscription { patterns: vec!["socket.io*".into()], channels: vec![] }, tap.clone()).await.unwrap();
+        let emitter = Emitter::new(Arc::new(broker.connect()), "socket.io", "/");
+        let everyone = unhex("a36e7370a12f83a5726f6f6d7390a5666c61677380a665786365707490");
+        let room1 = unhex("a36e7370a12f83a5726f6f6d7391a5726f6f6d31a5666c61677380a665786365707490");
+        let (a, b, c) = (unhex("92a161a131"), unhex("92a162c40102"), unhex("91a163"));
+        let rooms = [None, Some("room1".to_owned())];
+        let mut packed = [chunk(&everyone), chunk(&room1)].concat();
+        for (selection, data) in [(1u32, &a), (0, &b), (1, &c)] {
+            packed.extend([&selection.to_le_bytes()[..], &chunk(data)].concat());
+        }
+        emitter.emit_packed(&rooms, &packed).unwrap();
+        let packed_ones = std::mem::take(&mut *tap.0.lock().unwrap());
+        for (room, data, tail) in [(Some("room1"), &a, &room1), (None, &b, &everyone), (Some("room1"), &c, &room1)] {
+            emitter.emit_encoded(room, data, tail).unwrap();
+        }
+        let single_ones = tap.0.lock().unwrap().clone();
+        assert_eq!(packed_ones.len(), 3);
+        for (packed, single) in packed_ones.iter().zip(&single_ones) {
+            assert_eq!((&packed.channel, &packed.payload), (&single.channel, &single.payload));
+        }
+        assert_eq!(packed_ones[0].channel, b"socket.io#/#room1#");
+
+        // Every cut of the buffer and a bad selection fail with an error, after what came before.
+        for cut in 0..packed.len() {
+            let _ = emitter.emit_packed(&rooms, &packed[..cut]);
+        }
+        let mut bad = [chunk(&everyone), chunk(&room1)].concat();
+        bad.extend([&7u32.to_le_bytes()[..], &chunk(&a)].concat());
+        assert!(emitter.emit_packed(&rooms, &bad).unwrap_err().to_string().contains("selection"));
+        assert!(emitter.emit_packed(&rooms, &packed[..packed.len() - 1]).is_err());
     }
 }

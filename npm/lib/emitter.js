@@ -9,6 +9,7 @@ const notepack = require("notepack.io");
 const native = require("./native");
 const { resolveRedisUrl, resolveTlsCa, optionError } = require("./connection");
 const { readLimits } = require("./limits");
+const { warn } = require("./log");
 
 /** Event names `emit` and `serverSideEmit` refuse (socket.io's own events), as officially exported. */
 const RESERVED_EVENTS = new Set(native.PROTOCOL.reservedEvents);
@@ -26,6 +27,139 @@ function encodeTail(nsp, opts) {
   return Buffer.concat([notepack.encode({ nsp }).subarray(1), notepack.encode(opts)]);
 }
 
+/** Most emits handed to the core in one call. */
+const BATCH_MESSAGES = 256;
+/**
+ * An upper bound of what the core adds around an emit's data and tail: the frame `[uid
+ * "emitter", { type, data ...` (21 bytes).
+ */
+const FRAME_BYTES = 32;
+
+/**
+ * The emits of one run of JavaScript, handed to the core in one call at its end (a microtask),
+ * or every BATCH_MESSAGES emits: a call into the addon costs more than packing a message.
+ * One per connection, shared by the emitters made with `of()`, so emits keep their order across
+ * namespaces; every other command flushes it first (`direct`).
+ *
+ * `emit` still throws at once, as a message emitted alone would, when the publish queue is full
+ * or the message too large: a message joins the batch only when it certainly fits, that is
+ * when the room left in the core's queue as last read (less what the batch holds) fits it; the
+ * room only grows meanwhile, as the queue drains. Otherwise the batch is flushed, and the
+ * message goes to the core alone, which takes or refuses it exactly as before.
+ */
+class EmitBatch {
+  constructor(connection, limits) {
+    this._connection = connection;
+    this._limits = limits;
+    this._native = null;
+    // Target selections (operators) and their single rooms; messages' selection and data.
+    this._ops = [];
+    this._rooms = [];
+    this._selections = [];
+    this._datas = [];
+    this._packedBytes = 0;
+    // Messages and bytes the core's queue has room for, less the batch (0: read it again).
+    this._slots = 0;
+    this._room = 0;
+    this._scheduled = false;
+    this._closed = false;
+    this._flushLater = () => {
+      this._scheduled = false;
+      try {
+        this.flush();
+      } catch (err) {
+        // Not expected (the batch only holds messages that fit); counted in stats().redis.dropped.
+        warn(`sioadapter Emitter: ${err.message}`, err.code || "ERR_SIO_EMIT");
+      }
+    };
+  }
+
+  /** Queues the emit of `data` (notepack's `[event, ...args]`) to `op`'s selection through `native`. */
+  add(native, op, data) {
+    const weight = data.length + op._weight;
+    if (native !== this._native || this._datas.length >= BATCH_MESSAGES || !this._fits(weight, data.length + op._frameBytes)) {
+      this.flush();
+      this._native = native;
+      if (!this._fits(weight, data.length + op._frameBytes)) {
+        this.direct(() => native.broadcast(op._room, data, op._tail));
+        return;
+      }
+    }
+    if (this._ops[this._ops.length - 1] !== op) {
+      this._ops.push(op);
+      this._rooms.push(op._room);
+      this._packedBytes += 4 + op._tail.length;
+    }
+    this._selections.push(this._ops.length - 1);
+    this._datas.push(data);
+    this._packedBytes += 8 + data.length;
+    this._slots -= 1;
+    this._room -= weight;
+    if (!this._scheduled) {
+      this._scheduled = true;
+      queueMicrotask(this._flushLater);
+    }
+  }
+
+  /** True when a message certainly fits: `weight` in the queue, `payloadBytes` at most. */
+  _fits(weight, payloadBytes) {
+    return !this._closed && this._slots >= 1 && weight <= this._room && payloadBytes <= this._limits.maxMessageBytes;
+  }
+
+  /** Hands what waits to the core, then reads the room left in its queue. */
+  flush() {
+    const count = this._datas.length;
+    if (count > 0) {
+      const { _ops: ops, _rooms: rooms, _selections: selections, _datas: datas } = this;
+      const packed = Buffer.allocUnsafe(this._packedBytes);
+      let at = 0;
+      for (const op of ops) {
+        at = packed.writeUInt32LE(op._tail.length, at);
+        at += op._tail.copy(packed, at);
+      }
+      for (let i = 0; i < count; i++) {
+        at = packed.writeUInt32LE(selections[i], at);
+        at = packed.writeUInt32LE(datas[i].length, at);
+        at += datas[i].copy(packed, at);
+      }
+      this._ops = [];
+      this._rooms = [];
+      this._selections = [];
+      this._datas = [];
+      this._packedBytes = 0;
+      try {
+        this._native.broadcastPacked(rooms, packed);
+      } finally {
+        this._readRoom();
+      }
+    } else if (!this._closed) {
+      this._readRoom();
+    }
+  }
+
+  /** Runs `command` (a call into the core that queues a message) after what waits. */
+  direct(command) {
+    this.flush();
+    try {
+      return command();
+    } finally {
+      this._slots = 0;
+    }
+  }
+
+  /** No more batching: what is emitted from now on goes to the core alone (which refuses it). */
+  close() {
+    this.flush();
+    this._closed = true;
+  }
+
+  _readRoom() {
+    const queued = this._connection.stats();
+    this._slots = this._limits.maxQueuedPublishes - queued.pending;
+    this._room = this._limits.maxQueuedBytes - queued.pendingBytes;
+  }
+}
+
 function targets(rooms, exceptRooms) {
   return [JSON.stringify([...rooms]), JSON.stringify([...exceptRooms])];
 }
@@ -40,6 +174,10 @@ class BroadcastOperator {
     // Encoded on the first emit (the selection never changes: `to()` and the others make new ones).
     this._tail = null;
     this._room = null;
+    // What a message to this selection weighs in the core's queue beyond its data: the tail and
+    // frame (`_frameBytes`, against maxMessageBytes), and its channel.
+    this._frameBytes = 0;
+    this._weight = 0;
   }
 
   /** Targets the sockets in `room` (a room or an array of rooms). */
@@ -78,24 +216,27 @@ class BroadcastOperator {
       const opts = { rooms: [...this._rooms], flags: this._flags, except: [...this._except] };
       this._room = opts.rooms.length === 1 ? String(opts.rooms[0]) : null;
       this._tail = encodeTail(this._emitter._nsp, opts);
+      this._frameBytes = this._tail.length + FRAME_BYTES;
+      const channel = `${this._emitter.opts.key}#${this._emitter._nsp}#${this._room === null ? "" : `${this._room}#`}`;
+      this._weight = this._frameBytes + Buffer.byteLength(channel);
     }
-    this._emitter._native.broadcast(this._room, notepack.encode([ev, ...args]), this._tail);
+    this._emitter._shared.batch.add(this._emitter._native, this, notepack.encode([ev, ...args]));
     return true;
   }
 
   /** Makes the selected sockets join `rooms`. */
   socketsJoin(rooms) {
-    this._emitter._native.changeRooms(true, ...targets(this._rooms, this._except), JSON.stringify(Array.isArray(rooms) ? rooms : [rooms]));
+    this._emitter._direct((native) => native.changeRooms(true, ...targets(this._rooms, this._except), JSON.stringify(Array.isArray(rooms) ? rooms : [rooms])));
   }
 
   /** Makes the selected sockets leave `rooms`. */
   socketsLeave(rooms) {
-    this._emitter._native.changeRooms(false, ...targets(this._rooms, this._except), JSON.stringify(Array.isArray(rooms) ? rooms : [rooms]));
+    this._emitter._direct((native) => native.changeRooms(false, ...targets(this._rooms, this._except), JSON.stringify(Array.isArray(rooms) ? rooms : [rooms])));
   }
 
   /** Disconnects the selected sockets (`close`: also close the underlying connection). */
   disconnectSockets(close = false) {
-    this._emitter._native.disconnectSockets(...targets(this._rooms, this._except), Boolean(close));
+    this._emitter._direct((native) => native.disconnectSockets(...targets(this._rooms, this._except), Boolean(close)));
   }
 }
 
@@ -116,7 +257,7 @@ class Emitter {
     if (!shared) {
       const url = resolveRedisUrl(redisClient, "redisClient");
       const connection = new native.Connection(url, limits, resolveTlsCa(redisClient));
-      shared = { connection };
+      shared = { connection, batch: new EmitBatch(connection, limits) };
     }
     this._shared = shared;
     this._native = new native.NativeEmitter(this._shared.connection, this.opts.key, this._nsp, limits);
@@ -174,7 +315,12 @@ class Emitter {
   serverSideEmit(...args) {
     if (typeof args[args.length - 1] === "function") throw new Error("Acknowledgements are not supported");
     checkEvent(args[0]);
-    this._native.serverSideEmit(JSON.stringify(args));
+    this._direct((native) => native.serverSideEmit(JSON.stringify(args)));
+  }
+
+  /** Runs `command` on this emitter's native half after the emits waiting to be handed over. */
+  _direct(command) {
+    return this._shared.batch.direct(() => command(this._native));
   }
 
   /**
@@ -182,11 +328,13 @@ class Emitter {
    * `link`, ...), shared by the emitters made with `of()` from this one.
    */
   stats() {
+    this._shared.batch.flush();
     return { redis: this._shared.connection.stats() };
   }
 
   /** Sends what is queued (for a short while at most) and closes the connection. */
   close() {
+    this._shared.batch.close();
     return this._shared.connection.close();
   }
 }

@@ -681,6 +681,9 @@ fn replace<W: Wire>(link: &Arc<Link<W>>, conns: &W, sides: &[Side]) {
 /// opens them ([`Link::install`]).
 pub(crate) struct Linked<W: Wire> {
     queue: mpsc::Sender<Outgoing>,
+    /// Most messages queued, the publish loop's and those out to Redis included (see
+    /// [`TransportStats::pending`]).
+    max_queued: u64,
     /// Most bytes queued (see [`TransportStats::pending_bytes`]).
     max_bytes: u64,
     link: Arc<Link<W>>,
@@ -693,7 +696,7 @@ impl<W: Wire> Linked<W> {
         let (queue, queue_rx) = mpsc::channel(max_queued.max(1));
         tokio::spawn(publish_loop(queue_rx, link.clone()));
         tokio::spawn(supervise(link.clone()));
-        Linked { queue, max_bytes: max_bytes as u64, link }
+        Linked { queue, max_queued: max_queued as u64, max_bytes: max_bytes as u64, link }
     }
 
     /// The link its tasks share.
@@ -751,9 +754,11 @@ impl<W: Wire> Linked<W> {
         }
         let size = message.size();
         let before = stats.pending_bytes.fetch_add(size, Ordering::AcqRel);
-        stats.pending.fetch_add(1, Ordering::AcqRel);
+        let queued = stats.pending.fetch_add(1, Ordering::AcqRel);
         let full = if before > 0 && before + size > self.max_bytes {
             Some(format!("{before} bytes waiting, maxQueuedBytes is {}", self.max_bytes))
+        } else if queued >= self.max_queued {
+            Some(format!("{queued} messages waiting, maxQueuedPublishes is {}", self.max_queued))
         } else {
             match self.queue.try_send(message) {
                 Ok(()) => return Ok(()),

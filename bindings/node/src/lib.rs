@@ -849,6 +849,14 @@ impl NativeEmitter {
         self.emitter.emit_encoded(room.as_deref(), data, tail).map_err(js_error)
     }
 
+    /// Publishes, in order, the EVENT broadcasts of one run of JavaScript, packed as
+    /// `Emitter::emit_packed` reads them; `rooms`: each target selection's single room (or
+    /// null). Throws the first failure; the other messages are still published.
+    #[napi(catch_unwind)]
+    pub fn broadcast_packed(&self, rooms: Vec<Option<String>>, packed: &[u8]) -> Result<(), Code> {
+        self.emitter.emit_packed(&rooms, packed).map_err(js_error)
+    }
+
     /// `socketsJoin` (`join`) or `socketsLeave`; arguments are JSON arrays.
     #[napi(catch_unwind)]
     pub fn change_rooms(&self, join: bool, rooms: String, except: String, target_rooms: String) -> Result<(), Code> {
