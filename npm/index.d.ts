@@ -16,9 +16,12 @@ import {
 // Options
 
 /**
- * The encoder/decoder of the messages sent through Redis (the shape of the official `parser`
- * option). sioadapter always speaks notepack.io's msgpack, the official default: only
- * notepack.io itself is accepted.
+ * The encoder/decoder of broadcasts, broadcasts with ack and their acknowledgements sent through
+ * Redis (the official `parser` option; every other request and response is JSON). notepack.io,
+ * the official default, is read and written by the Rust core; any other (msgpackr, or
+ * `{ encode: JSON.stringify, decode: JSON.parse }` so other languages can read the channels) is
+ * called in JS, and nodes of a cluster must all use the same one. `encode` may return a string
+ * or bytes; `decode` is given a Buffer.
  */
 export interface Parser {
   decode: (msg: any) => any;
@@ -61,7 +64,7 @@ export interface RedisAdapterOptions extends LimitOptions {
   requestsTimeout: number;
   /** Answer requests on the requester's own channel `key-response#nsp#uid#` instead of the shared one. @default false */
   publishOnSpecificResponseChannel: boolean;
-  /** Only notepack.io itself is accepted: sioadapter always speaks notepack msgpack. @default notepack.io */
+  /** Encodes and decodes broadcasts, broadcasts with ack and their acks; every node of the cluster must use the same. @default notepack.io */
   parser: Parser;
   /**
    * sioadapter: SUBSCRIBE to `key#nsp#` and to `key#nsp#room#` for each room with local sockets
@@ -252,7 +255,7 @@ export declare class RedisAdapter extends Adapter {
   readonly requestsTimeout: number;
   /** Whether this node answers requests on the requester's own response channel. */
   readonly publishOnSpecificResponseChannel: boolean;
-  /** The encoder/decoder of the messages: notepack.io. */
+  /** The encoder/decoder of broadcasts, broadcasts with ack and their acks (the `parser` option, or notepack.io). */
   readonly parser: Parser;
   /** The broadcast channel `key#nsp#` (single-room broadcasts go to `key#nsp#room#`). */
   readonly channel: string;
@@ -442,7 +445,7 @@ export type EventParams<Map extends EventsMap, Ev extends EventNames<Map>> = Par
 export interface EmitterOptions extends Pick<LimitOptions, "maxMessageBytes" | "maxQueuedPublishes" | "maxQueuedBytes"> {
   /** Prefix of every channel. @default "socket.io" */
   key?: string;
-  /** Accepted for compatibility; sioadapter always encodes with notepack.io, the official default. */
+  /** Encodes broadcasts, as the nodes' `parser` decodes them. @default notepack.io */
   parser?: Pick<Parser, "encode">;
 }
 

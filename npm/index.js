@@ -7,6 +7,7 @@
 // the channel and publishes in pipelines. Broadcasts from other nodes arrive validated, in
 // batches, and are delivered with the in-memory adapter's own `broadcast`.
 
+const crypto = require("node:crypto");
 const { Adapter } = require("socket.io-adapter");
 const notepack = require("notepack.io");
 const native = require("./lib/native");
@@ -15,6 +16,7 @@ const { resolveRedisUrl, resolveTlsCa, isPlainObject, isRedisClient, optionError
 const { readLimits, LIMIT_OPTIONS } = require("./lib/limits");
 const { debug, warn } = require("./lib/log");
 const { isDefaultEncoder, textAwareEncoder, readClientText } = require("./lib/client-text");
+const { readParser, toBuffer } = require("./lib/parser");
 
 /** The options of createAdapter with their defaults (the core's). */
 const { key, requestsTimeout, publishOnSpecificResponseChannel, perRoomSubscriptions } = native.PROTOCOL.defaults;
@@ -58,24 +60,19 @@ function toSets(opts) {
   return { rooms: new Set(opts.rooms), except: new Set(opts.except || []) };
 }
 
+/** True for a decoded broadcast with ack request: `{ requestId, type: 7, packet, opts }`. */
+function isBroadcastWithAck(request) {
+  return isPlainObject(request) && request.type === RequestType.BROADCAST && typeof request.requestId === "string" && isPlainObject(request.packet) && isPlainObject(request.opts);
+}
+
 /** Options of the seeds' APIs that no longer apply when Rust owns the connections. */
 const IGNORED_OPTIONS = new Set([
   "subEvent", "return_buffers", "host", "port", "password", "username", "db", "database", "url", "socket", "tls", "path",
   "pubClient", "subClient", "sentinels", "name", "sentinelUsername", "sentinelPassword",
 ]);
 
-/** True for a `parser` option that is notepack.io (any copy of it): same bytes for a probe. */
-function encodesLikeNotepack(parser) {
-  const probe = [1, -2.5, "é", { a: [true, null] }, Buffer.from([1, 2])];
-  try {
-    return typeof parser.decode === "function" && Buffer.compare(Buffer.from(parser.encode(probe)), notepack.encode(probe)) === 0;
-  } catch {
-    return false;
-  }
-}
-
 function validateOptions(opts) {
-  if (opts === undefined || opts === null) return { ...DEFAULTS, limits: readLimits({}) };
+  if (opts === undefined || opts === null) return { ...DEFAULTS, parser: readParser(undefined, true), limits: readLimits({}) };
   if (typeof opts !== "object") throw optionError("opts", `expected an object, got ${typeof opts}`);
   const out = { ...DEFAULTS };
   if (opts.key !== undefined) {
@@ -92,9 +89,7 @@ function validateOptions(opts) {
     if (typeof opts[name] !== "boolean") throw optionError(name, `expected a boolean, got ${JSON.stringify(opts[name])}`);
     out[name] = opts[name];
   }
-  if (opts.parser !== undefined && !encodesLikeNotepack(opts.parser)) {
-    throw optionError("parser", "custom parsers are not supported: sioadapter always speaks notepack msgpack, the official default");
-  }
+  out.parser = readParser(opts.parser, true);
   out.limits = readLimits(opts);
   const unknown = Object.keys(opts).filter((name) => !(name in DEFAULTS) && name !== "parser" && !LIMIT_OPTIONS.includes(name) && !IGNORED_OPTIONS.has(name));
   if (unknown.length > 0) {
@@ -166,13 +161,19 @@ class RedisAdapter extends Adapter {
     this.prefix = opts.key;
     this.requestsTimeout = opts.requestsTimeout;
     this.publishOnSpecificResponseChannel = opts.publishOnSpecificResponseChannel;
-    /** The msgpack encoder/decoder of every message (notepack.io, the official default). */
-    this.parser = notepack;
+    /**
+     * What encodes and decodes broadcasts, broadcasts with ack and their acks (the `parser`
+     * option; notepack.io, the official default, is read and written by the core itself).
+     */
+    this.parser = opts.parser.parser;
+    this._customParser = opts.parser.custom;
     this._lease = this._shared.acquire(nsp.name);
     this._closed = false;
     this._warnedNoErrorListener = false;
+    // Messages a custom parser could not read: since the last report, and in all.
+    this._malformed = { count: 0, total: 0, reportedAt: 0 };
     // With socket.io-parser, the core makes each broadcast's client text (see lib/client-text.js).
-    const clientText = isDefaultEncoder(this.encoder);
+    const clientText = !this._customParser && isDefaultEncoder(this.encoder);
     if (clientText) this.encoder = textAwareEncoder(this.encoder);
     this.engine = native.Engine.classic(
       this._lease.native,
@@ -183,6 +184,7 @@ class RedisAdapter extends Adapter {
         publishOnSpecificResponseChannel: opts.publishOnSpecificResponseChannel,
         perRoomSubscriptions: opts.perRoomSubscriptions,
         clientText,
+        hostParser: this._customParser,
         limits: opts.limits,
       },
       ...engineCallbacks(this),
@@ -222,8 +224,10 @@ class RedisAdapter extends Adapter {
     if (!(opts.flags && opts.flags.local)) {
       const rooms = [...opts.rooms];
       const rawOpts = { rooms, except: [...new Set(opts.except)], flags: opts.flags };
+      const room = rooms.length === 1 ? String(rooms[0]) : null;
       try {
-        this.engine.broadcast(rooms.length === 1 ? String(rooms[0]) : null, notepack.encode([packet, rawOpts]));
+        if (this._customParser) this.engine.broadcastHostEncoded(room, toBuffer(this.parser.encode([this.uid, packet, rawOpts])));
+        else this.engine.broadcast(room, notepack.encode([packet, rawOpts]));
       } catch (err) {
         this._emitError(err, "ERR_SIO_PUBLISH");
       }
@@ -257,14 +261,64 @@ class RedisAdapter extends Adapter {
   }
 
   _deliverBroadcast(bytes) {
+    if (this._customParser) return this._deliverDecoded(bytes);
     const [, packet, opts] = notepack.decode(bytes);
     packet.nsp = this.nsp.name;
     super.broadcast(packet, { ...toSets(opts), flags: opts.flags || {} });
   }
 
-  /** A request of another node (validated by the engine, never this node's own). */
+  /**
+   * A broadcast the core passed on unread (a custom `parser`): decoded here, and dropped when
+   * it is this node's own or another namespace's, as the official adapter does.
+   */
+  _deliverDecoded(bytes) {
+    const message = this._decode(bytes, "broadcast");
+    if (!Array.isArray(message)) return;
+    const [uid, packet, opts] = message;
+    if (uid === this.uid || !isPlainObject(packet) || (packet.nsp === undefined ? "/" : packet.nsp) !== this.nsp.name) return;
+    if (!isPlainObject(opts)) return this._dropMalformed("broadcast", new Error("its opts are not a map"));
+    packet.nsp = this.nsp.name;
+    super.broadcast(packet, { rooms: new Set(opts.rooms), except: new Set(opts.except), flags: opts.flags || {} });
+  }
+
+  /**
+   * A request, response or broadcast decoded: JSON when it starts with "{" (as the official
+   * adapter reads requests and responses), else with the parser. Undefined, counted and
+   * reported (ERR_SIO_MALFORMED), when it does not decode.
+   */
+  _decode(bytes, what) {
+    try {
+      return what !== "broadcast" && bytes[0] === 0x7b ? JSON.parse(bytes.toString()) : this.parser.decode(bytes);
+    } catch (err) {
+      this._dropMalformed(what, err);
+      return undefined;
+    }
+  }
+
+  /** Reports messages the parser could not read, once a second at most (as the core does). */
+  _dropMalformed(what, why) {
+    const malformed = this._malformed;
+    malformed.count += 1;
+    malformed.total += 1;
+    const now = Date.now();
+    if (now - malformed.reportedAt < 1000) return;
+    malformed.reportedAt = now;
+    const err = new Error(`dropped ${malformed.count} malformed message(s) the parser could not read; the last, a ${what}: ${why.message}`);
+    malformed.count = 0;
+    this._emitError(err, "ERR_SIO_MALFORMED");
+  }
+
+  /** A request of another node (validated by the engine unless a custom parser encoded it). */
   _onRequest(bytes) {
-    const request = bytes[0] === 0x7b ? JSON.parse(bytes.toString()) : notepack.decode(bytes);
+    let request;
+    if (!this._customParser) {
+      request = bytes[0] === 0x7b ? JSON.parse(bytes.toString()) : notepack.decode(bytes);
+    } else {
+      request = this._decode(bytes, "request");
+      if (request === undefined || request.uid === this.uid) return;
+      // The core read JSON requests; what the parser wrote can only be a broadcast with ack.
+      if (bytes[0] !== 0x7b && !isBroadcastWithAck(request)) return this._dropMalformed("request", new Error("not a broadcast with ack"));
+    }
     const id = request.requestId;
     const requester = typeof request.uid === "string" ? request.uid : null;
     switch (request.type) {
@@ -308,7 +362,12 @@ class RedisAdapter extends Adapter {
           request.packet,
           toSets(request.opts),
           (count) => this._respond(() => this.engine.respondClientCount(id, requester, count)),
-          (arg) => this._respond(() => this.engine.respondAck(id, requester, notepack.encode(arg))),
+          (arg) =>
+            this._respond(() =>
+              this._customParser
+                ? this.engine.respondHostEncoded(requester, toBuffer(this.parser.encode({ type: RequestType.BROADCAST_ACK, requestId: id, packet: arg })))
+                : this.engine.respondAck(id, requester, notepack.encode(arg)),
+            ),
         );
     }
   }
@@ -348,7 +407,8 @@ class RedisAdapter extends Adapter {
 
   /** A client count or client ack for one of this node's broadcasts with ack. */
   _onAckResponse(bytes) {
-    const response = bytes[0] === 0x7b ? JSON.parse(bytes.toString()) : notepack.decode(bytes);
+    const response = this._customParser ? this._decode(bytes, "response") : bytes[0] === 0x7b ? JSON.parse(bytes.toString()) : notepack.decode(bytes);
+    if (!isPlainObject(response)) return;
     const entry = this.ackRequests.get(response.requestId);
     if (!entry) return;
     if (response.type === RequestType.BROADCAST_CLIENT_COUNT) entry.clientCountCallback(response.clientCount);
@@ -362,7 +422,14 @@ class RedisAdapter extends Adapter {
       const rawOpts = { rooms: [...opts.rooms], except: [...new Set(opts.except)], flags: opts.flags };
       const timeout = (opts.flags && opts.flags.timeout) || 0;
       try {
-        const requestId = this.engine.broadcastWithAck(notepack.encode([packet, rawOpts]), timeout);
+        let requestId;
+        if (this._customParser) {
+          requestId = crypto.randomBytes(9).toString("base64url");
+          const request = this.parser.encode({ uid: this.uid, requestId, type: RequestType.BROADCAST, packet, opts: rawOpts });
+          this.engine.broadcastWithAckHostEncoded(requestId, toBuffer(request), timeout);
+        } else {
+          requestId = this.engine.broadcastWithAck(notepack.encode([packet, rawOpts]), timeout);
+        }
         this.ackRequests.set(requestId, { clientCountCallback, ack });
         // Nobody can tell here when every client has answered: forget the entry after the
         // broadcast's timeout, as the official adapter does.
@@ -527,7 +594,10 @@ class RedisAdapter extends Adapter {
    * the Redis connections' (`redis`).
    */
   stats() {
-    return { ...this.engine.stats(), redis: this._lease.native.stats() };
+    const stats = { ...this.engine.stats(), redis: this._lease.native.stats() };
+    // With a custom parser, what it could not read was dropped here, not in the core.
+    stats.malformed += this._malformed.total;
+    return stats;
   }
 
   /** Unsubscribes this namespace; the connections close with the last namespace. */

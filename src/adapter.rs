@@ -15,7 +15,7 @@ use crate::limits::DropKind;
 use crate::namespace::{Namespace, RoomChannelOf, Wire};
 use crate::protocol::broadcast::frame_with_uid;
 use crate::protocol::client_text::client_text;
-use crate::protocol::request::{self as req, RequestType, ResponseBody, SocketAction, Targets};
+use crate::protocol::request::{self as req, RequestHeader, RequestType, ResponseBody, SocketAction, Targets};
 use crate::protocol::{new_uid, Broadcast, BroadcastOptions, BroadcastRef, OptsLayout, Packet};
 use crate::requests::{AckRequests, Outcome, PendingRequests, Ticket};
 use crate::transport::{Subscription, Transport};
@@ -204,6 +204,30 @@ impl Adapter {
 
     fn publish(&self, channel: String, payload: Vec<u8>) -> Result<(), Error> {
         self.inner.publish(channel, payload)
+    }
+
+    /// Publishes a broadcast that the host encoded with its own parser
+    /// ([`AdapterConfig::host_parser`]): `message` is the parser's encoding of `[uid, packet,
+    /// opts]` (this node's [`uid`](Self::uid)), `single_room` the room when there is exactly one.
+    pub fn broadcast_host_encoded(&self, single_room: Option<&str>, message: Vec<u8>) -> Result<(), Error> {
+        self.publish(self.inner.wire.channels.broadcast_for(single_room), message)
+    }
+
+    /// Publishes a broadcast with ack that the host encoded with its own parser
+    /// ([`AdapterConfig::host_parser`]): `request` is the parser's encoding of `{ uid, requestId,
+    /// type: 7, packet, opts }`, `request_id` its `requestId` (unique, e.g. from
+    /// [`new_uid`]). The other nodes' client counts and
+    /// acknowledgements for it are delivered until `timeout`.
+    pub fn broadcast_with_ack_host_encoded(&self, request_id: &str, request: Vec<u8>, timeout: Duration) -> Result<(), Error> {
+        self.inner.wire.acks.insert(request_id, timeout);
+        self.publish_request(request)
+    }
+
+    /// Answers a broadcast with ack of node `requester` (its uid, when the request carried one)
+    /// with a client's acknowledgement that the host encoded with its own parser
+    /// ([`AdapterConfig::host_parser`]): `{ type: 9, requestId, packet }`.
+    pub fn respond_host_encoded(&self, requester: Option<&str>, response: Vec<u8>) -> Result<(), Error> {
+        self.publish(self.response_channel(RequestType::Broadcast, requester), response)
     }
 
     /// Tells the engine a local socket is now in `room` (socket ids are rooms too). Once a host
@@ -395,11 +419,17 @@ impl Adapter {
             Reply::ClientCount(count) => req::client_count_response(request_id, count),
             Reply::Ack(packet) => req::broadcast_ack_response(request_id, &packet)?,
         };
-        let channel = match requester {
+        self.publish(self.response_channel(kind, requester), payload)
+    }
+
+    /// Where the answer to a request of type `kind` from `requester` goes: its own response
+    /// channel with `publishOnSpecificResponseChannel`, except for server-side-emit acks, which
+    /// always use the shared channel (as the official adapter does).
+    fn response_channel(&self, kind: RequestType, requester: Option<&str>) -> String {
+        match requester {
             Some(uid) if self.inner.wire.config.publish_on_specific_response_channel && kind != RequestType::ServerSideEmit => self.inner.wire.channels.response_for(uid),
             _ => self.inner.wire.channels.response().to_owned(),
-        };
-        self.publish(channel, payload)
+        }
     }
 }
 
@@ -467,6 +497,9 @@ impl Classic {
             self.skipped.fetch_add(1, Ordering::Relaxed);
             return None;
         }
+        if self.config.host_parser {
+            return Self::host_encoded(ns, "broadcast", DeliveryKind::Broadcast, payload);
+        }
         match BroadcastRef::parse_within(&payload, &ns.limits) {
             Err(err) => {
                 ns.dropped(DropKind::of(&err), "broadcast", &err);
@@ -487,6 +520,9 @@ impl Classic {
     /// Requests of other nodes go to the host; this node's own (same uid) are ignored, since
     /// its local effects were applied when it sent them.
     fn accept_request(&self, ns: &Namespace<Self>, payload: Vec<u8>) -> Option<Delivery> {
+        if self.config.host_parser && !req::is_json(&payload) {
+            return Self::host_encoded(ns, "request", DeliveryKind::Request(RequestHeader::host_encoded()), payload);
+        }
         match req::parse_request(&payload, &ns.limits) {
             Err(err) => {
                 ns.dropped(DropKind::of(&err), "request", &err);
@@ -497,6 +533,18 @@ impl Classic {
             Ok(header) => {
                 self.expect_rooms(&header.joins);
                 Some(Delivery::new(DeliveryKind::Request(header), payload))
+            }
+        }
+    }
+
+    /// A message for the host's parser ([`AdapterConfig::host_parser`]), passed on unread when
+    /// its size is within the limits.
+    fn host_encoded(ns: &Namespace<Self>, what: &'static str, kind: DeliveryKind, payload: Vec<u8>) -> Option<Delivery> {
+        match ns.limits.check_size(payload.len()) {
+            Ok(()) => Some(Delivery::new(kind, payload)),
+            Err(why) => {
+                ns.dropped(DropKind::TooLarge, what, &why);
+                None
             }
         }
     }
@@ -521,6 +569,9 @@ impl Classic {
 
     /// Responses complete pending requests; acknowledgements of broadcasts go to the host.
     fn accept_response(&self, ns: &Namespace<Self>, payload: Vec<u8>) -> Option<Delivery> {
+        if self.config.host_parser && !req::is_json(&payload) {
+            return Self::host_encoded(ns, "response", DeliveryKind::AckResponse, payload);
+        }
         match req::parse_response(&payload, &ns.limits) {
             Err(err) => {
                 ns.dropped(DropKind::of(&err), "response", &err);
@@ -579,6 +630,7 @@ mod tests {
 
     use super::*;
     use crate::host::AdapterEvent;
+    use crate::limits::Limits;
     use crate::protocol::Room;
     use crate::transport::memory::MemoryBroker;
 
@@ -928,5 +980,50 @@ mod tests {
         let got = host_b.delivered.lock().unwrap().clone();
         assert_eq!(got[0].uid, a.uid());
         assert_eq!(got[0].packet.data[1], rmpv::Value::from(1));
+    }
+
+    /// Every delivery, as its kind and bytes.
+    #[derive(Default)]
+    struct Everything(Mutex<Vec<(DeliveryKind, Vec<u8>)>>);
+
+    impl Host for Everything {
+        fn deliver(&self, delivery: Delivery) {
+            self.0.lock().unwrap().push((delivery.kind().clone(), delivery.bytes().to_vec()));
+        }
+        fn on_event(&self, _: AdapterEvent) {}
+    }
+
+    #[tokio::test]
+    async fn with_a_host_parser_its_messages_pass_through_unread_and_json_requests_stay_the_engines() {
+        let broker = MemoryBroker::new();
+        let config = AdapterConfig::default().with_host_parser(true).with_limits(Limits { max_message_bytes: 400, ..Limits::default() }).unwrap();
+        let (host_a, host_b) = (Arc::new(Everything::default()), Arc::new(Everything::default()));
+        let a = Adapter::new("/", &config, Arc::new(broker.connect()), host_a.clone());
+        let b = Adapter::new("/", &config, Arc::new(broker.connect()), host_b.clone());
+        settle().await;
+        // What a JSON parser writes for a broadcast and a broadcast with ack, and what another
+        // parser writes for an ack (bytes the engine could not read).
+        let broadcast = format!(r#"["{}",{{"type":2,"data":["e",1],"nsp":"/"}},{{"rooms":[],"except":[],"flags":{{}}}}]"#, a.uid()).into_bytes();
+        let request = format!(r#"{{"uid":"{}","requestId":"req1","type":7,"packet":{{"type":2,"data":["q"],"nsp":"/"}},"opts":{{"rooms":[],"except":[]}}}}"#, a.uid()).into_bytes();
+        a.broadcast_host_encoded(None, broadcast.clone()).unwrap();
+        a.broadcast_with_ack_host_encoded("req1", request.clone(), Duration::from_secs(5)).unwrap();
+        broker.publish("socket.io#/#", &[0xc1; 401]);
+        let got = std::mem::take(&mut *host_b.0.lock().unwrap());
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0], (DeliveryKind::Broadcast, broadcast), "passed through unread");
+        assert!(matches!(&got[1], (DeliveryKind::Request(h), bytes) if h.kind == RequestType::Broadcast && h.request_id.as_deref() == Some("req1") && *bytes == request));
+        assert_eq!(b.stats().too_large, 1, "only the size is checked");
+        // Its own broadcast comes back unread (the host drops it by uid); its own JSON request not.
+        let own = std::mem::take(&mut *host_a.0.lock().unwrap());
+        assert_eq!(own.iter().map(|(kind, _)| kind.clone()).collect::<Vec<_>>(), [DeliveryKind::Broadcast]);
+
+        let opaque_ack = b"\x83\xa4type\x09".to_vec();
+        b.respond_host_encoded(Some(a.uid()), opaque_ack.clone()).unwrap();
+        b.respond(RequestType::Broadcast, "req1", Some(a.uid()), Reply::ClientCount(2)).unwrap();
+        broker.publish("socket.io-response#/#", br#"{"type":9,"requestId":"req1","packet":"json ack"}"#);
+        broker.publish("socket.io-response#/#", br#"{"type":9,"requestId":"unknown","packet":1}"#);
+        let got = std::mem::take(&mut *host_a.0.lock().unwrap());
+        let acks: Vec<&[u8]> = got.iter().filter(|(kind, _)| *kind == DeliveryKind::AckResponse).map(|(_, bytes)| &bytes[..]).collect();
+        assert_eq!(acks, [&opaque_ack[..], br#"{"type":8,"requestId":"req1","clientCount":2}"#, br#"{"type":9,"requestId":"req1","packet":"json ack"}"#]);
     }
 }

@@ -45,6 +45,14 @@ pub struct AdapterConfig {
     /// instead of the msgpack message, so that the host does not decode and encode the packet
     /// itself (default false; the Node binding sets it when the server uses socket.io-parser).
     pub client_text: bool,
+    /// The host encodes and decodes the messages that the official adapter passes through its
+    /// `parser` option (default false: notepack msgpack, which the engine reads itself). When
+    /// set, broadcasts, and the requests and responses that are not JSON (broadcasts with ack
+    /// and their acknowledgements), are passed through unread: only their size is checked, and
+    /// the host decodes them with its parser and drops its own echoes and other namespaces'
+    /// broadcasts. It publishes with [`Adapter::broadcast_host_encoded`](crate::Adapter::broadcast_host_encoded) and the
+    /// other `*_host_encoded` methods. [`client_text`](Self::client_text) does not apply then.
+    pub host_parser: bool,
     /// What this node accepts from the others (message size, values, nesting, receive buffer).
     pub limits: Limits,
 }
@@ -57,6 +65,7 @@ impl Default for AdapterConfig {
             publish_on_specific_response_channel: false,
             per_room_subscriptions: false,
             client_text: false,
+            host_parser: false,
             limits: Limits::default(),
         }
     }
@@ -84,6 +93,12 @@ impl AdapterConfig {
     /// Sets [`AdapterConfig::client_text`].
     pub fn with_client_text(mut self, on: bool) -> Self {
         self.client_text = on;
+        self
+    }
+
+    /// Sets [`AdapterConfig::host_parser`].
+    pub fn with_host_parser(mut self, on: bool) -> Self {
+        self.host_parser = on;
         self
     }
 

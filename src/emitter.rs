@@ -85,6 +85,13 @@ impl Emitter {
         self.send(self.channels.broadcast_for(single_room), message)
     }
 
+    /// Publishes a broadcast that the host encoded with its own parser (the official emitter's
+    /// `parser` option): `message` is the parser's encoding of `["emitter", { type: 2, data, nsp
+    /// }, { rooms, flags, except }]`, `single_room` the room when there is exactly one.
+    pub fn emit_host_encoded(&self, single_room: Option<&str>, message: Vec<u8>) -> Result<(), Error> {
+        self.send(self.channels.broadcast_for(single_room), message)
+    }
+
     /// Emits, in order, EVENT broadcasts that a host packed into one buffer (the Node `Emitter`
     /// hands over the emits of one run of JavaScript in one call). `packed` holds, for each of
     /// the `single_rooms.len()` target selections, a little-endian `u32` length and the

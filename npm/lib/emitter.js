@@ -10,6 +10,7 @@ const native = require("./native");
 const { resolveRedisUrl, resolveTlsCa, optionError } = require("./connection");
 const { readLimits } = require("./limits");
 const { warn } = require("./log");
+const { readParser, toBuffer } = require("./parser");
 
 /** Event names `emit` and `serverSideEmit` refuse (socket.io's own events), as officially exported. */
 const RESERVED_EVENTS = new Set(native.PROTOCOL.reservedEvents);
@@ -174,6 +175,7 @@ class BroadcastOperator {
     // Encoded on the first emit (the selection never changes: `to()` and the others make new ones).
     this._tail = null;
     this._room = null;
+    this._opts = null;
     // What a message to this selection weighs in the core's queue beyond its data: the tail and
     // frame (`_frameBytes`, against maxMessageBytes), and its channel.
     this._frameBytes = 0;
@@ -214,13 +216,21 @@ class BroadcastOperator {
     checkEvent(ev);
     if (!this._tail) {
       const opts = { rooms: [...this._rooms], flags: this._flags, except: [...this._except] };
+      this._opts = opts;
       this._room = opts.rooms.length === 1 ? String(opts.rooms[0]) : null;
       this._tail = encodeTail(this._emitter._nsp, opts);
       this._frameBytes = this._tail.length + FRAME_BYTES;
       const channel = `${this._emitter.opts.key}#${this._emitter._nsp}#${this._room === null ? "" : `${this._room}#`}`;
       this._weight = this._frameBytes + Buffer.byteLength(channel);
     }
-    this._emitter._shared.batch.add(this._emitter._native, this, notepack.encode([ev, ...args]));
+    const emitter = this._emitter;
+    if (emitter._parser.custom) {
+      // The whole message, as the official emitter encodes it with the same parser.
+      const message = emitter._parser.parser.encode(["emitter", { type: 2, data: [ev, ...args], nsp: emitter._nsp }, this._opts]);
+      emitter._direct((native) => native.broadcastHostEncoded(this._room, toBuffer(message)));
+    } else {
+      emitter._shared.batch.add(emitter._native, this, notepack.encode([ev, ...args]));
+    }
     return true;
   }
 
@@ -252,6 +262,8 @@ class Emitter {
     this.redisClient = redisClient;
     // maxQueuedPublishes, maxQueuedBytes and maxMessageBytes apply (README "Limits").
     const limits = readLimits(opts);
+    // What encodes broadcasts (notepack.io, the official default, is the core's own).
+    this._parser = readParser(opts.parser, false);
     this.opts = { ...opts, key: opts.key || native.PROTOCOL.defaults.key };
     this._nsp = nsp.startsWith("/") ? nsp : `/${nsp}`;
     if (!shared) {

@@ -124,6 +124,15 @@ pub struct RequestHeader {
     pub joins: Vec<String>,
 }
 
+impl RequestHeader {
+    /// The header of a request that the host's own parser encoded (not JSON; see
+    /// [`AdapterConfig::host_parser`](crate::AdapterConfig::host_parser)): the engine did not read
+    /// it, so only its type is known, the one such requests have (a broadcast with ack).
+    pub fn host_encoded() -> Self {
+        RequestHeader { kind: RequestType::Broadcast, uid: None, request_id: None, legacy: false, joins: Vec::new() }
+    }
+}
+
 /// True when a request/response payload is JSON (it starts with `{`), false for msgpack.
 pub fn is_json(payload: &[u8]) -> bool {
     payload.first() == Some(&b'{')
@@ -248,7 +257,10 @@ pub fn parse_request(payload: &[u8], limits: &Limits) -> Result<RequestHeader, P
         RequestType::ServerSideEmit => {
             matches!(obj.get("data"), Some(Json::Array(items)) if !items.is_empty())
         }
-        RequestType::Broadcast | RequestType::BroadcastClientCount | RequestType::BroadcastAck => false,
+        // A broadcast with ack written by a JSON `parser` (the official adapter reads a request
+        // that starts with `{` as JSON whatever its type).
+        RequestType::Broadcast => request_id.is_some() && has_targets(&obj) && matches!(obj.get("packet"), Some(Json::Object(_))),
+        RequestType::BroadcastClientCount | RequestType::BroadcastAck => false,
     };
     if !valid {
         return Err(ProtocolError::Shape("request fields do not match its type"));
@@ -384,6 +396,8 @@ pub fn parse_response(payload: &[u8], limits: &Limits) -> Result<Response, Proto
     let body = match raw_as::<i64>(fields.kind) {
         Some(6) => ResponseBody::ServerSideEmit(fields.data.map(RawValue::to_owned)),
         Some(8) => ResponseBody::ClientCount(raw_as(fields.client_count).ok_or(ProtocolError::Shape("clientCount must be a number"))?),
+        // A client's acknowledgement written by a JSON `parser`.
+        Some(9) => ResponseBody::Ack,
         _ => match (raw_items(fields.rooms), raw_items(fields.sockets)) {
             (Some(rooms), _) => ResponseBody::Rooms(rooms),
             (_, Some(sockets)) => ResponseBody::Sockets(sockets),

@@ -14,6 +14,7 @@
 //     commandModules: ['/abs/path.js', ...],   // optional, see "Extending" below
 //     requestsTimeout: ms, publishOnSpecificResponseChannel: bool,   // optional adapter options
 //     perRoomSubscriptions: bool,                                   // (ours only)
+//     parser: 'json'|'msgpackr',   // optional: createAdapter's `parser` (helpers/parsers.js)
 //     recordRoomOps: bool,    // optional: log every adapter.addAll/del call (see `roomOps`)
 //     maxQueuedPublishes: n,  // optional adapter option (ours), passed when set
 //     maxQueuedBytes, maxMessageBytes, maxMessageValues, maxMessageDepth, maxReceiveBufferBytes: n,
@@ -444,6 +445,7 @@ async function main(config) {
   for (const name of ['requestsTimeout', 'publishOnSpecificResponseChannel', 'maxQueuedPublishes', 'perRoomSubscriptions', ...LIMIT_OPTIONS]) {
     if (config[name] !== undefined) adapterOpts[name] = config[name];
   }
+  if (config.parser !== undefined) adapterOpts.parser = require('./parsers').parserNamed(config.parser);
   if (config.adapterFactory === 'sharded') {
     // createShardedAdapter(pub, sub, { channelPrefix, subscriptionMode }) (test/sharded.test.js)
     const shardedOpts = {};

@@ -358,6 +358,9 @@ pub struct EngineOptions {
     /// Deliver broadcasts as `clientText` records where possible (the server uses
     /// socket.io-parser).
     pub client_text: bool,
+    /// The `parser` option is not notepack.io: JS encodes and decodes broadcasts, broadcasts
+    /// with ack and their acks itself; the engine passes them through unread.
+    pub host_parser: bool,
     /// What the engine accepts from other nodes.
     pub limits: LimitValues,
 }
@@ -554,6 +557,7 @@ impl Engine {
             .with_specific_response_channel(options.publish_on_specific_response_channel)
             .with_per_room_subscriptions(options.per_room_subscriptions)
             .with_client_text(options.client_text)
+            .with_host_parser(options.host_parser)
             .with_limits(limits)
             .map_err(js_error)?;
         let transport: Arc<dyn Transport> = connection.transport.clone();
@@ -702,6 +706,27 @@ impl Engine {
     #[napi(catch_unwind)]
     pub fn broadcast(&self, room: Option<String>, packet_and_opts: &[u8]) -> Result<(), Code> {
         self.adapter()?.broadcast_encoded(room.as_deref(), packet_and_opts).map_err(js_error)
+    }
+
+    /// Publishes a broadcast that JS encoded with its `parser` (`[uid, packet, opts]`); `room`
+    /// the single target room when there is exactly one.
+    #[napi(catch_unwind)]
+    pub fn broadcast_host_encoded(&self, room: Option<String>, message: &[u8]) -> Result<(), Code> {
+        self.adapter()?.broadcast_host_encoded(room.as_deref(), message.to_vec()).map_err(js_error)
+    }
+
+    /// Publishes a broadcast with ack that JS encoded with its `parser` (`{ uid, requestId,
+    /// type, packet, opts }`, `requestId` given here too).
+    #[napi(catch_unwind)]
+    pub fn broadcast_with_ack_host_encoded(&self, request_id: String, request: &[u8], timeout_ms: f64) -> Result<(), Code> {
+        self.adapter()?.broadcast_with_ack_host_encoded(&request_id, request.to_vec(), Duration::from_millis(timeout_ms.max(0.0) as u64)).map_err(js_error)
+    }
+
+    /// Forwards one client's acknowledgement that JS encoded with its `parser` (`{ type,
+    /// requestId, packet }`) to node `requester`.
+    #[napi(catch_unwind)]
+    pub fn respond_host_encoded(&self, requester: Option<String>, response: &[u8]) -> Result<(), Code> {
+        self.adapter()?.respond_host_encoded(requester.as_deref(), response.to_vec()).map_err(js_error)
     }
 
     /// Rooms of every other node.
@@ -855,6 +880,13 @@ impl NativeEmitter {
     #[napi(catch_unwind)]
     pub fn broadcast_packed(&self, rooms: Vec<Option<String>>, packed: &[u8]) -> Result<(), Code> {
         self.emitter.emit_packed(&rooms, packed).map_err(js_error)
+    }
+
+    /// Publishes a broadcast that JS encoded with its `parser` (`["emitter", packet, opts]`);
+    /// `room` the single target room when there is exactly one.
+    #[napi(catch_unwind)]
+    pub fn broadcast_host_encoded(&self, room: Option<String>, message: &[u8]) -> Result<(), Code> {
+        self.emitter.emit_host_encoded(room.as_deref(), message.to_vec()).map_err(js_error)
     }
 
     /// `socketsJoin` (`join`) or `socketsLeave`; arguments are JSON arrays.
