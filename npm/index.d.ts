@@ -478,6 +478,41 @@ export declare class BroadcastOperator<EmitEvents extends EventsMap = DefaultEve
 }
 
 /**
+ * What `Emitter` and `ShardedEmitter` both offer: the API of `@socket.io/redis-emitter`, typed by
+ * the emitter's events map.
+ */
+export interface EmitterApi<EmitEvents extends EventsMap = DefaultEventsMap> {
+  /** What was passed as `redisClient`. */
+  readonly redisClient: any;
+  /** The namespace this emitter emits into, with its leading "/". */
+  readonly nsp: string;
+  /** Emits to every client of the namespace. Throws for a reserved event name. */
+  emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): true;
+  /** Targets room(s). */
+  to(room: Room | Room[]): BroadcastOperator<EmitEvents>;
+  /** Same as `to`. */
+  in(room: Room | Room[]): BroadcastOperator<EmitEvents>;
+  /** Excludes the sockets in room(s). */
+  except(room: Room | Room[]): BroadcastOperator<EmitEvents>;
+  /** The message may be dropped for clients that are not ready to receive it. */
+  readonly volatile: BroadcastOperator<EmitEvents>;
+  /** Sets the compress flag. */
+  compress(compress: boolean): BroadcastOperator<EmitEvents>;
+  /** Makes every socket of the namespace join `rooms`. */
+  socketsJoin(rooms: Room | Room[]): void;
+  /** Makes every socket of the namespace leave `rooms`. */
+  socketsLeave(rooms: Room | Room[]): void;
+  /** Disconnects every socket of the namespace (`close`: also their underlying connection). */
+  disconnectSockets(close?: boolean): void;
+  /** Emits `[event, ...args]` to the server-side listeners of every node (no acknowledgement; the arguments travel as JSON). */
+  serverSideEmit(...args: any[]): void;
+  /** sioadapter: the Redis connection's counters and link state (shared with `of()`'s emitters). */
+  stats(): { redis: RedisStats };
+  /** sioadapter: sends what is queued (for a short while at most) and closes the connection. */
+  close(): Promise<void>;
+}
+
+/**
  * The API of `@socket.io/redis-emitter` on the Rust core: emits into a socket.io cluster from a
  * process that is not a socket.io server. `redisClient` is read for its settings (a node-redis
  * or ioredis client, a URL, settings, or nothing for redis://127.0.0.1:6379); the core opens its
@@ -489,40 +524,37 @@ export declare class BroadcastOperator<EmitEvents extends EventsMap = DefaultEve
  * io.to("room1").emit("basicEmit", 1, "2", [3]);
  */
 export declare class Emitter<EmitEvents extends EventsMap = DefaultEventsMap> {
-  /** What was passed as `redisClient`. */
-  readonly redisClient: any;
-  /** The namespace this emitter emits into, with its leading "/". */
-  readonly nsp: string;
   constructor(redisClient?: any, opts?: EmitterOptions, nsp?: string);
   /** The emitter of another namespace (a leading "/" is added when missing); shares the connection. */
   of(nsp: string): Emitter<EmitEvents>;
-  /** Emits to every client of the namespace. Throws for a reserved event name. */
-  emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): true;
-  /** Targets room(s). */
-  to(room: Room | Room[]): BroadcastOperator<EmitEvents>;
-  /** Same as `to`. */
-  in(room: Room | Room[]): BroadcastOperator<EmitEvents>;
-  /** Excludes the sockets in room(s). */
-  except(room: Room | Room[]): BroadcastOperator<EmitEvents>;
-  /** The message may be dropped for clients that are not ready to receive it. */
-  get volatile(): BroadcastOperator<EmitEvents>;
-  /** Sets the compress flag. */
-  compress(compress: boolean): BroadcastOperator<EmitEvents>;
-  /** Makes every socket of the namespace join `rooms`. */
-  socketsJoin(rooms: Room | Room[]): void;
-  /** Makes every socket of the namespace leave `rooms`. */
-  socketsLeave(rooms: Room | Room[]): void;
-  /** Disconnects every socket of the namespace (`close`: also their underlying connection). */
-  disconnectSockets(close?: boolean): void;
-  /** Emits `[event, ...args]` to the server-side listeners of every node (no acknowledgement). */
-  serverSideEmit(...args: any[]): void;
-  /** sioadapter: the Redis connection's counters and link state (shared with `of()`'s emitters). */
-  stats(): { redis: RedisStats };
-  /** sioadapter: sends what is queued (for a short while at most) and closes the connection. */
-  close(): Promise<void>;
+}
+export interface Emitter<EmitEvents extends EventsMap = DefaultEventsMap> extends EmitterApi<EmitEvents> {}
+
+/** Options of `new ShardedEmitter(redisClient, opts)`: those of the sharded nodes it emits to, and sioadapter's limits that apply to emitting. */
+export interface ShardedEmitterOptions extends Pick<LimitOptions, "maxMessageBytes" | "maxQueuedPublishes" | "maxQueuedBytes"> {
+  /** The nodes' `channelPrefix`. @default "socket.io" */
+  channelPrefix?: string;
+  /** The nodes' `subscriptionMode`: a broadcast to one room goes to the room's channel in the dynamic modes. @default "dynamic" */
+  subscriptionMode?: "static" | "dynamic" | "dynamic-private";
 }
 
-/** Event names `emit` refuses: socket.io's own (`connect`, `disconnect`, ...). */
+/**
+ * sioadapter: emits into a cluster of sharded adapters (`createShardedAdapter`, official or
+ * sioadapter's, on a Redis Cluster or a single Redis ≥ 7), which no official package does. The
+ * same API as `Emitter`; it publishes socket.io's ClusterAdapter messages from uid "emitter" with
+ * SPUBLISH.
+ *
+ * @example
+ * const emitter = new ShardedEmitter(redisClusterOrUrl, { channelPrefix: "socket.io", subscriptionMode: "dynamic" });
+ * emitter.to("room1").emit("hello", "world");
+ */
+export declare class ShardedEmitter<EmitEvents extends EventsMap = DefaultEventsMap> {
+  constructor(redisClient?: any, opts?: ShardedEmitterOptions, nsp?: string);
+  /** The emitter of another namespace (a leading "/" is added when missing); shares the connection. */
+  of(nsp: string): ShardedEmitter<EmitEvents>;
+}
+export interface ShardedEmitter<EmitEvents extends EventsMap = DefaultEventsMap> extends EmitterApi<EmitEvents> {}
+
 export declare const RESERVED_EVENTS: ReadonlySet<string | Symbol>;
 
 /**

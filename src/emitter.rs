@@ -7,11 +7,12 @@ use std::sync::Arc;
 use rmpv::Value;
 use serde_json::value::RawValue;
 
-use crate::channels::Channels;
+use crate::channels::{Channels, ShardedChannels};
 use crate::error::Error;
 use crate::limits::Limits;
 use crate::protocol::request::{self as req, Targets};
-use crate::protocol::{Broadcast, BroadcastOptions, OptsLayout, Packet, ProtocolError};
+use crate::protocol::{cluster, Broadcast, BroadcastOptions, OptsLayout, Packet, ProtocolError};
+use crate::sharded::SubscriptionMode;
 use crate::transport::Transport;
 
 /// The uid every emitter message carries.
@@ -134,16 +135,120 @@ impl Emitter {
     /// `serverSideEmit(event, ...args)` to every server (`data` = `[event, ...args]` as JSON).
     /// Acknowledgements are not supported, as in the official emitter.
     pub fn server_side_emit(&self, data: &RawValue) -> Result<(), Error> {
-        if let Ok(serde_json::Value::Array(items)) = serde_json::from_str::<serde_json::Value>(data.get()) {
-            if let Some(event) = items.first().and_then(serde_json::Value::as_str) {
-                check_event(event)?;
-            }
-        }
+        check_server_side_event(data)?;
         self.request(req::server_side_emit_request(EMITTER_UID, None, data))
     }
 
     fn request(&self, payload: Vec<u8>) -> Result<(), Error> {
         self.send(self.channels.request().to_owned(), payload)
+    }
+
+    fn send(&self, channel: String, payload: Vec<u8>) -> Result<(), Error> {
+        self.limits.check_outgoing(payload.len())?;
+        self.transport.publish(channel, payload)
+    }
+}
+
+/// Emits into a cluster of sharded adapters (`createShardedAdapter`, official or ours), for one
+/// namespace: the socket.io ClusterAdapter's messages from uid `"emitter"` (which its nodes do
+/// not count as a server), published with `SPUBLISH` on the main channel `P#N#`, or, for a
+/// broadcast to a single room in a dynamic subscription mode, on the room's channel `P#N#R#`
+/// as the official adapter does. `transport` must publish with sharded pub/sub
+/// ([`RedisConfig::sharded`](crate::RedisConfig::sharded)), on a Redis Cluster or a single
+/// Redis ≥ 7, and `mode` must be the nodes' `subscriptionMode`.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), sioadapter::Error> {
+/// use std::sync::Arc;
+/// use sioadapter::{emitter::ShardedEmitter, protocol::BroadcastOptions, sharded::SubscriptionMode, RedisConfig};
+/// use sioadapter::transport::redis::RedisTransport;
+///
+/// let mut config = RedisConfig::from_url("redis://127.0.0.1:6379")?;
+/// config.sharded = true;
+/// let transport = Arc::new(RedisTransport::connect(&config)?);
+/// let emitter = ShardedEmitter::new(transport, "socket.io", "/", SubscriptionMode::Dynamic);
+/// emitter.emit("news", vec!["hello".into()], &BroadcastOptions::default())?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct ShardedEmitter {
+    transport: Arc<dyn Transport>,
+    prefix: String,
+    channels: ShardedChannels,
+    nsp: String,
+    mode: SubscriptionMode,
+    /// Messages larger than its `max_message_bytes` fail: the nodes would drop them.
+    limits: Limits,
+}
+
+impl ShardedEmitter {
+    /// An emitter for namespace `nsp` (a leading `/` is added when missing) of the sharded
+    /// adapters with channel prefix `prefix` and subscription mode `mode`.
+    pub fn new(transport: Arc<dyn Transport>, prefix: &str, nsp: &str, mode: SubscriptionMode) -> Self {
+        let nsp = if nsp.starts_with('/') { nsp.to_owned() } else { format!("/{nsp}") };
+        ShardedEmitter { channels: ShardedChannels::new(prefix, &nsp, EMITTER_UID), transport, prefix: prefix.to_owned(), nsp, mode, limits: Limits::default() }
+    }
+
+    /// The same emitter, refusing messages larger than `limits.max_message_bytes`.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The same emitter for another namespace.
+    pub fn of(&self, nsp: &str) -> Self {
+        ShardedEmitter::new(self.transport.clone(), &self.prefix, nsp, self.mode).with_limits(self.limits)
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &str {
+        &self.nsp
+    }
+
+    /// Emits `event` with `args` to the sockets selected by `opts` on every node: JSON, or
+    /// msgpack when an argument is binary, as the official sharded adapter encodes.
+    pub fn emit(&self, event: &str, args: Vec<Value>, opts: &BroadcastOptions) -> Result<(), Error> {
+        check_event(event)?;
+        let message = cluster::broadcast_message(&Packet::event(&self.nsp, event, args), opts, EMITTER_UID, &self.nsp)?;
+        let room = opts.single_room().map(ToString::to_string);
+        self.emit_encoded(room.as_deref(), message)
+    }
+
+    /// Publishes a BROADCAST message that the host encoded (`{ type: 3, data: { packet, opts },
+    /// uid: "emitter", nsp }`, JSON or msgpack), `single_room` the room when there is exactly
+    /// one: the subscription mode picks the channel.
+    pub fn emit_encoded(&self, single_room: Option<&str>, message: Vec<u8>) -> Result<(), Error> {
+        let channel = match single_room {
+            Some(room) if self.mode.room_has_channel(room) => self.channels.room(room),
+            _ => self.channels.main().to_owned(),
+        };
+        self.send(channel, message)
+    }
+
+    /// `socketsJoin(rooms)`: sockets selected by `targets` join `rooms` (JSON array).
+    pub fn sockets_join(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
+        self.send_main(cluster::sockets_message(true, targets, rooms, EMITTER_UID, &self.nsp))
+    }
+
+    /// `socketsLeave(rooms)`: sockets selected by `targets` leave `rooms` (JSON array).
+    pub fn sockets_leave(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
+        self.send_main(cluster::sockets_message(false, targets, rooms, EMITTER_UID, &self.nsp))
+    }
+
+    /// `disconnectSockets(close)` for the sockets selected by `targets`.
+    pub fn disconnect_sockets(&self, targets: &Targets<'_>, close: bool) -> Result<(), Error> {
+        self.send_main(cluster::disconnect_message(targets, close, EMITTER_UID, &self.nsp))
+    }
+
+    /// `serverSideEmit(event, ...args)` to every server (`data` = `[event, ...args]` as JSON),
+    /// without acknowledgement.
+    pub fn server_side_emit(&self, data: &RawValue) -> Result<(), Error> {
+        check_server_side_event(data)?;
+        self.send_main(cluster::server_side_emit_message(data, EMITTER_UID, &self.nsp))
+    }
+
+    fn send_main(&self, payload: Vec<u8>) -> Result<(), Error> {
+        self.send(self.channels.main().to_owned(), payload)
     }
 
     fn send(&self, channel: String, payload: Vec<u8>) -> Result<(), Error> {
@@ -174,6 +279,16 @@ impl<'a> PackedFields<'a> {
     }
 }
 
+/// Refuses a server-side emit (`[event, ...args]`, JSON) of a reserved event.
+fn check_server_side_event(data: &RawValue) -> Result<(), Error> {
+    if let Ok(serde_json::Value::Array(items)) = serde_json::from_str::<serde_json::Value>(data.get()) {
+        if let Some(event) = items.first().and_then(serde_json::Value::as_str) {
+            check_event(event)?;
+        }
+    }
+    Ok(())
+}
+
 fn check_event(event: &str) -> Result<(), Error> {
     if RESERVED_EVENTS.contains(&event) {
         return Err(Error::InvalidOption { option: "event", reason: format!("\"{event}\" is a reserved event name") });
@@ -194,35 +309,27 @@ pub trait ClusterCommands {
     fn server_side_emit(&self, data: &RawValue) -> Result<(), Error>;
 }
 
-impl ClusterCommands for Emitter {
-    fn sockets_join(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
-        Emitter::sockets_join(self, targets, rooms)
-    }
-    fn sockets_leave(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
-        Emitter::sockets_leave(self, targets, rooms)
-    }
-    fn disconnect_sockets(&self, targets: &Targets<'_>, close: bool) -> Result<(), Error> {
-        Emitter::disconnect_sockets(self, targets, close)
-    }
-    fn server_side_emit(&self, data: &RawValue) -> Result<(), Error> {
-        Emitter::server_side_emit(self, data)
-    }
+/// Implements [`ClusterCommands`] for types whose inherent methods of the same names do the work.
+macro_rules! cluster_commands_by_inherent_methods {
+    ($($kind:ty),*) => {$(
+        impl ClusterCommands for $kind {
+            fn sockets_join(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
+                <$kind>::sockets_join(self, targets, rooms)
+            }
+            fn sockets_leave(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
+                <$kind>::sockets_leave(self, targets, rooms)
+            }
+            fn disconnect_sockets(&self, targets: &Targets<'_>, close: bool) -> Result<(), Error> {
+                <$kind>::disconnect_sockets(self, targets, close)
+            }
+            fn server_side_emit(&self, data: &RawValue) -> Result<(), Error> {
+                <$kind>::server_side_emit(self, data)
+            }
+        }
+    )*};
 }
 
-impl ClusterCommands for crate::Adapter {
-    fn sockets_join(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
-        crate::Adapter::sockets_join(self, targets, rooms)
-    }
-    fn sockets_leave(&self, targets: &Targets<'_>, rooms: &RawValue) -> Result<(), Error> {
-        crate::Adapter::sockets_leave(self, targets, rooms)
-    }
-    fn disconnect_sockets(&self, targets: &Targets<'_>, close: bool) -> Result<(), Error> {
-        crate::Adapter::disconnect_sockets(self, targets, close)
-    }
-    fn server_side_emit(&self, data: &RawValue) -> Result<(), Error> {
-        crate::Adapter::server_side_emit(self, data)
-    }
-}
+cluster_commands_by_inherent_methods!(Emitter, ShardedEmitter, crate::Adapter);
 
 #[cfg(test)]
 mod tests {
@@ -319,5 +426,55 @@ mod tests {
         bad.extend([&7u32.to_le_bytes()[..], &chunk(&a)].concat());
         assert!(emitter.emit_packed(&rooms, &bad).unwrap_err().to_string().contains("selection"));
         assert!(emitter.emit_packed(&rooms, &packed[..packed.len() - 1]).is_err());
+    }
+
+    #[tokio::test]
+    async fn the_sharded_emitter_publishes_cluster_adapter_messages_on_the_channels_of_its_mode() {
+        let broker = MemoryBroker::new();
+        let tap = Arc::new(Tap::default());
+        broker.connect().subscribe(Subscription { patterns: vec!["p#*".into()], channels: vec![] }, tap.clone()).await.unwrap();
+        let transport: Arc<dyn Transport> = Arc::new(broker.connect());
+        let to = |room: &str| BroadcastOptions { rooms: vec![Room::from(room)], ..Default::default() };
+        let socket_id = "abcdefghij0123456789";
+        for mode in SubscriptionMode::ALL {
+            let emitter = ShardedEmitter::new(transport.clone(), "p", "/", mode);
+            emitter.emit("hello", vec!["world".into()], &BroadcastOptions::default()).unwrap();
+            emitter.emit("r", vec![], &to("room1")).unwrap();
+            emitter.emit("s", vec![], &to(socket_id)).unwrap();
+        }
+        let got: Vec<(String, Vec<u8>)> = std::mem::take(&mut *tap.0.lock().unwrap()).into_iter().map(|m| (String::from_utf8(m.channel).unwrap(), m.payload)).collect();
+        let channels: Vec<&str> = got.iter().map(|(c, _)| c.as_str()).collect();
+        let sid_channel = format!("p#/#{socket_id}#");
+        assert_eq!(channels, ["p#/#", "p#/#", "p#/#", "p#/#", "p#/#room1#", "p#/#", "p#/#", "p#/#room1#", &sid_channel[..]]);
+        assert_eq!(
+            std::str::from_utf8(&got[0].1).unwrap(),
+            r#"{"type":3,"data":{"packet":{"type":2,"data":["hello","world"],"nsp":"/"},"opts":{"rooms":[],"except":[],"flags":{}}},"uid":"emitter","nsp":"/"}"#
+        );
+
+        let emitter = ShardedEmitter::new(transport, "p", "admin", SubscriptionMode::Dynamic);
+        emitter.emit("bin", vec![Value::Binary(vec![1, 2])], &BroadcastOptions::default()).unwrap();
+        let (room1, none) = (RawValue::from_string(r#"["room1"]"#.into()).unwrap(), RawValue::from_string("[]".into()).unwrap());
+        let joined = RawValue::from_string(r#"["joined"]"#.into()).unwrap();
+        emitter.sockets_join(&Targets { rooms: &room1, except: &none }, &joined).unwrap();
+        emitter.sockets_leave(&Targets { rooms: &none, except: &none }, &joined).unwrap();
+        emitter.disconnect_sockets(&Targets { rooms: &none, except: &room1 }, true).unwrap();
+        emitter.server_side_emit(&RawValue::from_string(r#"["srv",1]"#.into()).unwrap()).unwrap();
+        assert!(emitter.server_side_emit(&RawValue::from_string(r#"["disconnect"]"#.into()).unwrap()).is_err());
+        let got = std::mem::take(&mut *tap.0.lock().unwrap());
+        assert!(got.iter().all(|m| m.channel == b"p#/admin#"));
+        assert_ne!(got[0].payload[0], b'{', "binary: msgpack");
+        for message in &got {
+            assert_eq!(cluster::check_message(&message.payload), Ok(()), "{:?}", String::from_utf8_lossy(&message.payload));
+        }
+        let texts: Vec<String> = got[1..].iter().map(|m| String::from_utf8(m.payload.clone()).unwrap()).collect();
+        assert_eq!(
+            texts,
+            [
+                r#"{"type":4,"data":{"opts":{"rooms":["room1"],"except":[]},"rooms":["joined"]},"uid":"emitter","nsp":"/admin"}"#,
+                r#"{"type":5,"data":{"opts":{"rooms":[],"except":[]},"rooms":["joined"]},"uid":"emitter","nsp":"/admin"}"#,
+                r#"{"type":6,"data":{"opts":{"rooms":[],"except":["room1"]},"close":true},"uid":"emitter","nsp":"/admin"}"#,
+                r#"{"type":9,"data":{"packet":["srv",1]},"uid":"emitter","nsp":"/admin"}"#,
+            ]
+        );
     }
 }

@@ -65,7 +65,7 @@ pub mod transport;
 
 pub use adapter::{Adapter, AdapterStats};
 pub use config::{AdapterConfig, RedisConfig};
-pub use emitter::Emitter;
+pub use emitter::{Emitter, ShardedEmitter};
 pub use error::Error;
 pub use host::{AdapterEvent, Delivery, DeliveryKind, Host};
 pub use requests::Outcome;

@@ -58,6 +58,17 @@ impl SubscriptionMode {
         }
     }
 
+    /// Whether a broadcast to `room` alone goes to the room's own channel (`P#N#R#`) rather
+    /// than the main one, as the official sharded adapter decides: in the dynamic modes, except,
+    /// in `dynamic`, for a room that looks like a socket id (20 characters).
+    pub fn room_has_channel(self, room: &str) -> bool {
+        match self {
+            SubscriptionMode::Static => false,
+            SubscriptionMode::Dynamic => room.encode_utf16().count() != 20,
+            SubscriptionMode::DynamicPrivate => true,
+        }
+    }
+
     /// Parses the official option value (`"static"`, `"dynamic"`, `"dynamic-private"`).
     pub fn parse(mode: &str) -> Result<Self, Error> {
         match mode {

@@ -21,6 +21,9 @@
 //     ~0.4-0.5 s late (none lost: the report prints "received/sends" after a barrier), whichever
 //     channel (main or room) is used first; later ones cross in 1-2 ms. SHARDNUMSUB already shows
 //     the subscriptions back at that point.
+// (f) sioadapter's ShardedEmitter (no official package has one) against the three nodes: every
+//     broadcast kind with exact counts, socketsJoin/Leave, disconnectSockets, serverSideEmit
+//     (helpers/sharded-emitter.js).
 // (d) (own group, mode dynamic) CLIENT PAUSE 3000 ALL while ours and the official node issue
 //     fetchSockets / serverCount / serverSideEmitWithAck: every request of ours settles within
 //     5000 + 500 + 500 ms (a rejection is fine), they succeed again after the pause, and the ours
@@ -39,6 +42,7 @@ const { privateRedis, stopAllRedis } = require('./helpers/private-redis');
 const { command, redisCommand } = require('./helpers/redis-process');
 const { KINDS, startRequests, stopWhenSucceeding, summarize } = require('./helpers/inflight');
 const { adapterEventHelpers, isError, isReady } = require('./helpers/adapter-events');
+const { checkShardedEmitter } = require('./helpers/sharded-emitter');
 
 const SHARDED_COMMANDS = path.join(__dirname, 'helpers', 'sharded-commands.js');
 const MODES = ['static', 'dynamic', 'dynamic-private'];
@@ -241,6 +245,10 @@ for (const mode of MODES) {
       for (const s of servers) assert.equal(s.serverEventCalls('sse').length, 2, s.label);
       for (const s of servers) assert.deepEqual(s.uncaught, [], s.describeState());
       note(`[${mode}] (b) requests from every node ok in ${Date.now() - start} ms`);
+    });
+
+    it('(f) sioadapter\'s ShardedEmitter: broadcasts (exact counts), socketsJoin/Leave, disconnectSockets, serverSideEmit on every node', async () => {
+      note(`[${mode}] (f) ${await checkShardedEmitter({ redis: redis.url, prefix, mode, servers, clients, room: 'r1' })}`);
     });
   });
 }

@@ -12,6 +12,8 @@
 // (a) broadcasts from every node: io.emit, io.to(room), io.to(socketId), io.to([r1, r2]), except,
 //     socket.to(room), a public room whose name is 20 characters long (looks like a socket id),
 //     Buffers (arrive as Buffers, also in rooms); exact delivery counts on every client.
+//     Then sioadapter's ShardedEmitter (redis+cluster:// URL) against the same nodes: every
+//     broadcast kind, socketsJoin/Leave, disconnectSockets, serverSideEmit (helpers/sharded-emitter.js).
 // (b) requests from every node: serverCount, fetchSockets (+ RemoteSocket.emit/join),
 //     socketsJoin/socketsLeave/disconnectSockets, serverSideEmit with and without ack (binary
 //     arguments), broadcast with client acks (binary acks).
@@ -37,6 +39,7 @@ const assert = require('node:assert/strict');
 const path = require('node:path');
 
 const { assertExactDeliveries } = require('./helpers/deliveries');
+const { checkShardedEmitter } = require('./helpers/sharded-emitter');
 const { uniqueKey, startServers, waitUntil, stopAll } = require('./helpers/cluster');
 const { startRedisCluster, stopAllRedisClusters, command } = require('./helpers/redis-cluster');
 
@@ -423,6 +426,11 @@ for (const mode of MODES) {
         const bin2 = byRole(OF, 'm1').received(`binr1@${OU.label}`)[0];
         assert.ok(Buffer.isBuffer(bin2[0]), `ours → official in a room: ${JSON.stringify(bin2)}`);
         note(`[${mode}] (a) ${sent.length} broadcasts × ${clients.length} clients: exact`);
+        assertHealthy(servers);
+      });
+
+      it('sioadapter\'s ShardedEmitter (redis+cluster:// URL): broadcasts (exact counts), socketsJoin/Leave, disconnectSockets, serverSideEmit on every node', async () => {
+        note(`[${mode}] (a) ${await checkShardedEmitter({ redis: cluster.url, prefix, mode, servers, clients, room: 'r1' })}`);
         assertHealthy(servers);
       });
     });

@@ -11,6 +11,7 @@ const { resolveRedisUrl, resolveTlsCa, optionError } = require("./connection");
 const { readLimits } = require("./limits");
 const { warn } = require("./log");
 const { readParser, toBuffer } = require("./parser");
+const { validateShardedOptions, encodeMessage, Type } = require("./sharded");
 
 /** Event names `emit` and `serverSideEmit` refuse (socket.io's own events), as officially exported. */
 const RESERVED_EVENTS = new Set(native.PROTOCOL.reservedEvents);
@@ -214,24 +215,24 @@ class BroadcastOperator {
   /** Emits `ev` with `args` to the selected sockets of every node. */
   emit(ev, ...args) {
     checkEvent(ev);
-    if (!this._tail) {
-      const opts = { rooms: [...this._rooms], flags: this._flags, except: [...this._except] };
-      this._opts = opts;
-      this._room = opts.rooms.length === 1 ? String(opts.rooms[0]) : null;
-      this._tail = encodeTail(this._emitter._nsp, opts);
-      this._frameBytes = this._tail.length + FRAME_BYTES;
-      const channel = `${this._emitter.opts.key}#${this._emitter._nsp}#${this._room === null ? "" : `${this._room}#`}`;
-      this._weight = this._frameBytes + Buffer.byteLength(channel);
+    if (!this._opts) {
+      this._opts = { rooms: [...this._rooms], flags: this._flags, except: [...this._except] };
+      this._room = this._opts.rooms.length === 1 ? String(this._opts.rooms[0]) : null;
     }
-    const emitter = this._emitter;
-    if (emitter._parser.custom) {
-      // The whole message, as the official emitter encodes it with the same parser.
-      const message = emitter._parser.parser.encode(["emitter", { type: 2, data: [ev, ...args], nsp: emitter._nsp }, this._opts]);
-      emitter._direct((native) => native.broadcastHostEncoded(this._room, toBuffer(message)));
-    } else {
-      emitter._shared.batch.add(emitter._native, this, notepack.encode([ev, ...args]));
-    }
+    this._emitter._emitTo(this, ev, args);
     return true;
+  }
+
+  /**
+   * The classic emitter's encoding of this selection, made on its first emit: what follows
+   * `data` in the message, and what a message weighs in the core's queue beyond its data (the
+   * tail and frame, `_frameBytes`, against maxMessageBytes, and its channel).
+   */
+  _encodeTail(key, nsp) {
+    if (this._tail) return;
+    this._tail = encodeTail(nsp, this._opts);
+    this._frameBytes = this._tail.length + FRAME_BYTES;
+    this._weight = this._frameBytes + Buffer.byteLength(`${key}#${nsp}#${this._room === null ? "" : `${this._room}#`}`);
   }
 
   /** Makes the selected sockets join `rooms`. */
@@ -251,28 +252,15 @@ class BroadcastOperator {
 }
 
 /**
- * Emits into a socket.io cluster, like `new Emitter(redisClient, { key }, nsp)` of
- * `@socket.io/redis-emitter`. `redisClient` is read for its settings (or is a URL / settings /
- * nothing for `redis://127.0.0.1:6379`); the Rust core opens its own connection.
+ * What both emitters have: the @socket.io/redis-emitter API over a native emitter (`_native`)
+ * and a connection shared with the emitters `of()` makes (`_shared`). Subclasses make the native
+ * half and say how a broadcast is sent (`_emitTo`).
  */
-class Emitter {
-  constructor(redisClient, opts = {}, nsp = "/", shared = null) {
-    if (opts === null || typeof opts !== "object") throw optionError("opts", "expected an object");
-    if (opts.key !== undefined && typeof opts.key !== "string") throw optionError("key", `expected a string, got ${typeof opts.key}`);
+class EmitterBase {
+  constructor(redisClient, nsp, shared) {
     this.redisClient = redisClient;
-    // maxQueuedPublishes, maxQueuedBytes and maxMessageBytes apply (README "Limits").
-    const limits = readLimits(opts);
-    // What encodes broadcasts (notepack.io, the official default, is the core's own).
-    this._parser = readParser(opts.parser, false);
-    this.opts = { ...opts, key: opts.key || native.PROTOCOL.defaults.key };
     this._nsp = nsp.startsWith("/") ? nsp : `/${nsp}`;
-    if (!shared) {
-      const url = resolveRedisUrl(redisClient, "redisClient");
-      const connection = new native.Connection(url, limits, resolveTlsCa(redisClient));
-      shared = { connection, batch: new EmitBatch(connection, limits) };
-    }
     this._shared = shared;
-    this._native = new native.NativeEmitter(this._shared.connection, this.opts.key, this._nsp, limits);
     // `emit` on the emitter itself, to every socket: one selection, kept.
     this._everyone = new BroadcastOperator(this);
   }
@@ -280,11 +268,6 @@ class Emitter {
   /** The namespace this emitter emits into, with its leading "/". */
   get nsp() {
     return this._nsp;
-  }
-
-  /** The emitter of another namespace (a leading "/" is added when missing). */
-  of(nsp) {
-    return new Emitter(this.redisClient, this.opts, nsp, this._shared);
   }
 
   emit(ev, ...args) {
@@ -332,7 +315,8 @@ class Emitter {
 
   /** Runs `command` on this emitter's native half after the emits waiting to be handed over. */
   _direct(command) {
-    return this._shared.batch.direct(() => command(this._native));
+    const { batch } = this._shared;
+    return batch ? batch.direct(() => command(this._native)) : command(this._native);
   }
 
   /**
@@ -340,15 +324,85 @@ class Emitter {
    * `link`, ...), shared by the emitters made with `of()` from this one.
    */
   stats() {
-    this._shared.batch.flush();
+    if (this._shared.batch) this._shared.batch.flush();
     return { redis: this._shared.connection.stats() };
   }
 
   /** Sends what is queued (for a short while at most) and closes the connection. */
   close() {
-    this._shared.batch.close();
+    if (this._shared.batch) this._shared.batch.close();
     return this._shared.connection.close();
   }
 }
 
-module.exports = { Emitter, BroadcastOperator, RESERVED_EVENTS };
+/**
+ * Emits into a socket.io cluster, like `new Emitter(redisClient, { key }, nsp)` of
+ * `@socket.io/redis-emitter`. `redisClient` is read for its settings (or is a URL / settings /
+ * nothing for `redis://127.0.0.1:6379`); the Rust core opens its own connection.
+ */
+class Emitter extends EmitterBase {
+  constructor(redisClient, opts = {}, nsp = "/", shared = null) {
+    if (opts === null || typeof opts !== "object") throw optionError("opts", "expected an object");
+    if (opts.key !== undefined && typeof opts.key !== "string") throw optionError("key", `expected a string, got ${typeof opts.key}`);
+    // maxQueuedPublishes, maxQueuedBytes and maxMessageBytes apply (README "Limits").
+    const limits = readLimits(opts);
+    // What encodes broadcasts (notepack.io, the official default, is the core's own).
+    const parser = readParser(opts.parser, false);
+    if (!shared) {
+      const connection = new native.Connection(resolveRedisUrl(redisClient, "redisClient"), limits, resolveTlsCa(redisClient));
+      shared = { connection, batch: new EmitBatch(connection, limits) };
+    }
+    super(redisClient, nsp, shared);
+    this._parser = parser;
+    this.opts = { ...opts, key: opts.key || native.PROTOCOL.defaults.key };
+    this._native = new native.NativeEmitter(shared.connection, this.opts.key, this._nsp, limits);
+  }
+
+  /** The emitter of another namespace (a leading "/" is added when missing). */
+  of(nsp) {
+    return new Emitter(this.redisClient, this.opts, nsp, this._shared);
+  }
+
+  _emitTo(op, ev, args) {
+    if (this._parser.custom) {
+      // The whole message, as the official emitter encodes it with the same parser.
+      const message = this._parser.parser.encode(["emitter", { type: 2, data: [ev, ...args], nsp: this._nsp }, op._opts]);
+      this._direct((native) => native.broadcastHostEncoded(op._room, toBuffer(message)));
+    } else {
+      op._encodeTail(this.opts.key, this._nsp);
+      this._shared.batch.add(this._native, op, notepack.encode([ev, ...args]));
+    }
+  }
+}
+
+/**
+ * Emits into a cluster of sharded adapters (`createShardedAdapter`, official or ours, on a Redis
+ * Cluster or a single Redis ≥ 7), which no official package does: the same API as `Emitter`;
+ * `opts` are the nodes' `channelPrefix` and `subscriptionMode`. It publishes socket.io's
+ * ClusterAdapter messages from uid "emitter" with SPUBLISH, a broadcast to one room on the room's
+ * channel where the subscription mode gives rooms one.
+ */
+class ShardedEmitter extends EmitterBase {
+  constructor(redisClient, opts = {}, nsp = "/", shared = null) {
+    const options = validateShardedOptions(opts);
+    if (!shared) {
+      shared = { connection: new native.Connection(resolveRedisUrl(redisClient, "redisClient"), options.limits, resolveTlsCa(redisClient), true), batch: null };
+    }
+    super(redisClient, nsp, shared);
+    this.opts = { ...opts, channelPrefix: options.channelPrefix, subscriptionMode: options.subscriptionMode };
+    this._native = native.NativeEmitter.sharded(shared.connection, options.channelPrefix, this._nsp, options.subscriptionMode, options.limits);
+  }
+
+  /** The emitter of another namespace (a leading "/" is added when missing). */
+  of(nsp) {
+    return new ShardedEmitter(this.redisClient, this.opts, nsp, this._shared);
+  }
+
+  _emitTo(op, ev, args) {
+    const opts = { rooms: op._opts.rooms, except: op._opts.except, flags: op._opts.flags };
+    const message = { type: Type.BROADCAST, data: { packet: { type: 2, data: [ev, ...args], nsp: this._nsp }, opts }, uid: "emitter", nsp: this._nsp };
+    this._native.broadcastHostEncoded(op._room, encodeMessage(message));
+  }
+}
+
+module.exports = { Emitter, ShardedEmitter, BroadcastOperator, RESERVED_EVENTS };

@@ -249,4 +249,4 @@ function createShardedAdapter(pubClient, subClient, opts) {
   };
 }
 
-module.exports = { createShardedAdapter, encodeMessage, decodeMessage };
+module.exports = { createShardedAdapter, validateShardedOptions, encodeMessage, decodeMessage, Type };

@@ -9,11 +9,113 @@
 
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::ProtocolError;
-use crate::protocol::request::is_json;
+use rmpv::Value;
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::{msgpack, BroadcastOptions, OptsLayout, Packet, ProtocolError};
+use crate::protocol::request::{is_json, Targets};
+
+/// A BROADCAST message `{ type: 3, data: { packet, opts }, uid, nsp }` (the ClusterAdapter's:
+/// `opts` as `{ rooms, except, flags }`), JSON or msgpack as [`encode_message`] decides.
+pub fn broadcast_message(packet: &Packet, opts: &BroadcastOptions, uid: &str, nsp: &str) -> Result<Vec<u8>, ProtocolError> {
+    let mut data = Vec::with_capacity(128);
+    msgpack::write_map_len(&mut data, 2);
+    msgpack::write_str(&mut data, "packet");
+    packet.encode(&mut data);
+    msgpack::write_str(&mut data, "opts");
+    opts.encode(&mut data, OptsLayout::Adapter);
+    encode_message(kind::BROADCAST, &data, uid, nsp)
+}
+
+/// A JSON message `{ type, data, uid, nsp }`, in the ClusterAdapter's key order.
+#[derive(Serialize)]
+struct JsonMessage<'a, D: Serialize> {
+    #[serde(rename = "type")]
+    kind: u8,
+    data: D,
+    uid: &'a str,
+    nsp: &'a str,
+}
+
+impl<D: Serialize> JsonMessage<'_, D> {
+    fn to_vec(&self) -> Vec<u8> {
+        // Only strings, numbers and valid raw JSON: serializing cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// `data` of SOCKETS_JOIN / SOCKETS_LEAVE.
+#[derive(Serialize)]
+struct RoomsData<'a> {
+    opts: &'a Targets<'a>,
+    rooms: &'a RawValue,
+}
+
+/// `data` of DISCONNECT_SOCKETS.
+#[derive(Serialize)]
+struct DisconnectData<'a> {
+    opts: &'a Targets<'a>,
+    close: bool,
+}
+
+/// `data` of SERVER_SIDE_EMIT without acknowledgement.
+#[derive(Serialize)]
+struct ServerSideEmitData<'a> {
+    packet: &'a RawValue,
+}
+
+/// SOCKETS_JOIN (`join`) or SOCKETS_LEAVE: the sockets selected by `targets` join or leave
+/// `rooms` (a JSON array).
+pub fn sockets_message(join: bool, targets: &Targets<'_>, rooms: &RawValue, uid: &str, nsp: &str) -> Vec<u8> {
+    let kind = if join { kind::SOCKETS_JOIN } else { kind::SOCKETS_LEAVE };
+    JsonMessage { kind, data: RoomsData { opts: targets, rooms }, uid, nsp }.to_vec()
+}
+
+/// DISCONNECT_SOCKETS of the sockets selected by `targets`.
+pub fn disconnect_message(targets: &Targets<'_>, close: bool, uid: &str, nsp: &str) -> Vec<u8> {
+    JsonMessage { kind: kind::DISCONNECT_SOCKETS, data: DisconnectData { opts: targets, close }, uid, nsp }.to_vec()
+}
+
+/// SERVER_SIDE_EMIT without acknowledgement: `data` is `[event, ...args]` (a JSON array).
+pub fn server_side_emit_message(data: &RawValue, uid: &str, nsp: &str) -> Vec<u8> {
+    JsonMessage { kind: kind::SERVER_SIDE_EMIT, data: ServerSideEmitData { packet: data }, uid, nsp }.to_vec()
+}
+
+/// A ClusterAdapter message `{ type, data, uid, nsp }` whose `data` is given as notepack's
+/// msgpack bytes, encoded as the official sharded adapter publishes its messages: JSON, or
+/// msgpack when `data` holds binary (which JSON would not carry).
+pub fn encode_message(kind: u8, data: &[u8], uid: &str, nsp: &str) -> Result<Vec<u8>, ProtocolError> {
+    let mut out = Vec::with_capacity(data.len() + uid.len() + nsp.len() + 24);
+    msgpack::write_map_len(&mut out, 4);
+    msgpack::write_str(&mut out, "type");
+    msgpack::write_uint(&mut out, u64::from(kind));
+    msgpack::write_str(&mut out, "data");
+    out.extend_from_slice(data);
+    msgpack::write_str(&mut out, "uid");
+    msgpack::write_str(&mut out, uid);
+    msgpack::write_str(&mut out, "nsp");
+    msgpack::write_str(&mut out, nsp);
+    let value = msgpack::from_slice(&out)?;
+    if has_binary(&value) {
+        return Ok(out);
+    }
+    serde_json::to_vec(&msgpack::to_json(&value)).map_err(|_| ProtocolError::Shape("message not writable as JSON"))
+}
+
+/// True when `value` holds binary anywhere (socket.io's `hasBinary`).
+fn has_binary(value: &Value) -> bool {
+    match value {
+        Value::Binary(_) => true,
+        Value::Array(items) => items.iter().any(has_binary),
+        Value::Map(entries) => entries.iter().any(|(k, v)| has_binary(k) || has_binary(v)),
+        _ => false,
+    }
+}
 
 /// Message types of the ClusterAdapter.
-mod kind {
+pub mod kind {
+    #![allow(missing_docs)]
     pub const INITIAL_HEARTBEAT: u8 = 1;
     pub const HEARTBEAT: u8 = 2;
     pub const BROADCAST: u8 = 3;

@@ -34,7 +34,7 @@ use sioadapter::protocol::request::{raw_json, RawJson, RequestType, SocketAction
 use sioadapter::sharded::{ShardedAdapter, SubscriptionMode, DEFAULT_CHANNEL_PREFIX};
 use sioadapter::transport::redis::RedisTransport;
 use sioadapter::transport::Transport;
-use sioadapter::{Adapter, AdapterConfig, AdapterEvent, Delivery, DeliveryKind, Emitter, Host, Outcome, RedisConfig};
+use sioadapter::{Adapter, AdapterConfig, AdapterEvent, Delivery, DeliveryKind, Emitter, Host, Outcome, RedisConfig, ShardedEmitter};
 
 /// The error of a synchronous export: thrown with the core's code as `err.code`.
 type Code = &'static str;
@@ -214,13 +214,13 @@ fn with_targets<T>(rooms: String, except: String, op: impl FnOnce(&Targets<'_>) 
 }
 
 /// `socketsJoin` (`join`) or `socketsLeave` through an engine or an emitter; JSON arrays.
-fn change_rooms(commands: &impl ClusterCommands, join: bool, rooms: String, except: String, target_rooms: String) -> Result<(), Code> {
+fn change_rooms(commands: &(impl ClusterCommands + ?Sized), join: bool, rooms: String, except: String, target_rooms: String) -> Result<(), Code> {
     let target_rooms = json(target_rooms, "rooms")?;
     with_targets(rooms, except, |t| if join { commands.sockets_join(t, &target_rooms) } else { commands.sockets_leave(t, &target_rooms) })
 }
 
 /// `serverSideEmit(...)` through an engine or an emitter; `data` is `[event, ...args]` as JSON.
-fn server_side_emit(commands: &impl ClusterCommands, data: String) -> Result<(), Code> {
+fn server_side_emit(commands: &(impl ClusterCommands + ?Sized), data: String) -> Result<(), Code> {
     commands.server_side_emit(&json(data, "data")?).map_err(js_error)
 }
 
@@ -850,10 +850,19 @@ fn failed(err: JsError<Code>) -> RequestResult {
     RequestResult { items: "[]".to_owned(), expected: 0, received: 0, error: Some(err.reason.clone()), code: Some(err.status.to_owned()) }
 }
 
-/// The publish-only emitter of the npm package's `Emitter` (like `@socket.io/redis-emitter`).
+/// The publish-only emitter of the npm package's `Emitter` (like `@socket.io/redis-emitter`)
+/// and `ShardedEmitter` (for clusters of sharded adapters).
 #[napi]
 pub struct NativeEmitter {
-    emitter: Emitter,
+    emitter: EmitterFlavour,
+}
+
+/// The protocol a [`NativeEmitter`] speaks.
+enum EmitterFlavour {
+    /// The classic adapter's (`@socket.io/redis-emitter`'s).
+    Classic(Emitter),
+    /// The sharded adapter's: ClusterAdapter messages on shard channels.
+    Sharded(ShardedEmitter),
 }
 
 #[napi]
@@ -863,7 +872,31 @@ impl NativeEmitter {
     #[napi(constructor, catch_unwind)]
     pub fn new(connection: &Connection, key: String, nsp: String, limits: LimitValues) -> Result<Self, Code> {
         let transport: Arc<dyn Transport> = connection.transport.clone();
-        Ok(NativeEmitter { emitter: Emitter::new(transport, &key, &nsp).with_limits(limits.limits()?) })
+        Ok(NativeEmitter { emitter: EmitterFlavour::Classic(Emitter::new(transport, &key, &nsp).with_limits(limits.limits()?)) })
+    }
+
+    /// An emitter to the sharded adapters of namespace `nsp` with channel prefix
+    /// `channelPrefix` and `subscriptionMode` (`static`, `dynamic` or `dynamic-private`), through
+    /// `connection` (made with `sharded: true`).
+    #[napi(factory, catch_unwind)]
+    pub fn sharded(connection: &Connection, channel_prefix: String, nsp: String, subscription_mode: String, limits: LimitValues) -> Result<Self, Code> {
+        let mode = SubscriptionMode::parse(&subscription_mode).map_err(js_error)?;
+        let transport: Arc<dyn Transport> = connection.transport.clone();
+        Ok(NativeEmitter { emitter: EmitterFlavour::Sharded(ShardedEmitter::new(transport, &channel_prefix, &nsp, mode).with_limits(limits.limits()?)) })
+    }
+
+    fn classic(&self) -> Result<&Emitter, Code> {
+        match &self.emitter {
+            EmitterFlavour::Classic(emitter) => Ok(emitter),
+            EmitterFlavour::Sharded(_) => Err(wrong_flavour("classic emitter call")),
+        }
+    }
+
+    fn commands(&self) -> &dyn ClusterCommands {
+        match &self.emitter {
+            EmitterFlavour::Classic(emitter) => emitter,
+            EmitterFlavour::Sharded(emitter) => emitter,
+        }
     }
 
     /// Publishes an EVENT broadcast: `data` is notepack's encoding of `[event, ...args]`, `tail`
@@ -871,7 +904,7 @@ impl NativeEmitter {
     /// same targets), `room` the single target room when there is exactly one.
     #[napi(catch_unwind)]
     pub fn broadcast(&self, room: Option<String>, data: &[u8], tail: &[u8]) -> Result<(), Code> {
-        self.emitter.emit_encoded(room.as_deref(), data, tail).map_err(js_error)
+        self.classic()?.emit_encoded(room.as_deref(), data, tail).map_err(js_error)
     }
 
     /// Publishes, in order, the EVENT broadcasts of one run of JavaScript, packed as
@@ -879,31 +912,36 @@ impl NativeEmitter {
     /// null). Throws the first failure; the other messages are still published.
     #[napi(catch_unwind)]
     pub fn broadcast_packed(&self, rooms: Vec<Option<String>>, packed: &[u8]) -> Result<(), Code> {
-        self.emitter.emit_packed(&rooms, packed).map_err(js_error)
+        self.classic()?.emit_packed(&rooms, packed).map_err(js_error)
     }
 
-    /// Publishes a broadcast that JS encoded with its `parser` (`["emitter", packet, opts]`);
-    /// `room` the single target room when there is exactly one.
+    /// Publishes a broadcast that JS encoded whole: with its `parser`, `["emitter", packet,
+    /// opts]`; for the sharded adapters, the ClusterAdapter's BROADCAST message (its channel
+    /// follows the subscription mode). `room`: the single target room when there is exactly one.
     #[napi(catch_unwind)]
     pub fn broadcast_host_encoded(&self, room: Option<String>, message: &[u8]) -> Result<(), Code> {
-        self.emitter.emit_host_encoded(room.as_deref(), message.to_vec()).map_err(js_error)
+        match &self.emitter {
+            EmitterFlavour::Classic(emitter) => emitter.emit_host_encoded(room.as_deref(), message.to_vec()),
+            EmitterFlavour::Sharded(emitter) => emitter.emit_encoded(room.as_deref(), message.to_vec()),
+        }
+        .map_err(js_error)
     }
 
     /// `socketsJoin` (`join`) or `socketsLeave`; arguments are JSON arrays.
     #[napi(catch_unwind)]
     pub fn change_rooms(&self, join: bool, rooms: String, except: String, target_rooms: String) -> Result<(), Code> {
-        change_rooms(&self.emitter, join, rooms, except, target_rooms)
+        change_rooms(self.commands(), join, rooms, except, target_rooms)
     }
 
     /// `disconnectSockets(close)`; `rooms`/`except` are JSON arrays.
     #[napi(catch_unwind)]
     pub fn disconnect_sockets(&self, rooms: String, except: String, close: bool) -> Result<(), Code> {
-        with_targets(rooms, except, |t| self.emitter.disconnect_sockets(t, close))
+        with_targets(rooms, except, |t| self.commands().disconnect_sockets(t, close))
     }
 
     /// `serverSideEmit(...)`; `data` is `[event, ...args]` as JSON.
     #[napi(catch_unwind)]
     pub fn server_side_emit(&self, data: String) -> Result<(), Code> {
-        server_side_emit(&self.emitter, data)
+        server_side_emit(self.commands(), data)
     }
 }
