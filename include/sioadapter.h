@@ -39,6 +39,23 @@
 #define SIO_FLAG_NO_COMPRESS 4
 
 /**
+ * `subscription_mode` of [`sio_emitter_new_sharded`]: every message on the main channel.
+ */
+#define SIO_SUBSCRIPTION_STATIC 0
+
+/**
+ * `subscription_mode` of [`sio_emitter_new_sharded`]: public rooms have a channel (the default
+ * of the sharded adapter).
+ */
+#define SIO_SUBSCRIPTION_DYNAMIC 1
+
+/**
+ * `subscription_mode` of [`sio_emitter_new_sharded`]: every room, socket ids included, has a
+ * channel.
+ */
+#define SIO_SUBSCRIPTION_DYNAMIC_PRIVATE 2
+
+/**
  * Result codes. Values are stable and never reused.
  */
 typedef enum sio_result {
@@ -640,6 +657,27 @@ enum sio_result sio_emitter_new_with_limits(const char *url,
                                             const char *nsp,
                                             const struct sio_limits *limits,
                                             struct sio_emitter **out);
+
+/**
+ * Creates an emitter for namespace `nsp` of a cluster of sharded adapters
+ * (`createShardedAdapter`, official or sioadapter's) with channel prefix `channel_prefix` (NULL or
+ * `""`: `"socket.io"`) and subscription mode `subscription_mode` (`SIO_SUBSCRIPTION_*`, the
+ * nodes' `subscriptionMode`), on a Redis Cluster (`redis+cluster://...`) or a single Redis ≥ 7
+ * at `url`; `limits` as for [`sio_emitter_new_with_limits`]. Every `sio_emitter_*` function
+ * works on it: it publishes socket.io's ClusterAdapter messages from uid `"emitter"` with
+ * SPUBLISH, a broadcast to a single room on the room's channel where the subscription mode
+ * gives rooms one. On success `*out` owns a handle to release with [`sio_emitter_free`].
+ *
+ * # Safety
+ * `url`, `nsp` (and `channel_prefix` unless NULL) are valid C strings; `limits` is NULL or
+ * valid for the call; `out` is a valid pointer.
+ */
+enum sio_result sio_emitter_new_sharded(const char *url,
+                                        const char *channel_prefix,
+                                        const char *nsp,
+                                        uint32_t subscription_mode,
+                                        const struct sio_limits *limits,
+                                        struct sio_emitter **out);
 
 /**
  * Emits `event` with the arguments in `args_json` (a JSON array, e.g. `["hello", 1]`) to the

@@ -35,20 +35,24 @@ function hasValgrind() {
   return spawnSync("valgrind", ["--version"]).status === 0;
 }
 
-test("a C emitter's events reach socket.io clients of a Node server running the official adapter", { timeout: 120000 }, async (t) => {
+/**
+ * Runs test/c/emitter_test.c against a Node server with the official adapter (`spec`), whose
+ * clients must get what C emitted; `mode`: the sharded subscription mode, passed to the program.
+ */
+async function cEmitterReachesClients(t, spec, mode) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sioadapter-c-"));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const exe = path.join(dir, "emitter_test");
   compile(path.join(__dirname, "c", "emitter_test.c"), exe);
 
   const key = uniqueKey();
-  const [server] = await startServers([{ adapter: "official", client: "node-redis" }], { key });
+  const [server] = await startServers([{ adapter: "official", client: "node-redis", ...spec, ...(mode ? { channelPrefix: key, subscriptionMode: mode } : {}) }], { key });
   await server.command("onServerEvent", { event: "srv-from-c" });
   const member = await server.connect("/");
   const other = await server.connect("/");
   await server.command("join", { nsp: "/", socketId: member.id, rooms: ["c-room"] });
 
-  const { command, argv, env } = runC(exe, [REDIS_URL, key]);
+  const { command, argv, env } = runC(exe, [REDIS_URL, key, ...(mode ? [mode] : [])]);
   const run = spawnSync(command, argv, { env, encoding: "utf8", timeout: 90000 });
   assert.strictEqual(run.status, 0, `C test failed (${command}):\n${run.stdout}\n${run.stderr}`);
   assert.match(run.stdout, /ok \d+ - freed/);
@@ -69,7 +73,17 @@ test("a C emitter's events reach socket.io clients of a Node server running the 
   const rooms = await server.command("join", { nsp: "/", socketId: member.id, rooms: [] });
   assert.ok(rooms.includes("joined-by-c"), `socketsJoin from C: rooms are ${rooms}`);
   assert.ok(!rooms.includes("left-by-c"), `socketsLeave from C: rooms are ${rooms}`);
-});
+}
+
+test("a C emitter's events reach socket.io clients of a Node server running the official adapter", { timeout: 120000 }, (t) => cEmitterReachesClients(t, {}));
+
+// sio_emitter_new_sharded: the same program and checks against an official sharded node (the
+// local Redis is ≥ 7), in the mode that puts room broadcasts on room channels and the one that
+// puts socket ids on theirs too.
+for (const mode of ["dynamic", "dynamic-private"]) {
+  test(`a sharded C emitter's events reach clients of an official sharded node (subscriptionMode ${mode})`, { timeout: 120000 }, (t) =>
+    cEmitterReachesClients(t, { adapterFactory: "sharded" }, mode));
+}
 
 /**
  * Compiles test/c/`source` with `flags` and runs it with REDIS_URL and a unique key (under

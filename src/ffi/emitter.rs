@@ -10,9 +10,10 @@ use serde_json::value::RawValue;
 
 use super::{arg_bytes, arg_str, arg_str_array, guard, new_runtime, off_runtime, ArgError, SioLimits, SioResult};
 use crate::config::RedisConfig;
-use crate::emitter::Emitter;
+use crate::emitter::{ClusterCommands, Emitter, ShardedEmitter};
 use crate::protocol::request::{raw_json, RawJson, Targets};
 use crate::protocol::{msgpack, BroadcastOptions, Room};
+use crate::sharded::SubscriptionMode;
 use crate::transport::redis::RedisTransport;
 use crate::transport::Transport;
 
@@ -22,6 +23,15 @@ pub const SIO_FLAG_VOLATILE: u32 = 1;
 pub const SIO_FLAG_COMPRESS: u32 = 2;
 /// Flag for [`SioTarget::flags`]: `compress(false)`.
 pub const SIO_FLAG_NO_COMPRESS: u32 = 4;
+
+/// `subscription_mode` of [`sio_emitter_new_sharded`]: every message on the main channel.
+pub const SIO_SUBSCRIPTION_STATIC: u32 = 0;
+/// `subscription_mode` of [`sio_emitter_new_sharded`]: public rooms have a channel (the default
+/// of the sharded adapter).
+pub const SIO_SUBSCRIPTION_DYNAMIC: u32 = 1;
+/// `subscription_mode` of [`sio_emitter_new_sharded`]: every room, socket ids included, has a
+/// channel.
+pub const SIO_SUBSCRIPTION_DYNAMIC_PRIVATE: u32 = 2;
 
 /// Which sockets an operation is for. Pass NULL for "every socket of the namespace".
 /// The arrays are borrowed for the duration of the call.
@@ -44,7 +54,31 @@ pub struct SioTarget {
 pub struct SioEmitter {
     runtime: tokio::runtime::Runtime,
     transport: Arc<RedisTransport>,
-    emitter: Emitter,
+    emitter: EmitterKind,
+}
+
+/// The protocol a [`SioEmitter`] speaks.
+enum EmitterKind {
+    /// The classic adapter's (`@socket.io/redis-emitter`'s).
+    Classic(Emitter),
+    /// The sharded adapter's ([`sio_emitter_new_sharded`]).
+    Sharded(ShardedEmitter),
+}
+
+impl EmitterKind {
+    fn emit(&self, event: &str, args: Vec<Value>, opts: &BroadcastOptions) -> Result<(), crate::Error> {
+        match self {
+            EmitterKind::Classic(emitter) => emitter.emit(event, args, opts),
+            EmitterKind::Sharded(emitter) => emitter.emit(event, args, opts),
+        }
+    }
+
+    fn commands(&self) -> &dyn ClusterCommands {
+        match self {
+            EmitterKind::Classic(emitter) => emitter,
+            EmitterKind::Sharded(emitter) => emitter,
+        }
+    }
 }
 
 /// A parsed [`SioTarget`].
@@ -143,15 +177,68 @@ pub unsafe extern "C" fn sio_emitter_new_with_limits(url: *const c_char, key: *c
         let mut config = RedisConfig::from_url(url)?;
         // SAFETY: NULL or valid per the contract.
         let limits = unsafe { SioLimits::apply(limits, &mut config) }?;
-        let handle = off_runtime(|| -> Result<Box<SioEmitter>, ArgError> {
-            let runtime = new_runtime()?;
-            let transport = Arc::new(runtime.block_on(async { RedisTransport::connect(&config) })?);
-            let emitter = Emitter::new(transport.clone(), key, nsp).with_limits(limits);
-            Ok(Box::new(SioEmitter { runtime, transport, emitter }))
-        })?;
+        let handle = open(&config, |transport| EmitterKind::Classic(Emitter::new(transport, key, nsp).with_limits(limits)))?;
         // SAFETY: `out` is valid per the contract.
         unsafe { *out = Box::into_raw(handle) };
         Ok(())
+    })
+}
+
+/// Creates an emitter for namespace `nsp` of a cluster of sharded adapters
+/// (`createShardedAdapter`, official or sioadapter's) with channel prefix `channel_prefix` (NULL or
+/// `""`: `"socket.io"`) and subscription mode `subscription_mode` (`SIO_SUBSCRIPTION_*`, the
+/// nodes' `subscriptionMode`), on a Redis Cluster (`redis+cluster://...`) or a single Redis ≥ 7
+/// at `url`; `limits` as for [`sio_emitter_new_with_limits`]. Every `sio_emitter_*` function
+/// works on it: it publishes socket.io's ClusterAdapter messages from uid `"emitter"` with
+/// SPUBLISH, a broadcast to a single room on the room's channel where the subscription mode
+/// gives rooms one. On success `*out` owns a handle to release with [`sio_emitter_free`].
+///
+/// # Safety
+/// `url`, `nsp` (and `channel_prefix` unless NULL) are valid C strings; `limits` is NULL or
+/// valid for the call; `out` is a valid pointer.
+#[no_mangle]
+pub unsafe extern "C" fn sio_emitter_new_sharded(
+    url: *const c_char,
+    channel_prefix: *const c_char,
+    nsp: *const c_char,
+    subscription_mode: u32,
+    limits: *const SioLimits,
+    out: *mut *mut SioEmitter,
+) -> SioResult {
+    guard(|| {
+        if out.is_null() {
+            return Err(ArgError(SioResult::SioErrNull, "`out` is NULL".into()));
+        }
+        // SAFETY: valid C strings per the contract.
+        let (url, nsp) = unsafe { (arg_str(url, "url")?, arg_str(nsp, "nsp")?) };
+        // SAFETY: as above; NULL or "" means the default prefix.
+        let prefix = if channel_prefix.is_null() { "" } else { unsafe { arg_str(channel_prefix, "channel_prefix") }? };
+        let prefix = if prefix.is_empty() { crate::sharded::DEFAULT_CHANNEL_PREFIX } else { prefix };
+        let mode = match subscription_mode {
+            SIO_SUBSCRIPTION_STATIC => SubscriptionMode::Static,
+            SIO_SUBSCRIPTION_DYNAMIC => SubscriptionMode::Dynamic,
+            SIO_SUBSCRIPTION_DYNAMIC_PRIVATE => SubscriptionMode::DynamicPrivate,
+            other => return Err(ArgError(SioResult::SioErrInvalid, format!("`subscription_mode` {other} is not a SIO_SUBSCRIPTION_* value"))),
+        };
+        let mut config = RedisConfig::from_url(url)?;
+        config.sharded = true;
+        // SAFETY: NULL or valid per the contract.
+        let limits = unsafe { SioLimits::apply(limits, &mut config) }?;
+        let handle = open(&config, |transport| EmitterKind::Sharded(ShardedEmitter::new(transport, prefix, nsp, mode).with_limits(limits)))?;
+        // SAFETY: `out` is valid per the contract.
+        unsafe { *out = Box::into_raw(handle) };
+        Ok(())
+    })
+}
+
+/// Connects (in the background) a transport for `config` on a runtime of the handle's own, and
+/// makes the emitter with `make`.
+fn open(config: &RedisConfig, make: impl FnOnce(Arc<dyn Transport>) -> EmitterKind + Send) -> Result<Box<SioEmitter>, ArgError> {
+    off_runtime(|| -> Result<Box<SioEmitter>, ArgError> {
+        let runtime = new_runtime()?;
+        let transport = Arc::new(runtime.block_on(async { RedisTransport::connect(config) })?);
+        let emitter = make(transport.clone());
+        Ok(Box::new(SioEmitter { runtime, transport, emitter }))
     })
 }
 
@@ -198,7 +285,7 @@ pub unsafe extern "C" fn sio_emitter_emit_msgpack(emitter: *const SioEmitter, ev
 #[no_mangle]
 pub unsafe extern "C" fn sio_emitter_sockets_join(emitter: *const SioEmitter, target: *const SioTarget, rooms: *const *const c_char, rooms_len: usize) -> SioResult {
     // SAFETY: per the contract, passed on.
-    unsafe { change_rooms(emitter, target, rooms, rooms_len, Emitter::sockets_join) }
+    unsafe { change_rooms(emitter, target, rooms, rooms_len, |commands, targets, rooms| commands.sockets_join(targets, rooms)) }
 }
 
 /// Makes the sockets of `target` leave the `rooms_len` rooms in `rooms`, on every node
@@ -209,7 +296,7 @@ pub unsafe extern "C" fn sio_emitter_sockets_join(emitter: *const SioEmitter, ta
 #[no_mangle]
 pub unsafe extern "C" fn sio_emitter_sockets_leave(emitter: *const SioEmitter, target: *const SioTarget, rooms: *const *const c_char, rooms_len: usize) -> SioResult {
     // SAFETY: per the contract, passed on.
-    unsafe { change_rooms(emitter, target, rooms, rooms_len, Emitter::sockets_leave) }
+    unsafe { change_rooms(emitter, target, rooms, rooms_len, |commands, targets, rooms| commands.sockets_leave(targets, rooms)) }
 }
 
 /// `socketsJoin` or `socketsLeave` (`op`) with C arguments.
@@ -221,7 +308,7 @@ unsafe fn change_rooms(
     target: *const SioTarget,
     rooms: *const *const c_char,
     rooms_len: usize,
-    op: fn(&Emitter, &Targets<'_>, &RawValue) -> Result<(), crate::Error>,
+    op: fn(&dyn ClusterCommands, &Targets<'_>, &RawValue) -> Result<(), crate::Error>,
 ) -> SioResult {
     guard(|| {
         // SAFETY: per the contract.
@@ -229,7 +316,7 @@ unsafe fn change_rooms(
         let (targets_rooms, targets_except) = target.json()?;
         let targets = Targets { rooms: &targets_rooms, except: &targets_except };
         let rooms = rooms_json(&rooms)?;
-        Ok(op(&emitter.emitter, &targets, &rooms)?)
+        Ok(op(emitter.emitter.commands(), &targets, &rooms)?)
     })
 }
 
@@ -244,7 +331,7 @@ pub unsafe extern "C" fn sio_emitter_disconnect_sockets(emitter: *const SioEmitt
         // SAFETY: per the contract.
         let (emitter, target) = unsafe { (handle(emitter)?, parse_target(target)?) };
         let (rooms, except) = target.json()?;
-        Ok(emitter.emitter.disconnect_sockets(&Targets { rooms: &rooms, except: &except }, close)?)
+        Ok(emitter.emitter.commands().disconnect_sockets(&Targets { rooms: &rooms, except: &except }, close)?)
     })
 }
 
@@ -261,7 +348,7 @@ pub unsafe extern "C" fn sio_emitter_server_side_emit(emitter: *const SioEmitter
         let serde_json::Value::Array(mut items) = json_args(args, "args_json")? else { unreachable!("checked to be an array") };
         items.insert(0, serde_json::Value::from(event));
         let data = raw_json(serde_json::Value::Array(items).to_string(), "args_json").map_err(|e| ArgError::from(crate::Error::from(e)))?;
-        Ok(emitter.emitter.server_side_emit(&data)?)
+        Ok(emitter.emitter.commands().server_side_emit(&data)?)
     })
 }
 

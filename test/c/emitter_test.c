@@ -1,5 +1,7 @@
 /* The C emitter, end to end: argument checks, then emits that a socket.io client connected to
- * a Node server (official adapter) must receive. Usage: emitter_test REDIS_URL KEY
+ * a Node server (official adapter) must receive. Usage: emitter_test REDIS_URL KEY [MODE]
+ * With MODE (static, dynamic or dynamic-private) the emitter is sio_emitter_new_sharded's, for
+ * official sharded nodes in that subscription mode with channel prefix KEY.
  * Prints "ok <n>" lines; exits non-zero on the first failure. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +21,8 @@ static int checks = 0;
   } while (0)
 
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: %s REDIS_URL KEY\n", argv[0]);
+  if (argc != 3 && argc != 4) {
+    fprintf(stderr, "usage: %s REDIS_URL KEY [static|dynamic|dynamic-private]\n", argv[0]);
     return 2;
   }
   const char *url = argv[1];
@@ -35,7 +37,17 @@ int main(int argc, char **argv) {
   CHECK(sio_emitter_new("http://nope", key, "/", &emitter) == SIO_ERR_INVALID, "a non-redis URL is rejected");
   CHECK(sio_emitter_new("redis://127.0.0.1:6379", key, "\xff\xfe", &emitter) == SIO_ERR_UTF8, "invalid UTF-8 is rejected");
   CHECK(sio_emitter_new(url, key, "/", NULL) == SIO_ERR_NULL, "NULL out pointer is rejected");
-  CHECK(sio_emitter_new(url, key, "/", &emitter) == SIO_OK && emitter != NULL, "emitter created");
+  if (argc == 4) {
+    const char *mode = argv[3];
+    unsigned int subscription = strcmp(mode, "static") == 0    ? SIO_SUBSCRIPTION_STATIC
+                                : strcmp(mode, "dynamic") == 0 ? SIO_SUBSCRIPTION_DYNAMIC
+                                                               : SIO_SUBSCRIPTION_DYNAMIC_PRIVATE;
+    CHECK(sio_emitter_new_sharded(url, key, "/", 7, NULL, &emitter) == SIO_ERR_INVALID && emitter == NULL, "an unknown subscription mode is rejected");
+    CHECK(strstr(sio_last_error(), "subscription_mode") != NULL, "the error message names the argument");
+    CHECK(sio_emitter_new_sharded(url, key, "/", subscription, NULL, &emitter) == SIO_OK && emitter != NULL, "sharded emitter created");
+  } else {
+    CHECK(sio_emitter_new(url, key, "/", &emitter) == SIO_OK && emitter != NULL, "emitter created");
+  }
   CHECK(strcmp(sio_last_error(), "") == 0, "success clears the last error");
 
   CHECK(sio_emitter_emit(emitter, "disconnect", "[]", NULL) == SIO_ERR_INVALID, "reserved event names are refused");
