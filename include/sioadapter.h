@@ -325,6 +325,37 @@ typedef struct sio_limits {
 } sio_limits;
 
 /**
+ * The options of Node's `createAdapter` for [`sio_adapter_new_with_options`]. Zero fields (and
+ * NULL pointers) take the defaults.
+ */
+typedef struct sio_adapter_options {
+  /**
+   * Channel prefix (`key`); NULL or `""`: `"socket.io"`.
+   */
+  const char *key;
+  /**
+   * How long cluster requests wait, in ms (`requestsTimeout`); 0: 5000.
+   */
+  uint32_t requests_timeout_ms;
+  /**
+   * Answer requests on the requester's own response channel
+   * (`publishOnSpecificResponseChannel`).
+   */
+  bool publish_on_specific_response_channel;
+  /**
+   * SUBSCRIBE to the main broadcast channel and to one channel per room reported with
+   * [`sio_adapter_room_created`] instead of PSUBSCRIBE to every broadcast of the namespace
+   * (`perRoomSubscriptions`): Redis then sends this node only the single-room broadcasts it
+   * can deliver. Report every local room, socket ids included.
+   */
+  bool per_room_subscriptions;
+  /**
+   * Limits (NULL: the defaults), as for [`sio_adapter_new_with_limits`].
+   */
+  const struct sio_limits *limits;
+} sio_adapter_options;
+
+/**
  * Counters of an adapter handle since its creation.
  */
 typedef struct sio_stats {
@@ -500,6 +531,20 @@ enum sio_result sio_adapter_new_with_limits(const char *url,
                                             const struct sio_limits *limits,
                                             const struct sio_host_callbacks *callbacks,
                                             struct sio_adapter **out);
+
+/**
+ * [`sio_adapter_new`] with every option of Node's `createAdapter` (`options`: NULL for the
+ * defaults; see [`SioAdapterOptions`]).
+ *
+ * # Safety
+ * `url` and `nsp` are valid C strings; `options` is NULL or valid for the call, its `key` NULL or
+ * a valid C string, its `limits` NULL or valid; `callbacks` and `out` are valid.
+ */
+enum sio_result sio_adapter_new_with_options(const char *url,
+                                             const char *nsp,
+                                             const struct sio_adapter_options *options,
+                                             const struct sio_host_callbacks *callbacks,
+                                             struct sio_adapter **out);
 
 /**
  * This node's uid in the namespace (6 characters). Owned by the handle, valid until

@@ -11,7 +11,7 @@ const { execFileSync, spawnSync, spawn } = require("node:child_process");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
-const { startServers, uniqueKey, stopAll } = require("./helpers/cluster");
+const { startServers, uniqueKey, stopAll, redisClient, waitUntil } = require("./helpers/cluster");
 const { privateRedis, stopAllRedis } = require("./helpers/private-redis");
 const { cLibrary } = require("./helpers/c-library");
 
@@ -158,7 +158,12 @@ function spawnC(t, exe, args) {
   return { child, stdin: child.stdin, line, write: (text) => child.stdin.write(text), exited, out: () => out, err: () => err };
 }
 
-test("a C host is a node of the cluster: Node (official adapter) fetches its sockets, and it queries Node", { timeout: 120000 }, async (t) => {
+/**
+ * test/c/host_test.c next to a Node server with the official adapter: Node fetches the C host's
+ * sockets and broadcasts to it; the C host queries Node and broadcasts. `perRoom`: the host is
+ * made with sio_adapter_new_with_options (perRoomSubscriptions, publishOnSpecificResponseChannel).
+ */
+async function cHostInTheCluster(t, perRoom) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sioadapter-c-"));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const exe = path.join(dir, "host_test");
@@ -170,11 +175,23 @@ test("a C host is a node of the cluster: Node (official adapter) fetches its soc
   const client = await server.connect("/", { data: { lang: "js" } });
   await server.command("join", { nsp: "/", socketId: client.id, rooms: ["node-room"] });
 
-  const host = spawnC(t, exe, [REDIS_URL, key]);
+  const host = spawnC(t, exe, [REDIS_URL, key, ...(perRoom ? ["per-room"] : [])]);
   const { line, exited } = host;
+  /** Resolves once the C host reported `n` broadcasts of "from-node". */
+  const broadcastsSeen = (n) => line(new RegExp(`(?:^BROADCAST from-node \\d+\\n[\\s\\S]*?){${n}}`, "m"));
 
   const [, uid] = await line(/^READY (\S+)$/m);
   assert.strictEqual(uid.length, 6);
+  if (perRoom) {
+    // SUBSCRIBEd: the main channel and the channel of each room it reported (its sockets'
+    // ids too); Node's room has no subscriber of the C host's.
+    const raw = await redisClient(REDIS_URL);
+    const want = [`${key}#/#`, `${key}#/#c-room#`, `${key}#/#c-sock-1#`, `${key}#/#c-sock-2#`];
+    await waitUntil(async () => (await raw.sendCommand(["PUBSUB", "CHANNELS", `${key}#/#*`])).filter((c) => want.includes(c)).length === want.length, { timeoutMs: 10000, what: "the C host's room channels subscribed" });
+    assert.deepStrictEqual((await raw.sendCommand(["PUBSUB", "NUMSUB", `${key}#/#node-room#`]))[1], 0);
+    await server.command("emit", { to: "c-room", event: "from-node", args: ["to the C room"] });
+    await broadcastsSeen(1);
+  }
   // Node → C: fetchSockets answered by the C host, then a broadcast the C host receives.
   const fetched = await server.command("fetchSockets", {});
   assert.ok(fetched.ok, JSON.stringify(fetched));
@@ -183,7 +200,7 @@ test("a C host is a node of the cluster: Node (official adapter) fetches its soc
   const cSock = fetched.value.find((s) => s.id === "c-sock-1");
   assert.deepStrictEqual([cSock.rooms, cSock.data], [["c-sock-1", "c-room"], { lang: "C" }]);
   await server.command("emit", { event: "from-node", args: ["hello C"] });
-  await line(/^BROADCAST from-node \d+$/m);
+  await broadcastsSeen(perRoom ? 2 : 1);
 
   // C → Node: allRooms, serverCount, fetchSockets, serverSideEmit with ack, broadcast.
   host.stdin.write("go\n");
@@ -204,7 +221,12 @@ test("a C host is a node of the cluster: Node (official adapter) fetches its soc
   const code = await exited;
   assert.strictEqual(code, 0, `C host exit ${code}; stderr:\n${host.err()}`);
   assert.match(host.out(), /^FREED$/m);
-});
+}
+
+test("a C host is a node of the cluster: Node (official adapter) fetches its sockets, and it queries Node", { timeout: 120000 }, (t) => cHostInTheCluster(t, false));
+
+test("a C host with sio_adapter_new_with_options (perRoomSubscriptions, publishOnSpecificResponseChannel): its room channels, and the same exchanges", { timeout: 120000 }, (t) =>
+  cHostInTheCluster(t, true));
 
 // bindings/c/install.sh, as a user runs it: into a fresh prefix (here staged with --destdir too),
 // a versioned library whose SONAME carries the major version, the header, and a pkg-config file

@@ -95,12 +95,54 @@ pub unsafe extern "C" fn sio_adapter_new_with_limits(
     callbacks: *const SioHostCallbacks,
     out: *mut *mut SioAdapter,
 ) -> SioResult {
+    let options = SioAdapterOptions { key, requests_timeout_ms, publish_on_specific_response_channel: false, per_room_subscriptions: false, limits };
+    // SAFETY: the same contract, the arguments gathered in `options`.
+    unsafe { sio_adapter_new_with_options(url, nsp, &options, callbacks, out) }
+}
+
+/// The options of Node's `createAdapter` for [`sio_adapter_new_with_options`]. Zero fields (and
+/// NULL pointers) take the defaults.
+#[repr(C)]
+pub struct SioAdapterOptions {
+    /// Channel prefix (`key`); NULL or `""`: `"socket.io"`.
+    pub key: *const c_char,
+    /// How long cluster requests wait, in ms (`requestsTimeout`); 0: 5000.
+    pub requests_timeout_ms: u32,
+    /// Answer requests on the requester's own response channel
+    /// (`publishOnSpecificResponseChannel`).
+    pub publish_on_specific_response_channel: bool,
+    /// SUBSCRIBE to the main broadcast channel and to one channel per room reported with
+    /// [`sio_adapter_room_created`] instead of PSUBSCRIBE to every broadcast of the namespace
+    /// (`perRoomSubscriptions`): Redis then sends this node only the single-room broadcasts it
+    /// can deliver. Report every local room, socket ids included.
+    pub per_room_subscriptions: bool,
+    /// Limits (NULL: the defaults), as for [`sio_adapter_new_with_limits`].
+    pub limits: *const SioLimits,
+}
+
+/// [`sio_adapter_new`] with every option of Node's `createAdapter` (`options`: NULL for the
+/// defaults; see [`SioAdapterOptions`]).
+///
+/// # Safety
+/// `url` and `nsp` are valid C strings; `options` is NULL or valid for the call, its `key` NULL or
+/// a valid C string, its `limits` NULL or valid; `callbacks` and `out` are valid.
+#[no_mangle]
+pub unsafe extern "C" fn sio_adapter_new_with_options(
+    url: *const c_char,
+    nsp: *const c_char,
+    options: *const SioAdapterOptions,
+    callbacks: *const SioHostCallbacks,
+    out: *mut *mut SioAdapter,
+) -> SioResult {
     guard(|| {
         if out.is_null() || callbacks.is_null() {
             return Err(ArgError(SioResult::SioErrNull, "`callbacks` or `out` is NULL".into()));
         }
         // SAFETY: valid C strings per the contract.
         let (url, nsp) = unsafe { (arg_str(url, "url")?, arg_str(nsp, "nsp")?) };
+        // SAFETY: NULL or valid per the contract.
+        let options = unsafe { options.as_ref() };
+        let key = options.map_or(std::ptr::null(), |o| o.key);
         // SAFETY: as above; NULL means the default key.
         let key = if key.is_null() { "" } else { unsafe { arg_str(key, "key") }? };
         if !nsp.starts_with('/') {
@@ -110,8 +152,13 @@ pub unsafe extern "C" fn sio_adapter_new_with_limits(
         let callbacks = unsafe { std::ptr::read(callbacks) };
         let mut redis = RedisConfig::from_url(url)?;
         // SAFETY: NULL or valid per the contract.
-        let limits = unsafe { SioLimits::apply(limits, &mut redis) }?;
-        let config = AdapterConfig::default().with_key(key).with_requests_timeout(Duration::from_millis(u64::from(requests_timeout_ms))).with_limits(limits)?;
+        let limits = unsafe { SioLimits::apply(options.map_or(std::ptr::null(), |o| o.limits), &mut redis) }?;
+        let config = AdapterConfig::default()
+            .with_key(key)
+            .with_requests_timeout(Duration::from_millis(u64::from(options.map_or(0, |o| o.requests_timeout_ms))))
+            .with_specific_response_channel(options.is_some_and(|o| o.publish_on_specific_response_channel))
+            .with_per_room_subscriptions(options.is_some_and(|o| o.per_room_subscriptions))
+            .with_limits(limits)?;
         let token = Arc::new(HandleToken::default());
         // Dropped on failure below, the thread ends by itself.
         let callbacks = CallbackThread::start(callbacks, token.clone(), limits.max_receive_buffer_bytes)?;

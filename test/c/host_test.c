@@ -1,9 +1,11 @@
 /* A C "socket.io server" in the cluster through sio_adapter: it hosts two sockets of its own,
  * answers the other nodes' requests, receives their broadcasts and asks the cluster.
- * Usage: host_test REDIS_URL KEY. Prints protocol lines for test/c-api.test.js, then waits
+ * Usage: host_test REDIS_URL KEY [per-room]: with per-room, made with sio_adapter_new_with_options
+ * (perRoomSubscriptions and publishOnSpecificResponseChannel on). Prints protocol lines for test/c-api.test.js, then waits
  * for its stdin to close before leaving the cluster. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,8 +69,8 @@ static void print_completion(void *user_data, sio_result result, const char *jso
 }
 
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: %s REDIS_URL KEY\n", argv[0]);
+  if (argc != 3 && !(argc == 4 && strcmp(argv[3], "per-room") == 0)) {
+    fprintf(stderr, "usage: %s REDIS_URL KEY [per-room]\n", argv[0]);
     return 2;
   }
   sio_adapter *adapter = NULL;
@@ -80,7 +82,10 @@ int main(int argc, char **argv) {
   /* user_data must be the handle for on_request: create, then point the callbacks at it. */
   static sio_adapter *self = NULL;
   callbacks.user_data = &self;
-  if (sio_adapter_new(argv[1], argv[2], "/", 2000, &callbacks, &adapter) != SIO_OK) {
+  sio_adapter_options options = {argv[2], 2000, true, true, NULL};
+  sio_result made = argc == 4 ? sio_adapter_new_with_options(argv[1], "/", &options, &callbacks, &adapter)
+                              : sio_adapter_new(argv[1], argv[2], "/", 2000, &callbacks, &adapter);
+  if (made != SIO_OK) {
     fprintf(stderr, "sio_adapter_new: %s\n", sio_last_error());
     return 1;
   }
