@@ -24,13 +24,19 @@ const { ClientPool } = require('./lib/client-pool');
 const { Collector, percentile } = require('./lib/stats');
 const { deliver: deliverTo, warmUp } = require('./lib/delivery');
 const { envNumber, commandLine: describeCommand, versionsText } = require('./lib/env');
-const { readSection } = require('./lib/results');
+const { readSection, writeSection } = require('./lib/results');
 
 const NODE_SCRIPT = path.join(__dirname, 'node.js');
 const CLIENTS_SCRIPT = path.join(__dirname, 'clients.js');
 const EMITTER_SCRIPT = path.join(__dirname, 'emitter.js');
 const RUST_EMITTER = path.join(__dirname, '..', 'target', 'release', 'examples', 'emitter_bench');
 const RESULTS_FILE = path.join(__dirname, 'RESULTS.md');
+/**
+ * BENCH_PARSER=json (read by node.js too): both adapters use a JSON `parser`, what a custom
+ * parser costs; the table goes to a section of RESULTS.md of its own.
+ */
+const PARSER_RUN = Boolean(process.env.BENCH_PARSER);
+const PARSER_HEADING = `## With a custom parser: \`parser: { encode: JSON.stringify, decode: JSON.parse }\` on both adapters`;
 const KINDS = ['ours', 'official'];
 
 const CFG = {
@@ -77,8 +83,10 @@ function defineMetrics() {
     collector.define(`${w.id}.eluClients`, `event-loop utilisation, busiest clients' process, ${w.label}`, '%', 'lower');
   }
   collector.define('lost', 'lost messages, the broadcast workloads above (per round, all clients)', 'count', 'lower', { ratio: false });
-  for (const op of REQUEST_OPS) {
-    for (const p of [50, 99]) collector.define(`${op}.p${p}`, `${op}() round trip, 3 nodes × ${CFG.socketsPerNode} sockets, p${p}`, 'ms', 'lower');
+  if (CFG.requests > 0) {
+    for (const op of REQUEST_OPS) {
+      for (const p of [50, 99]) collector.define(`${op}.p${p}`, `${op}() round trip, 3 nodes × ${CFG.socketsPerNode} sockets, p${p}`, 'ms', 'lower');
+    }
   }
   for (const role of ['emitter', 'receiver', 'third']) collector.define(`rss.${role}`, `RSS of the ${role} node after workloads 1–3`, 'MB', 'lower');
   if (CFG.burst > 0) {
@@ -312,7 +320,7 @@ async function runRound(kind, round) {
 function report(raw, { aborted }) {
   const cores = os.cpus().length;
   const lines = [];
-  lines.push(`# sioadapter vs @socket.io/redis-adapter`);
+  lines.push(PARSER_RUN ? PARSER_HEADING : `# sioadapter vs @socket.io/redis-adapter`);
   lines.push('');
   lines.push(`- date: ${new Date(startedAt).toISOString()} (took ${Math.round((Date.now() - startedAt) / 1000)} s${aborted ? `, STOPPED at the ${CFG.deadlineS} s deadline` : ''})`);
   lines.push(`- command: \`${commandLine()}\``);
@@ -339,9 +347,14 @@ function report(raw, { aborted }) {
   }
   const text = `${lines.join('\n')}\n`;
   process.stdout.write(`\n${text}`);
-  // The growth curves (bench/scale.sh, a separate run) are kept.
-  const growth = readSection(RESULTS_FILE, '## Growth curves');
-  fs.writeFileSync(RESULTS_FILE, growth ? `${text}\n${growth}` : text);
+  if (PARSER_RUN) {
+    // A section of its own, after the main run's table (bench/run.sh runs it second).
+    writeSection(RESULTS_FILE, PARSER_HEADING, text);
+  } else {
+    // The growth curves (bench/scale.sh, a separate run) are kept.
+    const growth = readSection(RESULTS_FILE, '## Growth curves');
+    fs.writeFileSync(RESULTS_FILE, growth ? `${text}\n${growth}` : text);
+  }
   log(`\nwritten to ${path.relative(process.cwd(), RESULTS_FILE) || RESULTS_FILE}`);
 }
 

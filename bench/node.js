@@ -25,6 +25,10 @@ function incident(source, err) {
 /** Extra options for our classic adapter (BENCH_OURS_OPTIONS, JSON), e.g. to try another maxReceiveBufferBytes. */
 const OURS_OPTIONS = JSON.parse(process.env.BENCH_OURS_OPTIONS || '{}');
 
+/** BENCH_PARSER=json: both classic adapters get the `parser` option `{ encode: JSON.stringify, decode: JSON.parse }`. */
+const PARSER_OPTIONS = { '': {}, json: { parser: { encode: JSON.stringify, decode: JSON.parse } } }[process.env.BENCH_PARSER || ''];
+if (!PARSER_OPTIONS) throw new Error(`BENCH_PARSER: unknown parser ${process.env.BENCH_PARSER} (json, or unset for notepack.io)`);
+
 /** Builds the adapter factory of `config` (see the top of this file), and a closer for what it opened. */
 async function adapterFor({ kind, redisUrl, key, perRoom = false, sharded = null }) {
   if (perRoom && (kind !== 'ours' || sharded)) throw new Error('perRoom applies to the classic adapter of kind ours only');
@@ -32,7 +36,7 @@ async function adapterFor({ kind, redisUrl, key, perRoom = false, sharded = null
     const ours = require(path.join(__dirname, '..', 'npm'));
     const factory = sharded
       ? ours.createShardedAdapter(redisUrl, undefined, { channelPrefix: key, subscriptionMode: sharded })
-      : ours.createAdapter(redisUrl, { ...OURS_OPTIONS, key, ...(perRoom ? { perRoomSubscriptions: true } : {}) });
+      : ours.createAdapter(redisUrl, { ...OURS_OPTIONS, ...PARSER_OPTIONS, key, ...(perRoom ? { perRoomSubscriptions: true } : {}) });
     return { factory, close: async () => {} };
   }
   if (kind === 'official') {
@@ -45,7 +49,7 @@ async function adapterFor({ kind, redisUrl, key, perRoom = false, sharded = null
     await Promise.all([pub.connect(), sub.connect()]);
     const factory = sharded
       ? official.createShardedAdapter(pub, sub, { channelPrefix: key, subscriptionMode: sharded })
-      : official.createAdapter(pub, sub, { key });
+      : official.createAdapter(pub, sub, { ...PARSER_OPTIONS, key });
     return { factory, close: () => Promise.allSettled([pub.close(), sub.close()]) };
   }
   throw new Error(`unknown adapter kind ${kind}`);

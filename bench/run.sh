@@ -3,7 +3,8 @@
 # Usage: bash bench/run.sh   (knobs: BENCH_* environment variables, see bench/README.md)
 # Installs bench/'s own npm dependencies (package-lock.json), makes sure a Redis answers
 # (REDIS_URL, else 127.0.0.1:6379, else a private redis-server), then runs bench/bench.js, which
-# prints the table and writes it to bench/RESULTS.md, and bench/rooms.js (per-room subscriptions:
+# prints the table and writes it to bench/RESULTS.md, then its ~100 B workload with a JSON
+# `parser` on both adapters (BENCH_PARSER_N, BENCH_PARSER_ROUNDS), and bench/rooms.js (per-room subscriptions:
 # Redis's outbound bytes, on a private redis-server), which appends its table, and bench/flood.js
 # (10 KB floods at several paces: where Redis cuts a subscriber off), which writes its section.
 set -euo pipefail
@@ -22,5 +23,10 @@ node "$root/npm/scripts/build.js" --if-missing >&2
 (cd "$root/bench" && npm ci --no-audit --no-fund --loglevel=error >&2)
 cd "$root"
 BENCH_ENTRY="bash bench/run.sh" node bench/bench.js
+# What a custom parser costs: the ~100 B workload again, both adapters given a JSON `parser`
+# (a section of RESULTS.md of its own).
+[[ "${BENCH_PARSER_N:-30000}" == 0 ]] || BENCH_ENTRY="bash bench/run.sh" BENCH_PARSER=json BENCH_ROUNDS="${BENCH_PARSER_ROUNDS:-3}" \
+  BENCH_N="${BENCH_PARSER_N:-30000}" BENCH_N_LARGE=0 BENCH_N_BUFFER=0 BENCH_REQUESTS=0 BENCH_BURST=0 \
+  BENCH_EMITTER_N=0 BENCH_RUST_EMITTER_N=0 BENCH_RAW_N=0 node bench/bench.js
 [[ "${BENCH_ROOMS:-200}" == 0 ]] || node bench/rooms.js
 [[ "${BENCH_FLOOD_N:-10000}" == 0 ]] || node bench/flood.js
