@@ -1,7 +1,9 @@
 //! A Rust program hosting its own sockets takes part in a socket.io cluster: it answers the
 //! other nodes' `fetchSockets()` and `allRooms()`, prints their broadcasts, and asks the
-//! cluster for its rooms. Runs until its standard input closes.
-//! `cargo run --release --example rust_host -- [redis-url] [key]`
+//! cluster for its rooms. Runs until its standard input closes. With `per-room`, it subscribes
+//! to the channels of its rooms instead of every broadcast of the namespace
+//! (`perRoomSubscriptions`): Redis then sends it only the single-room broadcasts it can deliver.
+//! `cargo run --release --example rust_host -- [redis-url] [key] [per-room]`
 
 use std::io::BufRead;
 use std::sync::{Arc, OnceLock};
@@ -63,14 +65,18 @@ async fn main() -> Result<(), sioadapter::Error> {
     let mut args = std::env::args().skip(1);
     let url = args.next().unwrap_or_else(|| "redis://127.0.0.1:6379".into());
     let key = args.next().unwrap_or_else(|| "socket.io".into());
+    let per_room = args.next().as_deref() == Some("per-room");
     let transport = Arc::new(RedisTransport::connect(&RedisConfig::from_url(&url)?)?);
     let host = Arc::new(RustHost { adapter: OnceLock::new(), ready: tokio::sync::Notify::new() });
-    let adapter = Adapter::new("/", &AdapterConfig::default().with_key(&key), transport, host.clone());
+    let config = AdapterConfig::default().with_key(&key).with_per_room_subscriptions(per_room);
+    let adapter = Adapter::new("/", &config, transport, host.clone());
     host.adapter.set(adapter.clone()).ok();
     host.ready.notified().await;
     for room in ["rust-sock-1", "rust-room"] {
         adapter.room_created(room);
     }
+    // With per-room subscriptions, the rooms' channels are subscribed once this resolves.
+    adapter.rooms_synced().await;
     println!("READY {}", adapter.uid());
     let rooms = adapter.all_rooms().await?.into_result()?;
     println!("ALL_ROOMS {}", serde_json::to_string(&rooms).expect("JSON text serializes"));

@@ -472,11 +472,15 @@ describe('a node on a Unix socket beside nodes on TCP, through a Redis restart',
   });
 
   it("after kill -9 and a restart, A reports 'error' then 'ready' and the cluster is whole again", async () => {
-    const mark = A.adapterEvents.length;
+    const [markA, markB] = [A.adapterEvents.length, B.adapterEvents.length];
     await redis.kill('SIGKILL');
-    const error = await waitForAdapterEvent(A, mark, isError, "A: 'error' after the kill");
+    const error = await waitForAdapterEvent(A, markA, isError, "A: 'error' after the kill");
     await redis.start();
     await waitForAdapterEvent(A, error + 1, isReady, "A: 'ready' after the restart");
+    // A broadcast published before the other nodes resubscribed is lost to them, as pub/sub is:
+    // wait until they are back too (B's 'ready'; every node counted on the request channel).
+    await waitForAdapterEvent(B, (await waitForAdapterEvent(B, markB, isError, "B: 'error' after the kill")) + 1, isReady, "B: 'ready' after the restart");
+    await waitUntil(async () => (await A.command('serverCount', {})).value === 3, { what: 'after: A counts 3 nodes before the broadcasts' });
     await expectOneCluster('after');
     for (const node of [A, B, C]) assert.deepEqual(node.uncaught, [], node.describeState());
   });

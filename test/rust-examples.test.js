@@ -1,17 +1,40 @@
 "use strict";
 // The Rust examples against a Node socket.io server running the official adapter:
 // examples/rust_emitter.rs emits to a room (classic nodes, and sharded ones); examples/rust_host.rs
-// is a node of the cluster.
+// is a node of the cluster (also with per-room subscriptions); examples/rust_sharded_node.rs is a
+// node of a cluster of sharded adapters.
 const { test, after } = require("node:test");
 const assert = require("node:assert");
 const { execFileSync, spawn } = require("node:child_process");
 const path = require("node:path");
-const { startServers, uniqueKey, stopAll } = require("./helpers/cluster");
+const { startServers, uniqueKey, stopAll, redisClient } = require("./helpers/cluster");
 
 const examples = path.join(__dirname, "..", "target", "release", "examples");
 const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
 
 after(stopAll);
+
+/**
+ * Starts examples/`name` with `args`, SIGKILLed after the test: `line(re)` resolves with the first
+ * match of `re` in what it printed (waiting up to 10 s), `exited` with its exit code, `out()`.
+ */
+function spawnExample(t, name, args) {
+  const child = spawn(path.join(examples, name), args, { stdio: ["pipe", "pipe", "pipe"] });
+  t.after(() => child.kill("SIGKILL"));
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (out += d));
+  const exited = new Promise((resolve) => child.on("exit", resolve));
+  const line = async (re) => {
+    for (let i = 0; i < 500; i++) {
+      const m = re.exec(out);
+      if (m) return m;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`no line ${re}; output:\n${out}`);
+  };
+  return { stdin: child.stdin, line, exited, out: () => out };
+}
 
 /**
  * examples/rust_emitter.rs against a Node server with the official adapter (`spec`): a room
@@ -39,25 +62,17 @@ test("the Rust emitter example reaches the room's clients, binary intact", { tim
 test("the Rust emitter example, as a ShardedEmitter, reaches the room's clients of an official sharded node", { timeout: 60000 }, () =>
   rustEmitterReachesTheRoom({ adapterFactory: "sharded" }, "dynamic"));
 
-test("the Rust host example is a node: Node fetches its sockets, it sees Node's rooms and broadcasts", { timeout: 60000 }, async (t) => {
+/**
+ * examples/rust_host.rs next to a Node server with the official adapter: Node fetches its
+ * sockets, it sees Node's rooms and broadcasts. `perRoom`: the example subscribes per room.
+ */
+async function rustHostInTheCluster(t, perRoom) {
   const key = uniqueKey();
   const [server] = await startServers([{ adapter: "official", client: "node-redis" }], { key });
   const client = await server.connect("/");
   await server.command("join", { nsp: "/", socketId: client.id, rooms: ["node-room"] });
-  const host = spawn(path.join(examples, "rust_host"), [REDIS_URL, key], { stdio: ["pipe", "pipe", "pipe"] });
-  t.after(() => host.kill("SIGKILL"));
-  let out = "";
-  host.stdout.on("data", (d) => (out += d));
-  host.stderr.on("data", (d) => (out += d));
-  const exited = new Promise((resolve) => host.on("exit", resolve));
-  const line = async (re) => {
-    for (let i = 0; i < 500; i++) {
-      const m = re.exec(out);
-      if (m) return m;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    throw new Error(`no line ${re}; output:\n${out}`);
-  };
+  const host = spawnExample(t, "rust_host", [REDIS_URL, key, ...(perRoom ? ["per-room"] : [])]);
+  const { line, exited } = host;
   await line(/^READY \S{6}$/m);
   const [, rooms] = await line(/^ALL_ROOMS (.*)$/m);
   assert.ok(JSON.parse(rooms).includes("node-room"), rooms);
@@ -66,6 +81,37 @@ test("the Rust host example is a node: Node fetches its sockets, it sees Node's 
   assert.deepStrictEqual(fetched.value.map((s) => s.id).sort(), [client.id, "rust-sock-1"].sort());
   await server.command("emit", { event: "from-node", args: [1] });
   await line(/^BROADCAST "from-node"$/m);
+  if (perRoom) {
+    // Its rooms' channels, and not the pattern: a broadcast to its room arrives through them.
+    const raw = await redisClient(REDIS_URL);
+    const channels = await raw.sendCommand(["PUBSUB", "CHANNELS", `${key}#/#*`]);
+    for (const channel of [`${key}#/#`, `${key}#/#rust-room#`, `${key}#/#rust-sock-1#`]) assert.ok(channels.includes(channel), `${channel} in ${channels}`);
+    assert.deepStrictEqual((await raw.sendCommand(["PUBSUB", "NUMSUB", `${key}#/#node-room#`]))[1], 0);
+    await server.command("emit", { to: "rust-room", event: "to-rust-room", args: [2] });
+    await line(/^BROADCAST "to-rust-room"$/m);
+  }
   host.stdin.end();
-  assert.strictEqual(await exited, 0, out);
+  assert.strictEqual(await exited, 0, host.out());
+}
+
+test("the Rust host example is a node: Node fetches its sockets, it sees Node's rooms and broadcasts", { timeout: 60000 }, (t) => rustHostInTheCluster(t, false));
+
+test("the Rust host example with per-room subscriptions: its rooms' channels, and the same exchanges", { timeout: 60000 }, (t) => rustHostInTheCluster(t, true));
+
+// examples/rust_sharded_node.rs next to an official sharded node (the local Redis is ≥ 7): it
+// counts both nodes, prints the official node's broadcast, and its own reaches the node's client.
+test("the Rust sharded node example: a node of a cluster of sharded adapters, both directions", { timeout: 60000 }, async (t) => {
+  const key = uniqueKey();
+  const [server] = await startServers([{ adapter: "official", client: "node-redis", adapterFactory: "sharded", channelPrefix: key, subscriptionMode: "dynamic" }], { key });
+  const client = await server.connect("/");
+  const node = spawnExample(t, "rust_sharded_node", [REDIS_URL, key, "dynamic"]);
+  const { line, exited } = node;
+  await line(/^READY 2 nodes$/m);
+  await line(/^SENT$/m);
+  await client.waitForEvent("from-rust-node");
+  assert.deepStrictEqual(client.received("from-rust-node"), [["hello from a Rust node"]]);
+  await server.command("emit", { event: "from-node", args: [1] });
+  await line(/^BROADCAST "from-node"$/m);
+  node.stdin.end();
+  assert.strictEqual(await exited, 0, node.out());
 });

