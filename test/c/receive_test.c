@@ -47,6 +47,10 @@ typedef struct host {
   pthread_mutex_t lock;
   int ready;
   int errors;
+  /* SIO_EVENT_ERROR other than a PING answered late: the connection itself was lost or cut.
+   * Under valgrind, which runs the threads one at a time, a PONG can wait past the probe's 2 s
+   * behind 48 MiB being parsed; that is reported, and is not what B's check is about. */
+  int cuts;
   int broadcasts;     /* all broadcasts */
   int blocks;         /* "block" broadcasts */
   int afters;         /* "after" broadcasts */
@@ -160,6 +164,7 @@ static void on_event(void *user_data, sio_event event, const char *message) {
     h->ready = 1;
   } else if (event == SIO_EVENT_ERROR) {
     h->errors++;
+    if (message == NULL || strstr(message, "did not answer a PING") == NULL) h->cuts++;
     printf("# %s: SIO_EVENT_ERROR %s\n", h->label, message ? message : "(null)");
   } else if (event == SIO_EVENT_DROPPED) {
     if (h->drop_reports == 0) snprintf(h->drop_text, MAX_TEXT, "%s", message ? message : "(null)");
@@ -312,7 +317,7 @@ int main(int argc, char **argv) {
   for (long waited = 0; waited < WAIT && !(all_b = get(&hb, &hb.broadcasts) >= BIG_COUNT + 2); waited += 10) sleep_ms(10);
   sleep_ms(300);
   pthread_mutex_lock(&hb.lock);
-  int seen_b = hb.broadcasts, big = hb.ms, bad = hb.bad_payloads, errors_b = hb.errors, reports_b = hb.drop_reports, afters_b = hb.afters;
+  int seen_b = hb.broadcasts, big = hb.ms, bad = hb.bad_payloads, errors_b = hb.errors, cuts_b = hb.cuts, reports_b = hb.drop_reports, afters_b = hb.afters;
   pthread_mutex_unlock(&hb.lock);
   unsigned long long lost_b = dropped(b);
   printf("# B: %d delivered (%d big), %llu dropped\n", seen_b, big, lost_b);
@@ -320,7 +325,7 @@ int main(int argc, char **argv) {
         BIG_COUNT + 2);
   check(bad == 0, "B: every 1 MiB binary argument intact (%d bad)", bad);
   check(lost_b == 0 && reports_b == 0, "B: nothing dropped (%llu, %d reports)", lost_b, reports_b);
-  check(errors_b == 0, "B: no SIO_EVENT_ERROR: Redis never cut the connection (%d)", errors_b);
+  check(cuts_b == 0, "B: Redis never cut the connection: no SIO_EVENT_ERROR but late PINGs (%d, of %d errors)", cuts_b, errors_b);
 
   sio_emitter_free(es);
   sio_emitter_free(eb);
