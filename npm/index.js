@@ -278,13 +278,14 @@ class RedisAdapter extends Adapter {
     if (uid === this.uid || !isPlainObject(packet) || (packet.nsp === undefined ? "/" : packet.nsp) !== this.nsp.name) return;
     if (!isPlainObject(opts)) return this._dropMalformed("broadcast", new Error("its opts are not a map"));
     packet.nsp = this.nsp.name;
-    super.broadcast(packet, { rooms: new Set(opts.rooms), except: new Set(opts.except), flags: opts.flags || {} });
+    super.broadcast(packet, { ...toSets(opts), flags: opts.flags || {} });
   }
 
   /**
    * A request, response or broadcast decoded: JSON when it starts with "{" (as the official
-   * adapter reads requests and responses), else with the parser. Undefined, counted and
-   * reported (ERR_SIO_MALFORMED), when it does not decode.
+   * adapter reads requests and responses), else with the parser (notepack.io unless the option
+   * named another). Undefined, counted and reported (ERR_SIO_MALFORMED), when it does not decode
+   * (with notepack.io the core has validated it already).
    */
   _decode(bytes, what) {
     try {
@@ -310,12 +311,10 @@ class RedisAdapter extends Adapter {
 
   /** A request of another node (validated by the engine unless a custom parser encoded it). */
   _onRequest(bytes) {
-    let request;
-    if (!this._customParser) {
-      request = bytes[0] === 0x7b ? JSON.parse(bytes.toString()) : notepack.decode(bytes);
-    } else {
-      request = this._decode(bytes, "request");
-      if (request === undefined || request.uid === this.uid) return;
+    const request = this._decode(bytes, "request");
+    if (request === undefined) return;
+    if (this._customParser) {
+      if (request.uid === this.uid) return;
       // The core read JSON requests; what the parser wrote can only be a broadcast with ack.
       if (bytes[0] !== 0x7b && !isBroadcastWithAck(request)) return this._dropMalformed("request", new Error("not a broadcast with ack"));
     }
@@ -407,7 +406,7 @@ class RedisAdapter extends Adapter {
 
   /** A client count or client ack for one of this node's broadcasts with ack. */
   _onAckResponse(bytes) {
-    const response = this._customParser ? this._decode(bytes, "response") : bytes[0] === 0x7b ? JSON.parse(bytes.toString()) : notepack.decode(bytes);
+    const response = this._decode(bytes, "response");
     if (!isPlainObject(response)) return;
     const entry = this.ackRequests.get(response.requestId);
     if (!entry) return;

@@ -54,9 +54,8 @@ class EmitBatch {
     this._connection = connection;
     this._limits = limits;
     this._native = null;
-    // Target selections (operators) and their single rooms; messages' selection and data.
+    // Target selections (operators); messages' selection and data.
     this._ops = [];
-    this._rooms = [];
     this._selections = [];
     this._datas = [];
     this._packedBytes = 0;
@@ -89,7 +88,6 @@ class EmitBatch {
     }
     if (this._ops[this._ops.length - 1] !== op) {
       this._ops.push(op);
-      this._rooms.push(op._room);
       this._packedBytes += 4 + op._tail.length;
     }
     this._selections.push(this._ops.length - 1);
@@ -112,7 +110,7 @@ class EmitBatch {
   flush() {
     const count = this._datas.length;
     if (count > 0) {
-      const { _ops: ops, _rooms: rooms, _selections: selections, _datas: datas } = this;
+      const { _ops: ops, _selections: selections, _datas: datas } = this;
       const packed = Buffer.allocUnsafe(this._packedBytes);
       let at = 0;
       for (const op of ops) {
@@ -125,12 +123,11 @@ class EmitBatch {
         at += datas[i].copy(packed, at);
       }
       this._ops = [];
-      this._rooms = [];
       this._selections = [];
       this._datas = [];
       this._packedBytes = 0;
       try {
-        this._native.broadcastPacked(rooms, packed);
+        this._native.broadcastPacked(ops.map((op) => op._room), packed);
       } finally {
         this._readRoom();
       }
