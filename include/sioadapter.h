@@ -24,6 +24,18 @@
 #define SIO_VERSION_PATCH 0
 
 /**
+ * `parser` of [`SioAdapterOptions`]: notepack.io msgpack, the official adapter's default.
+ */
+#define SIO_PARSER_NOTEPACK 0
+
+/**
+ * `parser` of [`SioAdapterOptions`]: JSON, as official nodes with `parser: { encode:
+ * JSON.stringify, decode: JSON.parse }` speak it. Broadcasts still reach `on_broadcast` as
+ * msgpack `[uid, packet, opts]` (binary as `{"type":"Buffer","data":[..]}`).
+ */
+#define SIO_PARSER_JSON 1
+
+/**
  * Flag for [`SioTarget::flags`]: the message may be dropped for clients that are not ready.
  */
 #define SIO_FLAG_VOLATILE 1
@@ -39,7 +51,7 @@
 #define SIO_FLAG_NO_COMPRESS 4
 
 /**
- * `subscription_mode` of [`sio_emitter_new_sharded`]: every message on the main channel.
+ * `subscription_mode` of [`sio_emitter_new_sharded`] and [`SioShardedOptions`](super::adapter::SioShardedOptions): every message on the main channel.
  */
 #define SIO_SUBSCRIPTION_STATIC 0
 
@@ -353,7 +365,37 @@ typedef struct sio_adapter_options {
    * Limits (NULL: the defaults), as for [`sio_adapter_new_with_limits`].
    */
   const struct sio_limits *limits;
+  /**
+   * The cluster's `parser`: `SIO_PARSER_NOTEPACK` (0, the official default) or
+   * `SIO_PARSER_JSON`. The callbacks and functions work in msgpack either way.
+   */
+  uint32_t parser;
 } sio_adapter_options;
+
+/**
+ * The options of Node's `createShardedAdapter` for [`sio_adapter_new_sharded`]. Zero fields
+ * (and NULL pointers) take the defaults.
+ */
+typedef struct sio_sharded_options {
+  /**
+   * Channel prefix (`channelPrefix`); NULL or `""`: `"socket.io"`.
+   */
+  const char *channel_prefix;
+  /**
+   * `subscriptionMode`, a `SIO_SUBSCRIPTION_*` value; it must be the cluster's. 0 is
+   * `SIO_SUBSCRIPTION_STATIC`: pass `SIO_SUBSCRIPTION_DYNAMIC` for the official default.
+   */
+  uint32_t subscription_mode;
+  /**
+   * How long fetchSockets and serverSideEmit with ack wait, in ms; 0: 5000 (the official
+   * sharded adapter's fixed timeout).
+   */
+  uint32_t requests_timeout_ms;
+  /**
+   * Limits (NULL: the defaults), as for [`sio_adapter_new_with_limits`].
+   */
+  const struct sio_limits *limits;
+} sio_sharded_options;
 
 /**
  * Counters of an adapter handle since its creation.
@@ -545,6 +587,31 @@ enum sio_result sio_adapter_new_with_options(const char *url,
                                              const struct sio_adapter_options *options,
                                              const struct sio_host_callbacks *callbacks,
                                              struct sio_adapter **out);
+
+/**
+ * Joins a cluster of sharded adapters (`createShardedAdapter`, official or sioadapter's) as a
+ * node serving namespace `nsp`, on a Redis Cluster (`redis+cluster://...`) or a single Redis ≥ 7
+ * at `url`, with `options` (NULL: the defaults, see [`SioShardedOptions`]). The handle speaks
+ * socket.io's ClusterAdapter protocol (SSUBSCRIBE, SPUBLISH) and is used exactly as one of
+ * [`sio_adapter_new`]: the same callbacks receive broadcasts (`[uid, packet, opts]`) and
+ * requests (the classic request JSON: `SIO_REQUEST_KIND_REMOTE_JOIN`, `_REMOTE_LEAVE`,
+ * `_REMOTE_DISCONNECT`, `_REMOTE_FETCH`, `_SERVER_SIDE_EMIT`), answered with
+ * [`sio_adapter_respond`]; the same functions broadcast and ask the cluster. The sharded
+ * protocol has no allRooms: [`sio_adapter_all_rooms`] gives `SIO_ERR_INVALID`.
+ *
+ * In the dynamic modes, report the local rooms (socket ids included) with
+ * [`sio_adapter_room_created`] / [`sio_adapter_room_deleted`]: their channels are subscribed
+ * as the mode says, and single-room broadcasts for them arrive only through those.
+ *
+ * # Safety
+ * As [`sio_adapter_new_with_options`], with `options` NULL or valid for the call, its
+ * `channel_prefix` NULL or a valid C string and its `limits` NULL or valid.
+ */
+enum sio_result sio_adapter_new_sharded(const char *url,
+                                        const char *nsp,
+                                        const struct sio_sharded_options *options,
+                                        const struct sio_host_callbacks *callbacks,
+                                        struct sio_adapter **out);
 
 /**
  * This node's uid in the namespace (6 characters). Owned by the handle, valid until

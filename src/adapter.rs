@@ -17,7 +17,7 @@ use crate::protocol::broadcast::frame_with_uid;
 use crate::protocol::client_text::client_text;
 use crate::protocol::request::{self as req, RequestHeader, RequestType, ResponseBody, SocketAction, Targets};
 use crate::protocol::{new_uid, Broadcast, BroadcastOptions, BroadcastRef, OptsLayout, Packet};
-use crate::requests::{AckRequests, Outcome, PendingRequests, Ticket};
+use crate::requests::{AckRequests, Outcome, PendingRequests, SentRequest};
 use crate::transport::{Subscription, Transport};
 
 /// A node's answer to a request, for [`Adapter::respond`].
@@ -119,29 +119,6 @@ pub(crate) struct Classic {
     closing: tokio::sync::watch::Sender<bool>,
 }
 
-/// A request published and registered, with the nodes counted just before it (this one
-/// included).
-struct SentRequest<'a> {
-    pending: &'a PendingRequests,
-    id: String,
-    ticket: Ticket,
-    nodes: usize,
-}
-
-impl SentRequest<'_> {
-    /// Waits for `expected` answers until `deadline`.
-    async fn wait(self, expected: usize, deadline: tokio::time::Instant) -> Outcome {
-        self.pending.expect(&self.id, expected);
-        self.pending.wait(self.ticket, deadline.saturating_duration_since(tokio::time::Instant::now())).await
-    }
-
-    /// Stops waiting for answers (none is expected): `outcome` is the request's.
-    fn forget(self, outcome: Outcome) -> Outcome {
-        self.pending.remove(&self.id);
-        outcome
-    }
-}
-
 impl Adapter {
     /// Creates the engine of namespace `nsp` and subscribes to its channels in the background
     /// (the host hears [`AdapterEvent::Ready`](crate::AdapterEvent::Ready) once subscribed). Must be called within a tokio
@@ -191,7 +168,16 @@ impl Adapter {
         packet.nsp = Some(self.inner.wire.nsp.clone());
         let message = Broadcast { uid: self.inner.wire.uid.clone(), packet, opts: opts.clone(), layout: OptsLayout::Adapter };
         let room = opts.single_room().map(ToString::to_string);
-        self.publish(self.inner.wire.channels.broadcast_for(room.as_deref()), message.encode())
+        self.publish(self.inner.wire.channels.broadcast_for(room.as_deref()), self.parser_encoded(message.encode())?)
+    }
+
+    /// A message given in msgpack, as this node's parser encodes it: unchanged, or as JSON
+    /// text with [`AdapterConfig::json_parser`].
+    fn parser_encoded(&self, msgpack: Vec<u8>) -> Result<Vec<u8>, Error> {
+        match self.inner.wire.config.json_parser {
+            true => Ok(crate::protocol::msgpack::to_json_text(&msgpack)?),
+            false => Ok(msgpack),
+        }
     }
 
     /// Publishes a broadcast whose `[packet, opts]` the caller already encoded as a msgpack
@@ -199,7 +185,7 @@ impl Adapter {
     /// `opts.rooms` has exactly one element. The uid is spliced in here.
     pub fn broadcast_encoded(&self, single_room: Option<&str>, packet_and_opts: &[u8]) -> Result<(), Error> {
         let message = frame_with_uid(&self.inner.wire.uid, packet_and_opts)?;
-        self.publish(self.inner.wire.channels.broadcast_for(single_room), message)
+        self.publish(self.inner.wire.channels.broadcast_for(single_room), self.parser_encoded(message)?)
     }
 
     fn publish(&self, channel: String, payload: Vec<u8>) -> Result<(), Error> {
@@ -316,17 +302,8 @@ impl Adapter {
     /// publishes a request that only it receives, and ignores. Fails, and forgets the request,
     /// when the nodes cannot be counted before `deadline`.
     async fn send_counted(&self, kind: RequestType, deadline: tokio::time::Instant, build: impl FnOnce(&str) -> Vec<u8>) -> Result<SentRequest<'_>, Error> {
-        let id = new_uid();
-        let pending = &self.inner.wire.pending;
-        let ticket = pending.register(&id, kind, None);
-        let counted = self.inner.publish_counted(self.inner.wire.channels.request().to_owned(), build(&id));
-        match self.count_before(deadline, counted).await {
-            Ok(nodes) => Ok(SentRequest { pending, id, ticket, nodes }),
-            Err(err) => {
-                pending.remove(&id);
-                Err(err)
-            }
-        }
+        let channel = self.inner.wire.channels.request().to_owned();
+        self.inner.wire.pending.send_counted(kind, new_uid(), |id| self.count_before(deadline, self.inner.publish_counted(channel, build(id)))).await
     }
 
     fn publish_request(&self, payload: Vec<u8>) -> Result<(), Error> {
@@ -400,7 +377,7 @@ impl Adapter {
     /// `timeout` (socket.io's `flags.timeout`).
     pub fn broadcast_with_ack_encoded(&self, packet_and_opts: &[u8], timeout: Duration) -> Result<String, Error> {
         let id = new_uid();
-        let payload = req::broadcast_with_ack_request(&self.inner.wire.uid, &id, packet_and_opts)?;
+        let payload = self.parser_encoded(req::broadcast_with_ack_request(&self.inner.wire.uid, &id, packet_and_opts)?)?;
         self.inner.wire.acks.insert(&id, timeout);
         self.publish_request(payload)?;
         Ok(id)
@@ -417,7 +394,7 @@ impl Adapter {
             }
             Reply::ServerSideEmit(data) => req::server_side_emit_response(request_id, data.as_deref()),
             Reply::ClientCount(count) => req::client_count_response(request_id, count),
-            Reply::Ack(packet) => req::broadcast_ack_response(request_id, &packet)?,
+            Reply::Ack(packet) => self.parser_encoded(req::broadcast_ack_response(request_id, &packet)?)?,
         };
         self.publish(self.response_channel(kind, requester), payload)
     }
@@ -500,6 +477,18 @@ impl Classic {
         if self.config.host_parser {
             return Self::host_encoded(ns, "broadcast", DeliveryKind::Broadcast, payload);
         }
+        // The JSON parser's text, read as the msgpack of the same value (`[` opens it; anything
+        // else is read as msgpack, which the default parser writes).
+        let payload = match payload.first() {
+            Some(b'[') if self.config.json_parser => match crate::protocol::msgpack::from_json_text(&payload, &ns.limits) {
+                Ok(msgpack) => msgpack,
+                Err(err) => {
+                    ns.dropped(DropKind::of(&err), "broadcast", &err);
+                    return None;
+                }
+            },
+            _ => payload,
+        };
         match BroadcastRef::parse_within(&payload, &ns.limits) {
             Err(err) => {
                 ns.dropped(DropKind::of(&err), "broadcast", &err);
@@ -667,6 +656,37 @@ mod tests {
         for _ in 0..10 {
             tokio::task::yield_now().await;
         }
+    }
+
+    #[tokio::test]
+    async fn with_the_json_parser_broadcasts_are_json_text_on_the_wire_and_reach_the_host_as_msgpack() {
+        let broker = MemoryBroker::new();
+        let config = AdapterConfig::default().with_json_parser(true);
+        let (host_a, host_b) = (Arc::new(Recorder::default()), Arc::new(Recorder::default()));
+        let a = Adapter::new("/", &config, Arc::new(broker.connect()), host_a.clone());
+        let _b = Adapter::new("/", &config, Arc::new(broker.connect()), host_b.clone());
+        let tap = broker.connect();
+        let wire = Arc::new(Mutex::new(Vec::new()));
+        struct Tap(Arc<Mutex<Vec<Vec<u8>>>>);
+        impl crate::transport::Subscriber for Tap {
+            fn on_message(&self, message: crate::transport::Inbound) {
+                self.0.lock().unwrap().push(message.payload);
+            }
+            fn on_event(&self, _: &crate::transport::TransportEvent) {}
+        }
+        let listener = Arc::new(Tap(wire.clone()));
+        tap.subscribe(Subscription { patterns: vec!["socket.io#/#*".into()], channels: Vec::new() }, listener.clone()).await.unwrap();
+        settle().await;
+        a.broadcast(&Packet::event("/", "hello", vec!["world".into(), rmpv::Value::Binary(vec![1, 2])]), &BroadcastOptions::default()).unwrap();
+        // What an official node with the JSON parser publishes.
+        broker.publish("socket.io#/#", br#"["OFFICL",{"type":2,"data":["from-js",2.5],"nsp":"/"},{"rooms":[],"except":[],"flags":{}}]"#);
+        settle().await;
+        let sent: serde_json::Value = serde_json::from_slice(&wire.lock().unwrap()[0]).expect("JSON text on the wire");
+        assert_eq!(sent[1]["data"], serde_json::json!(["hello", "world", {"type": "Buffer", "data": [1, 2]}]));
+        let got = host_b.delivered.lock().unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].uid, "OFFICL");
+        assert_eq!(got[1].packet.data, vec![rmpv::Value::from("from-js"), rmpv::Value::F64(2.5)]);
     }
 
     #[tokio::test]

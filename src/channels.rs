@@ -21,6 +21,8 @@
 //! | messages for room `R` (dynamic subscription modes) | `P#N#R#` |
 //! | responses for server `U` only | `P#N#U#` |
 
+use crate::sharded::SubscriptionMode;
+
 /// The channels of one namespace adapter.
 ///
 /// ```
@@ -168,6 +170,16 @@ impl ShardedChannels {
     /// `P#N#R#`: messages for room `room`.
     pub fn room(&self, room: &str) -> String {
         format!("{}{room}#", self.main)
+    }
+
+    /// Where a BROADCAST without ack goes, as the official sharded adapter decides: the channel
+    /// of `single_room` (the broadcast's only room) when `mode` gives it one
+    /// ([`SubscriptionMode::room_has_channel`]), else the main channel.
+    pub fn broadcast(&self, mode: SubscriptionMode, single_room: Option<&str>) -> String {
+        match single_room {
+            Some(room) if mode.room_has_channel(room) => self.room(room),
+            _ => self.main.clone(),
+        }
     }
 
     /// `P#N#U#` for server `uid`: where its requests are answered.

@@ -53,6 +53,14 @@ pub struct AdapterConfig {
     /// broadcasts. It publishes with [`Adapter::broadcast_host_encoded`](crate::Adapter::broadcast_host_encoded) and the
     /// other `*_host_encoded` methods. [`client_text`](Self::client_text) does not apply then.
     pub host_parser: bool,
+    /// Speak the official adapter's JSON `parser` (`{ encode: JSON.stringify, decode:
+    /// JSON.parse }`, e.g. so that other languages can read the channels): broadcasts,
+    /// broadcasts with ack and their acknowledgements are published as JSON text, and JSON
+    /// broadcasts are read (msgpack ones too). The host sees no difference: it gets and gives
+    /// msgpack as with the default parser (binary arrives as `JSON.stringify` makes it of a
+    /// Buffer, `{"type":"Buffer","data":[..]}`). Default false; [`host_parser`](Self::host_parser)
+    /// takes precedence.
+    pub json_parser: bool,
     /// What this node accepts from the others (message size, values, nesting, receive buffer).
     pub limits: Limits,
 }
@@ -66,6 +74,7 @@ impl Default for AdapterConfig {
             per_room_subscriptions: false,
             client_text: false,
             host_parser: false,
+            json_parser: false,
             limits: Limits::default(),
         }
     }
@@ -99,6 +108,12 @@ impl AdapterConfig {
     /// Sets [`AdapterConfig::host_parser`].
     pub fn with_host_parser(mut self, on: bool) -> Self {
         self.host_parser = on;
+        self
+    }
+
+    /// Sets [`AdapterConfig::json_parser`].
+    pub fn with_json_parser(mut self, on: bool) -> Self {
+        self.json_parser = on;
         self
     }
 

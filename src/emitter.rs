@@ -218,11 +218,7 @@ impl ShardedEmitter {
     /// uid: "emitter", nsp }`, JSON or msgpack), `single_room` the room when there is exactly
     /// one: the subscription mode picks the channel.
     pub fn emit_encoded(&self, single_room: Option<&str>, message: Vec<u8>) -> Result<(), Error> {
-        let channel = match single_room {
-            Some(room) if self.mode.room_has_channel(room) => self.channels.room(room),
-            _ => self.channels.main().to_owned(),
-        };
-        self.send(channel, message)
+        self.send(self.channels.broadcast(self.mode, single_room), message)
     }
 
     /// `socketsJoin(rooms)`: sockets selected by `targets` join `rooms` (JSON array).
@@ -244,7 +240,7 @@ impl ShardedEmitter {
     /// without acknowledgement.
     pub fn server_side_emit(&self, data: &RawValue) -> Result<(), Error> {
         check_server_side_event(data)?;
-        self.send_main(cluster::server_side_emit_message(data, EMITTER_UID, &self.nsp))
+        self.send_main(cluster::server_side_emit_message(data, None, EMITTER_UID, &self.nsp))
     }
 
     fn send_main(&self, payload: Vec<u8>) -> Result<(), Error> {
@@ -329,7 +325,7 @@ macro_rules! cluster_commands_by_inherent_methods {
     )*};
 }
 
-cluster_commands_by_inherent_methods!(Emitter, ShardedEmitter, crate::Adapter);
+cluster_commands_by_inherent_methods!(Emitter, ShardedEmitter, crate::Adapter, crate::ShardedNode);
 
 #[cfg(test)]
 mod tests {

@@ -61,6 +61,7 @@ pub mod protocol;
 pub mod requests;
 mod room_channels;
 pub mod sharded;
+pub mod sharded_node;
 pub mod transport;
 
 pub use adapter::{Adapter, AdapterStats};
@@ -69,6 +70,7 @@ pub use emitter::{Emitter, ShardedEmitter};
 pub use error::Error;
 pub use host::{AdapterEvent, Delivery, DeliveryKind, Host};
 pub use requests::Outcome;
+pub use sharded_node::ShardedNode;
 
 /// The crate version, e.g. `0.1.0`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -203,6 +203,49 @@ impl PendingRequests {
     }
 }
 
+/// A request published and registered, with the nodes counted just before it (this one
+/// included): see [`PendingRequests::send_counted`].
+pub(crate) struct SentRequest<'a> {
+    pending: &'a PendingRequests,
+    id: String,
+    ticket: Ticket,
+    /// The nodes counted when it was published, this one included.
+    pub(crate) nodes: usize,
+}
+
+impl SentRequest<'_> {
+    /// Waits for `expected` answers until `deadline`.
+    pub(crate) async fn wait(self, expected: usize, deadline: tokio::time::Instant) -> Outcome {
+        self.pending.expect(&self.id, expected);
+        self.pending.wait(self.ticket, deadline.saturating_duration_since(tokio::time::Instant::now())).await
+    }
+
+    /// Stops waiting for answers (none is expected): `outcome` is the request's.
+    pub(crate) fn forget(self, outcome: Outcome) -> Outcome {
+        self.pending.remove(&self.id);
+        outcome
+    }
+}
+
+impl PendingRequests {
+    /// Registers request `id` of type `kind`, then runs `publish` (which publishes it, built from
+    /// its id, and counts the nodes): registered first, so that no answer can outrun it. On
+    /// failure the request is forgotten and the error returned.
+    pub(crate) async fn send_counted<F>(&self, kind: RequestType, id: String, publish: impl FnOnce(&str) -> F) -> Result<SentRequest<'_>, Error>
+    where
+        F: std::future::Future<Output = Result<usize, Error>>,
+    {
+        let ticket = self.register(&id, kind, None);
+        match publish(&id).await {
+            Ok(nodes) => Ok(SentRequest { pending: self, id, ticket, nodes }),
+            Err(err) => {
+                self.remove(&id);
+                Err(err)
+            }
+        }
+    }
+}
+
 /// Ids of this node's broadcasts-with-ack whose acknowledgements are still awaited; each is
 /// forgotten after the broadcast's timeout, like the official adapter's `ackRequests`.
 #[derive(Default)]

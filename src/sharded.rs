@@ -114,6 +114,18 @@ impl ShardedAdapter {
         self.inner.publish(room.map_or_else(|| channels.main().to_owned(), |room| channels.room(room)), payload)
     }
 
+    /// Publishes an encoded message on `channel`, one of this namespace's.
+    pub(crate) fn publish_on(&self, channel: String, payload: Vec<u8>) -> Result<(), Error> {
+        self.inner.publish(channel, payload)
+    }
+
+    /// Publishes a request on the main channel with the nodes counted in the same pipeline
+    /// (`PUBSUB SHARDNUMSUB`, this node included): queued before this returns, the count given
+    /// once Redis answered.
+    pub(crate) fn publish_counted(&self, payload: Vec<u8>) -> crate::transport::BoxFuture<'_, Result<usize, Error>> {
+        self.inner.publish_counted(self.inner.wire.channels.main().to_owned(), payload)
+    }
+
     /// Publishes an answer to the node whose uid is `requester`.
     pub fn publish_response(&self, requester: &str, payload: Vec<u8>) -> Result<(), Error> {
         self.inner.publish(self.inner.wire.channels.responses_of(requester), payload)

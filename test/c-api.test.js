@@ -160,37 +160,59 @@ function spawnC(t, exe, args) {
 
 /**
  * test/c/host_test.c next to a Node server with the official adapter: Node fetches the C host's
- * sockets and broadcasts to it; the C host queries Node and broadcasts. `perRoom`: the host is
- * made with sio_adapter_new_with_options (perRoomSubscriptions, publishOnSpecificResponseChannel).
+ * sockets, broadcasts to it and makes its sockets join a room; the C host queries Node and
+ * broadcasts. `variant`: none; "per-room" (sio_adapter_new_with_options with
+ * perRoomSubscriptions and publishOnSpecificResponseChannel); "json" (SIO_PARSER_JSON, next to
+ * an official node whose parser is JSON, which reads nothing else); or a subscription mode, for
+ * a C host made with sio_adapter_new_sharded next to an official sharded node.
  */
-async function cHostInTheCluster(t, perRoom) {
+async function cHostInTheCluster(t, variant) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sioadapter-c-"));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const exe = path.join(dir, "host_test");
   compile(path.join(__dirname, "c", "host_test.c"), exe);
 
+  const perRoom = variant === "per-room";
+  const json = variant === "json";
+  const mode = variant && !perRoom && !json ? variant : null;
   const key = uniqueKey();
-  const [server] = await startServers([{ adapter: "official", client: "node-redis" }], { key });
+  const spec = mode ? { adapterFactory: "sharded", channelPrefix: key, subscriptionMode: mode } : json ? { parser: "json" } : {};
+  const [server] = await startServers([{ adapter: "official", client: "node-redis", ...spec }], { key });
   await server.command("onServerEvent", { event: "ping-from-c", reply: "pong-from-node" });
+  await server.command("onServerEvent", { event: "no-ack-from-c" });
   const client = await server.connect("/", { data: { lang: "js" } });
   await server.command("join", { nsp: "/", socketId: client.id, rooms: ["node-room"] });
 
-  const host = spawnC(t, exe, [REDIS_URL, key, ...(perRoom ? ["per-room"] : [])]);
+  const host = spawnC(t, exe, [REDIS_URL, key, ...(variant ? [variant] : [])]);
   const { line, exited } = host;
   /** Resolves once the C host reported `n` broadcasts of "from-node". */
   const broadcastsSeen = (n) => line(new RegExp(`(?:^BROADCAST from-node \\d+\\n[\\s\\S]*?){${n}}`, "m"));
 
   const [, uid] = await line(/^READY (\S+)$/m);
-  assert.strictEqual(uid.length, 6);
+  const raw = await redisClient(REDIS_URL);
+  if (mode) {
+    // A ClusterAdapter uid; SSUBSCRIBEd: the main channel, its own response channel, and the
+    // channels of the rooms it reported as the mode gives them one ("c-sock-1" is not 20
+    // characters long: a room channel in both dynamic modes).
+    assert.match(uid, /^[0-9a-f]{16}$/);
+    const rooms = { static: [], dynamic: ["c-room", "c-sock-1", "c-sock-2"], "dynamic-private": ["c-room", "c-sock-1", "c-sock-2"] }[mode];
+    const want = [`${key}#/#`, `${key}#/#${uid}#`, ...rooms.map((r) => `${key}#/#${r}#`)].sort();
+    const subscribed = async () => (await raw.sendCommand(["PUBSUB", "SHARDCHANNELS", `${key}#/#*`])).filter((c) => !c.includes("#node-room#") && (c === `${key}#/#` || c.includes(uid) || /#c-/.test(c))).sort();
+    await waitUntil(async () => JSON.stringify(await subscribed()) === JSON.stringify(want), { timeoutMs: 10000, what: `the C host's shard channels ${want}` });
+  } else {
+    assert.strictEqual(uid.length, 6);
+  }
   if (perRoom) {
     // SUBSCRIBEd: the main channel and the channel of each room it reported (its sockets'
     // ids too); Node's room has no subscriber of the C host's.
-    const raw = await redisClient(REDIS_URL);
     const want = [`${key}#/#`, `${key}#/#c-room#`, `${key}#/#c-sock-1#`, `${key}#/#c-sock-2#`];
     await waitUntil(async () => (await raw.sendCommand(["PUBSUB", "CHANNELS", `${key}#/#*`])).filter((c) => want.includes(c)).length === want.length, { timeoutMs: 10000, what: "the C host's room channels subscribed" });
     assert.deepStrictEqual((await raw.sendCommand(["PUBSUB", "NUMSUB", `${key}#/#node-room#`]))[1], 0);
+  }
+  let seen = 0;
+  if (perRoom || mode) {
     await server.command("emit", { to: "c-room", event: "from-node", args: ["to the C room"] });
-    await broadcastsSeen(1);
+    await broadcastsSeen(++seen);
   }
   // Node → C: fetchSockets answered by the C host, then a broadcast the C host receives.
   const fetched = await server.command("fetchSockets", {});
@@ -200,12 +222,21 @@ async function cHostInTheCluster(t, perRoom) {
   const cSock = fetched.value.find((s) => s.id === "c-sock-1");
   assert.deepStrictEqual([cSock.rooms, cSock.data], [["c-sock-1", "c-room"], { lang: "C" }]);
   await server.command("emit", { event: "from-node", args: ["hello C"] });
-  await broadcastsSeen(perRoom ? 2 : 1);
+  await broadcastsSeen(++seen);
+  // socketsJoin reaches the C host as the classic REMOTE_JOIN request, whichever the protocol.
+  await server.command("socketsJoin", { in: "c-room", rooms: ["joined"] });
+  const [, join] = await line(/^REQUEST 2 (.*)$/m);
+  assert.deepStrictEqual(JSON.parse(join), { uid: JSON.parse(join).uid, type: 2, opts: { rooms: ["c-room"], except: [] }, rooms: ["joined"] });
 
-  // C → Node: allRooms, serverCount, fetchSockets, serverSideEmit with ack, broadcast.
+  // C → Node: allRooms, serverCount, fetchSockets, serverSideEmit with ack and without,
+  // broadcasts to everybody and to a room.
   host.stdin.write("go\n");
-  const [, rooms] = await line(/^ALL_ROOMS SIO_OK (.*)$/m);
-  assert.ok(JSON.parse(rooms).includes("node-room"), rooms);
+  if (mode) {
+    assert.match((await line(/^ALL_ROOMS (.*)$/m))[1], /^SIO_ERR_INVALID .*no allRooms/);
+  } else {
+    const [, rooms] = await line(/^ALL_ROOMS SIO_OK (.*)$/m);
+    assert.ok(JSON.parse(rooms).includes("node-room"), rooms);
+  }
   const [, count] = await line(/^COUNT SIO_OK (\d+)$/m);
   assert.strictEqual(Number(count), 2);
   const [, sockets] = await line(/^FETCH SIO_OK (.*)$/m);
@@ -215,7 +246,11 @@ async function cHostInTheCluster(t, perRoom) {
   assert.deepStrictEqual(server.serverEventCalls("ping-from-c")[0].args, [1]);
   await line(/^BROADCAST_SENT$/m);
   await client.waitForEvent("from-c");
+  await client.waitForEvent("from-c-to-room");
+  await waitUntil(async () => server.serverEventCalls("no-ack-from-c").length === 1, { timeoutMs: 10000, what: "the server-side emit without ack" });
+  assert.deepStrictEqual(server.serverEventCalls("no-ack-from-c")[0].args, [2]);
   assert.deepStrictEqual(client.received("from-c"), [["hi from C"]]);
+  assert.deepStrictEqual(client.received("from-c-to-room"), [["to the node room"]]);
 
   host.stdin.end();
   const code = await exited;
@@ -223,10 +258,17 @@ async function cHostInTheCluster(t, perRoom) {
   assert.match(host.out(), /^FREED$/m);
 }
 
-test("a C host is a node of the cluster: Node (official adapter) fetches its sockets, and it queries Node", { timeout: 120000 }, (t) => cHostInTheCluster(t, false));
+test("a C host is a node of the cluster: Node (official adapter) fetches its sockets, and it queries Node", { timeout: 120000 }, (t) => cHostInTheCluster(t));
 
 test("a C host with sio_adapter_new_with_options (perRoomSubscriptions, publishOnSpecificResponseChannel): its room channels, and the same exchanges", { timeout: 120000 }, (t) =>
-  cHostInTheCluster(t, true));
+  cHostInTheCluster(t, "per-room"));
+
+test("a C host with the JSON parser (SIO_PARSER_JSON) next to an official node with parser JSON: the same exchanges", { timeout: 120000 }, (t) => cHostInTheCluster(t, "json"));
+
+for (const mode of ["static", "dynamic", "dynamic-private"]) {
+  test(`a C host made with sio_adapter_new_sharded (${mode}) is a node of a cluster of official sharded adapters on one Redis 7: the same exchanges`, { timeout: 120000 }, (t) =>
+    cHostInTheCluster(t, mode));
+}
 
 // bindings/c/install.sh, as a user runs it: into a fresh prefix (here staged with --destdir too),
 // a versioned library whose SONAME carries the major version, the header, and a pkg-config file

@@ -98,20 +98,32 @@ test("the Rust host example is a node: Node fetches its sockets, it sees Node's 
 
 test("the Rust host example with per-room subscriptions: its rooms' channels, and the same exchanges", { timeout: 60000 }, (t) => rustHostInTheCluster(t, true));
 
-// examples/rust_sharded_node.rs next to an official sharded node (the local Redis is ≥ 7): it
-// counts both nodes, prints the official node's broadcast, and its own reaches the node's client.
-test("the Rust sharded node example: a node of a cluster of sharded adapters, both directions", { timeout: 60000 }, async (t) => {
-  const key = uniqueKey();
-  const [server] = await startServers([{ adapter: "official", client: "node-redis", adapterFactory: "sharded", channelPrefix: key, subscriptionMode: "dynamic" }], { key });
-  const client = await server.connect("/");
-  const node = spawnExample(t, "rust_sharded_node", [REDIS_URL, key, "dynamic"]);
-  const { line, exited } = node;
-  await line(/^READY 2 nodes$/m);
-  await line(/^SENT$/m);
-  await client.waitForEvent("from-rust-node");
-  assert.deepStrictEqual(client.received("from-rust-node"), [["hello from a Rust node"]]);
-  await server.command("emit", { event: "from-node", args: [1] });
-  await line(/^BROADCAST "from-node"$/m);
-  node.stdin.end();
-  assert.strictEqual(await exited, 0, node.out());
-});
+// examples/rust_sharded_node.rs (a ShardedNode) next to an official sharded node (the local
+// Redis is ≥ 7), in each subscription mode: it counts both nodes, fetches the node's sockets,
+// answers its fetchSockets, prints its broadcasts (to everybody and to its room), and its own
+// broadcast reaches the node's client.
+for (const mode of ["static", "dynamic", "dynamic-private"]) {
+  test(`the Rust sharded node example (${mode}): a node of a cluster of sharded adapters, both directions`, { timeout: 60000 }, async (t) => {
+    const key = uniqueKey();
+    const [server] = await startServers([{ adapter: "official", client: "node-redis", adapterFactory: "sharded", channelPrefix: key, subscriptionMode: mode }], { key });
+    const client = await server.connect("/", { data: { lang: "js" } });
+    const node = spawnExample(t, "rust_sharded_node", [REDIS_URL, key, mode]);
+    const { line, exited } = node;
+    await line(/^READY 2 nodes$/m);
+    const [, fetched] = await line(/^FETCHED (.*)$/m);
+    assert.deepStrictEqual(JSON.parse(fetched).map((s) => [s.id, s.data]), [[client.id, { lang: "js" }]]);
+    await line(/^SENT$/m);
+    await client.waitForEvent("from-rust-node");
+    assert.deepStrictEqual(client.received("from-rust-node"), [["hello from a Rust node"]]);
+    const sockets = await server.command("fetchSockets", {});
+    assert.ok(sockets.ok, JSON.stringify(sockets));
+    assert.deepStrictEqual(sockets.value.map((s) => s.id).sort(), [client.id, "rust-sock-1"].sort());
+    assert.deepStrictEqual(sockets.value.find((s) => s.id === "rust-sock-1").data, { lang: "Rust" });
+    await server.command("emit", { event: "from-node", args: [1] });
+    await line(/^BROADCAST "from-node"$/m);
+    await server.command("emit", { to: "rust-room", event: "to-rust-room", args: [2] });
+    await line(/^BROADCAST "to-rust-room"$/m);
+    node.stdin.end();
+    assert.strictEqual(await exited, 0, node.out());
+  });
+}

@@ -1,21 +1,23 @@
-//! `sio_adapter`: a C/C++ server that hosts its own sockets takes part in a socket.io cluster.
+//! `sio_adapter`: a C/C++ server that hosts its own sockets takes part in a socket.io cluster,
+//! of classic adapters (`sio_adapter_new*`) or of sharded ones (`sio_adapter_new_sharded`).
 //! It receives other nodes' broadcasts and requests through callbacks, answers requests with
 //! `sio_adapter_respond`, and asks the cluster (allRooms, fetchSockets, serverSideEmit with ack,
-//! serverCount) with completion callbacks.
+//! serverCount) with completion callbacks: the same calls and callbacks for both protocols.
 
 use std::ffi::{c_char, c_void, CString};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::emitter::{parse_target, SioTarget};
+use super::emitter::{channel_prefix_arg, parse_target, subscription_mode_arg, SioTarget, SIO_SUBSCRIPTION_DYNAMIC};
 use super::host::{CallbackThread, Completion, SioCompletion, SioHostCallbacks};
 use super::{arg_str, guard, new_runtime, off_runtime, ArgError, HandleToken, SioLimits, SioResult};
-use crate::adapter::{Adapter, Reply};
+use crate::adapter::{Adapter, AdapterStats, Reply};
 use crate::config::{AdapterConfig, RedisConfig};
 use crate::protocol::request::{raw_json, RequestType, Targets};
 use crate::protocol::{msgpack, Packet};
 use crate::transport::redis::RedisTransport;
 use crate::transport::Transport;
+use crate::ShardedNode;
 
 /// A namespace of a C/C++ socket.io server in the cluster. Create with [`sio_adapter_new`],
 /// release with [`sio_adapter_free`].
@@ -23,16 +25,46 @@ pub struct SioAdapter {
     token: Arc<HandleToken>,
     runtime: tokio::runtime::Runtime,
     transport: Arc<RedisTransport>,
-    adapter: Adapter,
+    adapter: Engine,
     uid: CString,
     /// Runs the host's callbacks and completions.
     callbacks: CallbackThread,
 }
 
+/// The protocol an adapter handle speaks.
+#[derive(Clone)]
+enum Engine {
+    /// The classic adapter's (`createAdapter`).
+    Classic(Adapter),
+    /// The sharded adapter's (`createShardedAdapter`): [`sio_adapter_new_sharded`].
+    Sharded(ShardedNode),
+}
+
+/// Runs `$body` with `$e` bound to the engine of either protocol (their methods share names
+/// and signatures).
+macro_rules! on_engine {
+    ($engine:expr, $e:ident => $body:expr) => {
+        match $engine {
+            Engine::Classic($e) => $body,
+            Engine::Sharded($e) => $body,
+        }
+    };
+}
+
+impl Engine {
+    fn uid(&self) -> &str {
+        on_engine!(self, e => e.uid())
+    }
+
+    fn stats(&self) -> AdapterStats {
+        on_engine!(self, e => e.stats())
+    }
+}
+
 impl SioAdapter {
     /// Runs `work` on the handle's runtime with a completion of `done` to settle; `done` runs on
     /// the callback thread.
-    fn spawn<F>(&self, done: SioCompletion, user_data: *mut c_void, work: impl FnOnce(Adapter, Completion) -> F)
+    fn spawn<F>(&self, done: SioCompletion, user_data: *mut c_void, work: impl FnOnce(Engine, Completion) -> F)
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
@@ -95,7 +127,7 @@ pub unsafe extern "C" fn sio_adapter_new_with_limits(
     callbacks: *const SioHostCallbacks,
     out: *mut *mut SioAdapter,
 ) -> SioResult {
-    let options = SioAdapterOptions { key, requests_timeout_ms, publish_on_specific_response_channel: false, per_room_subscriptions: false, limits };
+    let options = SioAdapterOptions { key, requests_timeout_ms, publish_on_specific_response_channel: false, per_room_subscriptions: false, limits, parser: SIO_PARSER_NOTEPACK };
     // SAFETY: the same contract, the arguments gathered in `options`.
     unsafe { sio_adapter_new_with_options(url, nsp, &options, callbacks, out) }
 }
@@ -118,7 +150,17 @@ pub struct SioAdapterOptions {
     pub per_room_subscriptions: bool,
     /// Limits (NULL: the defaults), as for [`sio_adapter_new_with_limits`].
     pub limits: *const SioLimits,
+    /// The cluster's `parser`: `SIO_PARSER_NOTEPACK` (0, the official default) or
+    /// `SIO_PARSER_JSON`. The callbacks and functions work in msgpack either way.
+    pub parser: u32,
 }
+
+/// `parser` of [`SioAdapterOptions`]: notepack.io msgpack, the official adapter's default.
+pub const SIO_PARSER_NOTEPACK: u32 = 0;
+/// `parser` of [`SioAdapterOptions`]: JSON, as official nodes with `parser: { encode:
+/// JSON.stringify, decode: JSON.parse }` speak it. Broadcasts still reach `on_broadcast` as
+/// msgpack `[uid, packet, opts]` (binary as `{"type":"Buffer","data":[..]}`).
+pub const SIO_PARSER_JSON: u32 = 1;
 
 /// [`sio_adapter_new`] with every option of Node's `createAdapter` (`options`: NULL for the
 /// defaults; see [`SioAdapterOptions`]).
@@ -135,21 +177,13 @@ pub unsafe extern "C" fn sio_adapter_new_with_options(
     out: *mut *mut SioAdapter,
 ) -> SioResult {
     guard(|| {
-        if out.is_null() || callbacks.is_null() {
-            return Err(ArgError(SioResult::SioErrNull, "`callbacks` or `out` is NULL".into()));
-        }
-        // SAFETY: valid C strings per the contract.
-        let (url, nsp) = unsafe { (arg_str(url, "url")?, arg_str(nsp, "nsp")?) };
+        // SAFETY: per the contract.
+        let (url, nsp) = unsafe { new_args(url, nsp, callbacks, out) }?;
         // SAFETY: NULL or valid per the contract.
         let options = unsafe { options.as_ref() };
         let key = options.map_or(std::ptr::null(), |o| o.key);
         // SAFETY: as above; NULL means the default key.
         let key = if key.is_null() { "" } else { unsafe { arg_str(key, "key") }? };
-        if !nsp.starts_with('/') {
-            return Err(invalid("`nsp` must start with '/'"));
-        }
-        // SAFETY: valid per the contract; the struct is plain data, copied here.
-        let callbacks = unsafe { std::ptr::read(callbacks) };
         let mut redis = RedisConfig::from_url(url)?;
         // SAFETY: NULL or valid per the contract.
         let limits = unsafe { SioLimits::apply(options.map_or(std::ptr::null(), |o| o.limits), &mut redis) }?;
@@ -158,21 +192,121 @@ pub unsafe extern "C" fn sio_adapter_new_with_options(
             .with_requests_timeout(Duration::from_millis(u64::from(options.map_or(0, |o| o.requests_timeout_ms))))
             .with_specific_response_channel(options.is_some_and(|o| o.publish_on_specific_response_channel))
             .with_per_room_subscriptions(options.is_some_and(|o| o.per_room_subscriptions))
+            .with_json_parser(match options.map_or(SIO_PARSER_NOTEPACK, |o| o.parser) {
+                SIO_PARSER_NOTEPACK => false,
+                SIO_PARSER_JSON => true,
+                other => return Err(invalid(&format!("`parser` {other} is not a SIO_PARSER_* value"))),
+            })
             .with_limits(limits)?;
-        let token = Arc::new(HandleToken::default());
-        // Dropped on failure below, the thread ends by itself.
-        let callbacks = CallbackThread::start(callbacks, token.clone(), limits.max_receive_buffer_bytes)?;
-        let handle = off_runtime(move || -> Result<Box<SioAdapter>, ArgError> {
-            let runtime = new_runtime()?;
-            let transport = Arc::new(runtime.block_on(async { RedisTransport::connect(&redis) })?);
-            let shared: Arc<dyn Transport> = transport.clone();
-            let adapter = runtime.block_on(async { Adapter::new(nsp, &config, shared, callbacks.host()) });
-            let uid = CString::new(adapter.uid()).unwrap_or_default();
-            Ok(Box::new(SioAdapter { token, runtime, transport, adapter, uid, callbacks }))
-        })?;
-        // SAFETY: `out` is valid per the contract.
-        unsafe { *out = Box::into_raw(handle) };
-        Ok(())
+        // SAFETY: valid per the contract.
+        unsafe { open(&redis, callbacks, &config, out, |transport, host| Engine::Classic(Adapter::new(nsp, &config, transport, host))) }
+    })
+}
+
+/// The arguments every constructor of an adapter handle checks: `callbacks` and `out` not NULL,
+/// `url` and `nsp` (which must start with `/`) as strings.
+///
+/// # Safety
+/// `url` and `nsp` are NULL or valid C strings.
+unsafe fn new_args<'a>(url: *const c_char, nsp: *const c_char, callbacks: *const SioHostCallbacks, out: *mut *mut SioAdapter) -> Result<(&'a str, &'a str), ArgError> {
+    if out.is_null() || callbacks.is_null() {
+        return Err(ArgError(SioResult::SioErrNull, "`callbacks` or `out` is NULL".into()));
+    }
+    // SAFETY: NULL or valid C strings per the contract.
+    let (url, nsp) = unsafe { (arg_str(url, "url")?, arg_str(nsp, "nsp")?) };
+    if !nsp.starts_with('/') {
+        return Err(invalid("`nsp` must start with '/'"));
+    }
+    Ok((url, nsp))
+}
+
+/// Starts a handle: its callback thread (receive buffer of `config.limits`), its runtime, a
+/// transport for `redis`, and the engine `make` builds on them; `*out` owns it on success.
+///
+/// # Safety
+/// `callbacks` and `out` are valid (checked non-NULL by the caller).
+unsafe fn open(
+    redis: &RedisConfig,
+    callbacks: *const SioHostCallbacks,
+    config: &AdapterConfig,
+    out: *mut *mut SioAdapter,
+    make: impl FnOnce(Arc<dyn Transport>, Arc<dyn crate::Host>) -> Engine + Send,
+) -> Result<(), ArgError> {
+    // SAFETY: valid per the contract; the struct is plain data, copied here.
+    let callbacks = unsafe { std::ptr::read(callbacks) };
+    let token = Arc::new(HandleToken::default());
+    // Dropped on failure below, the thread ends by itself.
+    let callbacks = CallbackThread::start(callbacks, token.clone(), config.limits.max_receive_buffer_bytes)?;
+    let handle = off_runtime(move || -> Result<Box<SioAdapter>, ArgError> {
+        let runtime = new_runtime()?;
+        let transport = Arc::new(runtime.block_on(async { RedisTransport::connect(redis) })?);
+        let shared: Arc<dyn Transport> = transport.clone();
+        let adapter = runtime.block_on(async { make(shared, callbacks.host()) });
+        let uid = CString::new(adapter.uid()).unwrap_or_default();
+        Ok(Box::new(SioAdapter { token, runtime, transport, adapter, uid, callbacks }))
+    })?;
+    // SAFETY: `out` is valid per the contract.
+    unsafe { *out = Box::into_raw(handle) };
+    Ok(())
+}
+
+/// The options of Node's `createShardedAdapter` for [`sio_adapter_new_sharded`]. Zero fields
+/// (and NULL pointers) take the defaults.
+#[repr(C)]
+pub struct SioShardedOptions {
+    /// Channel prefix (`channelPrefix`); NULL or `""`: `"socket.io"`.
+    pub channel_prefix: *const c_char,
+    /// `subscriptionMode`, a `SIO_SUBSCRIPTION_*` value; it must be the cluster's. 0 is
+    /// `SIO_SUBSCRIPTION_STATIC`: pass `SIO_SUBSCRIPTION_DYNAMIC` for the official default.
+    pub subscription_mode: u32,
+    /// How long fetchSockets and serverSideEmit with ack wait, in ms; 0: 5000 (the official
+    /// sharded adapter's fixed timeout).
+    pub requests_timeout_ms: u32,
+    /// Limits (NULL: the defaults), as for [`sio_adapter_new_with_limits`].
+    pub limits: *const SioLimits,
+}
+
+/// Joins a cluster of sharded adapters (`createShardedAdapter`, official or sioadapter's) as a
+/// node serving namespace `nsp`, on a Redis Cluster (`redis+cluster://...`) or a single Redis ≥ 7
+/// at `url`, with `options` (NULL: the defaults, see [`SioShardedOptions`]). The handle speaks
+/// socket.io's ClusterAdapter protocol (SSUBSCRIBE, SPUBLISH) and is used exactly as one of
+/// [`sio_adapter_new`]: the same callbacks receive broadcasts (`[uid, packet, opts]`) and
+/// requests (the classic request JSON: `SIO_REQUEST_KIND_REMOTE_JOIN`, `_REMOTE_LEAVE`,
+/// `_REMOTE_DISCONNECT`, `_REMOTE_FETCH`, `_SERVER_SIDE_EMIT`), answered with
+/// [`sio_adapter_respond`]; the same functions broadcast and ask the cluster. The sharded
+/// protocol has no allRooms: [`sio_adapter_all_rooms`] gives `SIO_ERR_INVALID`.
+///
+/// In the dynamic modes, report the local rooms (socket ids included) with
+/// [`sio_adapter_room_created`] / [`sio_adapter_room_deleted`]: their channels are subscribed
+/// as the mode says, and single-room broadcasts for them arrive only through those.
+///
+/// # Safety
+/// As [`sio_adapter_new_with_options`], with `options` NULL or valid for the call, its
+/// `channel_prefix` NULL or a valid C string and its `limits` NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn sio_adapter_new_sharded(
+    url: *const c_char,
+    nsp: *const c_char,
+    options: *const SioShardedOptions,
+    callbacks: *const SioHostCallbacks,
+    out: *mut *mut SioAdapter,
+) -> SioResult {
+    guard(|| {
+        // SAFETY: per the contract.
+        let (url, nsp) = unsafe { new_args(url, nsp, callbacks, out) }?;
+        // SAFETY: NULL or valid per the contract.
+        let options = unsafe { options.as_ref() };
+        // SAFETY: NULL or a valid C string per the contract.
+        let prefix = unsafe { channel_prefix_arg(options.map_or(std::ptr::null(), |o| o.channel_prefix)) }?;
+        let mode = subscription_mode_arg(options.map_or(SIO_SUBSCRIPTION_DYNAMIC, |o| o.subscription_mode))?;
+        let mut redis = RedisConfig::from_url(url)?;
+        redis.sharded = true;
+        // SAFETY: NULL or valid per the contract.
+        let limits = unsafe { SioLimits::apply(options.map_or(std::ptr::null(), |o| o.limits), &mut redis) }?;
+        let config =
+            AdapterConfig::default().with_key(prefix).with_requests_timeout(Duration::from_millis(u64::from(options.map_or(0, |o| o.requests_timeout_ms)))).with_limits(limits)?;
+        // SAFETY: valid per the contract.
+        unsafe { open(&redis, callbacks, &config, out, |transport, host| Engine::Sharded(ShardedNode::new(nsp, &config, mode, transport, host))) }
     })
 }
 
@@ -264,7 +398,7 @@ pub unsafe extern "C" fn sio_adapter_room_created(adapter: *const SioAdapter, ro
     guard(|| {
         // SAFETY: per the contract.
         let (a, room) = unsafe { (handle(adapter)?, arg_str(room, "room")?) };
-        a.adapter.room_created(room);
+        on_engine!(&a.adapter, e => e.room_created(room));
         Ok(())
     })
 }
@@ -278,7 +412,7 @@ pub unsafe extern "C" fn sio_adapter_room_deleted(adapter: *const SioAdapter, ro
     guard(|| {
         // SAFETY: per the contract.
         let (a, room) = unsafe { (handle(adapter)?, arg_str(room, "room")?) };
-        a.adapter.room_deleted(room);
+        on_engine!(&a.adapter, e => e.room_deleted(room));
         Ok(())
     })
 }
@@ -297,7 +431,7 @@ pub unsafe extern "C" fn sio_adapter_broadcast(adapter: *const SioAdapter, event
             Ok(serde_json::Value::Array(items)) => items.iter().map(msgpack::from_json).collect::<Vec<_>>(),
             _ => return Err(invalid("`args_json` must be a JSON array")),
         };
-        Ok(a.adapter.broadcast(&Packet::event(a.adapter.namespace(), event, args), &target.options())?)
+        Ok(on_engine!(&a.adapter, e => e.broadcast(&Packet::event(e.namespace(), event, args), &target.options()))?)
     })
 }
 
@@ -326,7 +460,7 @@ pub unsafe extern "C" fn sio_adapter_respond(adapter: *const SioAdapter, kind: u
             }
             _ => Reply::List(json),
         };
-        Ok(a.adapter.respond(kind, request_id, requester, reply)?)
+        Ok(on_engine!(&a.adapter, e => e.respond(kind, request_id, requester, reply))?)
     })
 }
 
@@ -340,7 +474,10 @@ pub unsafe extern "C" fn sio_adapter_all_rooms(adapter: *const SioAdapter, done:
     guard(|| {
         // SAFETY: per the contract.
         let a = unsafe { handle(adapter)? };
-        a.spawn(done, user_data, |engine, completion| async move { completion.outcome(engine.all_rooms().await) });
+        let Engine::Classic(classic) = a.adapter.clone() else {
+            return Err(invalid("the sharded adapter's protocol has no allRooms request"));
+        };
+        a.spawn(done, user_data, |_, completion| async move { completion.outcome(classic.all_rooms().await) });
         Ok(())
     })
 }
@@ -363,7 +500,9 @@ pub unsafe extern "C" fn sio_adapter_fetch_sockets(
         let (a, target) = unsafe { (handle(adapter)?, parse_target(target)?) };
         let (rooms, except) = target.json()?;
         let timeout = (timeout_ms > 0).then(|| Duration::from_millis(u64::from(timeout_ms)));
-        a.spawn(done, user_data, |engine, completion| async move { completion.outcome(engine.fetch_sockets(&Targets { rooms: &rooms, except: &except }, timeout).await) });
+        a.spawn(done, user_data, |engine, completion| async move {
+            completion.outcome(on_engine!(engine, e => e.fetch_sockets(&Targets { rooms: &rooms, except: &except }, timeout).await))
+        });
         Ok(())
     })
 }
@@ -392,9 +531,9 @@ pub unsafe extern "C" fn sio_adapter_server_side_emit(
         items.insert(0, event.into());
         let data = json_arg(&serde_json::Value::Array(items).to_string(), "args_json")?;
         if done.is_none() {
-            return Ok(a.adapter.server_side_emit(&data)?);
+            return Ok(on_engine!(&a.adapter, e => e.server_side_emit(&data))?);
         }
-        a.spawn(done, user_data, |engine, completion| async move { completion.outcome(engine.server_side_emit_with_ack(&data).await) });
+        a.spawn(done, user_data, |engine, completion| async move { completion.outcome(on_engine!(engine, e => e.server_side_emit_with_ack(&data).await)) });
         Ok(())
     })
 }
@@ -408,7 +547,7 @@ pub unsafe extern "C" fn sio_adapter_server_count(adapter: *const SioAdapter, do
     guard(|| {
         // SAFETY: per the contract.
         let a = unsafe { handle(adapter)? };
-        a.spawn(done, user_data, |engine, completion| async move { completion.count(engine.server_count().await) });
+        a.spawn(done, user_data, |engine, completion| async move { completion.count(on_engine!(engine, e => e.server_count().await)) });
         Ok(())
     })
 }
@@ -452,7 +591,7 @@ pub unsafe extern "C" fn sio_adapter_free(adapter: *mut SioAdapter) {
 fn free_now(handle: SioAdapter) {
     let SioAdapter { token, runtime, transport, adapter, uid, callbacks } = handle;
     runtime.block_on(async {
-        let _ = adapter.close().await;
+        let _ = on_engine!(&adapter, e => e.close().await);
         // Pending requests were ended by close(): let their completions run.
         callbacks.settled(Duration::from_secs(2)).await;
         transport.close().await;

@@ -24,7 +24,7 @@ pub const SIO_FLAG_COMPRESS: u32 = 2;
 /// Flag for [`SioTarget::flags`]: `compress(false)`.
 pub const SIO_FLAG_NO_COMPRESS: u32 = 4;
 
-/// `subscription_mode` of [`sio_emitter_new_sharded`]: every message on the main channel.
+/// `subscription_mode` of [`sio_emitter_new_sharded`] and [`SioShardedOptions`](super::adapter::SioShardedOptions): every message on the main channel.
 pub const SIO_SUBSCRIPTION_STATIC: u32 = 0;
 /// `subscription_mode` of [`sio_emitter_new_sharded`]: public rooms have a channel (the default
 /// of the sharded adapter).
@@ -211,15 +211,9 @@ pub unsafe extern "C" fn sio_emitter_new_sharded(
         }
         // SAFETY: valid C strings per the contract.
         let (url, nsp) = unsafe { (arg_str(url, "url")?, arg_str(nsp, "nsp")?) };
-        // SAFETY: as above; NULL or "" means the default prefix.
-        let prefix = if channel_prefix.is_null() { "" } else { unsafe { arg_str(channel_prefix, "channel_prefix") }? };
-        let prefix = if prefix.is_empty() { crate::sharded::DEFAULT_CHANNEL_PREFIX } else { prefix };
-        let mode = match subscription_mode {
-            SIO_SUBSCRIPTION_STATIC => SubscriptionMode::Static,
-            SIO_SUBSCRIPTION_DYNAMIC => SubscriptionMode::Dynamic,
-            SIO_SUBSCRIPTION_DYNAMIC_PRIVATE => SubscriptionMode::DynamicPrivate,
-            other => return Err(ArgError(SioResult::SioErrInvalid, format!("`subscription_mode` {other} is not a SIO_SUBSCRIPTION_* value"))),
-        };
+        // SAFETY: NULL or a valid C string per the contract.
+        let prefix = unsafe { channel_prefix_arg(channel_prefix) }?;
+        let mode = subscription_mode_arg(subscription_mode)?;
         let mut config = RedisConfig::from_url(url)?;
         config.sharded = true;
         // SAFETY: NULL or valid per the contract.
@@ -229,6 +223,27 @@ pub unsafe extern "C" fn sio_emitter_new_sharded(
         unsafe { *out = Box::into_raw(handle) };
         Ok(())
     })
+}
+
+/// The [`SubscriptionMode`] of a `SIO_SUBSCRIPTION_*` value.
+pub(crate) fn subscription_mode_arg(value: u32) -> Result<SubscriptionMode, ArgError> {
+    match value {
+        SIO_SUBSCRIPTION_STATIC => Ok(SubscriptionMode::Static),
+        SIO_SUBSCRIPTION_DYNAMIC => Ok(SubscriptionMode::Dynamic),
+        SIO_SUBSCRIPTION_DYNAMIC_PRIVATE => Ok(SubscriptionMode::DynamicPrivate),
+        other => Err(ArgError(SioResult::SioErrInvalid, format!("`subscription_mode` {other} is not a SIO_SUBSCRIPTION_* value"))),
+    }
+}
+
+/// The channel prefix of a sharded handle: `prefix` (a C string or NULL), `"socket.io"` when NULL
+/// or empty.
+///
+/// # Safety
+/// `prefix` is NULL or a valid C string.
+pub(crate) unsafe fn channel_prefix_arg<'a>(prefix: *const c_char) -> Result<&'a str, ArgError> {
+    // SAFETY: NULL or valid per the contract.
+    let prefix = if prefix.is_null() { "" } else { unsafe { arg_str(prefix, "channel_prefix") }? };
+    Ok(if prefix.is_empty() { crate::sharded::DEFAULT_CHANNEL_PREFIX } else { prefix })
 }
 
 /// Connects (in the background) a transport for `config` on a runtime of the handle's own, and

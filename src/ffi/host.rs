@@ -116,8 +116,9 @@ impl CHost {
 
 impl Host for CHost {
     fn deliver(&self, delivery: Delivery) {
-        // Broadcasts with ack are not offered to C hosts, and a C host runs the classic
-        // protocol, never the sharded one: only broadcasts and requests are forwarded.
+        // A C host hears broadcasts and requests, in the classic protocol's form (a sharded
+        // handle's engine translates the ClusterAdapter's messages into it); acknowledgements
+        // of broadcasts with ack are not offered to C hosts.
         if self.token.is_silenced() || !matches!(delivery.kind(), DeliveryKind::Broadcast | DeliveryKind::Request(_)) {
             return;
         }

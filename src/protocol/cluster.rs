@@ -59,10 +59,55 @@ struct DisconnectData<'a> {
     close: bool,
 }
 
-/// `data` of SERVER_SIDE_EMIT without acknowledgement.
+/// `data` of SERVER_SIDE_EMIT, with the request id when acknowledgements are wanted.
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct ServerSideEmitData<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
     packet: &'a RawValue,
+}
+
+/// `data.opts` of FETCH_SOCKETS: the targets, and the flags the ClusterAdapter always sends
+/// (none that matter to a fetch: empty).
+#[derive(Serialize)]
+struct FetchOpts<'a> {
+    rooms: &'a RawValue,
+    except: &'a RawValue,
+    flags: NoFlags,
+}
+
+/// An empty `flags` object.
+#[derive(Serialize)]
+struct NoFlags {}
+
+/// `data` of FETCH_SOCKETS.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FetchData<'a> {
+    opts: FetchOpts<'a>,
+    request_id: &'a str,
+}
+
+/// `data` of an answer: FETCH_SOCKETS_RESPONSE (`sockets`), BROADCAST_CLIENT_COUNT
+/// (`clientCount`) or SERVER_SIDE_EMIT_RESPONSE (`packet`, left out when the ack had no
+/// argument, as `JSON.stringify` leaves out `undefined`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AnswerData<'a> {
+    request_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sockets: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    packet: Option<&'a RawValue>,
+}
+
+impl<'a> AnswerData<'a> {
+    fn to(request_id: &'a str) -> Self {
+        AnswerData { request_id, sockets: None, client_count: None, packet: None }
+    }
 }
 
 /// SOCKETS_JOIN (`join`) or SOCKETS_LEAVE: the sockets selected by `targets` join or leave
@@ -77,9 +122,44 @@ pub fn disconnect_message(targets: &Targets<'_>, close: bool, uid: &str, nsp: &s
     JsonMessage { kind: kind::DISCONNECT_SOCKETS, data: DisconnectData { opts: targets, close }, uid, nsp }.to_vec()
 }
 
-/// SERVER_SIDE_EMIT without acknowledgement: `data` is `[event, ...args]` (a JSON array).
-pub fn server_side_emit_message(data: &RawValue, uid: &str, nsp: &str) -> Vec<u8> {
-    JsonMessage { kind: kind::SERVER_SIDE_EMIT, data: ServerSideEmitData { packet: data }, uid, nsp }.to_vec()
+/// SERVER_SIDE_EMIT: `data` is `[event, ...args]` (a JSON array); with `request_id`, every
+/// other node acknowledges with a SERVER_SIDE_EMIT_RESPONSE ([`server_side_emit_response`]).
+pub fn server_side_emit_message(data: &RawValue, request_id: Option<&str>, uid: &str, nsp: &str) -> Vec<u8> {
+    JsonMessage { kind: kind::SERVER_SIDE_EMIT, data: ServerSideEmitData { request_id, packet: data }, uid, nsp }.to_vec()
+}
+
+/// FETCH_SOCKETS of the sockets selected by `targets`, answered by FETCH_SOCKETS_RESPONSE
+/// ([`fetch_sockets_response`]) on the requester's response channel.
+pub fn fetch_sockets_message(targets: &Targets<'_>, request_id: &str, uid: &str, nsp: &str) -> Vec<u8> {
+    let opts = FetchOpts { rooms: targets.rooms, except: targets.except, flags: NoFlags {} };
+    JsonMessage { kind: kind::FETCH_SOCKETS, data: FetchData { opts, request_id }, uid, nsp }.to_vec()
+}
+
+/// FETCH_SOCKETS_RESPONSE: `sockets` is a JSON array of `{id, handshake, rooms, data}`.
+pub fn fetch_sockets_response(request_id: &str, sockets: &RawValue, uid: &str, nsp: &str) -> Vec<u8> {
+    JsonMessage { kind: kind::FETCH_SOCKETS_RESPONSE, data: AnswerData { sockets: Some(sockets), ..AnswerData::to(request_id) }, uid, nsp }.to_vec()
+}
+
+/// SERVER_SIDE_EMIT_RESPONSE: the ack's first argument (`None`: the ack had none).
+pub fn server_side_emit_response(request_id: &str, packet: Option<&RawValue>, uid: &str, nsp: &str) -> Vec<u8> {
+    JsonMessage { kind: kind::SERVER_SIDE_EMIT_RESPONSE, data: AnswerData { packet, ..AnswerData::to(request_id) }, uid, nsp }.to_vec()
+}
+
+/// BROADCAST_CLIENT_COUNT: how many local clients a broadcast with ack reached.
+pub fn client_count_message(request_id: &str, count: u64, uid: &str, nsp: &str) -> Vec<u8> {
+    JsonMessage { kind: kind::BROADCAST_CLIENT_COUNT, data: AnswerData { client_count: Some(count), ..AnswerData::to(request_id) }, uid, nsp }.to_vec()
+}
+
+/// BROADCAST_ACK: one client's acknowledgement, its argument given as msgpack (notepack); JSON
+/// or msgpack as [`encode_message`] decides.
+pub fn broadcast_ack_message(request_id: &str, packet: &[u8], uid: &str, nsp: &str) -> Result<Vec<u8>, ProtocolError> {
+    let mut data = Vec::with_capacity(packet.len() + request_id.len() + 24);
+    msgpack::write_map_len(&mut data, 2);
+    msgpack::write_str(&mut data, "requestId");
+    msgpack::write_str(&mut data, request_id);
+    msgpack::write_str(&mut data, "packet");
+    data.extend_from_slice(packet);
+    encode_message(kind::BROADCAST_ACK, &data, uid, nsp)
 }
 
 /// A ClusterAdapter message `{ type, data, uid, nsp }` whose `data` is given as notepack's
@@ -380,6 +460,30 @@ mod tests {
             (kind, message)
         })
         .collect()
+    }
+
+    #[test]
+    fn requests_and_answers_are_the_cluster_adapters_bytes() {
+        let (empty, rooms) = (RawValue::from_string("[]".into()).unwrap(), RawValue::from_string(r#"["r1"]"#.into()).unwrap());
+        let uid = "aaaaaaaaaaaaaaaa";
+        let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap();
+        assert_eq!(
+            text(fetch_sockets_message(&Targets { rooms: &empty, except: &empty }, "0000000000000002", uid, "/")),
+            r#"{"type":7,"data":{"opts":{"rooms":[],"except":[],"flags":{}},"requestId":"0000000000000002"},"uid":"aaaaaaaaaaaaaaaa","nsp":"/"}"#
+        );
+        assert_eq!(text(fetch_sockets_response("req", &rooms, uid, "/")), r#"{"type":8,"data":{"requestId":"req","sockets":["r1"]},"uid":"aaaaaaaaaaaaaaaa","nsp":"/"}"#);
+        assert_eq!(text(server_side_emit_message(&rooms, Some("req"), uid, "/")), r#"{"type":9,"data":{"requestId":"req","packet":["r1"]},"uid":"aaaaaaaaaaaaaaaa","nsp":"/"}"#);
+        assert_eq!(text(server_side_emit_message(&rooms, None, uid, "/")), r#"{"type":9,"data":{"packet":["r1"]},"uid":"aaaaaaaaaaaaaaaa","nsp":"/"}"#);
+        assert_eq!(text(server_side_emit_response("req", Some(&rooms), uid, "/")), r#"{"type":10,"data":{"requestId":"req","packet":["r1"]},"uid":"aaaaaaaaaaaaaaaa","nsp":"/"}"#);
+        assert_eq!(text(server_side_emit_response("req", None, uid, "/")), r#"{"type":10,"data":{"requestId":"req"},"uid":"aaaaaaaaaaaaaaaa","nsp":"/"}"#);
+        assert_eq!(text(client_count_message("req", 1, uid, "/")), r#"{"type":11,"data":{"requestId":"req","clientCount":1},"uid":"aaaaaaaaaaaaaaaa","nsp":"/"}"#);
+        let mut ack = Vec::new();
+        msgpack::write_str(&mut ack, "ackB");
+        assert_eq!(text(broadcast_ack_message("req", &ack, uid, "/").unwrap()), r#"{"type":12,"data":{"requestId":"req","packet":"ackB"},"uid":"aaaaaaaaaaaaaaaa","nsp":"/"}"#);
+        // A binary ack stays msgpack.
+        let mut binary = Vec::new();
+        msgpack::write_bin(&mut binary, &[1, 2]);
+        assert_eq!(broadcast_ack_message("req", &binary, uid, "/").unwrap()[0], 0x84);
     }
 
     /// Both encodings of `message`.

@@ -10,7 +10,7 @@ pub mod request;
 mod uid;
 
 pub use broadcast::{Broadcast, BroadcastOptions, BroadcastRef, Flags, OptsLayout, Packet, Room};
-pub use uid::new_uid;
+pub use uid::{new_cluster_uid, new_uid};
 
 /// Why bytes received from Redis could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -79,8 +79,9 @@ pub fn from_json(json: &serde_json::Value) -> Value {
     }
 }
 
-/// Converts a msgpack value into JSON as `notepack.decode` then JSON would see it: binary as an
-/// array of bytes, non-finite floats and extensions as null, map keys as strings.
+/// Converts a msgpack value into JSON as `JSON.stringify` writes what `notepack.decode` gives:
+/// binary as a Node Buffer's JSON (`{"type":"Buffer","data":[bytes]}`), non-finite floats and
+/// extensions as null, map keys as strings.
 pub fn to_json(value: &Value) -> serde_json::Value {
     use serde_json::Value as Json;
     match value {
@@ -90,7 +91,7 @@ pub fn to_json(value: &Value) -> serde_json::Value {
         Value::F32(f) => serde_json::Number::from_f64(f64::from(*f)).map_or(Json::Null, Json::Number),
         Value::F64(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
         Value::String(s) => Json::String(String::from_utf8_lossy(s.as_bytes()).into_owned()),
-        Value::Binary(bytes) => Json::Array(bytes.iter().map(|b| Json::from(*b)).collect()),
+        Value::Binary(bytes) => serde_json::json!({ "type": "Buffer", "data": bytes }),
         Value::Array(items) => Json::Array(items.iter().map(to_json).collect()),
         Value::Map(entries) => Json::Object(
             entries
@@ -105,6 +106,20 @@ pub fn to_json(value: &Value) -> serde_json::Value {
                 .collect(),
         ),
     }
+}
+
+/// The official adapter's JSON `parser` (`{ encode: JSON.stringify, decode: JSON.parse }`)
+/// encoding a message given in msgpack: the JSON text of the same value ([`to_json`]).
+pub fn to_json_text(bytes: &[u8]) -> Result<Vec<u8>, ProtocolError> {
+    serde_json::to_vec(&to_json(&from_slice(bytes)?)).map_err(|_| ProtocolError::Shape("message not writable as JSON"))
+}
+
+/// A message that the official adapter's JSON `parser` encoded, as msgpack of the same value
+/// ([`from_json`]), once checked against `limits`.
+pub fn from_json_text(text: &[u8], limits: &Limits) -> Result<Vec<u8>, ProtocolError> {
+    crate::protocol::request::check_json(text, limits)?;
+    let json: serde_json::Value = serde_json::from_slice(text).map_err(|_| ProtocolError::Shape("not JSON text"))?;
+    Ok(to_vec(&from_json(&json)))
 }
 
 /// Writes a JS number: integral finite values as integers, everything else as float64.

@@ -1,8 +1,14 @@
 /* A C "socket.io server" in the cluster through sio_adapter: it hosts two sockets of its own,
  * answers the other nodes' requests, receives their broadcasts and asks the cluster.
- * Usage: host_test REDIS_URL KEY [per-room]: with per-room, made with sio_adapter_new_with_options
- * (perRoomSubscriptions and publishOnSpecificResponseChannel on). Prints protocol lines for test/c-api.test.js, then waits
- * for its stdin to close before leaving the cluster. */
+ * Usage: host_test REDIS_URL KEY [per-room | json | static | dynamic | dynamic-private]:
+ * - per-room: made with sio_adapter_new_with_options (perRoomSubscriptions and
+ *   publishOnSpecificResponseChannel on);
+ * - json: made with sio_adapter_new_with_options, parser SIO_PARSER_JSON;
+ * - static, dynamic, dynamic-private: a node of a cluster of sharded adapters with that
+ *   subscriptionMode (sio_adapter_new_sharded, channel prefix KEY); the sharded protocol has no
+ *   allRooms, which must be refused.
+ * Prints protocol lines for test/c-api.test.js, then waits for its stdin to close before leaving
+ * the cluster. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -43,7 +49,12 @@ static void on_broadcast(void *user_data, const uint8_t *message, size_t len) {
 
 static void on_request(void *user_data, const sio_request *request) {
   sio_adapter *adapter = *(sio_adapter **)user_data;
-  if (adapter == NULL || request->request_id == NULL) return; /* join/leave/disconnect: none here */
+  if (adapter == NULL) return;
+  if (request->request_id == NULL) { /* join/leave/disconnect, serverSideEmit without ack */
+    printf("REQUEST %u %.*s\n", request->kind, (int)request->payload_len, (const char *)request->payload);
+    fflush(stdout);
+    return;
+  }
   const char *answer = NULL;
   switch (request->kind) {
     case SIO_REQUEST_KIND_ALL_ROOMS: answer = "[\"c-sock-1\",\"c-sock-2\",\"c-room\"]"; break;
@@ -68,23 +79,49 @@ static void print_completion(void *user_data, sio_result result, const char *jso
   atomic_fetch_add(&completions, 1);
 }
 
+/* The sio_subscription mode named `name`, or -1 when it names none. */
+static int subscription_mode(const char *name) {
+  if (strcmp(name, "static") == 0) return SIO_SUBSCRIPTION_STATIC;
+  if (strcmp(name, "dynamic") == 0) return SIO_SUBSCRIPTION_DYNAMIC;
+  if (strcmp(name, "dynamic-private") == 0) return SIO_SUBSCRIPTION_DYNAMIC_PRIVATE;
+  return -1;
+}
+
 int main(int argc, char **argv) {
-  if (argc != 3 && !(argc == 4 && strcmp(argv[3], "per-room") == 0)) {
-    fprintf(stderr, "usage: %s REDIS_URL KEY [per-room]\n", argv[0]);
+  const char *variant = argc == 4 ? argv[3] : "";
+  bool per_room = strcmp(variant, "per-room") == 0;
+  bool json = strcmp(variant, "json") == 0;
+  int mode = argc == 4 ? subscription_mode(variant) : -1;
+  bool sharded = mode >= 0;
+  if (argc != 3 && !(argc == 4 && (per_room || json || sharded))) {
+    fprintf(stderr, "usage: %s REDIS_URL KEY [per-room|json|static|dynamic|dynamic-private]\n", argv[0]);
     return 2;
   }
   sio_adapter *adapter = NULL;
   sio_host_callbacks callbacks = {NULL, on_broadcast, on_request, on_event};
-  if (sio_adapter_new(argv[1], argv[2], "nope", 0, &callbacks, &adapter) != SIO_ERR_INVALID) {
+  if (sio_adapter_new(argv[1], argv[2], "nope", 0, &callbacks, &adapter) != SIO_ERR_INVALID ||
+      sio_adapter_new_sharded(argv[1], "nope", NULL, &callbacks, &adapter) != SIO_ERR_INVALID) {
     fprintf(stderr, "a namespace without '/' must be refused\n");
+    return 1;
+  }
+  sio_sharded_options bad_mode = {argv[2], 7, 0, NULL};
+  if (sio_adapter_new_sharded(argv[1], "/", &bad_mode, &callbacks, &adapter) != SIO_ERR_INVALID) {
+    fprintf(stderr, "an unknown subscription mode must be refused\n");
     return 1;
   }
   /* user_data must be the handle for on_request: create, then point the callbacks at it. */
   static sio_adapter *self = NULL;
   callbacks.user_data = &self;
-  sio_adapter_options options = {argv[2], 2000, true, true, NULL};
-  sio_result made = argc == 4 ? sio_adapter_new_with_options(argv[1], "/", &options, &callbacks, &adapter)
-                              : sio_adapter_new(argv[1], argv[2], "/", 2000, &callbacks, &adapter);
+  sio_adapter_options bad_parser = {argv[2], 0, false, false, NULL, 9};
+  if (sio_adapter_new_with_options(argv[1], "/", &bad_parser, &callbacks, &adapter) != SIO_ERR_INVALID) {
+    fprintf(stderr, "an unknown parser must be refused\n");
+    return 1;
+  }
+  sio_adapter_options options = {argv[2], 2000, per_room, per_room, NULL, json ? SIO_PARSER_JSON : SIO_PARSER_NOTEPACK};
+  sio_sharded_options sharded_options = {argv[2], (uint32_t)mode, 2000, NULL};
+  sio_result made = sharded ? sio_adapter_new_sharded(argv[1], "/", &sharded_options, &callbacks, &adapter)
+                    : per_room || json ? sio_adapter_new_with_options(argv[1], "/", &options, &callbacks, &adapter)
+                               : sio_adapter_new(argv[1], argv[2], "/", 2000, &callbacks, &adapter);
   if (made != SIO_OK) {
     fprintf(stderr, "sio_adapter_new: %s\n", sio_last_error());
     return 1;
@@ -103,11 +140,23 @@ int main(int argc, char **argv) {
   /* Wait for the test to say the Node side is connected, then ask the cluster. */
   char line[64];
   if (!fgets(line, sizeof line, stdin)) return 1;
-  sio_adapter_all_rooms(adapter, print_completion, "ALL_ROOMS");
+  if (sharded) {
+    /* No allRooms in the sharded protocol: refused at once, and `done` never runs. */
+    sio_result refused = sio_adapter_all_rooms(adapter, print_completion, "ALL_ROOMS");
+    printf("ALL_ROOMS %s %s\n", sio_result_name(refused), sio_last_error());
+    atomic_fetch_add(&completions, 1);
+  } else {
+    sio_adapter_all_rooms(adapter, print_completion, "ALL_ROOMS");
+  }
   sio_adapter_server_count(adapter, print_completion, "COUNT");
   sio_adapter_fetch_sockets(adapter, NULL, 0, print_completion, "FETCH");
   sio_adapter_server_side_emit(adapter, "ping-from-c", "[1]", print_completion, "SSE_ACK");
   for (int i = 0; i < 1000 && atomic_load(&completions) < 4; i++) sleep_ms(10);
+  /* To one socket of the Node server: on its room's own channel in the dynamic modes. */
+  const char *node_room[] = {"node-room"};
+  sio_target to_node_room = {node_room, 1, NULL, 0, 0};
+  sio_adapter_broadcast(adapter, "from-c-to-room", "[\"to the node room\"]", &to_node_room);
+  sio_adapter_server_side_emit(adapter, "no-ack-from-c", "[2]", NULL, NULL);
   sio_adapter_broadcast(adapter, "from-c", "[\"hi from C\"]", NULL);
   printf("BROADCAST_SENT\n");
   fflush(stdout);
