@@ -45,6 +45,7 @@ fn header() {
     config.export.rename.insert("SioLimits".into(), "sio_limits".into());
     config.export.rename.insert("SioAdapterOptions".into(), "sio_adapter_options".into());
     config.export.rename.insert("SioShardedOptions".into(), "sio_sharded_options".into());
+    config.export.rename.insert("SioEmitterOptions".into(), "sio_emitter_options".into());
     config.export.rename.insert("SioStats".into(), "sio_stats".into());
     config.export.rename.insert("SioLogLevel".into(), "sio_log_level".into());
     config.export.rename.insert("SioLogCallback".into(), "sio_log_callback".into());

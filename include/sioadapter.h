@@ -24,14 +24,16 @@
 #define SIO_VERSION_PATCH 0
 
 /**
- * `parser` of [`SioAdapterOptions`]: notepack.io msgpack, the official adapter's default.
+ * `parser` of `sio_adapter_options` and `sio_emitter_options`: notepack.io msgpack, the
+ * official adapter's default.
  */
 #define SIO_PARSER_NOTEPACK 0
 
 /**
- * `parser` of [`SioAdapterOptions`]: JSON, as official nodes with `parser: { encode:
- * JSON.stringify, decode: JSON.parse }` speak it. Broadcasts still reach `on_broadcast` as
- * msgpack `[uid, packet, opts]` (binary as `{"type":"Buffer","data":[..]}`).
+ * `parser` of `sio_adapter_options` and `sio_emitter_options`: JSON, as official nodes and
+ * emitters with `parser: { encode: JSON.stringify, decode: JSON.parse }` speak it. An adapter
+ * handle still hands `on_broadcast` msgpack `[uid, packet, opts]` (binary as
+ * `{"type":"Buffer","data":[..]}`), and an emitter takes its arguments as before.
  */
 #define SIO_PARSER_JSON 1
 
@@ -500,6 +502,26 @@ typedef void (*sio_completion)(void *user_data,
                                const char *error);
 
 /**
+ * The options of `@socket.io/redis-emitter` for [`sio_emitter_new_with_options`]. Zero fields
+ * (and NULL pointers) take the defaults.
+ */
+typedef struct sio_emitter_options {
+  /**
+   * Channel prefix (`key`); NULL or `""`: `"socket.io"`.
+   */
+  const char *key;
+  /**
+   * Limits (NULL: the defaults), as for [`sio_emitter_new_with_limits`].
+   */
+  const struct sio_limits *limits;
+  /**
+   * The nodes' `parser`: `SIO_PARSER_NOTEPACK` (0, the default) or `SIO_PARSER_JSON`
+   * (broadcasts published as JSON text).
+   */
+  uint32_t parser;
+} sio_emitter_options;
+
+/**
  * Receives one event: its level, its target (the Rust module that logged it, e.g.
  * `sioadapter::transport::driver`) and its text, both borrowed for the call. It runs on the
  * thread that logged (a handle's thread, or the caller's), possibly on several threads at
@@ -769,6 +791,19 @@ enum sio_result sio_emitter_new_with_limits(const char *url,
                                             const char *nsp,
                                             const struct sio_limits *limits,
                                             struct sio_emitter **out);
+
+/**
+ * [`sio_emitter_new`] with every option of the official emitter (`options`: NULL for the
+ * defaults; see [`SioEmitterOptions`]).
+ *
+ * # Safety
+ * `url` and `nsp` are valid C strings; `options` is NULL or valid for the call, its `key` NULL or
+ * a valid C string, its `limits` NULL or valid; `out` is a valid pointer.
+ */
+enum sio_result sio_emitter_new_with_options(const char *url,
+                                             const char *nsp,
+                                             const struct sio_emitter_options *options,
+                                             struct sio_emitter **out);
 
 /**
  * Creates an emitter for namespace `nsp` of a cluster of sharded adapters

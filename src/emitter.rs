@@ -42,13 +42,15 @@ pub struct Emitter {
     nsp: String,
     /// Messages larger than its `max_message_bytes` fail: the nodes would drop them.
     limits: Limits,
+    /// Broadcasts as JSON text ([`Emitter::with_json_parser`]).
+    json_parser: bool,
 }
 
 impl Emitter {
     /// An emitter for namespace `nsp` (a leading `/` is added when missing) with key prefix `key`.
     pub fn new(transport: Arc<dyn Transport>, key: &str, nsp: &str) -> Self {
         let nsp = if nsp.starts_with('/') { nsp.to_owned() } else { format!("/{nsp}") };
-        Emitter { channels: Channels::new(key, &nsp, EMITTER_UID), transport, key: key.to_owned(), nsp, limits: Limits::default() }
+        Emitter { channels: Channels::new(key, &nsp, EMITTER_UID), transport, key: key.to_owned(), nsp, limits: Limits::default(), json_parser: false }
     }
 
     /// The same emitter, refusing messages larger than `limits.max_message_bytes` (default
@@ -58,9 +60,17 @@ impl Emitter {
         self
     }
 
+    /// The same emitter speaking the official JSON `parser` (`{ encode: JSON.stringify, decode:
+    /// JSON.parse }`): broadcasts are published as JSON text, for nodes configured with that
+    /// parser ([`AdapterConfig::json_parser`](crate::AdapterConfig::json_parser)).
+    pub fn with_json_parser(mut self, on: bool) -> Self {
+        self.json_parser = on;
+        self
+    }
+
     /// The same emitter for another namespace.
     pub fn of(&self, nsp: &str) -> Self {
-        Emitter::new(self.transport.clone(), &self.key, nsp).with_limits(self.limits)
+        Emitter::new(self.transport.clone(), &self.key, nsp).with_limits(self.limits).with_json_parser(self.json_parser)
     }
 
     /// The namespace.
@@ -74,7 +84,7 @@ impl Emitter {
         check_event(event)?;
         let message = Broadcast { uid: EMITTER_UID.to_owned(), packet: Packet::event(&self.nsp, event, args), opts: opts.clone(), layout: OptsLayout::Emitter };
         let room = opts.single_room().map(ToString::to_string);
-        self.send(self.channels.broadcast_for(room.as_deref()), message.encode())
+        self.send_broadcast(room.as_deref(), message.encode())
     }
 
     /// Emits an EVENT broadcast from its encoded parts (see
@@ -83,6 +93,12 @@ impl Emitter {
     /// emitter's key order); `single_room` is the room when there is exactly one.
     pub fn emit_encoded(&self, single_room: Option<&str>, data: &[u8], tail: &[u8]) -> Result<(), Error> {
         let message = crate::protocol::broadcast::frame_event(EMITTER_UID, data, tail)?;
+        self.send_broadcast(single_room, message)
+    }
+
+    /// Publishes a broadcast given in msgpack, as this emitter's parser encodes it.
+    fn send_broadcast(&self, single_room: Option<&str>, message: Vec<u8>) -> Result<(), Error> {
+        let message = if self.json_parser { crate::protocol::msgpack::to_json_text(&message)? } else { message };
         self.send(self.channels.broadcast_for(single_room), message)
     }
 
@@ -253,6 +269,52 @@ impl ShardedEmitter {
     }
 }
 
+/// An emitter to classic nodes or to sharded ones, for code that serves both (the C and Node
+/// bindings make one or the other from their options).
+#[derive(Clone)]
+pub enum AnyEmitter {
+    /// To classic adapters (`@socket.io/redis-emitter`'s protocol).
+    Classic(Emitter),
+    /// To sharded adapters (ClusterAdapter messages on shard channels).
+    Sharded(ShardedEmitter),
+}
+
+impl AnyEmitter {
+    /// Emits `event` with `args` to the sockets selected by `opts` on every node.
+    pub fn emit(&self, event: &str, args: Vec<Value>, opts: &BroadcastOptions) -> Result<(), Error> {
+        match self {
+            AnyEmitter::Classic(emitter) => emitter.emit(event, args, opts),
+            AnyEmitter::Sharded(emitter) => emitter.emit(event, args, opts),
+        }
+    }
+
+    /// Publishes a broadcast that the host encoded whole: for classic nodes with its parser
+    /// ([`Emitter::emit_host_encoded`]), for sharded ones as a ClusterAdapter BROADCAST message
+    /// ([`ShardedEmitter::emit_encoded`]).
+    pub fn emit_host_encoded(&self, single_room: Option<&str>, message: Vec<u8>) -> Result<(), Error> {
+        match self {
+            AnyEmitter::Classic(emitter) => emitter.emit_host_encoded(single_room, message),
+            AnyEmitter::Sharded(emitter) => emitter.emit_encoded(single_room, message),
+        }
+    }
+
+    /// The classic emitter, for the calls only it has (e.g. [`Emitter::emit_packed`]).
+    pub fn classic(&self) -> Option<&Emitter> {
+        match self {
+            AnyEmitter::Classic(emitter) => Some(emitter),
+            AnyEmitter::Sharded(_) => None,
+        }
+    }
+
+    /// The fire-and-forget commands (socketsJoin, ...), whichever the protocol.
+    pub fn commands(&self) -> &dyn ClusterCommands {
+        match self {
+            AnyEmitter::Classic(emitter) => emitter,
+            AnyEmitter::Sharded(emitter) => emitter,
+        }
+    }
+}
+
 /// Reads the fields of [`Emitter::emit_packed`]'s buffer from the front.
 struct PackedFields<'a>(&'a [u8]);
 
@@ -381,6 +443,20 @@ mod tests {
             assert_eq!(message.channel, channel.as_bytes());
             assert_eq!(message.payload, payload, "{channel}");
         }
+    }
+
+    #[tokio::test]
+    async fn with_the_json_parser_broadcasts_are_what_json_stringify_writes() {
+        let broker = MemoryBroker::new();
+        let tap = Arc::new(Tap::default());
+        broker.connect().subscribe(Subscription { patterns: vec!["socket.io*".into()], channels: vec![] }, tap.clone()).await.unwrap();
+        let emitter = Emitter::new(Arc::new(broker.connect()), "socket.io", "/").with_json_parser(true);
+        emitter.emit("hello", vec!["world".into(), Value::Binary(vec![1])], &BroadcastOptions::default()).unwrap();
+        emitter.of("admin").emit("x", vec![], &BroadcastOptions::default()).unwrap();
+        let got = tap.0.lock().unwrap().clone();
+        let text = |i: usize| String::from_utf8(got[i].payload.clone()).unwrap();
+        assert_eq!(text(0), r#"["emitter",{"type":2,"data":["hello","world",{"type":"Buffer","data":[1]}],"nsp":"/"},{"rooms":[],"flags":{},"except":[]}]"#);
+        assert_eq!((got[1].channel.as_slice(), text(1).contains(r#""nsp":"/admin""#)), (&b"socket.io#/admin#"[..], true), "of() keeps the parser");
     }
 
     /// `[u32 LE len, bytes]`.

@@ -107,16 +107,11 @@ impl ShardedAdapter {
         &self.inner.wire.channels
     }
 
-    /// Publishes an encoded message on the main channel, or on `room`'s channel (the host
-    /// decides, by the subscription mode, which messages go there).
-    pub fn publish(&self, room: Option<&str>, payload: Vec<u8>) -> Result<(), Error> {
-        let channels = &self.inner.wire.channels;
-        self.inner.publish(room.map_or_else(|| channels.main().to_owned(), |room| channels.room(room)), payload)
-    }
-
-    /// Publishes an encoded message on `channel`, one of this namespace's.
-    pub(crate) fn publish_on(&self, channel: String, payload: Vec<u8>) -> Result<(), Error> {
-        self.inner.publish(channel, payload)
+    /// Publishes an encoded message: on the main channel, or, for a BROADCAST without ack whose
+    /// only room is `single_room`, on the room's channel when the subscription mode gives it
+    /// one ([`ShardedChannels::broadcast`]).
+    pub fn publish(&self, single_room: Option<&str>, payload: Vec<u8>) -> Result<(), Error> {
+        self.inner.publish(self.inner.wire.channels.broadcast(self.inner.wire.mode, single_room), payload)
     }
 
     /// Publishes a request on the main channel with the nodes counted in the same pipeline

@@ -95,8 +95,7 @@ impl ShardedNode {
     pub fn broadcast(&self, packet: &Packet, opts: &BroadcastOptions) -> Result<(), Error> {
         let message = cluster::broadcast_message(packet, opts, &self.inner.uid, &self.inner.nsp)?;
         let room = opts.single_room().map(ToString::to_string);
-        let channel = self.inner.engine.channels().broadcast(self.inner.mode, room.as_deref());
-        self.inner.engine.publish_on(channel, message)
+        self.inner.engine.publish(room.as_deref(), message)
     }
 
     /// Answers request `request_id` of type `kind` from node `requester`, as

@@ -37,7 +37,7 @@ function hasValgrind() {
 
 /**
  * Runs test/c/emitter_test.c against a Node server with the official adapter (`spec`), whose
- * clients must get what C emitted; `mode`: the sharded subscription mode, passed to the program.
+ * clients must get what C emitted; `mode`: the sharded subscription mode, or "json" for the JSON parser, passed to the program.
  */
 async function cEmitterReachesClients(t, spec, mode) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sioadapter-c-"));
@@ -46,7 +46,8 @@ async function cEmitterReachesClients(t, spec, mode) {
   compile(path.join(__dirname, "c", "emitter_test.c"), exe);
 
   const key = uniqueKey();
-  const [server] = await startServers([{ adapter: "official", client: "node-redis", ...spec, ...(mode ? { channelPrefix: key, subscriptionMode: mode } : {}) }], { key });
+  const sharded = mode && mode !== "json";
+  const [server] = await startServers([{ adapter: "official", client: "node-redis", ...spec, ...(sharded ? { channelPrefix: key, subscriptionMode: mode } : {}) }], { key });
   await server.command("onServerEvent", { event: "srv-from-c" });
   const member = await server.connect("/");
   const other = await server.connect("/");
@@ -67,7 +68,12 @@ async function cEmitterReachesClients(t, spec, mode) {
   assert.deepStrictEqual(other.received("not-for-room"), [[]]);
   const [[label, bytes]] = other.received("binary");
   assert.strictEqual(label, "bin");
-  assert.deepStrictEqual([...Buffer.from(bytes)], [1, 2, 3]);
+  if (mode === "json") {
+    // What the official emitter's JSON.stringify makes of a Buffer.
+    assert.deepStrictEqual(bytes, { type: "Buffer", data: [1, 2, 3] });
+  } else {
+    assert.deepStrictEqual([...Buffer.from(bytes)], [1, 2, 3]);
+  }
   await server.waitForServerEvent("srv-from-c");
   assert.deepStrictEqual(server.serverEventCalls("srv-from-c")[0].args, [42]);
   const rooms = await server.command("join", { nsp: "/", socketId: member.id, rooms: [] });
@@ -76,6 +82,10 @@ async function cEmitterReachesClients(t, spec, mode) {
 }
 
 test("a C emitter's events reach socket.io clients of a Node server running the official adapter", { timeout: 120000 }, (t) => cEmitterReachesClients(t, {}));
+
+// sio_emitter_new_with_options with SIO_PARSER_JSON: the same program and checks against an
+// official node whose parser is JSON (it cannot read anything else).
+test("a C emitter with the JSON parser reaches clients of an official node whose parser is JSON", { timeout: 120000 }, (t) => cEmitterReachesClients(t, { parser: "json" }, "json"));
 
 // sio_emitter_new_sharded: the same program and checks against an official sharded node (the
 // local Redis is ≥ 7), in the mode that puts room broadcasts on room channels and the one that

@@ -100,9 +100,6 @@ function validateShardedOptions(opts) {
   return out;
 }
 
-/** Whether `room` looks like a socket id (the official sharded adapter's test in "dynamic" mode). */
-const looksLikeSocketId = (room) => typeof room === "string" && room.length === 20;
-
 function shardedAdapterClass() {
   const { ClusterAdapter } = socketIoAdapter;
   if (typeof ClusterAdapter !== "function") {
@@ -145,7 +142,7 @@ function shardedAdapterClass() {
     /** ClusterAdapter hook: publishes a message (room channel or main channel). */
     doPublish(message) {
       try {
-        this.engine.publish(this._roomChannelOf(message), encodeMessage(message));
+        this.engine.publish(this._singleRoomOf(message), encodeMessage(message));
         return Promise.resolve(""); // no offsets: connection state recovery is not supported
       } catch (err) {
         this._emitError(err, "ERR_SIO_PUBLISH");
@@ -164,13 +161,14 @@ function shardedAdapterClass() {
       }
     }
 
-    /** The room whose channel carries `message`, or null for the main channel. */
-    _roomChannelOf(message) {
-      if (this.subscriptionMode === "static" || message.type !== Type.BROADCAST || message.data.requestId !== undefined) return null;
+    /**
+     * The only room of a BROADCAST without ack, or null: the core puts such a message on the
+     * room's channel when the subscription mode gives the room one.
+     */
+    _singleRoomOf(message) {
+      if (message.type !== Type.BROADCAST || message.data.requestId !== undefined) return null;
       const rooms = message.data.opts.rooms;
-      if (rooms.length !== 1) return null;
-      if (this.subscriptionMode === "dynamic" && looksLikeSocketId(rooms[0])) return null;
-      return String(rooms[0]);
+      return rooms.length === 1 ? String(rooms[0]) : null;
     }
 
     /**

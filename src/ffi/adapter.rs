@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::emitter::{channel_prefix_arg, parse_target, subscription_mode_arg, SioTarget, SIO_SUBSCRIPTION_DYNAMIC};
 use super::host::{CallbackThread, Completion, SioCompletion, SioHostCallbacks};
-use super::{arg_str, guard, new_runtime, off_runtime, ArgError, HandleToken, SioLimits, SioResult};
+use super::{arg_str, guard, json_parser_arg, new_runtime, off_runtime, ArgError, HandleToken, SioLimits, SioResult, SIO_PARSER_NOTEPACK};
 use crate::adapter::{Adapter, AdapterStats, Reply};
 use crate::config::{AdapterConfig, RedisConfig};
 use crate::protocol::request::{raw_json, RequestType, Targets};
@@ -155,13 +155,6 @@ pub struct SioAdapterOptions {
     pub parser: u32,
 }
 
-/// `parser` of [`SioAdapterOptions`]: notepack.io msgpack, the official adapter's default.
-pub const SIO_PARSER_NOTEPACK: u32 = 0;
-/// `parser` of [`SioAdapterOptions`]: JSON, as official nodes with `parser: { encode:
-/// JSON.stringify, decode: JSON.parse }` speak it. Broadcasts still reach `on_broadcast` as
-/// msgpack `[uid, packet, opts]` (binary as `{"type":"Buffer","data":[..]}`).
-pub const SIO_PARSER_JSON: u32 = 1;
-
 /// [`sio_adapter_new`] with every option of Node's `createAdapter` (`options`: NULL for the
 /// defaults; see [`SioAdapterOptions`]).
 ///
@@ -192,11 +185,7 @@ pub unsafe extern "C" fn sio_adapter_new_with_options(
             .with_requests_timeout(Duration::from_millis(u64::from(options.map_or(0, |o| o.requests_timeout_ms))))
             .with_specific_response_channel(options.is_some_and(|o| o.publish_on_specific_response_channel))
             .with_per_room_subscriptions(options.is_some_and(|o| o.per_room_subscriptions))
-            .with_json_parser(match options.map_or(SIO_PARSER_NOTEPACK, |o| o.parser) {
-                SIO_PARSER_NOTEPACK => false,
-                SIO_PARSER_JSON => true,
-                other => return Err(invalid(&format!("`parser` {other} is not a SIO_PARSER_* value"))),
-            })
+            .with_json_parser(json_parser_arg(options.map_or(SIO_PARSER_NOTEPACK, |o| o.parser))?)
             .with_limits(limits)?;
         // SAFETY: valid per the contract.
         unsafe { open(&redis, callbacks, &config, out, |transport, host| Engine::Classic(Adapter::new(nsp, &config, transport, host))) }

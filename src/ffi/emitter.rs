@@ -8,9 +8,9 @@ use std::time::Duration;
 use rmpv::Value;
 use serde_json::value::RawValue;
 
-use super::{arg_bytes, arg_str, arg_str_array, guard, new_runtime, off_runtime, ArgError, SioLimits, SioResult};
+use super::{arg_bytes, arg_str, arg_str_array, guard, json_parser_arg, new_runtime, off_runtime, ArgError, SioLimits, SioResult, SIO_PARSER_NOTEPACK};
 use crate::config::RedisConfig;
-use crate::emitter::{ClusterCommands, Emitter, ShardedEmitter};
+use crate::emitter::{AnyEmitter, ClusterCommands, Emitter, ShardedEmitter};
 use crate::protocol::request::{raw_json, RawJson, Targets};
 use crate::protocol::{msgpack, BroadcastOptions, Room};
 use crate::sharded::SubscriptionMode;
@@ -54,31 +54,7 @@ pub struct SioTarget {
 pub struct SioEmitter {
     runtime: tokio::runtime::Runtime,
     transport: Arc<RedisTransport>,
-    emitter: EmitterKind,
-}
-
-/// The protocol a [`SioEmitter`] speaks.
-enum EmitterKind {
-    /// The classic adapter's (`@socket.io/redis-emitter`'s).
-    Classic(Emitter),
-    /// The sharded adapter's ([`sio_emitter_new_sharded`]).
-    Sharded(ShardedEmitter),
-}
-
-impl EmitterKind {
-    fn emit(&self, event: &str, args: Vec<Value>, opts: &BroadcastOptions) -> Result<(), crate::Error> {
-        match self {
-            EmitterKind::Classic(emitter) => emitter.emit(event, args, opts),
-            EmitterKind::Sharded(emitter) => emitter.emit(event, args, opts),
-        }
-    }
-
-    fn commands(&self) -> &dyn ClusterCommands {
-        match self {
-            EmitterKind::Classic(emitter) => emitter,
-            EmitterKind::Sharded(emitter) => emitter,
-        }
-    }
+    emitter: AnyEmitter,
 }
 
 /// A parsed [`SioTarget`].
@@ -166,18 +142,48 @@ pub unsafe extern "C" fn sio_emitter_new(url: *const c_char, key: *const c_char,
 /// As [`sio_emitter_new`]; `limits` is NULL or valid for the call.
 #[no_mangle]
 pub unsafe extern "C" fn sio_emitter_new_with_limits(url: *const c_char, key: *const c_char, nsp: *const c_char, limits: *const SioLimits, out: *mut *mut SioEmitter) -> SioResult {
+    let options = SioEmitterOptions { key, limits, parser: SIO_PARSER_NOTEPACK };
+    // SAFETY: the same contract, the arguments gathered in `options`.
+    unsafe { sio_emitter_new_with_options(url, nsp, &options, out) }
+}
+
+/// The options of `@socket.io/redis-emitter` for [`sio_emitter_new_with_options`]. Zero fields
+/// (and NULL pointers) take the defaults.
+#[repr(C)]
+pub struct SioEmitterOptions {
+    /// Channel prefix (`key`); NULL or `""`: `"socket.io"`.
+    pub key: *const c_char,
+    /// Limits (NULL: the defaults), as for [`sio_emitter_new_with_limits`].
+    pub limits: *const SioLimits,
+    /// The nodes' `parser`: `SIO_PARSER_NOTEPACK` (0, the default) or `SIO_PARSER_JSON`
+    /// (broadcasts published as JSON text).
+    pub parser: u32,
+}
+
+/// [`sio_emitter_new`] with every option of the official emitter (`options`: NULL for the
+/// defaults; see [`SioEmitterOptions`]).
+///
+/// # Safety
+/// `url` and `nsp` are valid C strings; `options` is NULL or valid for the call, its `key` NULL or
+/// a valid C string, its `limits` NULL or valid; `out` is a valid pointer.
+#[no_mangle]
+pub unsafe extern "C" fn sio_emitter_new_with_options(url: *const c_char, nsp: *const c_char, options: *const SioEmitterOptions, out: *mut *mut SioEmitter) -> SioResult {
     guard(|| {
         if out.is_null() {
             return Err(ArgError(SioResult::SioErrNull, "`out` is NULL".into()));
         }
         // SAFETY: valid C strings per the contract.
         let (url, nsp) = unsafe { (arg_str(url, "url")?, arg_str(nsp, "nsp")?) };
+        // SAFETY: NULL or valid per the contract.
+        let options = unsafe { options.as_ref() };
+        let key = options.map_or(std::ptr::null(), |o| o.key);
         // SAFETY: as above; NULL means the default key.
         let key = if key.is_null() { "" } else { unsafe { arg_str(key, "key") }? };
+        let json = json_parser_arg(options.map_or(SIO_PARSER_NOTEPACK, |o| o.parser))?;
         let mut config = RedisConfig::from_url(url)?;
         // SAFETY: NULL or valid per the contract.
-        let limits = unsafe { SioLimits::apply(limits, &mut config) }?;
-        let handle = open(&config, |transport| EmitterKind::Classic(Emitter::new(transport, key, nsp).with_limits(limits)))?;
+        let limits = unsafe { SioLimits::apply(options.map_or(std::ptr::null(), |o| o.limits), &mut config) }?;
+        let handle = open(&config, |transport| AnyEmitter::Classic(Emitter::new(transport, key, nsp).with_limits(limits).with_json_parser(json)))?;
         // SAFETY: `out` is valid per the contract.
         unsafe { *out = Box::into_raw(handle) };
         Ok(())
@@ -218,7 +224,7 @@ pub unsafe extern "C" fn sio_emitter_new_sharded(
         config.sharded = true;
         // SAFETY: NULL or valid per the contract.
         let limits = unsafe { SioLimits::apply(limits, &mut config) }?;
-        let handle = open(&config, |transport| EmitterKind::Sharded(ShardedEmitter::new(transport, prefix, nsp, mode).with_limits(limits)))?;
+        let handle = open(&config, |transport| AnyEmitter::Sharded(ShardedEmitter::new(transport, prefix, nsp, mode).with_limits(limits)))?;
         // SAFETY: `out` is valid per the contract.
         unsafe { *out = Box::into_raw(handle) };
         Ok(())
@@ -248,7 +254,7 @@ pub(crate) unsafe fn channel_prefix_arg<'a>(prefix: *const c_char) -> Result<&'a
 
 /// Connects (in the background) a transport for `config` on a runtime of the handle's own, and
 /// makes the emitter with `make`.
-fn open(config: &RedisConfig, make: impl FnOnce(Arc<dyn Transport>) -> EmitterKind + Send) -> Result<Box<SioEmitter>, ArgError> {
+fn open(config: &RedisConfig, make: impl FnOnce(Arc<dyn Transport>) -> AnyEmitter + Send) -> Result<Box<SioEmitter>, ArgError> {
     off_runtime(|| -> Result<Box<SioEmitter>, ArgError> {
         let runtime = new_runtime()?;
         let transport = Arc::new(runtime.block_on(async { RedisTransport::connect(config) })?);

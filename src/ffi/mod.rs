@@ -41,6 +41,24 @@ pub const SIO_VERSION_MINOR: u32 = 1;
 /// Patch version.
 pub const SIO_VERSION_PATCH: u32 = 0;
 
+/// `parser` of `sio_adapter_options` and `sio_emitter_options`: notepack.io msgpack, the
+/// official adapter's default.
+pub const SIO_PARSER_NOTEPACK: u32 = 0;
+/// `parser` of `sio_adapter_options` and `sio_emitter_options`: JSON, as official nodes and
+/// emitters with `parser: { encode: JSON.stringify, decode: JSON.parse }` speak it. An adapter
+/// handle still hands `on_broadcast` msgpack `[uid, packet, opts]` (binary as
+/// `{"type":"Buffer","data":[..]}`), and an emitter takes its arguments as before.
+pub const SIO_PARSER_JSON: u32 = 1;
+
+/// Whether a `parser` option value (`SIO_PARSER_*`) asks for JSON.
+pub(crate) fn json_parser_arg(parser: u32) -> Result<bool, ArgError> {
+    match parser {
+        SIO_PARSER_NOTEPACK => Ok(false),
+        SIO_PARSER_JSON => Ok(true),
+        other => Err(ArgError(SioResult::SioErrInvalid, format!("`parser` {other} is not a SIO_PARSER_* value"))),
+    }
+}
+
 /// Result codes. Values are stable and never reused.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,8 @@
 /* The C emitter, end to end: argument checks, then emits that a socket.io client connected to
  * a Node server (official adapter) must receive. Usage: emitter_test REDIS_URL KEY [MODE]
  * With MODE (static, dynamic or dynamic-private) the emitter is sio_emitter_new_sharded's, for
- * official sharded nodes in that subscription mode with channel prefix KEY.
+ * official sharded nodes in that subscription mode with channel prefix KEY; with MODE json, it
+ * is sio_emitter_new_with_options's with SIO_PARSER_JSON, for nodes whose parser is JSON.
  * Prints "ok <n>" lines; exits non-zero on the first failure. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,7 @@ static int checks = 0;
 
 int main(int argc, char **argv) {
   if (argc != 3 && argc != 4) {
-    fprintf(stderr, "usage: %s REDIS_URL KEY [static|dynamic|dynamic-private]\n", argv[0]);
+    fprintf(stderr, "usage: %s REDIS_URL KEY [static|dynamic|dynamic-private|json]\n", argv[0]);
     return 2;
   }
   const char *url = argv[1];
@@ -37,7 +38,13 @@ int main(int argc, char **argv) {
   CHECK(sio_emitter_new("http://nope", key, "/", &emitter) == SIO_ERR_INVALID, "a non-redis URL is rejected");
   CHECK(sio_emitter_new("redis://127.0.0.1:6379", key, "\xff\xfe", &emitter) == SIO_ERR_UTF8, "invalid UTF-8 is rejected");
   CHECK(sio_emitter_new(url, key, "/", NULL) == SIO_ERR_NULL, "NULL out pointer is rejected");
-  if (argc == 4) {
+  if (argc == 4 && strcmp(argv[3], "json") == 0) {
+    sio_emitter_options bad = {key, NULL, 5};
+    CHECK(sio_emitter_new_with_options(url, "/", &bad, &emitter) == SIO_ERR_INVALID && emitter == NULL, "an unknown parser is rejected");
+    CHECK(strstr(sio_last_error(), "parser") != NULL, "the error message names the option");
+    sio_emitter_options options = {key, NULL, SIO_PARSER_JSON};
+    CHECK(sio_emitter_new_with_options(url, "/", &options, &emitter) == SIO_OK && emitter != NULL, "JSON emitter created");
+  } else if (argc == 4) {
     const char *mode = argv[3];
     unsigned int subscription = strcmp(mode, "static") == 0    ? SIO_SUBSCRIPTION_STATIC
                                 : strcmp(mode, "dynamic") == 0 ? SIO_SUBSCRIPTION_DYNAMIC

@@ -25,7 +25,7 @@ use napi::JsValue;
 use napi::{Error as JsError, Result, Status};
 use napi_derive::napi;
 use sioadapter::adapter::Reply;
-use sioadapter::emitter::{ClusterCommands, RESERVED_EVENTS};
+use sioadapter::emitter::{AnyEmitter, ClusterCommands, RESERVED_EVENTS};
 use sioadapter::error::ErrorCode;
 use sioadapter::limits::Limits;
 use sioadapter::outbox::Outbox;
@@ -689,7 +689,8 @@ impl Engine {
         Settled::of(closed, |()| None)
     }
 
-    /// Sharded: publishes an encoded ClusterAdapter message on the main channel, or on `room`'s.
+    /// Sharded: publishes an encoded ClusterAdapter message; `room` is the only room of a
+    /// BROADCAST without ack, whose channel the subscription mode may give it.
     #[napi(catch_unwind)]
     pub fn publish(&self, room: Option<String>, payload: &[u8]) -> Result<(), Code> {
         self.sharded_adapter()?.publish(room.as_deref(), payload.to_vec()).map_err(js_error)
@@ -854,15 +855,7 @@ fn failed(err: JsError<Code>) -> RequestResult {
 /// and `ShardedEmitter` (for clusters of sharded adapters).
 #[napi]
 pub struct NativeEmitter {
-    emitter: EmitterFlavour,
-}
-
-/// The protocol a [`NativeEmitter`] speaks.
-enum EmitterFlavour {
-    /// The classic adapter's (`@socket.io/redis-emitter`'s).
-    Classic(Emitter),
-    /// The sharded adapter's: ClusterAdapter messages on shard channels.
-    Sharded(ShardedEmitter),
+    emitter: AnyEmitter,
 }
 
 #[napi]
@@ -872,7 +865,7 @@ impl NativeEmitter {
     #[napi(constructor, catch_unwind)]
     pub fn new(connection: &Connection, key: String, nsp: String, limits: LimitValues) -> Result<Self, Code> {
         let transport: Arc<dyn Transport> = connection.transport.clone();
-        Ok(NativeEmitter { emitter: EmitterFlavour::Classic(Emitter::new(transport, &key, &nsp).with_limits(limits.limits()?)) })
+        Ok(NativeEmitter { emitter: AnyEmitter::Classic(Emitter::new(transport, &key, &nsp).with_limits(limits.limits()?)) })
     }
 
     /// An emitter to the sharded adapters of namespace `nsp` with channel prefix
@@ -882,21 +875,15 @@ impl NativeEmitter {
     pub fn sharded(connection: &Connection, channel_prefix: String, nsp: String, subscription_mode: String, limits: LimitValues) -> Result<Self, Code> {
         let mode = SubscriptionMode::parse(&subscription_mode).map_err(js_error)?;
         let transport: Arc<dyn Transport> = connection.transport.clone();
-        Ok(NativeEmitter { emitter: EmitterFlavour::Sharded(ShardedEmitter::new(transport, &channel_prefix, &nsp, mode).with_limits(limits.limits()?)) })
+        Ok(NativeEmitter { emitter: AnyEmitter::Sharded(ShardedEmitter::new(transport, &channel_prefix, &nsp, mode).with_limits(limits.limits()?)) })
     }
 
     fn classic(&self) -> Result<&Emitter, Code> {
-        match &self.emitter {
-            EmitterFlavour::Classic(emitter) => Ok(emitter),
-            EmitterFlavour::Sharded(_) => Err(wrong_flavour("classic emitter call")),
-        }
+        self.emitter.classic().ok_or_else(|| wrong_flavour("classic emitter call"))
     }
 
     fn commands(&self) -> &dyn ClusterCommands {
-        match &self.emitter {
-            EmitterFlavour::Classic(emitter) => emitter,
-            EmitterFlavour::Sharded(emitter) => emitter,
-        }
+        self.emitter.commands()
     }
 
     /// Publishes an EVENT broadcast: `data` is notepack's encoding of `[event, ...args]`, `tail`
@@ -920,11 +907,7 @@ impl NativeEmitter {
     /// follows the subscription mode). `room`: the single target room when there is exactly one.
     #[napi(catch_unwind)]
     pub fn broadcast_host_encoded(&self, room: Option<String>, message: &[u8]) -> Result<(), Code> {
-        match &self.emitter {
-            EmitterFlavour::Classic(emitter) => emitter.emit_host_encoded(room.as_deref(), message.to_vec()),
-            EmitterFlavour::Sharded(emitter) => emitter.emit_encoded(room.as_deref(), message.to_vec()),
-        }
-        .map_err(js_error)
+        self.emitter.emit_host_encoded(room.as_deref(), message.to_vec()).map_err(js_error)
     }
 
     /// `socketsJoin` (`join`) or `socketsLeave`; arguments are JSON arrays.
