@@ -22,6 +22,21 @@
 //! bounded queue; one RESP3 connection to subscribe, resubscribed after reconnects) and is
 //! shared by the namespaces of a node.
 //!
+//! ## What to use
+//!
+//! | a server or program that... | classic adapters (`createAdapter`) | sharded adapters (`createShardedAdapter`) |
+//! |---|---|---|
+//! | hosts sockets (a node) | [`Adapter`] | [`ShardedNode`] (or the bare [`sharded::ShardedAdapter`] engine under a host that runs socket.io's ClusterAdapter itself, as the Node binding does) |
+//! | only emits | [`Emitter`] | [`ShardedEmitter`] |
+//!
+//! Their options, beside the official adapter's: [`AdapterConfig`] (`key`/`channelPrefix`,
+//! `requestsTimeout`, `publishOnSpecificResponseChannel`, `perRoomSubscriptions`, `parser` as
+//! [`AdapterConfig::json_parser`] or [`AdapterConfig::host_parser`], [`limits`]),
+//! [`sharded::SubscriptionMode`] (`subscriptionMode`), [`RedisConfig`] (URL forms, Sentinel,
+//! Cluster, TLS, queue bounds). The C API (`include/sioadapter.h`) offers the same through
+//! `sio_adapter_options`, `sio_sharded_options`, `sio_emitter_options` and `sio_limits`; the
+//! README's "Every option and door" table sets every door beside the official packages.
+//!
 //! ## Cargo features
 //!
 //! | feature | default | what it adds |
