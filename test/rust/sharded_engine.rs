@@ -228,7 +228,8 @@ async fn dynamic_modes_subscribe_the_channels_of_created_rooms_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_static_mode_ignores_rooms() {
     let broker = MemoryBroker::new();
-    let a = node(&broker, UID_A, SubscriptionMode::Static);
+    // The sender is dynamic: its single-room message goes out on room1's channel.
+    let a = node(&broker, UID_A, SubscriptionMode::Dynamic);
     let s = node(&broker, UID_B, SubscriptionMode::Static);
     let dynamic = node(&broker, UID_C, SubscriptionMode::Dynamic);
     for n in [&a, &s, &dynamic] {
