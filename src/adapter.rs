@@ -466,11 +466,13 @@ impl Classic {
         self.expected.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Checks one broadcast; returns it when it must be delivered locally. Messages that no
-    /// local socket can receive (no socket at all, or none in any target room) are skipped:
-    /// single-room ones before decoding, as the official adapter does.
+    /// Checks one broadcast; returns it when it must be delivered locally. Once the host
+    /// reports rooms, messages that no local socket can receive (no socket at all, or none in
+    /// any target room) are skipped: single-room ones before decoding, as the official adapter
+    /// does. A host that never reports rooms gets every broadcast of the namespace.
     fn accept_broadcast(&self, ns: &Namespace<Self>, room: Option<&[u8]>, payload: Vec<u8>) -> Option<Delivery> {
-        if room.is_some_and(|r| !self.has_room(r)) || !self.may_have_sockets() {
+        let tracks_rooms = self.tracks_rooms.load(Ordering::Acquire);
+        if room.is_some_and(|r| tracks_rooms && !self.has_room(r)) || !self.may_have_sockets() {
             self.skipped.fetch_add(1, Ordering::Relaxed);
             return None;
         }
@@ -733,14 +735,18 @@ mod tests {
         let (b, host_b) = node(&broker, "/");
         settle().await;
         let to_room = BroadcastOptions { rooms: vec![Room::from("r1")], ..Default::default() };
+        // A host that never reported a room gets everything (it may not know its rooms).
+        a.broadcast(&Packet::event("/", "x", vec![]), &to_room).unwrap();
+        assert_eq!((b.stats().skipped, host_b.delivered.lock().unwrap().len()), (0, 1));
+        b.room_created("other");
         a.broadcast(&Packet::event("/", "x", vec![]), &to_room).unwrap();
         assert_eq!(b.stats().skipped, 1);
         b.room_created("r1");
         a.broadcast(&Packet::event("/", "x", vec![]), &to_room).unwrap();
-        assert_eq!(host_b.delivered.lock().unwrap().len(), 1);
+        assert_eq!(host_b.delivered.lock().unwrap().len(), 2);
         b.room_deleted("r1");
         a.broadcast(&Packet::event("/", "x", vec![]), &to_room).unwrap();
-        assert_eq!(host_b.delivered.lock().unwrap().len(), 1);
+        assert_eq!(host_b.delivered.lock().unwrap().len(), 2);
     }
 
     #[tokio::test]

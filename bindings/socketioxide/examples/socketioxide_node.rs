@@ -1,0 +1,125 @@
+//! An axum + socketioxide server that is a node of a Node socket.io cluster through
+//! `SioAdapter`: Node servers with `@socket.io/redis-adapter` (official or sioadapter's) on the
+//! same Redis and key share its broadcasts, rooms and sockets.
+//!
+//! Every client joins the room `rust-room`. Clients can ask the server, by event, to act on the
+//! whole cluster (what test/socketioxide.test.js does):
+//! - `broadcast` `{event, arg | bytes, to?, except?, volatile?}`: `io.to(to).except(except).emit(event, arg)`
+//!   (`bytes`, an array of numbers, is sent as binary);
+//! - `fetch` → ack with the ids of every socket of the cluster (`io.fetch_sockets()`);
+//! - `emit-to` `{id, event, arg}`: emits to one fetched socket, wherever it is;
+//! - `join` / `leave` `{in?, room}`: `io.within(in).join(room)` / `.leave(room)`;
+//! - `disconnect` `{in}`: `io.within(in).disconnect()`;
+//! - `rooms` → ack with `io.rooms()`.
+//!
+//! `cargo run --release -p sioadapter-socketioxide --example socketioxide_node -- [redis-url] [key] [port]`
+//! prints `LISTENING <port>` once it serves.
+
+use serde_json::Value;
+use sioadapter::AdapterConfig;
+use sioadapter_socketioxide::{SioAdapter, SioAdapterCtr};
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{AckSender, Data, SocketRef};
+use socketioxide::operators::BroadcastOperators;
+use socketioxide::SocketIo;
+
+/// `op` narrowed to the rooms in `field` of `request` (a string or an array), if any.
+fn narrowed<A: Adapter>(op: BroadcastOperators<A>, request: &Value, field: &str, except: bool) -> BroadcastOperators<A> {
+    let rooms: Vec<String> = match &request[field] {
+        Value::String(room) => vec![room.clone()],
+        Value::Array(rooms) => rooms.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect(),
+        _ => return op,
+    };
+    if except {
+        op.except(rooms)
+    } else {
+        op.within(rooms)
+    }
+}
+
+/// Every socket of the namespace on every server, narrowed as `request` says.
+fn selected<A: Adapter>(io: &SocketIo<A>, request: &Value, field: &str) -> BroadcastOperators<A> {
+    narrowed(narrowed(io.broadcast(), request, field, false), request, "except", true)
+}
+
+async fn on_broadcast<A: Adapter>(io: SocketIo<A>, Data(request): Data<Value>) {
+    let op = selected(&io, &request, "to");
+    let op = if request["volatile"] == true { op.volatile() } else { op };
+    let event = request["event"].as_str().unwrap_or("event").to_owned();
+    // `bytes` (an array of numbers) is sent as binary.
+    let sent = match request["bytes"].as_array() {
+        Some(bytes) => op.emit(&event, &rmpv::Value::Binary(bytes.iter().filter_map(|b| b.as_u64().map(|b| b as u8)).collect())).await,
+        None => op.emit(&event, &request["arg"]).await,
+    };
+    if let Err(err) = sent {
+        eprintln!("broadcast: {err}");
+    }
+}
+
+async fn on_fetch<A: Adapter>(io: SocketIo<A>, ack: AckSender<A>) {
+    let ids: Vec<String> = match io.fetch_sockets().await {
+        Ok(sockets) => sockets.iter().map(|s| s.data().id.to_string()).collect(),
+        Err(err) => vec![format!("error: {err}")],
+    };
+    ack.send(&ids).ok();
+}
+
+async fn on_emit_to<A: Adapter>(io: SocketIo<A>, Data(request): Data<Value>, ack: AckSender<A>) {
+    // A fetched socket is addressed by the id fetch_sockets gave it.
+    let sockets = io.fetch_sockets().await.unwrap_or_default();
+    let id = request["id"].as_str().unwrap_or_default();
+    let found = sockets.into_iter().find(|s| s.data().id.as_str() == id);
+    let sent = match found {
+        Some(socket) => socket.emit(request["event"].as_str().unwrap_or("event"), &request["arg"]).await.is_ok(),
+        None => false,
+    };
+    ack.send(&sent).ok();
+}
+
+async fn on_join<A: Adapter>(io: SocketIo<A>, Data(request): Data<Value>, ack: AckSender<A>) {
+    let room = request["room"].as_str().unwrap_or_default().to_owned();
+    let done = selected(&io, &request, "in").join(room).await.is_ok();
+    ack.send(&done).ok();
+}
+
+async fn on_leave<A: Adapter>(io: SocketIo<A>, Data(request): Data<Value>, ack: AckSender<A>) {
+    let room = request["room"].as_str().unwrap_or_default().to_owned();
+    let done = selected(&io, &request, "in").leave(room).await.is_ok();
+    ack.send(&done).ok();
+}
+
+async fn on_disconnect_sockets<A: Adapter>(io: SocketIo<A>, Data(request): Data<Value>, ack: AckSender<A>) {
+    let done = selected(&io, &request, "in").disconnect().await.is_ok();
+    ack.send(&done).ok();
+}
+
+async fn on_rooms<A: Adapter>(io: SocketIo<A>, ack: AckSender<A>) {
+    let rooms: Vec<String> = io.rooms().await.map(|rooms| rooms.iter().map(ToString::to_string).collect()).unwrap_or_default();
+    ack.send(&rooms).ok();
+}
+
+async fn on_connect<A: Adapter>(socket: SocketRef<A>) {
+    socket.join("rust-room");
+    socket.on("broadcast", on_broadcast);
+    socket.on("fetch", on_fetch);
+    socket.on("emit-to", on_emit_to);
+    socket.on("join", on_join);
+    socket.on("leave", on_leave);
+    socket.on("disconnect-sockets", on_disconnect_sockets);
+    socket.on("rooms", on_rooms);
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize, default: &'static str| args.get(i).map_or(default, String::as_str);
+    let (url, key, port) = (arg(0, "redis://127.0.0.1:6379"), arg(1, "socket.io"), arg(2, "3000").parse::<u16>()?);
+    let state = SioAdapterCtr::with_config(url, AdapterConfig::default().with_key(key))?;
+    let (layer, io) = socketioxide::SocketIo::builder().with_adapter::<SioAdapter<_>>(state).build_layer();
+    io.ns("/", on_connect);
+    let app = axum::Router::new().layer(layer);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    println!("LISTENING {}", listener.local_addr()?.port());
+    axum::serve(listener, app).await?;
+    Ok(())
+}

@@ -1,0 +1,546 @@
+//! # sioadapter-socketioxide
+//!
+//! A [socketioxide](https://docs.rs/socketioxide) adapter on the sioadapter core: a Rust
+//! socket.io server joins a cluster of Node socket.io servers that use
+//! `@socket.io/redis-adapter` (official or sioadapter's), on the same Redis, speaking their wire
+//! format byte for byte. A Node node cannot tell it from a Node node: its broadcasts reach the
+//! Node servers' clients, theirs reach its clients, and the cluster operations work both ways.
+//!
+//! Built for socketioxide 0.18 (socketioxide-core 0.20's [`CoreAdapter`]).
+//!
+//! ```no_run
+//! use socketioxide::{adapter::Adapter, extract::SocketRef, SocketIo};
+//! use sioadapter_socketioxide::{SioAdapter, SioAdapterCtr};
+//!
+//! async fn on_connect<A: Adapter>(socket: SocketRef<A>) {
+//!     socket.join("room1");
+//! }
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let state = SioAdapterCtr::new("redis://127.0.0.1:6379")?;
+//! let (layer, io) = SocketIo::builder().with_adapter::<SioAdapter<_>>(state).build_layer();
+//! io.ns("/", on_connect);
+//! // Every client of every server of the cluster, Node ones included:
+//! io.emit("hello", &"world").await?;
+//! # let _ = layer;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## What crosses, and what does not (yet)
+//!
+//! | operation | from this server | to this server (from a Node node or emitter) |
+//! |---|---|---|
+//! | broadcast (rooms, except, binary, volatile, local) | ✅ | ✅ |
+//! | socketsJoin / socketsLeave / disconnectSockets | ✅ | ✅ |
+//! | fetchSockets | ✅ (remote sockets usable: emit, join, leave, disconnect) | ✅ (`handshake` and `data` are not known to a socketioxide adapter: left empty) |
+//! | allRooms (`rooms()`), serverCount | ✅ | ✅ |
+//! | broadcast with acks | this server's own clients only | not answered (the Node requester times out) |
+//! | serverSideEmit | socketioxide has no server-side emit | not delivered |
+//!
+//! Socket ids: socketioxide's are 16 characters, Node's 20. A Node socket returned by
+//! `fetch_sockets` gets a 16-character stand-in id, which this adapter maps back when the
+//! socket is used (emit, join, leave, disconnect).
+
+#![warn(missing_docs)]
+
+pub mod packet;
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+use serde_json::value::RawValue;
+use sioadapter::adapter::Reply;
+use sioadapter::protocol::request::{RequestHeader, RequestType, Targets};
+use sioadapter::protocol::{BroadcastOptions as WireOptions, Packet as WirePacket, Room as WireRoom};
+use sioadapter::transport::redis::RedisTransport;
+use sioadapter::transport::Transport;
+use sioadapter::{Adapter, AdapterConfig, AdapterEvent, Delivery, DeliveryKind, Host, RedisConfig};
+use socketioxide_core::adapter::errors::{AdapterError, BroadcastError};
+use socketioxide_core::adapter::{BroadcastFlags, BroadcastOptions, CoreAdapter, CoreLocalAdapter, DefinedAdapter, RemoteSocketData, Room, RoomParam, SocketEmitter};
+use socketioxide_core::packet::Packet;
+use socketioxide_core::{Sid, Uid};
+
+/// What can go wrong in the adapter.
+#[derive(Debug)]
+pub enum Error {
+    /// The core failed: Redis, a timeout, a closed adapter, a message over a limit.
+    Core(sioadapter::Error),
+    /// A packet could not be carried to or from the cluster.
+    Packet(packet::PacketError),
+    /// The adapter is used before socketioxide initialised it.
+    NotInitialised,
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Core(err) => write!(f, "sioadapter: {err}"),
+            Error::Packet(err) => write!(f, "sioadapter: {err}"),
+            Error::NotInitialised => f.write_str("sioadapter: the adapter is used before socketioxide initialised it"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<sioadapter::Error> for Error {
+    fn from(err: sioadapter::Error) -> Self {
+        Error::Core(err)
+    }
+}
+
+impl From<packet::PacketError> for Error {
+    fn from(err: packet::PacketError) -> Self {
+        Error::Packet(err)
+    }
+}
+
+impl From<Error> for AdapterError {
+    fn from(err: Error) -> Self {
+        AdapterError(Box::new(err))
+    }
+}
+
+/// The state every namespace's adapter shares: the Redis connections and the adapter options.
+/// Made once, handed to `SocketIo::builder().with_adapter::<SioAdapter<_>>(state)`.
+#[derive(Clone)]
+pub struct SioAdapterCtr {
+    transport: Arc<dyn Transport>,
+    config: AdapterConfig,
+}
+
+impl SioAdapterCtr {
+    /// Connects (in the background) to the Redis at `url` (every URL form of
+    /// [`RedisConfig::from_url`]: `redis://`, `rediss://`, Sentinel, Cluster) with the official
+    /// adapter's defaults. Must be called within a tokio runtime.
+    pub fn new(url: &str) -> Result<Self, sioadapter::Error> {
+        Self::with_config(url, AdapterConfig::default())
+    }
+
+    /// [`SioAdapterCtr::new`] with the options of Node's `createAdapter` (`key`,
+    /// `requestsTimeout`, `publishOnSpecificResponseChannel`, `perRoomSubscriptions`, the JSON
+    /// `parser`, limits), which must match the cluster's.
+    pub fn with_config(url: &str, config: AdapterConfig) -> Result<Self, sioadapter::Error> {
+        let transport = Arc::new(RedisTransport::connect(&RedisConfig::from_url(url)?)?);
+        Ok(SioAdapterCtr { transport, config })
+    }
+
+    /// The state over a transport of the caller's (e.g. one shared with an emitter).
+    pub fn with_transport(transport: Arc<dyn Transport>, config: AdapterConfig) -> Self {
+        SioAdapterCtr { transport, config }
+    }
+}
+
+/// Most stand-in ids kept for Node sockets returned by `fetch_sockets`; the table is cleared
+/// when it is full (a stand-in older than that many fetched sockets is then not mapped back).
+const MAX_STAND_INS: usize = 100_000;
+
+/// The adapter of one namespace: socketioxide's local rooms ([`CoreLocalAdapter`]) plus the
+/// cluster through a sioadapter [`Adapter`].
+pub struct SioAdapter<E> {
+    local: CoreLocalAdapter<E>,
+    state: SioAdapterCtr,
+    engine: OnceLock<Adapter>,
+    /// socketioxide's `on_success`, called when the engine first reports ready.
+    on_ready: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// Stand-in ids of Node sockets (see the crate docs), to their real ids.
+    stand_ins: Mutex<HashMap<Sid, String>>,
+}
+
+impl<E> DefinedAdapter for SioAdapter<E> {}
+
+/// The sockets an operation selects on this server.
+enum Selection {
+    /// socketioxide's own selection.
+    Options(Box<BroadcastOptions>),
+    /// Computed here: the selection names sockets by id (socketioxide's sockets are not in a
+    /// room of their own id, as socket.io's are).
+    Sockets(Vec<Sid>),
+}
+
+impl<E: SocketEmitter> SioAdapter<E> {
+    fn engine(&self) -> Result<&Adapter, Error> {
+        self.engine.get().ok_or(Error::NotInitialised)
+    }
+
+    fn uid(&self) -> Uid {
+        self.local.server_id()
+    }
+
+    /// Every local socket.
+    fn all_sockets(&self) -> Vec<Sid> {
+        let mut everybody = BroadcastOptions::default();
+        everybody.add_flag(BroadcastFlags::Broadcast);
+        self.local.sockets(everybody)
+    }
+
+    /// The local sockets that a cluster selection (`rooms`, `except`; empty `rooms`: every
+    /// socket) names, as socket.io selects them: a room may be a socket's id.
+    fn select(&self, rooms: &[String], except: &[String], volatile: bool) -> Selection {
+        let sockets: HashSet<Sid> = self.all_sockets().into_iter().collect();
+        let is_socket = |room: &String| Sid::from_str(room).is_ok_and(|sid| sockets.contains(&sid));
+        let mut opts = BroadcastOptions::default();
+        opts.add_flag(BroadcastFlags::Broadcast);
+        if volatile {
+            opts.add_flag(BroadcastFlags::Volatile);
+        }
+        if !rooms.iter().chain(except).any(is_socket) {
+            opts.rooms = rooms.iter().map(|r| Room::from(r.clone())).collect();
+            opts.except = except.iter().map(|r| Room::from(r.clone())).collect();
+            return Selection::Options(Box::new(opts));
+        }
+        let in_rooms = |names: &[String]| -> HashSet<Sid> {
+            let (ids, named): (Vec<&String>, Vec<&String>) = names.iter().partition(|r| is_socket(r));
+            let mut selected: HashSet<Sid> = ids.into_iter().filter_map(|r| Sid::from_str(r).ok()).collect();
+            if !named.is_empty() {
+                let mut by_room = opts.clone();
+                by_room.rooms = named.into_iter().map(|r| Room::from(r.clone())).collect();
+                selected.extend(self.local.sockets(by_room));
+            }
+            selected
+        };
+        let targets = if rooms.is_empty() { sockets.clone() } else { in_rooms(rooms) };
+        let excluded = in_rooms(except);
+        Selection::Sockets(targets.into_iter().filter(|sid| !excluded.contains(sid)).collect())
+    }
+
+    /// The cluster's rooms and except for a socketioxide selection: the sender is excepted
+    /// from a broadcast, and a single (remote) socket is named by its id.
+    fn wire_targets(&self, opts: &BroadcastOptions) -> (Vec<String>, Vec<String>) {
+        let mut rooms: Vec<String> = opts.rooms.iter().map(|r| r.to_string()).collect();
+        let mut except: Vec<String> = opts.except.iter().map(|r| r.to_string()).collect();
+        match opts.sid {
+            Some(sid) if opts.has_flag(BroadcastFlags::Broadcast) => except.push(self.wire_id(sid)),
+            Some(sid) if rooms.is_empty() => rooms.push(self.wire_id(sid)),
+            _ => {}
+        }
+        (rooms, except)
+    }
+
+    /// A socket's id as the cluster knows it: its own, or the Node id a stand-in stands for.
+    fn wire_id(&self, sid: Sid) -> String {
+        self.stand_ins.lock().unwrap_or_else(|p| p.into_inner()).get(&sid).cloned().unwrap_or_else(|| sid.to_string())
+    }
+
+    /// A socket id from the cluster as a socketioxide [`Sid`]: itself when it is one, else a
+    /// stand-in remembered for [`Self::wire_id`].
+    fn local_id(&self, id: &str) -> Sid {
+        if let Ok(sid) = Sid::from_str(id) {
+            return sid;
+        }
+        let mut stand_ins = self.stand_ins.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((sid, _)) = stand_ins.iter().find(|(_, real)| real.as_str() == id) {
+            return *sid;
+        }
+        if stand_ins.len() >= MAX_STAND_INS {
+            stand_ins.clear();
+        }
+        let sid = Sid::new();
+        stand_ins.insert(sid, id.to_owned());
+        sid
+    }
+
+    /// Whether an operation with `opts` stays on this server: the `local` flag, or a single
+    /// socket of this server.
+    fn stays_local(&self, opts: &BroadcastOptions) -> bool {
+        opts.is_local(self.uid())
+    }
+
+    /// Whether `opts` names a single socket of another server: nothing to do locally.
+    fn remote_socket(&self, opts: &BroadcastOptions) -> bool {
+        !opts.has_flag(BroadcastFlags::Broadcast) && opts.rooms.is_empty() && opts.server_id.is_some_and(|id| id != self.uid())
+    }
+
+    /// Handles what another node sent.
+    fn on_delivery(&self, delivery: Delivery) {
+        let result = match delivery.kind() {
+            DeliveryKind::Broadcast => self.on_broadcast(&delivery),
+            DeliveryKind::Request(header) => self.on_request(header, delivery.bytes()),
+            _ => Ok(()),
+        };
+        if let Err(err) = result {
+            tracing::warn!(ns = %self.local.path(), "sioadapter: a message of another node could not be applied: {err}");
+        }
+    }
+
+    fn on_broadcast(&self, delivery: &Delivery) -> Result<(), Error> {
+        let message = delivery.decode().map_err(sioadapter::Error::from)?;
+        let packet = packet::from_wire(self.local.parser(), self.local.path(), &message.packet.data)?;
+        let names = |rooms: &[WireRoom]| rooms.iter().map(ToString::to_string).collect::<Vec<_>>();
+        let volatile = message.opts.flags.get("volatile").and_then(rmpv::Value::as_bool) == Some(true);
+        match self.select(&names(&message.opts.rooms), &names(&message.opts.except), volatile) {
+            Selection::Options(opts) => {
+                let _ = self.local.broadcast(packet, *opts);
+            }
+            Selection::Sockets(sids) => {
+                for sid in sids {
+                    let _ = self.local.broadcast(packet.clone(), BroadcastOptions::new(sid));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_request(&self, header: &RequestHeader, payload: &[u8]) -> Result<(), Error> {
+        let request: serde_json::Value = match header.kind {
+            // Broadcasts with ack are msgpack, and not answered (see the crate docs).
+            RequestType::Broadcast | RequestType::BroadcastClientCount | RequestType::BroadcastAck | RequestType::ServerSideEmit => return Ok(()),
+            _ => serde_json::from_slice(payload).map_err(|_| Error::Core(sioadapter::Error::Protocol(sioadapter::protocol::ProtocolError::Shape("request is not JSON"))))?,
+        };
+        let strings = |value: &serde_json::Value| -> Vec<String> {
+            value.as_array().map_or_else(Vec::new, |items| items.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect())
+        };
+        let opts = &request["opts"];
+        let selection = if header.legacy {
+            // The single-socket form: only the node that has the socket acts and answers.
+            let Some(sid) = request["sid"].as_str().and_then(|s| Sid::from_str(s).ok()).filter(|sid| self.all_sockets().contains(sid)) else {
+                return Ok(());
+            };
+            Selection::Sockets(vec![sid])
+        } else {
+            self.select(&strings(&opts["rooms"]), &strings(&opts["except"]), false)
+        };
+        let sids = |selection: Selection| match selection {
+            Selection::Options(opts) => self.local.sockets(*opts),
+            Selection::Sockets(sids) => sids,
+        };
+        match header.kind {
+            RequestType::RemoteJoin | RequestType::RemoteLeave => {
+                let rooms = if header.legacy { vec![request["room"].as_str().unwrap_or_default().to_owned()] } else { strings(&request["rooms"]) };
+                for sid in sids(selection) {
+                    if header.kind == RequestType::RemoteJoin {
+                        self.local.add_all(sid, rooms.clone());
+                    } else {
+                        self.local.del(sid, rooms.clone());
+                    }
+                }
+            }
+            RequestType::RemoteDisconnect => {
+                for sid in sids(selection) {
+                    let _ = self.local.disconnect_socket(BroadcastOptions::new(sid));
+                }
+            }
+            RequestType::RemoteFetch => {
+                let sockets: Vec<serde_json::Value> = sids(selection).into_iter().map(|sid| self.socket_details(sid)).collect();
+                return self.respond(header, Reply::List(Some(json(&sockets)?)));
+            }
+            RequestType::Sockets => {
+                let ids: Vec<String> = sids(Selection::Options(Box::new(self.room_options(&strings(&request["rooms"]))))).iter().map(ToString::to_string).collect();
+                return self.respond(header, Reply::List(Some(json(&ids)?)));
+            }
+            RequestType::AllRooms => {
+                let rooms: Vec<String> = self.local_rooms();
+                return self.respond(header, Reply::List(Some(json(&rooms)?)));
+            }
+            _ => return Ok(()),
+        }
+        if header.legacy {
+            return self.respond(header, Reply::List(None));
+        }
+        Ok(())
+    }
+
+    /// Every socket in `rooms` (all of them when empty).
+    fn room_options(&self, rooms: &[String]) -> BroadcastOptions {
+        let mut opts = BroadcastOptions::default();
+        opts.add_flag(BroadcastFlags::Broadcast);
+        opts.rooms = rooms.iter().map(|r| Room::from(r.clone())).collect();
+        opts
+    }
+
+    /// The local rooms as a Node server lists them: its sockets' ids are rooms too.
+    fn local_rooms(&self) -> Vec<String> {
+        let mut rooms: Vec<String> = self.local.rooms(self.room_options(&[])).into_iter().map(|r| r.to_string()).collect();
+        rooms.extend(self.all_sockets().iter().map(ToString::to_string));
+        rooms
+    }
+
+    /// What a Node node's fetchSockets answer says of a local socket: its id and rooms (its id
+    /// among them, as socket.io's); handshake and data are not known to the adapter.
+    fn socket_details(&self, sid: Sid) -> serde_json::Value {
+        let mut rooms: Vec<String> = vec![sid.to_string()];
+        rooms.extend(self.local.socket_rooms(sid).iter().map(|r| r.to_string()));
+        serde_json::json!({
+            "id": sid.to_string(),
+            "handshake": {"headers": {}, "time": "", "address": "", "xdomain": false, "secure": false, "issued": 0, "url": "", "query": {}, "auth": {}},
+            "rooms": rooms,
+            "data": {},
+        })
+    }
+
+    fn respond(&self, header: &RequestHeader, reply: Reply) -> Result<(), Error> {
+        let Some(id) = header.request_id.as_deref() else { return Ok(()) };
+        Ok(self.engine()?.respond(header.kind, id, header.uid.as_deref(), reply)?)
+    }
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<Box<RawValue>, Error> {
+    serde_json::value::to_raw_value(value).map_err(|_| Error::Core(sioadapter::Error::Protocol(sioadapter::protocol::ProtocolError::Shape("not writable as JSON"))))
+}
+
+/// `rooms` as the JSON array the cluster's requests carry.
+fn json_rooms(rooms: &[String]) -> Result<Box<RawValue>, Error> {
+    json(&rooms)
+}
+
+/// The engine's host: what other nodes send goes to the adapter, if it is still there.
+struct NodeHost<E> {
+    adapter: Weak<SioAdapter<E>>,
+}
+
+impl<E: SocketEmitter> Host for NodeHost<E> {
+    fn deliver(&self, delivery: Delivery) {
+        if let Some(adapter) = self.adapter.upgrade() {
+            adapter.on_delivery(delivery);
+        }
+    }
+
+    fn on_event(&self, event: AdapterEvent) {
+        let Some(adapter) = self.adapter.upgrade() else { return };
+        match event {
+            AdapterEvent::Ready => {
+                let ready = adapter.on_ready.lock().unwrap_or_else(|p| p.into_inner()).take();
+                if let Some(ready) = ready {
+                    ready();
+                }
+            }
+            AdapterEvent::Error(err) => tracing::warn!(ns = %adapter.local.path(), "sioadapter: {err}"),
+        }
+    }
+}
+
+impl<E: SocketEmitter> CoreAdapter<E> for SioAdapter<E> {
+    type Error = Error;
+    type State = SioAdapterCtr;
+    type AckStream = E::AckStream;
+    type InitRes = ();
+
+    fn new(state: &SioAdapterCtr, local: CoreLocalAdapter<E>) -> Self {
+        SioAdapter { local, state: state.clone(), engine: OnceLock::new(), on_ready: Mutex::new(None), stand_ins: Mutex::new(HashMap::new()) }
+    }
+
+    fn init(self: Arc<Self>, on_success: impl FnOnce() + Send + 'static) {
+        *self.on_ready.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(on_success));
+        let host = Arc::new(NodeHost { adapter: Arc::downgrade(&self) });
+        let engine = Adapter::new(self.local.path(), &self.state.config, self.state.transport.clone(), host);
+        let _ = self.engine.set(engine);
+    }
+
+    async fn close(&self) -> Result<(), Error> {
+        match self.engine.get() {
+            Some(engine) => Ok(engine.close().await?),
+            None => Ok(()),
+        }
+    }
+
+    async fn server_count(&self) -> Result<u16, Error> {
+        let count = self.engine()?.server_count().await?;
+        Ok(u16::try_from(count).unwrap_or(u16::MAX))
+    }
+
+    async fn broadcast(&self, packet: Packet, opts: BroadcastOptions) -> Result<(), BroadcastError> {
+        if !self.stays_local(&opts) {
+            let (event, args) = packet::to_wire(self.local.parser(), &packet).map_err(|e| AdapterError::from(Error::from(e)))?;
+            let (rooms, except) = self.wire_targets(&opts);
+            let mut wire = WireOptions {
+                rooms: rooms.iter().map(|r| WireRoom::from(r.as_str())).collect(),
+                except: except.iter().map(|r| WireRoom::from(r.as_str())).collect(),
+                ..Default::default()
+            };
+            if opts.has_flag(BroadcastFlags::Volatile) {
+                wire.flags.set("volatile", true);
+            }
+            let engine = self.engine().map_err(AdapterError::from)?;
+            engine.broadcast(&WirePacket::event(self.local.path(), &event, args), &wire).map_err(|e| AdapterError::from(Error::from(e)))?;
+        }
+        if self.remote_socket(&opts) {
+            return Ok(());
+        }
+        self.local.broadcast(packet, opts).map_err(BroadcastError::from)
+    }
+
+    async fn broadcast_with_ack(&self, packet: Packet, opts: BroadcastOptions, timeout: Option<Duration>) -> Result<Self::AckStream, Error> {
+        // This server's own clients only (see the crate docs).
+        let (stream, _) = self.local.broadcast_with_ack(packet, opts, timeout);
+        Ok(stream)
+    }
+
+    async fn add_sockets(&self, opts: BroadcastOptions, rooms: impl RoomParam) -> Result<(), Error> {
+        let rooms: Vec<String> = rooms.into_room_iter().map(|r| r.to_string()).collect();
+        if !self.stays_local(&opts) {
+            let (targets, except) = self.wire_targets(&opts);
+            let (targets, except) = (json_rooms(&targets)?, json_rooms(&except)?);
+            self.engine()?.sockets_join(&Targets { rooms: &targets, except: &except }, &json_rooms(&rooms)?)?;
+        }
+        if !self.remote_socket(&opts) {
+            self.local.add_sockets(opts, rooms);
+        }
+        Ok(())
+    }
+
+    async fn del_sockets(&self, opts: BroadcastOptions, rooms: impl RoomParam) -> Result<(), Error> {
+        let rooms: Vec<String> = rooms.into_room_iter().map(|r| r.to_string()).collect();
+        if !self.stays_local(&opts) {
+            let (targets, except) = self.wire_targets(&opts);
+            let (targets, except) = (json_rooms(&targets)?, json_rooms(&except)?);
+            self.engine()?.sockets_leave(&Targets { rooms: &targets, except: &except }, &json_rooms(&rooms)?)?;
+        }
+        if !self.remote_socket(&opts) {
+            self.local.del_sockets(opts, rooms);
+        }
+        Ok(())
+    }
+
+    async fn disconnect_socket(&self, opts: BroadcastOptions) -> Result<(), BroadcastError> {
+        if !self.stays_local(&opts) {
+            let (targets, except) = self.wire_targets(&opts);
+            let result = (|| -> Result<(), Error> {
+                let (targets, except) = (json_rooms(&targets)?, json_rooms(&except)?);
+                Ok(self.engine()?.disconnect_sockets(&Targets { rooms: &targets, except: &except }, false)?)
+            })();
+            result.map_err(AdapterError::from)?;
+        }
+        if self.remote_socket(&opts) {
+            return Ok(());
+        }
+        self.local.disconnect_socket(opts).map_err(BroadcastError::Socket)
+    }
+
+    async fn rooms(&self, opts: BroadcastOptions) -> Result<Vec<Room>, Error> {
+        let mut rooms: HashSet<Room> = self.local.rooms(opts.clone());
+        if !self.stays_local(&opts) {
+            let outcome = self.engine()?.all_rooms().await?.into_result()?;
+            for room in outcome {
+                if let Ok(room) = serde_json::from_str::<String>(room.get()) {
+                    rooms.insert(Cow::Owned(room));
+                }
+            }
+        }
+        Ok(rooms.into_iter().collect())
+    }
+
+    async fn fetch_sockets(&self, opts: BroadcastOptions) -> Result<Vec<RemoteSocketData>, Error> {
+        let mut sockets = if self.remote_socket(&opts) { Vec::new() } else { self.local.fetch_sockets(opts.clone()) };
+        if !self.stays_local(&opts) {
+            let (targets, except) = self.wire_targets(&opts);
+            let (targets, except) = (json_rooms(&targets)?, json_rooms(&except)?);
+            let outcome = self.engine()?.fetch_sockets(&Targets { rooms: &targets, except: &except }, None).await?.into_result()?;
+            for item in outcome {
+                let Ok(details) = serde_json::from_str::<serde_json::Value>(item.get()) else { continue };
+                let Some(id) = details["id"].as_str() else { continue };
+                // The owner is not named in the answer: any server id but this one's makes the
+                // socket remote, and operations on it are published to the cluster.
+                sockets.push(RemoteSocketData { id: self.local_id(id), server_id: Uid::ZERO, ns: self.local.path().clone() });
+            }
+        }
+        Ok(sockets)
+    }
+
+    fn get_local(&self) -> &CoreLocalAdapter<E> {
+        &self.local
+    }
+}

@@ -1,0 +1,161 @@
+"use strict";
+// A Rust socket.io server (socketioxide, bindings/socketioxide's SioAdapter) in one cluster with
+// a Node server running the official adapter and one running ours, on one Redis
+// (bindings/socketioxide/examples/socketioxide_node.rs; its clients ask it to act on the
+// cluster). Every operation in every direction, with exact delivery counts.
+const { describe, it, before, after } = require("node:test");
+const assert = require("node:assert/strict");
+const { spawn } = require("node:child_process");
+const path = require("node:path");
+const { startServers, uniqueKey, stopAll, connectClient, waitUntil, redisClient } = require("./helpers/cluster");
+
+const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
+const EXAMPLE = path.join(__dirname, "..", "target", "release", "examples", "socketioxide_node");
+
+const children = new Set();
+after(async () => {
+  for (const child of children) child.kill("SIGKILL");
+  await stopAll();
+});
+
+/** Starts the socketioxide node on a free port; resolves with `{ port, child, out() }`. */
+async function startRustNode(key) {
+  const child = spawn(EXAMPLE, [REDIS_URL, key, "0"], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (out += d));
+  children.add(child);
+  await waitUntil(async () => /^LISTENING \d+$/m.test(out), { timeoutMs: 20000, what: `the socketioxide node listening; output:\n${out}` });
+  return { port: Number(/^LISTENING (\d+)$/m.exec(out)[1]), child, out: () => out };
+}
+
+/** `client` emits `event` with `payload` and resolves with the server's ack. */
+const ask = (client, event, payload) => client.socket.timeout(10000).emitWithAck(event, ...(payload === undefined ? [] : [payload]));
+
+describe("a socketioxide server in a cluster of Node servers (official and sioadapter adapters)", () => {
+  let key, official, ours, rust, clients;
+  const all = () => Object.values(clients);
+  let seq = 0;
+  const uniq = (name) => `${name}-${++seq}`;
+
+  before(async () => {
+    key = uniqueKey();
+    [official, ours] = await startServers([{ adapter: "official", label: "official" }, { adapter: "ours", label: "ours" }], { key });
+    rust = await startRustNode(key);
+    clients = {
+      official: await official.connect("/"),
+      ours: await ours.connect("/"),
+      rust1: await connectClient(rust.port, "/", { tag: "rust1" }),
+      rust2: await connectClient(rust.port, "/", { tag: "rust2" }),
+    };
+    await official.command("join", { nsp: "/", socketId: clients.official.id, rooms: ["node-room"] });
+    // The Rust node is subscribed once Node counts it and its broadcasts arrive.
+    const raw = await redisClient(REDIS_URL);
+    await waitUntil(async () => (await raw.sendCommand(["PUBSUB", "NUMSUB", `${key}-request#/#`]))[1] === 3, { timeoutMs: 20000, what: "3 nodes subscribed" });
+    await waitUntil(async () => {
+      const event = uniq("mesh");
+      await official.command("emit", { event });
+      await new Promise((r) => setTimeout(r, 100));
+      return clients.rust1.received(event).length > 0;
+    }, { timeoutMs: 20000, what: "a Node broadcast reaching the Rust node" });
+  });
+
+  it("a broadcast from each server reaches every client of the cluster exactly once", async () => {
+    for (const [from, emit] of [
+      ["official", (event) => official.command("emit", { event, args: [{ from: "official" }] })],
+      ["ours", (event) => ours.command("emit", { event, args: [{ from: "ours" }] })],
+      ["rust", async (event) => clients.rust1.socket.emit("broadcast", { event, arg: { from: "rust" } })],
+    ]) {
+      const event = uniq(`all-from-${from}`);
+      await emit(event);
+      await Promise.all(all().map((c) => c.waitForEvent(event)));
+      await new Promise((r) => setTimeout(r, 200));
+      for (const [name, c] of Object.entries(clients)) assert.deepStrictEqual(c.received(event), [[{ from }]], `${name} from ${from}`);
+    }
+  });
+
+  it("rooms and except select the same clients on every server, both ways", async () => {
+    // Node → Rust: to the Rust clients' room, and except it.
+    const toRust = uniq("to-rust-room");
+    await official.command("emit", { to: "rust-room", event: toRust, args: [1] });
+    const notRust = uniq("not-rust-room");
+    await ours.command("emit", { except: "rust-room", event: notRust, args: [2] });
+    // Rust → Node: to the Node room, and to everyone except it.
+    const toNode = uniq("to-node-room");
+    clients.rust1.socket.emit("broadcast", { event: toNode, arg: 3, to: "node-room" });
+    const notNode = uniq("not-node-room");
+    clients.rust1.socket.emit("broadcast", { event: notNode, arg: 4, except: "node-room" });
+    await Promise.all([clients.rust1.waitForEvent(toRust), clients.rust2.waitForEvent(toRust), clients.official.waitForEvent(notRust), clients.official.waitForEvent(toNode), clients.rust2.waitForEvent(notNode)]);
+    await new Promise((r) => setTimeout(r, 300));
+    const got = (event) => Object.fromEntries(Object.entries(clients).map(([name, c]) => [name, c.received(event).length]));
+    assert.deepStrictEqual(got(toRust), { official: 0, ours: 0, rust1: 1, rust2: 1 });
+    assert.deepStrictEqual(got(notRust), { official: 1, ours: 1, rust1: 0, rust2: 0 });
+    assert.deepStrictEqual(got(toNode), { official: 1, ours: 0, rust1: 0, rust2: 0 });
+    assert.deepStrictEqual(got(notNode), { official: 0, ours: 1, rust1: 1, rust2: 1 });
+  });
+
+  it("a Node server targets one Rust client by its socket id, and binary arrives intact both ways", async () => {
+    const single = uniq("to-one");
+    await official.command("emit", { to: clients.rust2.id, event: single, args: [{ __buffer: [1, 2, 3] }] });
+    await clients.rust2.waitForEvent(single);
+    const [[bytes]] = clients.rust2.received(single);
+    assert.deepStrictEqual([...Buffer.from(bytes)], [1, 2, 3]);
+    const fromRust = uniq("binary-from-rust");
+    clients.rust1.socket.emit("broadcast", { event: fromRust, bytes: [4, 5, 6], to: "node-room" });
+    await clients.official.waitForEvent(fromRust);
+    const [[nodeBytes]] = clients.official.received(fromRust);
+    assert.deepStrictEqual([...Buffer.from(nodeBytes)], [4, 5, 6]);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepStrictEqual(clients.rust1.received(single), []);
+  });
+
+  it("fetchSockets: Node sees the Rust clients, and Rust sees and reaches the Node clients", async () => {
+    const fetched = await official.command("fetchSockets", {});
+    assert.ok(fetched.ok, JSON.stringify(fetched));
+    const ids = fetched.value.map((s) => s.id).sort();
+    assert.deepStrictEqual(ids, [clients.official.id, clients.ours.id, clients.rust1.id, clients.rust2.id].sort());
+    const rustSocket = fetched.value.find((s) => s.id === clients.rust1.id);
+    assert.ok(rustSocket.rooms.includes("rust-room"), JSON.stringify(rustSocket));
+
+    const seen = await ask(clients.rust1, "fetch");
+    assert.strictEqual(seen.length, 4, JSON.stringify(seen));
+    // A Node socket, through the id the Rust server knows it by.
+    const local = new Set([clients.rust1.id, clients.rust2.id]);
+    const nodeIds = seen.filter((id) => !local.has(id));
+    const event = uniq("to-fetched");
+    for (const id of nodeIds) assert.strictEqual(await ask(clients.rust1, "emit-to", { id, event, arg: "via fetchSockets" }), true);
+    await Promise.all([clients.official.waitForEvent(event), clients.ours.waitForEvent(event)]);
+    assert.deepStrictEqual([clients.official.received(event), clients.ours.received(event)], [[["via fetchSockets"]], [["via fetchSockets"]]]);
+  });
+
+  it("socketsJoin / socketsLeave / allRooms / serverCount across servers", async () => {
+    // Node makes the Rust clients join a room, then broadcasts to it.
+    const joined = uniq("joined-by-node");
+    await official.command("socketsJoin", { in: "rust-room", rooms: [joined] });
+    await waitUntil(async () => (await ask(clients.rust1, "rooms")).includes(joined), { what: "the Rust node's rooms after a Node socketsJoin" });
+    const event = uniq("to-joined");
+    await ours.command("emit", { to: joined, event, args: [] });
+    await Promise.all([clients.rust1.waitForEvent(event), clients.rust2.waitForEvent(event)]);
+    // Rust makes the Node room's sockets join a room; Node's allRooms sees the Rust rooms.
+    const byRust = uniq("joined-by-rust");
+    assert.strictEqual(await ask(clients.rust1, "join", { in: "node-room", room: byRust }), true);
+    const rooms = await waitUntil(async () => {
+      const r = await ours.command("allRooms", {});
+      return r.ok && r.value.includes(byRust) && r.value.includes("rust-room") ? r.value : false;
+    }, { what: "allRooms with the Rust room and the room joined from Rust" });
+    assert.ok(rooms);
+    assert.strictEqual(await ask(clients.rust1, "leave", { in: "node-room", room: byRust }), true);
+    const count = await official.command("serverCount", {});
+    assert.deepStrictEqual(count.ok ? count.value : count, 3);
+  });
+
+  it("disconnectSockets from Node closes a Rust client, and from Rust a Node client", async () => {
+    const victimRust = await connectClient(rust.port, "/", { tag: "victim-rust" });
+    await official.command("disconnectSockets", { in: victimRust.id });
+    await victimRust.waitForDisconnect();
+    const victimNode = await ours.connect("/");
+    await ours.command("join", { nsp: "/", socketId: victimNode.id, rooms: ["doomed"] });
+    assert.strictEqual(await ask(clients.rust1, "disconnect-sockets", { in: "doomed" }), true);
+    await victimNode.waitForDisconnect();
+  });
+});
