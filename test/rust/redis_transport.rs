@@ -73,6 +73,8 @@ async fn a_broadcast_crosses_redis_and_skips_rooms_without_local_sockets() {
     let key = unique_key("bcast");
     let (a, _) = node(&key, "[]").await;
     let (b, host_b) = node(&key, "[]").await;
+    // Once b reports its rooms, a broadcast to a room it has no socket in is skipped.
+    b.room_created("other");
     let to_room = BroadcastOptions { rooms: vec![Room::from("r1")], ..Default::default() };
     a.broadcast(&Packet::event("/", "skipped", vec![]), &to_room).unwrap();
     wait_for(|| b.stats().skipped == 1).await;

@@ -221,6 +221,35 @@ impl<E: SocketEmitter> SioAdapter<E> {
         (rooms, except)
     }
 
+    /// [`Self::wire_targets`] as the JSON arrays the cluster's requests carry.
+    fn wire_json_targets(&self, opts: &BroadcastOptions) -> Result<(Box<RawValue>, Box<RawValue>), Error> {
+        let (rooms, except) = self.wire_targets(opts);
+        Ok((json(&rooms)?, json(&except)?))
+    }
+
+    /// Sends the other servers what `publish` makes of the targets of `opts`, unless `opts`
+    /// stays on this server.
+    fn publish_for(&self, opts: &BroadcastOptions, publish: impl FnOnce(&Adapter, &Targets<'_>) -> Result<(), sioadapter::Error>) -> Result<(), Error> {
+        if self.stays_local(opts) {
+            return Ok(());
+        }
+        let (rooms, except) = self.wire_json_targets(opts)?;
+        Ok(publish(self.engine()?, &Targets { rooms: &rooms, except: &except })?)
+    }
+
+    /// The sockets of `opts`, on every server, join (`join`) or leave `rooms`.
+    fn change_rooms(&self, opts: BroadcastOptions, rooms: impl RoomParam, join: bool) -> Result<(), Error> {
+        let rooms: Vec<String> = rooms.into_room_iter().map(|r| r.to_string()).collect();
+        let names = json(&rooms)?;
+        self.publish_for(&opts, |engine, targets| if join { engine.sockets_join(targets, &names) } else { engine.sockets_leave(targets, &names) })?;
+        match (self.remote_socket(&opts), join) {
+            (true, _) => {}
+            (false, true) => self.local.add_sockets(opts, rooms),
+            (false, false) => self.local.del_sockets(opts, rooms),
+        }
+        Ok(())
+    }
+
     /// A socket's id as the cluster knows it: its own, or the Node id a stand-in stands for.
     fn wire_id(&self, sid: Sid) -> String {
         self.stand_ins.lock().unwrap_or_else(|p| p.into_inner()).get(&sid).cloned().unwrap_or_else(|| sid.to_string())
@@ -382,11 +411,6 @@ fn json<T: serde::Serialize>(value: &T) -> Result<Box<RawValue>, Error> {
     serde_json::value::to_raw_value(value).map_err(|_| Error::Core(sioadapter::Error::Protocol(sioadapter::protocol::ProtocolError::Shape("not writable as JSON"))))
 }
 
-/// `rooms` as the JSON array the cluster's requests carry.
-fn json_rooms(rooms: &[String]) -> Result<Box<RawValue>, Error> {
-    json(&rooms)
-}
-
 /// The engine's host: what other nodes send goes to the adapter, if it is still there.
 struct NodeHost<E> {
     adapter: Weak<SioAdapter<E>>,
@@ -470,40 +494,15 @@ impl<E: SocketEmitter> CoreAdapter<E> for SioAdapter<E> {
     }
 
     async fn add_sockets(&self, opts: BroadcastOptions, rooms: impl RoomParam) -> Result<(), Error> {
-        let rooms: Vec<String> = rooms.into_room_iter().map(|r| r.to_string()).collect();
-        if !self.stays_local(&opts) {
-            let (targets, except) = self.wire_targets(&opts);
-            let (targets, except) = (json_rooms(&targets)?, json_rooms(&except)?);
-            self.engine()?.sockets_join(&Targets { rooms: &targets, except: &except }, &json_rooms(&rooms)?)?;
-        }
-        if !self.remote_socket(&opts) {
-            self.local.add_sockets(opts, rooms);
-        }
-        Ok(())
+        self.change_rooms(opts, rooms, true)
     }
 
     async fn del_sockets(&self, opts: BroadcastOptions, rooms: impl RoomParam) -> Result<(), Error> {
-        let rooms: Vec<String> = rooms.into_room_iter().map(|r| r.to_string()).collect();
-        if !self.stays_local(&opts) {
-            let (targets, except) = self.wire_targets(&opts);
-            let (targets, except) = (json_rooms(&targets)?, json_rooms(&except)?);
-            self.engine()?.sockets_leave(&Targets { rooms: &targets, except: &except }, &json_rooms(&rooms)?)?;
-        }
-        if !self.remote_socket(&opts) {
-            self.local.del_sockets(opts, rooms);
-        }
-        Ok(())
+        self.change_rooms(opts, rooms, false)
     }
 
     async fn disconnect_socket(&self, opts: BroadcastOptions) -> Result<(), BroadcastError> {
-        if !self.stays_local(&opts) {
-            let (targets, except) = self.wire_targets(&opts);
-            let result = (|| -> Result<(), Error> {
-                let (targets, except) = (json_rooms(&targets)?, json_rooms(&except)?);
-                Ok(self.engine()?.disconnect_sockets(&Targets { rooms: &targets, except: &except }, false)?)
-            })();
-            result.map_err(AdapterError::from)?;
-        }
+        self.publish_for(&opts, |engine, targets| engine.disconnect_sockets(targets, false)).map_err(AdapterError::from)?;
         if self.remote_socket(&opts) {
             return Ok(());
         }
@@ -526,8 +525,7 @@ impl<E: SocketEmitter> CoreAdapter<E> for SioAdapter<E> {
     async fn fetch_sockets(&self, opts: BroadcastOptions) -> Result<Vec<RemoteSocketData>, Error> {
         let mut sockets = if self.remote_socket(&opts) { Vec::new() } else { self.local.fetch_sockets(opts.clone()) };
         if !self.stays_local(&opts) {
-            let (targets, except) = self.wire_targets(&opts);
-            let (targets, except) = (json_rooms(&targets)?, json_rooms(&except)?);
+            let (targets, except) = self.wire_json_targets(&opts)?;
             let outcome = self.engine()?.fetch_sockets(&Targets { rooms: &targets, except: &except }, None).await?.into_result()?;
             for item in outcome {
                 let Ok(details) = serde_json::from_str::<serde_json::Value>(item.get()) else { continue };
