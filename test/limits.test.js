@@ -423,7 +423,13 @@ describe('(d) maxQueuedBytes while Redis is unreachable (D behind a gate; E ours
       assert.deepEqual(got.map((args) => args[0]), range(0, k), `${label}'s client: the queued broadcasts, in order, once each`);
       assert.ok(got.every((args) => args[1] === 'z'.repeat(SIZE)), `${label}'s client: payloads intact`);
     }
-    const after = await D.command('stats');
+    // The flush's own marker counts as pending until Redis confirms it, which may come just after
+    // the clients got it: the queue must drain, not be empty at one instant.
+    let after;
+    await waitUntil(async () => {
+      after = await D.command('stats');
+      return after.redis.pending === 0;
+    }, { timeoutMs: 5000, what: 'D\'s publish queue drained' });
     assert.deepEqual([after.redis.pending, after.redis.pendingBytes], [0, 0], JSON.stringify(after.redis));
     assert.equal(after.redis.dropped, st.redis.dropped, 'nothing more dropped after the reconnection');
     assert.ok(after.redis.published - before.redis.published >= k + 1, `redis.published ${before.redis.published} → ${after.redis.published}`);

@@ -149,6 +149,41 @@ describe("a socketioxide server in a cluster of Node servers (official and sioad
     assert.deepStrictEqual(count.ok ? count.value : count, 3);
   });
 
+  it("a Node broadcast with acks gets the Rust clients' acks too, without a timeout", async () => {
+    for (const [from, server] of [["official", official], ["ours", ours]]) {
+      const event = uniq(`ask-from-${from}`);
+      for (const [name, c] of Object.entries(clients)) c.setAckHandler(event, `ack-${name}`);
+      const res = await server.command("emitWithAck", { event, args: [1], timeout: 3000 });
+      assert.strictEqual(res.err, null, `${from}: ${JSON.stringify(res)}`);
+      assert.deepStrictEqual([...res.responses].sort(), ["ack-official", "ack-ours", "ack-rust1", "ack-rust2"], from);
+      const toRust = uniq(`ask-rust-room-from-${from}`);
+      for (const [name, c] of Object.entries(clients)) c.setAckHandler(toRust, `ack-${name}`);
+      const inRoom = await server.command("emitWithAck", { event: toRust, to: "rust-room", args: [], timeout: 3000 });
+      assert.strictEqual(inRoom.err, null, `${from}: ${JSON.stringify(inRoom)}`);
+      assert.deepStrictEqual([...inRoom.responses].sort(), ["ack-rust1", "ack-rust2"], from);
+    }
+  });
+
+  it("serverSideEmit with and without ack, both ways", async () => {
+    for (const [from, server, other, otherName] of [["official", official, ours, "ours"], ["ours", ours, official, "official"]]) {
+      const event = uniq(`srv-from-${from}`);
+      await other.command("onServerEvent", { event, reply: `pong-from-${otherName}` });
+      const res = await server.command("serverSideEmit", { event, args: [1, "two"], mode: "promise" });
+      assert.ok(res.ok, `${from}: ${JSON.stringify(res)}`);
+      assert.deepStrictEqual([...res.value].sort(), [`pong-from-${otherName}`, "pong-from-rust"], from);
+      await waitUntil(async () => rust.out().includes(`SERVER_SIDE ${event} [1,"two"]`), { what: `the Rust listener called for ${event}` });
+      const noAck = uniq(`srv-no-ack-from-${from}`);
+      await server.command("serverSideEmit", { event: noAck, args: [3], mode: "none" });
+      await waitUntil(async () => rust.out().includes(`SERVER_SIDE ${noAck} [3]`), { what: `the Rust listener called for ${noAck}` });
+    }
+    const event = uniq("srv-from-rust");
+    await official.command("onServerEvent", { event, reply: "pong-from-official" });
+    await ours.command("onServerEvent", { event, reply: "pong-from-ours" });
+    const acks = await ask(clients.rust1, "server-side-emit", { event, args: [4] });
+    assert.deepStrictEqual([...acks].sort(), ["pong-from-official", "pong-from-ours"]);
+    assert.deepStrictEqual(official.serverEventCalls(event)[0].args, [4]);
+  });
+
   it("disconnectSockets from Node closes a Rust client, and from Rust a Node client", async () => {
     const victimRust = await connectClient(rust.port, "/", { tag: "victim-rust" });
     await official.command("disconnectSockets", { in: victimRust.id });

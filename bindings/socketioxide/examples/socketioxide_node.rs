@@ -10,7 +10,12 @@
 //! - `emit-to` `{id, event, arg}`: emits to one fetched socket, wherever it is;
 //! - `join` / `leave` `{in?, room}`: `io.within(in).join(room)` / `.leave(room)`;
 //! - `disconnect` `{in}`: `io.within(in).disconnect()`;
-//! - `rooms` → ack with `io.rooms()`.
+//! - `rooms` → ack with `io.rooms()`;
+//! - `server-side-emit` `{event, args}` → ack with the other servers' acks
+//!   (`serverSideEmitWithAck`).
+//!
+//! It answers the other servers' `serverSideEmit` with `"pong-from-rust"`, and prints
+//! `SERVER_SIDE <event> <args as JSON>` for each.
 //!
 //! `cargo run --release -p sioadapter-socketioxide --example socketioxide_node -- [redis-url] [key] [port]`
 //! prints `LISTENING <port>` once it serves.
@@ -98,6 +103,19 @@ async fn on_rooms<A: Adapter>(io: SocketIo<A>, ack: AckSender<A>) {
     ack.send(&rooms).ok();
 }
 
+/// The shared adapter state, for server-side emits.
+static STATE: std::sync::OnceLock<SioAdapterCtr> = std::sync::OnceLock::new();
+
+async fn on_server_side_emit<A: Adapter>(Data(request): Data<Value>, ack: AckSender<A>) {
+    let (Some(state), Some(event)) = (STATE.get(), request["event"].as_str()) else { return };
+    let args = request["args"].as_array().cloned().unwrap_or_default();
+    let acks = match state.server_side_emit_with_ack("/", event, &args).await {
+        Ok(acks) => Value::Array(acks),
+        Err(err) => Value::String(format!("error: {err}")),
+    };
+    ack.send(&acks).ok();
+}
+
 async fn on_connect<A: Adapter>(socket: SocketRef<A>) {
     socket.join("rust-room");
     socket.on("broadcast", on_broadcast);
@@ -107,6 +125,7 @@ async fn on_connect<A: Adapter>(socket: SocketRef<A>) {
     socket.on("leave", on_leave);
     socket.on("disconnect-sockets", on_disconnect_sockets);
     socket.on("rooms", on_rooms);
+    socket.on("server-side-emit", on_server_side_emit);
 }
 
 #[tokio::main]
@@ -114,7 +133,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, default: &'static str| args.get(i).map_or(default, String::as_str);
     let (url, key, port) = (arg(0, "redis://127.0.0.1:6379"), arg(1, "socket.io"), arg(2, "3000").parse::<u16>()?);
-    let state = SioAdapterCtr::with_config(url, AdapterConfig::default().with_key(key))?;
+    let state = SioAdapterCtr::with_config(url, AdapterConfig::default().with_key(key))?.on_server_side_emit(|event, args| {
+        println!("SERVER_SIDE {event} {}", Value::Array(args.to_vec()));
+        Value::from("pong-from-rust")
+    });
+    STATE.set(state.clone()).ok();
     let (layer, io) = socketioxide::SocketIo::builder().with_adapter::<SioAdapter<_>>(state).build_layer();
     io.ns("/", on_connect);
     let app = axum::Router::new().layer(layer);

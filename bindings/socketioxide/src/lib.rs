@@ -35,8 +35,8 @@
 //! | socketsJoin / socketsLeave / disconnectSockets | ✅ | ✅ |
 //! | fetchSockets | ✅ (remote sockets usable: emit, join, leave, disconnect) | ✅ (`handshake` and `data` are not known to a socketioxide adapter: left empty) |
 //! | allRooms (`rooms()`), serverCount | ✅ | ✅ |
-//! | broadcast with acks | this server's own clients only | not answered (the Node requester times out) |
-//! | serverSideEmit | socketioxide has no server-side emit | not delivered |
+//! | broadcast with acks | this server's own clients only | ✅ (client count, then each ack) |
+//! | serverSideEmit (with and without ack) | ✅ [`SioAdapterCtr::server_side_emit`], [`SioAdapterCtr::server_side_emit_with_ack`] | ✅ to [`SioAdapterCtr::on_server_side_emit`]'s listener (without one, not answered) |
 //!
 //! Socket ids: socketioxide's are 16 characters, Node's 20. A Node socket returned by
 //! `fetch_sockets` gets a 16-character stand-in id, which this adapter maps back when the
@@ -51,6 +51,8 @@ use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
+
+use futures_util::StreamExt;
 
 use serde_json::value::RawValue;
 use sioadapter::adapter::Reply;
@@ -105,12 +107,20 @@ impl From<Error> for AdapterError {
     }
 }
 
-/// The state every namespace's adapter shares: the Redis connections and the adapter options.
-/// Made once, handed to `SocketIo::builder().with_adapter::<SioAdapter<_>>(state)`.
+/// A server-side listener: the event and arguments of another server's `serverSideEmit`. What
+/// it returns is the acknowledgement, sent when the emitting server asked for one.
+pub type ServerSideListener = dyn Fn(&str, &[serde_json::Value]) -> serde_json::Value + Send + Sync;
+
+/// The state every namespace's adapter shares: the Redis connections, the adapter options, the
+/// server-side listener, and the namespaces' engines (for [`SioAdapterCtr::server_side_emit`]).
+/// Made once, handed to `SocketIo::builder().with_adapter::<SioAdapter<_>>(state)`; clones
+/// share it.
 #[derive(Clone)]
 pub struct SioAdapterCtr {
     transport: Arc<dyn Transport>,
     config: AdapterConfig,
+    listener: Option<Arc<ServerSideListener>>,
+    engines: Arc<Mutex<HashMap<String, Adapter>>>,
 }
 
 impl SioAdapterCtr {
@@ -126,13 +136,45 @@ impl SioAdapterCtr {
     /// `parser`, limits), which must match the cluster's.
     pub fn with_config(url: &str, config: AdapterConfig) -> Result<Self, sioadapter::Error> {
         let transport = Arc::new(RedisTransport::connect(&RedisConfig::from_url(url)?)?);
-        Ok(SioAdapterCtr { transport, config })
+        Ok(Self::with_transport(transport, config))
     }
 
     /// The state over a transport of the caller's (e.g. one shared with an emitter).
     pub fn with_transport(transport: Arc<dyn Transport>, config: AdapterConfig) -> Self {
-        SioAdapterCtr { transport, config }
+        SioAdapterCtr { transport, config, listener: None, engines: Arc::default() }
     }
+
+    /// Listens to the other servers' `serverSideEmit` (socketioxide has no server-side events of
+    /// its own): `listener` gets the event and its arguments, and its return value answers an
+    /// emit that asks for an acknowledgement. Without a listener such emits are not answered,
+    /// and the emitting server's request times out.
+    pub fn on_server_side_emit(mut self, listener: impl Fn(&str, &[serde_json::Value]) -> serde_json::Value + Send + Sync + 'static) -> Self {
+        self.listener = Some(Arc::new(listener));
+        self
+    }
+
+    /// `serverSideEmit(event, ...args)` to the other servers of namespace `nsp` (Node's
+    /// `io.of(nsp).serverSideEmit`), without acknowledgement.
+    pub fn server_side_emit(&self, nsp: &str, event: &str, args: &[serde_json::Value]) -> Result<(), Error> {
+        Ok(self.engine_of(nsp)?.server_side_emit(&emit_data(event, args)?)?)
+    }
+
+    /// `serverSideEmitWithAck(event, ...args)`: the acknowledgement of every other server of
+    /// namespace `nsp`, or the official timeout error with those that arrived.
+    pub async fn server_side_emit_with_ack(&self, nsp: &str, event: &str, args: &[serde_json::Value]) -> Result<Vec<serde_json::Value>, Error> {
+        let engine = self.engine_of(nsp)?;
+        let outcome = engine.server_side_emit_with_ack(&emit_data(event, args)?).await?.into_result()?;
+        Ok(outcome.iter().map(|ack| serde_json::from_str(ack.get()).unwrap_or(serde_json::Value::Null)).collect())
+    }
+
+    fn engine_of(&self, nsp: &str) -> Result<Adapter, Error> {
+        self.engines.lock().unwrap_or_else(|p| p.into_inner()).get(nsp).cloned().ok_or(Error::NotInitialised)
+    }
+}
+
+/// `[event, ...args]` as the JSON a server-side emit carries.
+fn emit_data(event: &str, args: &[serde_json::Value]) -> Result<Box<RawValue>, Error> {
+    json(&std::iter::once(&serde_json::Value::from(event)).chain(args).collect::<Vec<_>>())
 }
 
 /// Most stand-in ids kept for Node sockets returned by `fetch_sockets`; the table is cleared
@@ -285,9 +327,10 @@ impl<E: SocketEmitter> SioAdapter<E> {
     }
 
     /// Handles what another node sent.
-    fn on_delivery(&self, delivery: Delivery) {
+    fn on_delivery(self: &Arc<Self>, delivery: Delivery) {
         let result = match delivery.kind() {
             DeliveryKind::Broadcast => self.on_broadcast(&delivery),
+            DeliveryKind::Request(header) if header.kind == RequestType::Broadcast => self.on_broadcast_with_ack(header, delivery.bytes()),
             DeliveryKind::Request(header) => self.on_request(header, delivery.bytes()),
             _ => Ok(()),
         };
@@ -314,15 +357,64 @@ impl<E: SocketEmitter> SioAdapter<E> {
         Ok(())
     }
 
+    /// A broadcast with acks of a Node node: this server's selected clients get it, and the
+    /// requester gets their count, then each client's ack (its first argument), as a Node node
+    /// answers.
+    fn on_broadcast_with_ack(self: &Arc<Self>, header: &RequestHeader, payload: &[u8]) -> Result<(), Error> {
+        let (Some(id), Some(requester)) = (header.request_id.clone(), header.uid.clone()) else { return Ok(()) };
+        let request = sioadapter::protocol::msgpack::from_slice(payload).map_err(sioadapter::Error::from)?;
+        let field =
+            |value: &rmpv::Value, key: &str| value.as_map().and_then(|m| m.iter().find(|(k, _)| k.as_str() == Some(key))).map(|(_, v)| v.clone()).unwrap_or(rmpv::Value::Nil);
+        let names = |value: rmpv::Value| -> Vec<String> {
+            value.as_array().map_or_else(Vec::new, |rooms| rooms.iter().map(|r| r.as_str().map_or_else(|| r.to_string(), str::to_owned)).collect())
+        };
+        let (packet, opts) = (field(&request, "packet"), field(&request, "opts"));
+        let data = field(&packet, "data");
+        let packet = packet::from_wire(self.local.parser(), self.local.path(), data.as_array().map_or(&[][..], Vec::as_slice))?;
+        let timeout = field(&field(&opts, "flags"), "timeout").as_u64().map(Duration::from_millis);
+        let mut streams = Vec::new();
+        let mut count = 0;
+        let selection = self.select(&names(field(&opts, "rooms")), &names(field(&opts, "except")), false);
+        let selections = match selection {
+            Selection::Options(opts) => vec![*opts],
+            Selection::Sockets(sids) => sids.into_iter().map(BroadcastOptions::new).collect(),
+        };
+        for opts in selections {
+            let (stream, expected) = self.local.broadcast_with_ack(packet.clone(), opts, timeout);
+            streams.push(Box::pin(stream));
+            count += u64::from(expected);
+        }
+        let engine = self.engine()?.clone();
+        engine.respond(RequestType::Broadcast, &id, Some(&requester), Reply::ClientCount(count))?;
+        let adapter = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut acks = futures_util::stream::select_all(streams);
+            while let Some((_, ack)) = acks.next().await {
+                let (Some(adapter), Ok(mut value)) = (adapter.upgrade(), ack) else { continue };
+                match packet::ack_argument(adapter.local.parser(), &mut value) {
+                    Ok(arg) => {
+                        if let Err(err) = engine.respond(RequestType::Broadcast, &id, Some(&requester), Reply::Ack(sioadapter::protocol::msgpack::to_vec(&arg))) {
+                            tracing::warn!("sioadapter: an ack could not be sent to {requester}: {err}");
+                        }
+                    }
+                    Err(err) => tracing::warn!("sioadapter: an ack could not be read: {err}"),
+                }
+            }
+        });
+        Ok(())
+    }
+
     fn on_request(&self, header: &RequestHeader, payload: &[u8]) -> Result<(), Error> {
         let request: serde_json::Value = match header.kind {
-            // Broadcasts with ack are msgpack, and not answered (see the crate docs).
-            RequestType::Broadcast | RequestType::BroadcastClientCount | RequestType::BroadcastAck | RequestType::ServerSideEmit => return Ok(()),
+            RequestType::BroadcastClientCount | RequestType::BroadcastAck => return Ok(()),
             _ => serde_json::from_slice(payload).map_err(|_| Error::Core(sioadapter::Error::Protocol(sioadapter::protocol::ProtocolError::Shape("request is not JSON"))))?,
         };
         let strings = |value: &serde_json::Value| -> Vec<String> {
             value.as_array().map_or_else(Vec::new, |items| items.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect())
         };
+        if header.kind == RequestType::ServerSideEmit {
+            return self.on_server_side_emit(header, &request);
+        }
         let opts = &request["opts"];
         let selection = if header.legacy {
             // The single-socket form: only the node that has the socket acts and answers.
@@ -371,6 +463,15 @@ impl<E: SocketEmitter> SioAdapter<E> {
             return self.respond(header, Reply::List(None));
         }
         Ok(())
+    }
+
+    /// Another server's `serverSideEmit`: to the listener, whose return value is the ack.
+    fn on_server_side_emit(&self, header: &RequestHeader, request: &serde_json::Value) -> Result<(), Error> {
+        let Some(listener) = &self.state.listener else { return Ok(()) };
+        let data = request["data"].as_array().map_or(&[][..], Vec::as_slice);
+        let Some((event, args)) = data.split_first() else { return Ok(()) };
+        let ack = listener(event.as_str().unwrap_or_default(), args);
+        self.respond(header, Reply::ServerSideEmit(Some(json(&ack)?)))
     }
 
     /// Every socket in `rooms` (all of them when empty).
@@ -451,10 +552,12 @@ impl<E: SocketEmitter> CoreAdapter<E> for SioAdapter<E> {
         *self.on_ready.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(on_success));
         let host = Arc::new(NodeHost { adapter: Arc::downgrade(&self) });
         let engine = Adapter::new(self.local.path(), &self.state.config, self.state.transport.clone(), host);
+        self.state.engines.lock().unwrap_or_else(|p| p.into_inner()).insert(self.local.path().to_string(), engine.clone());
         let _ = self.engine.set(engine);
     }
 
     async fn close(&self) -> Result<(), Error> {
+        self.state.engines.lock().unwrap_or_else(|p| p.into_inner()).remove(self.local.path().as_str());
         match self.engine.get() {
             Some(engine) => Ok(engine.close().await?),
             None => Ok(()),

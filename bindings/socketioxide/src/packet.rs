@@ -94,6 +94,13 @@ pub fn to_wire<P: Parse>(parser: P, packet: &Packet) -> Result<(String, Vec<Mp>)
     Ok((event, args))
 }
 
+/// The first argument of a client's acknowledgement (what a Node node sends back for a
+/// broadcast with ack), read by `parser`; nil when the ack had none.
+pub fn ack_argument<P: Parse>(parser: P, value: &mut socketioxide_core::Value) -> Result<Mp, PacketError> {
+    let OwnedArgs(args) = parser.decode_value(value, false).map_err(PacketError::Parser)?;
+    Ok(args.into_iter().next().unwrap_or(Mp::Nil))
+}
+
 #[cfg(test)]
 mod tests {
     use socketioxide_core::Value;
@@ -111,6 +118,14 @@ mod tests {
         assert_eq!(&text[..], r#"["ev","text",2.5,{"_placeholder":true,"num":0},{"nested":{"_placeholder":true,"num":1}}]"#);
         assert_eq!(bins.iter().map(|b| b.to_vec()).collect::<Vec<_>>(), vec![vec![1, 2, 3], vec![4]]);
         assert_eq!(to_wire(CommonParser, &packet).unwrap(), ("ev".to_owned(), args));
+    }
+
+    #[test]
+    fn an_ack_gives_its_first_argument() {
+        let mut value = CommonParser.encode_value(&(Mp::from("ok"), Mp::from(2)), None).unwrap();
+        assert_eq!(ack_argument(CommonParser, &mut value).unwrap(), Mp::from("ok"));
+        let mut empty = CommonParser.encode_value(&(), None).unwrap();
+        assert_eq!(ack_argument(CommonParser, &mut empty).unwrap(), Mp::Nil);
     }
 
     #[test]
