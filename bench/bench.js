@@ -88,7 +88,7 @@ function defineMetrics() {
       for (const p of [50, 99]) collector.define(`${op}.p${p}`, `${op}() round trip, 3 nodes × ${CFG.socketsPerNode} sockets, p${p}`, 'ms', 'lower');
     }
   }
-  for (const role of ['emitter', 'receiver', 'third']) collector.define(`rss.${role}`, `RSS of the ${role} node after workloads 1–3`, 'MB', 'lower');
+  for (const role of ['emitter', 'receiver', 'third']) collector.define(`rss.${role}`, `RSS of the ${role} node ${CFG.settleMs / 1000} s after workloads 1–3`, 'MB', 'lower');
   if (CFG.burst > 0) {
     const total = CFG.burst * CFG.clients;
     collector.define('burst.arrived', `burst: ${CFG.burst} × 10 KB in one loop, arrived (of ${total.toLocaleString('en-US')})`, 'count', 'higher');
@@ -270,10 +270,13 @@ async function runRound(kind, round) {
       await waitForNodes(nodes);
       for (const node of nodes) await clients.call('connect', { group: 'req', port: node.port, n: CFG.socketsPerNode });
       await requestWorkload(kind, tag, nodes);
+      // What a node holds once the work is over, not in the middle of its last batch.
+      await new Promise((resolve) => setTimeout(resolve, CFG.settleMs));
       for (const node of nodes) collector.add(`rss.${node.role}`, kind, await node.call('memory'));
       await clients.call('disconnect', { group: 'req' });
       await third.stop();
     } else {
+      await new Promise((resolve) => setTimeout(resolve, CFG.settleMs));
       for (const node of [emitter, receiver]) collector.add(`rss.${node.role}`, kind, await node.call('memory'));
     }
 

@@ -80,6 +80,15 @@ export interface RedisAdapterOptions extends LimitOptions {
    * @default true
    */
   coalesceWrites?: boolean;
+  /**
+   * sioadapter: once 4 MiB or more were received and a second passes with less than 256 KiB,
+   * run one full V8 collection and give the allocator's free pages back to the system, so that
+   * a node's memory falls back after a heavy stretch of traffic instead of staying at its peak.
+   * The collection pauses the event loop for a few ms; one that takes over 50 ms (a large live
+   * heap) is the last for the process (the trims go on). Process-wide: any adapter with it on
+   * counts what it receives. @default true
+   */
+  releaseMemoryWhenIdle?: boolean;
   /** Accepted for compatibility with older versions; ignored (Rust owns the connections). */
   subEvent?: string;
   /** Accepted for compatibility with older versions; ignored (Rust owns the connections). */
@@ -136,6 +145,15 @@ export interface ShardedRedisAdapterOptions extends LimitOptions {
    * @default true
    */
   coalesceWrites?: boolean;
+  /**
+   * sioadapter: once 4 MiB or more were received and a second passes with less than 256 KiB,
+   * run one full V8 collection and give the allocator's free pages back to the system, so that
+   * a node's memory falls back after a heavy stretch of traffic instead of staying at its peak.
+   * The collection pauses the event loop for a few ms; one that takes over 50 ms (a large live
+   * heap) is the last for the process (the trims go on). Process-wide: any adapter with it on
+   * counts what it receives. @default true
+   */
+  releaseMemoryWhenIdle?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------

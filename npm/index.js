@@ -20,8 +20,9 @@ const { readParser, toBuffer } = require("./lib/parser");
 
 /** The options of createAdapter with their defaults (the core's). */
 const { key, requestsTimeout, publishOnSpecificResponseChannel, perRoomSubscriptions } = native.PROTOCOL.defaults;
-// coalesceWrites is ours and JS's alone: one write per client per flush (lib/coalesce.js).
-const DEFAULTS = { key, requestsTimeout, publishOnSpecificResponseChannel, perRoomSubscriptions, coalesceWrites: true };
+// coalesceWrites (one write per client per flush, lib/coalesce.js) and releaseMemoryWhenIdle
+// (lib/heap.js) are ours and JS's alone.
+const DEFAULTS = { key, requestsTimeout, publishOnSpecificResponseChannel, perRoomSubscriptions, coalesceWrites: true, releaseMemoryWhenIdle: true };
 
 /** Request types on the wire, by their official names (the core's). */
 const RequestType = native.PROTOCOL.requestTypes;
@@ -84,7 +85,7 @@ function validateOptions(opts) {
     if (typeof t !== "number" || !Number.isFinite(t) || t < 0) throw optionError("requestsTimeout", `expected a non-negative number of milliseconds, got ${JSON.stringify(t)}`);
     out.requestsTimeout = t || DEFAULTS.requestsTimeout;
   }
-  for (const name of ["publishOnSpecificResponseChannel", "perRoomSubscriptions", "coalesceWrites"]) {
+  for (const name of ["publishOnSpecificResponseChannel", "perRoomSubscriptions", "coalesceWrites", "releaseMemoryWhenIdle"]) {
     if (opts[name] === undefined) continue;
     if (typeof opts[name] !== "boolean") throw optionError(name, `expected a boolean, got ${JSON.stringify(opts[name])}`);
     out[name] = opts[name];
@@ -204,6 +205,7 @@ class RedisAdapter extends Adapter {
     this.on("delete-room", (room) => this.engine.roomDeleted(String(room)));
     this.perRoomSubscriptions = opts.perRoomSubscriptions;
     this._coalesceWrites = opts.coalesceWrites;
+    this._releaseMemoryWhenIdle = opts.releaseMemoryWhenIdle;
     debug("namespace %s: node %s on %s (requestsTimeout %d ms, perRoomSubscriptions %s)", nsp.name, this.uid, this.channel, opts.requestsTimeout, opts.perRoomSubscriptions);
   }
 

@@ -83,6 +83,7 @@ pub use adapter::{Adapter, AdapterStats};
 pub use config::{AdapterConfig, RedisConfig};
 pub use emitter::{Emitter, ShardedEmitter};
 pub use error::Error;
+pub use ffi::heap::release_free_memory;
 pub use host::{AdapterEvent, Delivery, DeliveryKind, Host};
 pub use requests::Outcome;
 pub use sharded_node::ShardedNode;

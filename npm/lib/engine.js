@@ -9,6 +9,7 @@
 const native = require("./native");
 const { coalesceFlushes } = require("./coalesce");
 const { debug, warn } = require("./log");
+const { noteReceived } = require("./heap");
 
 const { clientText: KIND_CLIENT_TEXT } = native.PROTOCOL.recordKinds;
 
@@ -66,8 +67,9 @@ class SharedConnection {
 
 /**
  * Methods an adapter class gets from `withEngineHost`. The class provides `engine`,
- * `_closed`, `_resolveReady` and `_deliver(kind, bytes, text)` for one received record (`text`:
- * a `clientText` record's client text).
+ * `_closed`, `_resolveReady`, `_coalesceWrites`, `_releaseMemoryWhenIdle` and
+ * `_deliver(kind, bytes, text)` for one received record (`text`: a `clientText` record's client
+ * text).
  */
 const engineHostMethods = {
   /**
@@ -94,6 +96,12 @@ const engineHostMethods = {
           // A throwing listener or an unexpected message must not stop the rest of the batch.
           this._emitError(err, "ERR_SIO_HANDLER");
         }
+      }
+      if (this._releaseMemoryWhenIdle !== false) {
+        // Client texts are JS strings beside the Buffer (one byte per character or more).
+        let received = data.length;
+        for (let i = 0; i < texts.length; i++) received += texts[i].length;
+        noteReceived(received);
       }
     } finally {
       // The rest comes in the next turn of the event loop, after its I/O.

@@ -90,9 +90,11 @@ function decodeMessage(bytes) {
 function validateShardedOptions(opts) {
   if (opts !== undefined && opts !== null && !isPlainObject(opts)) throw optionError("opts", `expected an object, got ${typeof opts}`);
   const { channelPrefix, subscriptionMode } = native.PROTOCOL.defaults;
-  const out = Object.assign({ channelPrefix, subscriptionMode, coalesceWrites: true }, opts || {});
+  const out = Object.assign({ channelPrefix, subscriptionMode, coalesceWrites: true, releaseMemoryWhenIdle: true }, opts || {});
   out.limits = readLimits(opts);
-  if (typeof out.coalesceWrites !== "boolean") throw optionError("coalesceWrites", `expected a boolean, got ${JSON.stringify(out.coalesceWrites)}`);
+  for (const name of ["coalesceWrites", "releaseMemoryWhenIdle"]) {
+    if (typeof out[name] !== "boolean") throw optionError(name, `expected a boolean, got ${JSON.stringify(out[name])}`);
+  }
   out.channelPrefix = String(out.channelPrefix);
   if (!MODES.has(out.subscriptionMode)) {
     throw optionError("subscriptionMode", `expected ${[...MODES].map((m) => JSON.stringify(m)).join(", ")}, got ${JSON.stringify(out.subscriptionMode)}`);
@@ -111,6 +113,7 @@ function shardedAdapterClass() {
       super(nsp);
       this.subscriptionMode = opts.subscriptionMode;
       this._coalesceWrites = opts.coalesceWrites;
+      this._releaseMemoryWhenIdle = opts.releaseMemoryWhenIdle;
       this._shared = shared;
       this._lease = shared.acquire(nsp.name);
       this._closed = false;

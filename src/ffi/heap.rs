@@ -80,6 +80,20 @@ pub(crate) fn trim_after_large_message() {
     }
     *last = Some(Instant::now());
     drop(last);
+    trim();
+}
+
+/// Returns the allocator's free pages to the system now, on a thread of its own (a trim walks
+/// every heap, and the caller may be the host's event loop). For a host that just freed much
+/// memory of its own: Node's adapter calls it after a full V8 collection once a heavy stretch of
+/// traffic is over. Nothing to do off glibc.
+pub fn release_free_memory() {
+    // Without a thread, no trim: the memory stays with the allocator, as it would anyway.
+    let _ = std::thread::Builder::new().name("sioadapter-trim".into()).spawn(trim);
+}
+
+/// `malloc_trim(0)`: every heap's free pages back to the system.
+fn trim() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory of the allocator; any thread may call it.
     unsafe {

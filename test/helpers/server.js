@@ -13,7 +13,7 @@
 //       // (with client 'ioredis': the clients' options; with redisClients: false: the adapter's)
 //     commandModules: ['/abs/path.js', ...],   // optional, see "Extending" below
 //     requestsTimeout: ms, publishOnSpecificResponseChannel: bool,   // optional adapter options
-//     perRoomSubscriptions: bool,                                   // (ours only)
+//     perRoomSubscriptions: bool, releaseMemoryWhenIdle: bool,      // (ours only)
 //     parser: 'json'|'msgpackr',   // optional: createAdapter's `parser` (helpers/parsers.js)
 //     recordRoomOps: bool,    // optional: log every adapter.addAll/del call (see `roomOps`)
 //     maxQueuedPublishes: n,  // optional adapter option (ours), passed when set
@@ -442,14 +442,14 @@ async function main(config) {
   const httpServer = http.createServer();
   const io = new Server(httpServer, { transports: config.transports || ['websocket'] });
   const adapterOpts = { key: config.key };
-  for (const name of ['requestsTimeout', 'publishOnSpecificResponseChannel', 'maxQueuedPublishes', 'perRoomSubscriptions', ...LIMIT_OPTIONS]) {
+  for (const name of ['requestsTimeout', 'publishOnSpecificResponseChannel', 'maxQueuedPublishes', 'perRoomSubscriptions', 'releaseMemoryWhenIdle', ...LIMIT_OPTIONS]) {
     if (config[name] !== undefined) adapterOpts[name] = config[name];
   }
   if (config.parser !== undefined) adapterOpts.parser = require('./parsers').parserNamed(config.parser);
   if (config.adapterFactory === 'sharded') {
     // createShardedAdapter(pub, sub, { channelPrefix, subscriptionMode }) (test/sharded.test.js)
     const shardedOpts = {};
-    for (const name of ['channelPrefix', 'subscriptionMode', 'maxQueuedPublishes', ...LIMIT_OPTIONS]) {
+    for (const name of ['channelPrefix', 'subscriptionMode', 'maxQueuedPublishes', 'releaseMemoryWhenIdle', ...LIMIT_OPTIONS]) {
       if (config[name] !== undefined) shardedOpts[name] = config[name];
     }
     io.adapter(adapterModule.createShardedAdapter(redis.pub, redis.sub, shardedOpts));

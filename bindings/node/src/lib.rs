@@ -52,6 +52,13 @@ pub fn note_secrets(url: String) {
     sioadapter::error::note_secrets(&url);
 }
 
+/// Returns the allocator's free pages to the system (on a thread of the core's): the second half
+/// of `releaseMemoryWhenIdle`, after the JS layer's full collection.
+#[napi(catch_unwind)]
+pub fn release_free_memory() {
+    sioadapter::release_free_memory();
+}
+
 /// Every limit option, in JS numbers: the defaults [`protocol`] gives, and what JS passes back
 /// (checked for form by the JS layer, and again by the core).
 #[napi(object)]
