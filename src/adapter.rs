@@ -371,16 +371,34 @@ impl Adapter {
         self.publish_request(req::disconnect_request(&self.inner.wire.uid, targets, close))
     }
 
+    /// Publishes a broadcast with acknowledgements of `packet` to the targets of `opts`, as
+    /// request `request_id` (e.g. [`crate::protocol::new_uid`]; the host registers it before
+    /// this call, so that no answer comes before it waits). `opts.flags.timeout` (ms) tells the
+    /// other nodes how long their clients have to answer; `timeout` is how long their client
+    /// counts and acknowledgements are taken, as [`DeliveryKind::AckResponse`] deliveries (read
+    /// them with [`crate::protocol::request::parse_ack_response`]).
+    pub fn broadcast_with_ack(&self, request_id: &str, packet: &Packet, opts: &BroadcastOptions, timeout: Duration) -> Result<(), Error> {
+        let mut packet = packet.clone();
+        packet.nsp = Some(self.inner.wire.nsp.clone());
+        let mut packet_and_opts = vec![0x92];
+        packet.encode(&mut packet_and_opts);
+        opts.encode(&mut packet_and_opts, OptsLayout::Adapter);
+        self.publish_broadcast_with_ack(request_id, &packet_and_opts, timeout)
+    }
+
     /// Publishes a broadcast with acknowledgements (`[packet, opts]` pre-encoded as for
     /// [`Adapter::broadcast_encoded`]) and returns its request id. Client counts and
     /// acknowledgements of other nodes reach the host as [`DeliveryKind::AckResponse`] for
     /// `timeout` (socket.io's `flags.timeout`).
     pub fn broadcast_with_ack_encoded(&self, packet_and_opts: &[u8], timeout: Duration) -> Result<String, Error> {
         let id = new_uid();
-        let payload = self.parser_encoded(req::broadcast_with_ack_request(&self.inner.wire.uid, &id, packet_and_opts)?)?;
-        self.inner.wire.acks.insert(&id, timeout);
-        self.publish_request(payload)?;
+        self.publish_broadcast_with_ack(&id, packet_and_opts, timeout)?;
         Ok(id)
+    }
+
+    fn publish_broadcast_with_ack(&self, request_id: &str, packet_and_opts: &[u8], timeout: Duration) -> Result<(), Error> {
+        let request = self.parser_encoded(req::broadcast_with_ack_request(&self.inner.wire.uid, request_id, packet_and_opts)?)?;
+        self.broadcast_with_ack_host_encoded(request_id, request, timeout)
     }
 
     /// Answers request `request_id` of type `kind` sent by node `requester` (its uid, when the

@@ -164,6 +164,29 @@ describe("a socketioxide server in a cluster of Node servers (official and sioad
     }
   });
 
+  it("the Rust server's broadcast with acks gets every client's ack in the cluster, as a Node server's does", async () => {
+    const event = uniq("ask-from-rust");
+    for (const [name, c] of Object.entries(clients)) c.setAckHandler(event, `ack-${name}`);
+    const res = await ask(clients.rust1, "broadcast-with-ack", { event, arg: 1, timeoutMs: 3000 });
+    assert.strictEqual(res.errors, 0, JSON.stringify(res));
+    assert.deepStrictEqual([...res.acks].sort(), ["ack-official", "ack-ours", "ack-rust1", "ack-rust2"], JSON.stringify(res));
+    assert.ok(res.ms < 2000, `every ack came, so no wait for the timeout: ${res.ms} ms`);
+    // To a room that only a client of the official node is in.
+    const toNode = uniq("ask-node-room-from-rust");
+    for (const [name, c] of Object.entries(clients)) c.setAckHandler(toNode, `ack-${name}`);
+    const inRoom = await ask(clients.rust1, "broadcast-with-ack", { event: toNode, to: "node-room", timeoutMs: 3000 });
+    assert.deepStrictEqual(inRoom, { acks: ["ack-official"], errors: 0, ms: inRoom.ms });
+    assert.ok(inRoom.ms < 2000, `${inRoom.ms} ms`);
+    // A client of the ours node that does not answer: what did arrives, and the stream ends at the
+    // timeout (the Node server's count said one more was coming).
+    const silent = uniq("ask-one-silent-from-rust");
+    for (const [name, c] of Object.entries(clients)) if (name !== "ours") c.setAckHandler(silent, `ack-${name}`);
+    clients.ours.socket.on(silent, () => {});
+    const partial = await ask(clients.rust1, "broadcast-with-ack", { event: silent, timeoutMs: 1000 });
+    assert.deepStrictEqual([...partial.acks].sort(), ["ack-official", "ack-rust1", "ack-rust2"], JSON.stringify(partial));
+    assert.ok(partial.ms >= 900 && partial.ms < 3000, `ended at the 1 s timeout: ${partial.ms} ms`);
+  });
+
   it("serverSideEmit with and without ack, both ways", async () => {
     for (const [from, server, other, otherName] of [["official", official, ours, "ours"], ["ours", ours, official, "official"]]) {
       const event = uniq(`srv-from-${from}`);

@@ -407,6 +407,48 @@ pub fn parse_response(payload: &[u8], limits: &Limits) -> Result<Response, Proto
     Ok(Response { request_id, body })
 }
 
+/// An answer to one of this node's broadcasts with acknowledgements (a
+/// [`crate::DeliveryKind::AckResponse`] delivery), read by [`parse_ack_response`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum AckReply {
+    /// How many clients a node sent the broadcast to.
+    ClientCount(u64),
+    /// One client's acknowledgement: its first argument (nil when it had none).
+    Ack(Value),
+}
+
+/// Reads an answer to a broadcast with acknowledgements: the request it answers and what it says
+/// (a msgpack BROADCAST_ACK, or either kind as JSON, as a JSON `parser` writes them).
+pub fn parse_ack_response(payload: &[u8], limits: &Limits) -> Result<(String, AckReply), ProtocolError> {
+    if !is_json(payload) {
+        let mut r = Reader::within(payload, limits);
+        let (mut kind, mut request_id, mut packet) = (None, None, Value::Nil);
+        for _ in 0..r.read_map_len()? {
+            match r.read_str_bytes()? {
+                b"type" => kind = r.read_value()?.as_i64(),
+                b"requestId" => request_id = Some(r.read_str()?.to_owned()),
+                b"packet" => packet = r.read_value()?,
+                _ => r.skip_value()?,
+            }
+        }
+        r.finish()?;
+        return match (kind, request_id) {
+            (Some(9), Some(request_id)) => Ok((request_id, AckReply::Ack(packet))),
+            _ => Err(ProtocolError::Shape("a msgpack response must be a broadcast ack")),
+        };
+    }
+    let response = parse_response(payload, limits)?;
+    let reply = match response.body {
+        ResponseBody::ClientCount(count) => AckReply::ClientCount(count),
+        ResponseBody::Ack => {
+            let json: Json = serde_json::from_slice(payload).map_err(|_| ProtocolError::Shape("response is not valid JSON"))?;
+            AckReply::Ack(msgpack::from_json(&json["packet"]))
+        }
+        _ => return Err(ProtocolError::Shape("not an answer to a broadcast with ack")),
+    };
+    Ok((response.request_id, reply))
+}
+
 /// JSON text that is known to be valid (checked once when it enters the core).
 pub type RawJson = Box<RawValue>;
 
@@ -692,6 +734,20 @@ mod tests {
         assert_eq!(String::from_utf8(client_count_response("req001", 1)).unwrap(), r#"{"type":8,"requestId":"req001","clientCount":1}"#);
         let ack = broadcast_ack_response("req001", &unhex("a461636b42")).unwrap();
         assert_eq!(ack, unhex("83a47479706509a9726571756573744964a6726571303031a67061636b6574a461636b42"));
+    }
+
+    #[test]
+    fn answers_to_a_broadcast_with_ack_are_read_in_either_encoding() {
+        let read = |payload: &[u8]| parse_ack_response(payload, &Limits::default());
+        assert_eq!(read(&client_count_response("req001", 3)).unwrap(), ("req001".to_owned(), AckReply::ClientCount(3)));
+        let ack = broadcast_ack_response("req001", &unhex("a461636b42")).unwrap();
+        assert_eq!(read(&ack).unwrap(), ("req001".to_owned(), AckReply::Ack(Value::from("ackB"))));
+        // An ack without an argument carries no packet; a JSON parser's ack keeps its value.
+        assert_eq!(read(&unhex("82a47479706509a9726571756573744964a171")).unwrap(), ("q".to_owned(), AckReply::Ack(Value::Nil)));
+        let json = read(br#"{"type":9,"requestId":"q","packet":{"ok":[1,true]}}"#).unwrap();
+        assert_eq!(json, ("q".to_owned(), AckReply::Ack(Value::Map(vec![(Value::from("ok"), Value::Array(vec![Value::from(1), Value::from(true)]))]))));
+        assert!(read(br#"{"requestId":"q","rooms":[]}"#).is_err());
+        assert!(read(&unhex("81a47479706508")).is_err());
     }
 
     #[test]

@@ -12,7 +12,10 @@
 //! - `disconnect` `{in}`: `io.within(in).disconnect()`;
 //! - `rooms` → ack with `io.rooms()`;
 //! - `server-side-emit` `{event, args}` → ack with the other servers' acks
-//!   (`serverSideEmitWithAck`).
+//!   (`serverSideEmitWithAck`);
+//! - `broadcast-with-ack` `{event, arg, to?, except?, timeoutMs?}` → ack with `{acks, errors, ms}`:
+//!   `io.to(to).except(except).timeout(timeoutMs).emit_with_ack(event, arg)`, every client's ack
+//!   of the cluster (the arguments), how many clients did not answer in time, and how long it took.
 //!
 //! It answers the other servers' `serverSideEmit` with `"pong-from-rust"`, and prints
 //! `SERVER_SIDE <event> <args as JSON>` for each.
@@ -20,6 +23,7 @@
 //! `cargo run --release -p sioadapter-socketioxide --example socketioxide_node -- [redis-url] [key] [port]`
 //! prints `LISTENING <port>` once it serves.
 
+use futures_util::StreamExt;
 use serde_json::Value;
 use sioadapter::AdapterConfig;
 use sioadapter_socketioxide::{SioAdapter, SioAdapterCtr};
@@ -103,6 +107,21 @@ async fn on_rooms<A: Adapter>(io: SocketIo<A>, ack: AckSender<A>) {
     ack.send(&rooms).ok();
 }
 
+async fn on_broadcast_with_ack<A: Adapter>(io: SocketIo<A>, Data(request): Data<Value>, ack: AckSender<A>) {
+    let timeout = std::time::Duration::from_millis(request["timeoutMs"].as_u64().unwrap_or(3000));
+    let event = request["event"].as_str().unwrap_or("event").to_owned();
+    let started = std::time::Instant::now();
+    let answer = match selected(&io, &request, "to").timeout(timeout).emit_with_ack::<_, Value>(&event, &request["arg"]).await {
+        Ok(stream) => {
+            let results: Vec<_> = stream.map(|(_, result)| result).collect().await;
+            let acks: Vec<&Value> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+            serde_json::json!({"acks": acks, "errors": results.len() - acks.len(), "ms": started.elapsed().as_millis() as u64})
+        }
+        Err(err) => serde_json::json!({"error": err.to_string()}),
+    };
+    ack.send(&answer).ok();
+}
+
 /// The shared adapter state, for server-side emits.
 static STATE: std::sync::OnceLock<SioAdapterCtr> = std::sync::OnceLock::new();
 
@@ -126,6 +145,7 @@ async fn on_connect<A: Adapter>(socket: SocketRef<A>) {
     socket.on("disconnect-sockets", on_disconnect_sockets);
     socket.on("rooms", on_rooms);
     socket.on("server-side-emit", on_server_side_emit);
+    socket.on("broadcast-with-ack", on_broadcast_with_ack);
 }
 
 #[tokio::main]

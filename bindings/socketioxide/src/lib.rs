@@ -35,7 +35,7 @@
 //! | socketsJoin / socketsLeave / disconnectSockets | ✅ | ✅ |
 //! | fetchSockets | ✅ (remote sockets usable: emit, join, leave, disconnect) | ✅ (`handshake` and `data` are not known to a socketioxide adapter: left empty) |
 //! | allRooms (`rooms()`), serverCount | ✅ | ✅ |
-//! | broadcast with acks | this server's own clients only | ✅ (client count, then each ack) |
+//! | broadcast with acks | ✅ (this server's clients' acks and every other server's: [`AckStream`]; a remote ack has a stand-in socket id) | ✅ (client count, then each ack) |
 //! | serverSideEmit (with and without ack) | ✅ [`SioAdapterCtr::server_side_emit`], [`SioAdapterCtr::server_side_emit_with_ack`] | ✅ to [`SioAdapterCtr::on_server_side_emit`]'s listener (without one, not answered) |
 //!
 //! Socket ids: socketioxide's are 16 characters, Node's 20. A Node socket returned by
@@ -44,6 +44,7 @@
 
 #![warn(missing_docs)]
 
+mod acks;
 pub mod packet;
 
 use std::borrow::Cow;
@@ -56,7 +57,7 @@ use futures_util::StreamExt;
 
 use serde_json::value::RawValue;
 use sioadapter::adapter::Reply;
-use sioadapter::protocol::request::{RequestHeader, RequestType, Targets};
+use sioadapter::protocol::request::{parse_ack_response, AckReply, RequestHeader, RequestType, Targets};
 use sioadapter::protocol::{BroadcastOptions as WireOptions, Packet as WirePacket, Room as WireRoom};
 use sioadapter::transport::redis::RedisTransport;
 use sioadapter::transport::Transport;
@@ -65,6 +66,9 @@ use socketioxide_core::adapter::errors::{AdapterError, BroadcastError};
 use socketioxide_core::adapter::{BroadcastFlags, BroadcastOptions, CoreAdapter, CoreLocalAdapter, DefinedAdapter, RemoteSocketData, Room, RoomParam, SocketEmitter};
 use socketioxide_core::packet::Packet;
 use socketioxide_core::{Sid, Uid};
+
+pub use acks::AckStream;
+use acks::{Answer, Remote, Waiting};
 
 /// What can go wrong in the adapter.
 #[derive(Debug)]
@@ -191,6 +195,8 @@ pub struct SioAdapter<E> {
     on_ready: Mutex<Option<Box<dyn FnOnce() + Send>>>,
     /// Stand-in ids of Node sockets (see the crate docs), to their real ids.
     stand_ins: Mutex<HashMap<Sid, String>>,
+    /// This server's broadcasts with acks waiting for other servers' answers.
+    waiting: Arc<Waiting>,
 }
 
 impl<E> DefinedAdapter for SioAdapter<E> {}
@@ -263,6 +269,21 @@ impl<E: SocketEmitter> SioAdapter<E> {
         (rooms, except)
     }
 
+    /// The cluster's packet and options for a socketioxide broadcast.
+    fn wire_message(&self, packet: &Packet, opts: &BroadcastOptions) -> Result<(WirePacket, WireOptions), Error> {
+        let (event, args) = packet::to_wire(self.local.parser(), packet)?;
+        let (rooms, except) = self.wire_targets(opts);
+        let mut wire = WireOptions {
+            rooms: rooms.iter().map(|r| WireRoom::from(r.as_str())).collect(),
+            except: except.iter().map(|r| WireRoom::from(r.as_str())).collect(),
+            ..Default::default()
+        };
+        if opts.has_flag(BroadcastFlags::Volatile) {
+            wire.flags.set("volatile", true);
+        }
+        Ok((WirePacket::event(self.local.path(), &event, args), wire))
+    }
+
     /// [`Self::wire_targets`] as the JSON arrays the cluster's requests carry.
     fn wire_json_targets(&self, opts: &BroadcastOptions) -> Result<(Box<RawValue>, Box<RawValue>), Error> {
         let (rooms, except) = self.wire_targets(opts);
@@ -332,6 +353,7 @@ impl<E: SocketEmitter> SioAdapter<E> {
             DeliveryKind::Broadcast => self.on_broadcast(&delivery),
             DeliveryKind::Request(header) if header.kind == RequestType::Broadcast => self.on_broadcast_with_ack(header, delivery.bytes()),
             DeliveryKind::Request(header) => self.on_request(header, delivery.bytes()),
+            DeliveryKind::AckResponse => self.on_ack_response(delivery.bytes()),
             _ => Ok(()),
         };
         if let Err(err) = result {
@@ -401,6 +423,17 @@ impl<E: SocketEmitter> SioAdapter<E> {
                 }
             }
         });
+        Ok(())
+    }
+
+    /// Another server's answer to one of this server's broadcasts with acks: to its stream.
+    fn on_ack_response(&self, payload: &[u8]) -> Result<(), Error> {
+        let (id, reply) = parse_ack_response(payload, &self.state.config.limits).map_err(sioadapter::Error::from)?;
+        let answer = match reply {
+            AckReply::ClientCount(count) => Answer::ClientCount(count),
+            AckReply::Ack(arg) => Answer::Ack(packet::ack_value(self.local.parser(), &arg)?),
+        };
+        self.waiting.answer(&id, answer);
         Ok(())
     }
 
@@ -541,11 +574,11 @@ impl<E: SocketEmitter> Host for NodeHost<E> {
 impl<E: SocketEmitter> CoreAdapter<E> for SioAdapter<E> {
     type Error = Error;
     type State = SioAdapterCtr;
-    type AckStream = E::AckStream;
+    type AckStream = AckStream<E::AckStream>;
     type InitRes = ();
 
     fn new(state: &SioAdapterCtr, local: CoreLocalAdapter<E>) -> Self {
-        SioAdapter { local, state: state.clone(), engine: OnceLock::new(), on_ready: Mutex::new(None), stand_ins: Mutex::new(HashMap::new()) }
+        SioAdapter { local, state: state.clone(), engine: OnceLock::new(), on_ready: Mutex::new(None), stand_ins: Mutex::new(HashMap::new()), waiting: Arc::default() }
     }
 
     fn init(self: Arc<Self>, on_success: impl FnOnce() + Send + 'static) {
@@ -571,18 +604,9 @@ impl<E: SocketEmitter> CoreAdapter<E> for SioAdapter<E> {
 
     async fn broadcast(&self, packet: Packet, opts: BroadcastOptions) -> Result<(), BroadcastError> {
         if !self.stays_local(&opts) {
-            let (event, args) = packet::to_wire(self.local.parser(), &packet).map_err(|e| AdapterError::from(Error::from(e)))?;
-            let (rooms, except) = self.wire_targets(&opts);
-            let mut wire = WireOptions {
-                rooms: rooms.iter().map(|r| WireRoom::from(r.as_str())).collect(),
-                except: except.iter().map(|r| WireRoom::from(r.as_str())).collect(),
-                ..Default::default()
-            };
-            if opts.has_flag(BroadcastFlags::Volatile) {
-                wire.flags.set("volatile", true);
-            }
+            let (packet, wire) = self.wire_message(&packet, &opts).map_err(AdapterError::from)?;
             let engine = self.engine().map_err(AdapterError::from)?;
-            engine.broadcast(&WirePacket::event(self.local.path(), &event, args), &wire).map_err(|e| AdapterError::from(Error::from(e)))?;
+            engine.broadcast(&packet, &wire).map_err(|e| AdapterError::from(Error::from(e)))?;
         }
         if self.remote_socket(&opts) {
             return Ok(());
@@ -590,10 +614,26 @@ impl<E: SocketEmitter> CoreAdapter<E> for SioAdapter<E> {
         self.local.broadcast(packet, opts).map_err(BroadcastError::from)
     }
 
+    /// This server's clients' acks, and the other servers' as a Node node collects them: every
+    /// other server (counted with PUBSUB NUMSUB) answers with its client count, then each of
+    /// those clients' ack, until `timeout` (socketioxide's ack timeout when `None`). An ack from
+    /// another server comes with a stand-in socket id: the wire does not say whose it is.
     async fn broadcast_with_ack(&self, packet: Packet, opts: BroadcastOptions, timeout: Option<Duration>) -> Result<Self::AckStream, Error> {
-        // This server's own clients only (see the crate docs).
-        let (stream, _) = self.local.broadcast_with_ack(packet, opts, timeout);
-        Ok(stream)
+        let timeout = timeout.unwrap_or_else(|| self.local.ack_timeout());
+        let remote = if self.stays_local(&opts) {
+            None
+        } else {
+            let engine = self.engine()?;
+            let (wire_packet, mut wire) = self.wire_message(&packet, &opts)?;
+            wire.flags.set("timeout", u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+            let servers = engine.server_count().await?.saturating_sub(1);
+            let id = sioadapter::protocol::new_uid();
+            let remote = Remote::register(&self.waiting, id.clone(), servers, timeout);
+            engine.broadcast_with_ack(&id, &wire_packet, &wire, timeout)?;
+            Some(remote)
+        };
+        let (local, _) = self.local.broadcast_with_ack(packet, opts, Some(timeout));
+        Ok(AckStream::new(local, remote))
     }
 
     async fn add_sockets(&self, opts: BroadcastOptions, rooms: impl RoomParam) -> Result<(), Error> {

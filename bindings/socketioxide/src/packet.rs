@@ -101,6 +101,12 @@ pub fn ack_argument<P: Parse>(parser: P, value: &mut socketioxide_core::Value) -
     Ok(args.into_iter().next().unwrap_or(Mp::Nil))
 }
 
+/// A client's acknowledgement from another server (its first argument, `arg`) as the namespace's
+/// parser holds the arguments of an ack (what this server's own clients' acks look like).
+pub fn ack_value<P: Parse>(parser: P, arg: &Mp) -> Result<socketioxide_core::Value, PacketError> {
+    parser.encode_value(&Args(std::slice::from_ref(arg)), None).map_err(PacketError::Parser)
+}
+
 #[cfg(test)]
 mod tests {
     use socketioxide_core::Value;
@@ -126,6 +132,10 @@ mod tests {
         assert_eq!(ack_argument(CommonParser, &mut value).unwrap(), Mp::from("ok"));
         let mut empty = CommonParser.encode_value(&(), None).unwrap();
         assert_eq!(ack_argument(CommonParser, &mut empty).unwrap(), Mp::Nil);
+        // And back: another server's ack reads as this server's clients' do.
+        let mut remote = ack_value(CommonParser, &Mp::from("ok")).unwrap();
+        assert_eq!(CommonParser.decode_value::<String>(&mut remote.clone(), false).unwrap(), "ok");
+        assert_eq!(ack_argument(CommonParser, &mut remote).unwrap(), Mp::from("ok"));
     }
 
     #[test]

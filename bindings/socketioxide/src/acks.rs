@@ -1,0 +1,203 @@
+//! Broadcasts with acknowledgements across the cluster: socketioxide's stream of this server's
+//! clients' acks, merged with what the other servers answer (each one's client count, then each
+//! client's ack), as a Node node's `emitWithAck` collects them.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::stream::{FusedStream, Stream};
+use socketioxide_core::adapter::AckStreamItem;
+use socketioxide_core::{Sid, Value};
+use tokio::sync::mpsc;
+
+/// What another server answered to one of this server's broadcasts with acks.
+pub(crate) enum Answer {
+    /// How many of its clients it sent the broadcast to.
+    ClientCount(u64),
+    /// One client's acknowledgement, as the namespace's parser holds an ack's arguments.
+    Ack(Value),
+}
+
+/// The broadcasts with acks waiting for other servers' answers, by request id.
+#[derive(Default)]
+pub(crate) struct Waiting(Mutex<HashMap<String, mpsc::UnboundedSender<Answer>>>);
+
+impl Waiting {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::UnboundedSender<Answer>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands `answer` to the stream of request `id`, if one still waits for it.
+    pub(crate) fn answer(&self, id: &str, answer: Answer) {
+        if let Some(stream) = self.lock().get(id) {
+            let _ = stream.send(answer);
+        }
+    }
+}
+
+/// The remote half of an [`AckStream`]: the other servers' answers to one request, until each
+/// of them counted its clients and every counted client acked, or the timeout.
+pub(crate) struct Remote {
+    id: String,
+    waiting: Arc<Waiting>,
+    answers: mpsc::UnboundedReceiver<Answer>,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    /// Servers whose client count has not come yet.
+    servers_left: usize,
+    /// Counted clients whose ack has not come yet.
+    acks_left: u64,
+    done: bool,
+}
+
+impl Remote {
+    /// Waits for the answers to request `id` from `servers` other servers, for `timeout`. Call
+    /// before the request is published, so that no answer comes before it is awaited.
+    pub(crate) fn register(waiting: &Arc<Waiting>, id: String, servers: usize, timeout: Duration) -> Self {
+        let (sender, answers) = mpsc::unbounded_channel();
+        waiting.lock().insert(id.clone(), sender);
+        Remote { id, waiting: waiting.clone(), answers, deadline: Box::pin(tokio::time::sleep(timeout)), servers_left: servers, acks_left: 0, done: servers == 0 }
+    }
+
+    /// The next remote ack (with a stand-in socket id: the wire does not say whose it is), or
+    /// `Ready(None)` once everything came or the time is up.
+    fn poll_next<E>(&mut self, cx: &mut Context<'_>) -> Poll<Option<AckStreamItem<E>>> {
+        while !self.done {
+            if (self.servers_left == 0 && self.acks_left == 0) || self.deadline.as_mut().poll(cx).is_ready() {
+                self.done = true;
+                break;
+            }
+            match self.answers.poll_recv(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => self.done = true,
+                Poll::Ready(Some(Answer::ClientCount(count))) => {
+                    self.servers_left = self.servers_left.saturating_sub(1);
+                    self.acks_left += count;
+                }
+                Poll::Ready(Some(Answer::Ack(value))) => {
+                    self.acks_left = self.acks_left.saturating_sub(1);
+                    return Poll::Ready(Some((Sid::new(), Ok(value))));
+                }
+            }
+        }
+        self.waiting.lock().remove(&self.id);
+        Poll::Ready(None)
+    }
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        self.waiting.lock().remove(&self.id);
+    }
+}
+
+/// The acks of a broadcast with acks: this server's clients' (socketioxide's own stream) and,
+/// when the broadcast went to the cluster, the other servers' clients'.
+pub struct AckStream<S> {
+    local: Pin<Box<S>>,
+    local_done: bool,
+    remote: Option<Remote>,
+}
+
+impl<S> AckStream<S> {
+    pub(crate) fn new(local: S, remote: Option<Remote>) -> Self {
+        AckStream { local: Box::pin(local), local_done: false, remote }
+    }
+
+    fn remote_done(&self) -> bool {
+        self.remote.as_ref().is_none_or(|r| r.done)
+    }
+}
+
+impl<S: Stream<Item = AckStreamItem<E>>, E> Stream for AckStream<S> {
+    type Item = AckStreamItem<E>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if !this.local_done {
+            match this.local.as_mut().poll_next(cx) {
+                Poll::Ready(Some(item)) => return Poll::Ready(Some(item)),
+                Poll::Ready(None) => this.local_done = true,
+                Poll::Pending => {}
+            }
+        }
+        if let Some(remote) = this.remote.as_mut() {
+            if let Poll::Ready(Some(item)) = remote.poll_next(cx) {
+                return Poll::Ready(Some(item));
+            }
+        }
+        if this.local_done && this.remote_done() {
+            Poll::Ready(None)
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl<S: Stream<Item = AckStreamItem<E>>, E> FusedStream for AckStream<S> {
+    fn is_terminated(&self) -> bool {
+        self.local_done && self.remote_done()
+    }
+}
+
+impl<S> std::fmt::Debug for AckStream<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let remote = self.remote.as_ref().map(|r| (r.servers_left, r.acks_left));
+        f.debug_struct("AckStream").field("local_done", &self.local_done).field("remote_servers_and_acks_left", &remote).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+
+    use super::*;
+
+    type Item = AckStreamItem<std::io::Error>;
+
+    fn local(values: &[&str]) -> impl Stream<Item = Item> {
+        let items: Vec<Item> = values.iter().map(|v| (Sid::new(), Ok(Value::Str(v.to_string().into(), None)))).collect();
+        futures_util::stream::iter(items)
+    }
+
+    fn text(item: &Item) -> String {
+        match &item.1 {
+            Ok(Value::Str(s, _)) => s.to_string(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn local_and_remote_acks_end_when_every_counted_client_answered() {
+        let waiting = Arc::new(Waiting::default());
+        let remote = Remote::register(&waiting, "r1".into(), 2, Duration::from_secs(5));
+        waiting.answer("r1", Answer::ClientCount(1));
+        waiting.answer("r1", Answer::Ack(Value::Str("b".into(), None)));
+        waiting.answer("other", Answer::Ack(Value::Str("x".into(), None)));
+        waiting.answer("r1", Answer::ClientCount(1));
+        waiting.answer("r1", Answer::Ack(Value::Str("c".into(), None)));
+        let got: Vec<Item> = AckStream::new(local(&["a"]), Some(remote)).collect().await;
+        assert_eq!(got.iter().map(text).collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert!(waiting.lock().is_empty(), "the request is forgotten once answered");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn missing_answers_end_the_stream_at_the_timeout_and_a_dropped_stream_is_forgotten() {
+        let waiting = Arc::new(Waiting::default());
+        let remote = Remote::register(&waiting, "r2".into(), 2, Duration::from_millis(500));
+        waiting.answer("r2", Answer::ClientCount(2));
+        waiting.answer("r2", Answer::Ack(Value::Str("b".into(), None)));
+        let started = tokio::time::Instant::now();
+        let got: Vec<Item> = AckStream::new(local(&[]), Some(remote)).collect().await;
+        assert_eq!(got.iter().map(text).collect::<Vec<_>>(), ["b"]);
+        assert_eq!(started.elapsed(), Duration::from_millis(500));
+        let remote = Remote::register(&waiting, "r3".into(), 1, Duration::from_secs(5));
+        drop(AckStream::new(local(&["a"]), Some(remote)));
+        assert!(waiting.lock().is_empty());
+        let alone: Vec<Item> = AckStream::new(local(&["a"]), None).collect().await;
+        assert_eq!(alone.len(), 1);
+    }
+}
