@@ -6,7 +6,9 @@
 # prints the table and writes it to bench/RESULTS.md, then its ~100 B workload with a JSON
 # `parser` on both adapters (BENCH_PARSER_N, BENCH_PARSER_ROUNDS), and bench/rooms.js (per-room subscriptions:
 # Redis's outbound bytes, on a private redis-server), which appends its table, and bench/flood.js
-# (10 KB floods at several paces: where Redis cuts a subscriber off), which writes its section.
+# (10 KB floods at several paces: where Redis cuts a subscriber off), which writes its section,
+# and bench/socketioxide.js (Rust servers: socketioxide with this adapter and with
+# socketioxide-redis, beside a Node server), which writes its own.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 source "$root/test/redis.sh"
@@ -17,8 +19,10 @@ ensure_redis
 exec 2>&3 3>&-
 # The addon is built only when missing (a fresh clone); `node npm/scripts/build.js` rebuilds it.
 node "$root/npm/scripts/build.js" --if-missing >&2
-# The Rust emitter's rate (examples/emitter_bench); incremental when it is built already.
+# The Rust emitter's rate (examples/emitter_bench) and the Rust servers (socketioxide_bench);
+# incremental when they are built already.
 (cd "$root" && cargo build --release --quiet --example emitter_bench >&2)
+[[ "${BENCH_SOCKETIOXIDE_ROUNDS:-3}" == 0 ]] || (cd "$root" && cargo build --release --quiet -p sioadapter-socketioxide --example socketioxide_bench >&2)
 [[ -d "$root/npm/node_modules" ]] || (cd "$root/npm" && npm ci --no-audit --no-fund --loglevel=error >&2)
 (cd "$root/bench" && npm ci --no-audit --no-fund --loglevel=error >&2)
 cd "$root"
@@ -30,3 +34,5 @@ BENCH_ENTRY="bash bench/run.sh" node bench/bench.js
   BENCH_EMITTER_N=0 BENCH_RUST_EMITTER_N=0 BENCH_RAW_N=0 node bench/bench.js
 [[ "${BENCH_ROOMS:-200}" == 0 ]] || node bench/rooms.js
 [[ "${BENCH_FLOOD_N:-10000}" == 0 ]] || node bench/flood.js
+# Rust socket.io servers: socketioxide with this adapter vs socketioxide-redis vs a Node server.
+[[ "${BENCH_SOCKETIOXIDE_ROUNDS:-3}" == 0 ]] || node bench/socketioxide.js

@@ -8,6 +8,9 @@ const assert = require("node:assert/strict");
 const { spawn } = require("node:child_process");
 const path = require("node:path");
 const { startServers, uniqueKey, stopAll, connectClient, waitUntil, redisClient } = require("./helpers/cluster");
+const { privateRedis, stopAllRedis } = require("./helpers/private-redis");
+const { redisCommand } = require("./helpers/redis-process");
+const { startRedisCluster, stopAllRedisClusters } = require("./helpers/redis-cluster");
 
 const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
 const EXAMPLE = path.join(__dirname, "..", "target", "release", "examples", "socketioxide_node");
@@ -16,11 +19,13 @@ const children = new Set();
 after(async () => {
   for (const child of children) child.kill("SIGKILL");
   await stopAll();
+  await stopAllRedisClusters();
+  await stopAllRedis();
 });
 
 /** Starts the socketioxide node on a free port; resolves with `{ port, child, out() }`. */
-async function startRustNode(key) {
-  const child = spawn(EXAMPLE, [REDIS_URL, key, "0"], { stdio: ["ignore", "pipe", "pipe"] });
+async function startRustNode(key, redisUrl = REDIS_URL) {
+  const child = spawn(EXAMPLE, [redisUrl, key, "0"], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout.on("data", (d) => (out += d));
   child.stderr.on("data", (d) => (out += d));
@@ -31,6 +36,40 @@ async function startRustNode(key) {
 
 /** `client` emits `event` with `payload` and resolves with the server's ack. */
 const ask = (client, event, payload) => client.socket.timeout(10000).emitWithAck(event, ...(payload === undefined ? [] : [payload]));
+
+/**
+ * A client on each of the official, ours and Rust nodes (`clients`, and `all` as entries), and
+ * `emitters`: for each node, `(event, arg, to?)` broadcasts `arg` from it (to room `to`).
+ */
+async function threeNodes(official, ours, rust) {
+  const clients = {
+    official: await official.connect("/"),
+    ours: await ours.connect("/"),
+    rust: await connectClient(rust.port, "/", { tag: `rust-${rust.port}` }),
+  };
+  const room = (to) => (to ? { to } : {});
+  const emitters = {
+    official: (event, arg, to) => official.command("emit", { event, args: [arg], ...room(to) }),
+    ours: (event, arg, to) => ours.command("emit", { event, args: [arg], ...room(to) }),
+    rust: async (event, arg, to) => clients.rust.socket.emit("broadcast", { event, arg, ...room(to) }),
+  };
+  return { clients, all: Object.entries(clients), emitters };
+}
+
+/**
+ * The Rust server's fetchSockets (asked by its client `asker`) returns `rustClients` by their ids
+ * and `nodeClients` by stand-in ids, through which it reaches them (`emit-to`).
+ */
+async function rustFetchReaches(asker, rustClients, nodeClients, tag) {
+  const seen = await ask(asker, "fetch");
+  assert.strictEqual(seen.length, rustClients.length + nodeClients.length, `fetchSockets from Rust (${tag}): ${JSON.stringify(seen)}`);
+  const local = new Set(rustClients.map((c) => c.id));
+  for (const c of rustClients) assert.ok(seen.includes(c.id), `fetchSockets from Rust (${tag}) has ${c.id}: ${JSON.stringify(seen)}`);
+  const event = `to-fetched-${tag}`;
+  for (const id of seen.filter((id) => !local.has(id))) assert.strictEqual(await ask(asker, "emit-to", { id, event, arg: tag }), true);
+  await Promise.all(nodeClients.map((c) => c.waitForEvent(event)));
+  for (const c of nodeClients) assert.deepStrictEqual(c.received(event), [[tag]], `a fetched Node socket reached from Rust (${tag})`);
+}
 
 describe("a socketioxide server in a cluster of Node servers (official and sioadapter adapters)", () => {
   let key, official, ours, rust, clients;
@@ -215,5 +254,122 @@ describe("a socketioxide server in a cluster of Node servers (official and sioad
     await ours.command("join", { nsp: "/", socketId: victimNode.id, rooms: ["doomed"] });
     assert.strictEqual(await ask(clients.rust1, "disconnect-sockets", { in: "doomed" }), true);
     await victimNode.waitForDisconnect();
+  });
+});
+
+describe("a socketioxide server through a Redis restart, beside the official adapter", () => {
+  it("once Redis is back, every operation works again in every direction, and nothing arrives twice", { timeout: 120000 }, async (t) => {
+    const redis = await privateRedis();
+    const key = uniqueKey();
+    const [official, ours] = await startServers(
+      [{ adapter: "official", label: "official", redisUrl: redis.url }, { adapter: "ours", label: "ours", redisUrl: redis.url }],
+      { key, namespaces: ["/"] },
+    );
+    const rust = await startRustNode(key, redis.url);
+    const { clients, all, emitters } = await threeNodes(official, ours, rust);
+    const requestChannel = `${key}-request#/#`;
+    const subscribed = async () => (await redisCommand(redis.port, ["PUBSUB", "NUMSUB", requestChannel]))[1] === 3;
+    let probes = 0;
+    /** Until a broadcast from every node reaches every client (each node subscribed again). */
+    const meshed = (what) => waitUntil(async () => {
+      if (!(await subscribed())) return false;
+      const events = Object.keys(emitters).map((from) => `probe-${from}-${++probes}`);
+      await Promise.all(Object.values(emitters).map((emit, i) => emit(events[i], "probe")));
+      await new Promise((r) => setTimeout(r, 300));
+      return all.every(([, c]) => events.every((e) => c.received(e).length > 0));
+    }, { timeoutMs: 30000, intervalMs: 100, what });
+    await meshed("the three nodes meshed before the fault");
+
+    await redis.kill();
+    // During the outage each node broadcasts once: queued, sent when Redis is back (the official
+    // adapter's node-redis too), at most once.
+    for (const [from, emit] of Object.entries(emitters)) await emit(`during-from-${from}`, from);
+    await new Promise((r) => setTimeout(r, 1000));
+    await redis.start();
+    const back = Date.now();
+    await meshed("every node subscribed again and meshed after the restart");
+    t.diagnostic(`meshed again ${Date.now() - back} ms after Redis was back`);
+
+    for (const [from, emit] of Object.entries(emitters)) {
+      const event = `after-from-${from}`;
+      await emit(event, from);
+      await Promise.all(all.map(([, c]) => c.waitForEvent(event)));
+      await new Promise((r) => setTimeout(r, 200));
+      for (const [name, c] of all) assert.deepStrictEqual(c.received(event), [[from]], `${from} → ${name} after the restart`);
+    }
+    await rustFetchReaches(clients.rust, [clients.rust], [clients.official, clients.ours], "after-restart");
+    const asked = "ask-after-restart";
+    for (const [name, c] of all) c.setAckHandler(asked, `ack-${name}`);
+    const res = await ask(clients.rust, "broadcast-with-ack", { event: asked, timeoutMs: 3000 });
+    assert.deepStrictEqual([...res.acks].sort(), ["ack-official", "ack-ours", "ack-rust"], JSON.stringify(res));
+    const fetched = await official.command("fetchSockets", {});
+    assert.ok(fetched.ok && fetched.value.some((s) => s.id === clients.rust.id), `the official node fetches the Rust client: ${JSON.stringify(fetched)}`);
+
+    const during = [];
+    for (const from of Object.keys(emitters)) {
+      for (const [name, c] of all) {
+        const copies = c.received(`during-from-${from}`).length;
+        assert.ok(copies <= 1, `${from} → ${name}: the broadcast sent during the outage arrived ${copies} times`);
+        during.push(`${from}→${name} ${copies}`);
+      }
+    }
+    t.diagnostic(`broadcasts sent during the outage, copies received: ${during.join(", ")}`);
+  });
+});
+
+describe("a socketioxide server in a cluster of Node servers on a Redis Cluster", () => {
+  it("broadcasts, rooms, requests and acks cross between nodes subscribed on different primaries", { timeout: 120000 }, async () => {
+    const redisCluster = await startRedisCluster();
+    const [, p1, p2] = redisCluster.primaries;
+    // Ours and the Rust node each on another primary (the first seed that is one); the official
+    // node on a node-redis cluster client.
+    const url = (first) => `redis+cluster://${[first, ...redisCluster.ports.filter((p) => p !== first)].map((p) => `127.0.0.1:${p}`).join(",")}`;
+    const key = uniqueKey();
+    const [official, ours] = await startServers(
+      [
+        { adapter: "official", label: "official", client: "node-redis-cluster", redisUrl: redisCluster.seeds },
+        { adapter: "ours", label: "ours", redisUrl: url(p1), redisClients: false },
+      ],
+      { key, namespaces: ["/"] },
+    );
+    const rust = await startRustNode(key, url(p2));
+    const { clients, all, emitters } = await threeNodes(official, ours, rust);
+    let probes = 0;
+    await waitUntil(async () => {
+      const event = `probe-${++probes}`;
+      await emitters.official(event, "probe");
+      await new Promise((r) => setTimeout(r, 200));
+      return clients.rust.received(event).length > 0;
+    }, { timeoutMs: 30000, what: "an official broadcast reaching the Rust node through the cluster" });
+
+    for (const [from, emit] of Object.entries(emitters)) {
+      const event = `all-from-${from}`;
+      await emit(event, from);
+      await Promise.all(all.map(([, c]) => c.waitForEvent(event)));
+      const toRust = `rust-room-from-${from}`;
+      await emit(toRust, from, "rust-room");
+      await clients.rust.waitForEvent(toRust);
+      await new Promise((r) => setTimeout(r, 200));
+      for (const [name, c] of all) {
+        assert.deepStrictEqual(c.received(event), [[from]], `${from} → ${name}`);
+        assert.deepStrictEqual(c.received(toRust), name === "rust" ? [[from]] : [], `${from} → ${name} in rust-room`);
+      }
+    }
+    const count = await official.command("serverCount", {});
+    assert.deepStrictEqual(count.ok ? count.value : count, 3, "serverCount from the official node (NUMSUB over every primary)");
+    await rustFetchReaches(clients.rust, [clients.rust], [clients.official, clients.ours], "on-cluster");
+    const fetched = await ours.command("fetchSockets", {});
+    assert.deepStrictEqual(fetched.value.map((s) => s.id).sort(), [clients.official.id, clients.ours.id, clients.rust.id].sort(), "fetchSockets from ours");
+    const asked = "ask-on-cluster";
+    for (const [name, c] of all) c.setAckHandler(asked, `ack-${name}`);
+    const res = await ask(clients.rust, "broadcast-with-ack", { event: asked, timeoutMs: 3000 });
+    assert.deepStrictEqual({ acks: [...res.acks].sort(), errors: res.errors }, { acks: ["ack-official", "ack-ours", "ack-rust"], errors: 0 }, JSON.stringify(res));
+    assert.ok(res.ms < 2000, `every ack came, no wait for the timeout: ${res.ms} ms`);
+    const fromOfficial = await official.command("emitWithAck", { event: asked, args: [], timeout: 3000 });
+    assert.deepStrictEqual([...fromOfficial.responses].sort(), ["ack-official", "ack-ours", "ack-rust"], JSON.stringify(fromOfficial));
+    const event = "srv-on-cluster";
+    await official.command("onServerEvent", { event, reply: "pong-from-official" });
+    await ours.command("onServerEvent", { event, reply: "pong-from-ours" });
+    assert.deepStrictEqual([...(await ask(clients.rust, "server-side-emit", { event, args: [5] }))].sort(), ["pong-from-official", "pong-from-ours"]);
   });
 });

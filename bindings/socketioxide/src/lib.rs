@@ -38,6 +38,11 @@
 //! | broadcast with acks | ✅ (this server's clients' acks and every other server's: [`AckStream`]; a remote ack has a stand-in socket id) | ✅ (client count, then each ack) |
 //! | serverSideEmit (with and without ack) | ✅ [`SioAdapterCtr::server_side_emit`], [`SioAdapterCtr::server_side_emit_with_ack`] | ✅ to [`SioAdapterCtr::on_server_side_emit`]'s listener (without one, not answered) |
 //!
+//! socketioxide drops a packet for a client whose queue (`max_buffer_size`, 128 packets by
+//! default) is full; the adapter counts what other servers' broadcasts could not be sent to local
+//! clients and warns at most once a second. A server that receives bursts wants a larger
+//! `max_buffer_size`.
+//!
 //! Socket ids: socketioxide's are 16 characters, Node's 20. A Node socket returned by
 //! `fetch_sockets` gets a 16-character stand-in id, which this adapter maps back when the
 //! socket is used (emit, join, leave, disconnect).
@@ -193,13 +198,63 @@ pub struct SioAdapter<E> {
     engine: OnceLock<Adapter>,
     /// socketioxide's `on_success`, called when the engine first reports ready.
     on_ready: Mutex<Option<Box<dyn FnOnce() + Send>>>,
-    /// Stand-in ids of Node sockets (see the crate docs), to their real ids.
-    stand_ins: Mutex<HashMap<Sid, String>>,
+    /// Stand-in ids of Node sockets (see the crate docs).
+    stand_ins: Mutex<StandIns>,
     /// This server's broadcasts with acks waiting for other servers' answers.
     waiting: Arc<Waiting>,
+    /// Other servers' broadcasts that some local client could not be sent.
+    undelivered: Undelivered,
 }
 
 impl<E> DefinedAdapter for SioAdapter<E> {}
+
+/// Broadcasts from other servers that socketioxide could not send to some local client (its
+/// buffer of `max_buffer_size` packets full, or the client gone): counted, and reported as a
+/// warning at most once a second.
+#[derive(Default)]
+struct Undelivered {
+    count: std::sync::atomic::AtomicU64,
+    last_warning: Mutex<Option<std::time::Instant>>,
+}
+
+impl Undelivered {
+    fn note(&self, sent: Result<(), Vec<socketioxide_core::adapter::errors::SocketError>>, ns: &socketioxide_core::Str) {
+        let Err(errors) = sent else { return };
+        let total = self.count.fetch_add(errors.len() as u64, std::sync::atomic::Ordering::Relaxed) + errors.len() as u64;
+        let mut last = self.last_warning.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+            *last = Some(std::time::Instant::now());
+            let first = errors.first().map(ToString::to_string).unwrap_or_default();
+            tracing::warn!(ns = %ns, "sioadapter: {total} packets of other servers' broadcasts could not be sent to local clients so far ({first}; socketioxide's max_buffer_size bounds each client's queue)");
+        }
+    }
+}
+
+/// Stand-in [`Sid`]s of Node sockets (20-character ids, which a `Sid` cannot hold), both ways.
+#[derive(Default)]
+struct StandIns {
+    real: HashMap<Sid, String>,
+    stand_in: HashMap<String, Sid>,
+}
+
+impl StandIns {
+    /// The stand-in of Node socket `id`: the one it already has, else a new one. The tables are
+    /// cleared when full (a stand-in older than [`MAX_STAND_INS`] fetched sockets is then not
+    /// mapped back).
+    fn for_id(&mut self, id: &str) -> Sid {
+        if let Some(sid) = self.stand_in.get(id) {
+            return *sid;
+        }
+        if self.real.len() >= MAX_STAND_INS {
+            self.real.clear();
+            self.stand_in.clear();
+        }
+        let sid = Sid::new();
+        self.real.insert(sid, id.to_owned());
+        self.stand_in.insert(id.to_owned(), sid);
+        sid
+    }
+}
 
 /// The sockets an operation selects on this server.
 enum Selection {
@@ -229,13 +284,15 @@ impl<E: SocketEmitter> SioAdapter<E> {
     /// The local sockets that a cluster selection (`rooms`, `except`; empty `rooms`: every
     /// socket) names, as socket.io selects them: a room may be a socket's id.
     fn select(&self, rooms: &[String], except: &[String], volatile: bool) -> Selection {
-        let sockets: HashSet<Sid> = self.all_sockets().into_iter().collect();
-        let is_socket = |room: &String| Sid::from_str(room).is_ok_and(|sid| sockets.contains(&sid));
         let mut opts = BroadcastOptions::default();
         opts.add_flag(BroadcastFlags::Broadcast);
         if volatile {
             opts.add_flag(BroadcastFlags::Volatile);
         }
+        // The local sockets are gathered only when a room could be one of them.
+        let could_be_socket = |room: &String| Sid::from_str(room).is_ok();
+        let sockets: HashSet<Sid> = if rooms.iter().chain(except).any(could_be_socket) { self.all_sockets().into_iter().collect() } else { HashSet::new() };
+        let is_socket = |room: &String| Sid::from_str(room).is_ok_and(|sid| sockets.contains(&sid));
         if !rooms.iter().chain(except).any(is_socket) {
             opts.rooms = rooms.iter().map(|r| Room::from(r.clone())).collect();
             opts.except = except.iter().map(|r| Room::from(r.clone())).collect();
@@ -315,25 +372,16 @@ impl<E: SocketEmitter> SioAdapter<E> {
 
     /// A socket's id as the cluster knows it: its own, or the Node id a stand-in stands for.
     fn wire_id(&self, sid: Sid) -> String {
-        self.stand_ins.lock().unwrap_or_else(|p| p.into_inner()).get(&sid).cloned().unwrap_or_else(|| sid.to_string())
+        self.stand_ins.lock().unwrap_or_else(|p| p.into_inner()).real.get(&sid).cloned().unwrap_or_else(|| sid.to_string())
     }
 
     /// A socket id from the cluster as a socketioxide [`Sid`]: itself when it is one, else a
     /// stand-in remembered for [`Self::wire_id`].
     fn local_id(&self, id: &str) -> Sid {
-        if let Ok(sid) = Sid::from_str(id) {
-            return sid;
+        match Sid::from_str(id) {
+            Ok(sid) => sid,
+            Err(_) => self.stand_ins.lock().unwrap_or_else(|p| p.into_inner()).for_id(id),
         }
-        let mut stand_ins = self.stand_ins.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((sid, _)) = stand_ins.iter().find(|(_, real)| real.as_str() == id) {
-            return *sid;
-        }
-        if stand_ins.len() >= MAX_STAND_INS {
-            stand_ins.clear();
-        }
-        let sid = Sid::new();
-        stand_ins.insert(sid, id.to_owned());
-        sid
     }
 
     /// Whether an operation with `opts` stays on this server: the `local` flag, or a single
@@ -368,11 +416,11 @@ impl<E: SocketEmitter> SioAdapter<E> {
         let volatile = message.opts.flags.get("volatile").and_then(rmpv::Value::as_bool) == Some(true);
         match self.select(&names(&message.opts.rooms), &names(&message.opts.except), volatile) {
             Selection::Options(opts) => {
-                let _ = self.local.broadcast(packet, *opts);
+                self.undelivered.note(self.local.broadcast(packet, *opts), self.local.path());
             }
             Selection::Sockets(sids) => {
                 for sid in sids {
-                    let _ = self.local.broadcast(packet.clone(), BroadcastOptions::new(sid));
+                    self.undelivered.note(self.local.broadcast(packet.clone(), BroadcastOptions::new(sid)), self.local.path());
                 }
             }
         }
@@ -578,7 +626,15 @@ impl<E: SocketEmitter> CoreAdapter<E> for SioAdapter<E> {
     type InitRes = ();
 
     fn new(state: &SioAdapterCtr, local: CoreLocalAdapter<E>) -> Self {
-        SioAdapter { local, state: state.clone(), engine: OnceLock::new(), on_ready: Mutex::new(None), stand_ins: Mutex::new(HashMap::new()), waiting: Arc::default() }
+        SioAdapter {
+            local,
+            state: state.clone(),
+            engine: OnceLock::new(),
+            on_ready: Mutex::new(None),
+            stand_ins: Mutex::default(),
+            waiting: Arc::default(),
+            undelivered: Undelivered::default(),
+        }
     }
 
     fn init(self: Arc<Self>, on_success: impl FnOnce() + Send + 'static) {
@@ -683,5 +739,23 @@ impl<E: SocketEmitter> CoreAdapter<E> for SioAdapter<E> {
 
     fn get_local(&self) -> &CoreLocalAdapter<E> {
         &self.local
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_socket_keeps_one_stand_in_and_maps_back() {
+        let mut stand_ins = StandIns::default();
+        let (a, b) = ("AAAAAAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBBBBBB");
+        let sid_a = stand_ins.for_id(a);
+        assert_eq!(stand_ins.for_id(a), sid_a);
+        let sid_b = stand_ins.for_id(b);
+        assert_ne!(sid_a, sid_b);
+        assert_eq!(stand_ins.real[&sid_a], a);
+        assert_eq!(stand_ins.real[&sid_b], b);
+        assert_eq!((stand_ins.real.len(), stand_ins.stand_in.len()), (2, 2));
     }
 }
