@@ -338,7 +338,7 @@ impl Adapter {
         let uid = self.inner.wire.uid.clone();
         let sent = self.send_counted(kind, deadline, |id| req::socket_request(&uid, id, sid, action)).await?;
         if sent.nodes <= 1 {
-            let message = crate::requests::timeout_message(kind, 0, 1);
+            let message = crate::requests::timeout_message(kind, 0, 1, false);
             return Ok(sent.forget(Outcome { error: Some(Error::Timeout { message, received: 0, expected: 1 }), expected: 1, ..Outcome::nobody_to_ask() }));
         }
         Ok(sent.wait(1, deadline).await)

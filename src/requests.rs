@@ -81,13 +81,13 @@ impl Pending {
     }
 }
 
-/// The official text for a request that ran out of time.
-pub fn timeout_message(kind: RequestType, received: usize, expected: usize) -> String {
-    match kind {
-        RequestType::ServerSideEmit => {
-            format!("timeout reached: only {received} responses received out of {expected}")
-        }
-        other => format!("timeout reached while waiting for {} response", other.operation()),
+/// The official text for a request that ran out of time: the classic adapter's, or with
+/// `cluster` the ClusterAdapter's (the sharded adapter's), which says the counts for every kind.
+pub fn timeout_message(kind: RequestType, received: usize, expected: usize, cluster: bool) -> String {
+    if cluster || kind == RequestType::ServerSideEmit {
+        format!("timeout reached: only {received} responses received out of {expected}")
+    } else {
+        format!("timeout reached while waiting for {} response", kind.operation())
     }
 }
 
@@ -95,6 +95,8 @@ pub fn timeout_message(kind: RequestType, received: usize, expected: usize) -> S
 #[derive(Default)]
 pub struct PendingRequests {
     map: Mutex<HashMap<String, Pending>>,
+    /// The requests are the ClusterAdapter's (their timeouts say so, see [`timeout_message`]).
+    cluster: bool,
 }
 
 /// A registered request; wait on it with [`PendingRequests::wait`].
@@ -104,6 +106,11 @@ pub struct Ticket {
 }
 
 impl PendingRequests {
+    /// Requests of the ClusterAdapter protocol (the sharded adapter's).
+    pub fn cluster() -> Self {
+        PendingRequests { cluster: true, ..Self::default() }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -179,7 +186,7 @@ impl PendingRequests {
         let expected = pending.expected.unwrap_or(pending.received);
         tracing::debug!(id = %ticket.id, kind = ?pending.kind, received = pending.received, expected, timed_out, "request settled");
         let error = if timed_out && pending.received < expected {
-            Some(Error::Timeout { message: timeout_message(pending.kind, pending.received, expected), received: pending.received, expected })
+            Some(Error::Timeout { message: timeout_message(pending.kind, pending.received, expected, self.cluster), received: pending.received, expected })
         } else if pending.received < expected {
             Some(Error::Closed)
         } else {
@@ -332,6 +339,11 @@ mod tests {
         let ticket = table.register("r3", RequestType::ServerSideEmit, Some(3));
         let outcome = table.wait(ticket, Duration::from_millis(100)).await;
         assert_eq!(outcome.error.unwrap().to_string(), "timeout reached: only 0 responses received out of 3");
+        // The ClusterAdapter's requests say the counts for every kind.
+        let cluster = PendingRequests::cluster();
+        let ticket = cluster.register("r4", RequestType::RemoteFetch, Some(2));
+        let outcome = cluster.wait(ticket, Duration::from_millis(100)).await;
+        assert_eq!(outcome.error.unwrap().to_string(), "timeout reached: only 0 responses received out of 2");
     }
 
     #[tokio::test(start_paused = true)]

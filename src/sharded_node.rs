@@ -73,7 +73,7 @@ impl ShardedNode {
     /// host hears [`AdapterEvent::Ready`]); must be called within a tokio runtime.
     pub fn new(nsp: &str, config: &AdapterConfig, mode: SubscriptionMode, transport: Arc<dyn Transport>, host: Arc<dyn Host>) -> ShardedNode {
         let uid = new_cluster_uid();
-        let pending = Arc::new(PendingRequests::default());
+        let pending = Arc::new(PendingRequests::cluster());
         let translator = Arc::new(Translator { uid: uid.clone(), nsp: nsp.to_owned(), pending: pending.clone(), host });
         let engine = ShardedAdapter::new(nsp, &config.key, &uid, mode, config.limits, transport, translator);
         ShardedNode { inner: Arc::new(Inner { engine, uid, nsp: nsp.to_owned(), mode, requests_timeout: config.requests_timeout, pending }) }
@@ -209,14 +209,10 @@ impl ShardedNode {
                 async move { tokio::time::timeout(within, counted).await.unwrap_or_else(|_| Err(crate::transport::not_counted_within(within))) }
             })
             .await?;
-        let mut outcome = match sent.nodes.saturating_sub(1) {
-            0 => return Ok(sent.forget(Outcome::nobody_to_ask())),
+        Ok(match sent.nodes.saturating_sub(1) {
+            0 => sent.forget(Outcome::nobody_to_ask()),
             expected => sent.wait(expected, deadline).await,
-        };
-        if let Some(Error::Timeout { message, received, expected }) = &mut outcome.error {
-            *message = format!("timeout reached: only {received} responses received out of {expected}");
-        }
-        Ok(outcome)
+        })
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::emitter::{channel_prefix_arg, parse_target, subscription_mode_arg, SioTarget, SIO_SUBSCRIPTION_DYNAMIC};
 use super::host::{CallbackThread, Completion, SioCompletion, SioHostCallbacks};
-use super::{arg_str, guard, json_parser_arg, new_runtime, off_runtime, ArgError, HandleToken, SioLimits, SioResult, SIO_PARSER_NOTEPACK};
+use super::{arg_str, guard, json_parser_arg, new_runtime, off_runtime, optional_str_arg, ArgError, HandleToken, SioLimits, SioResult, SIO_PARSER_NOTEPACK};
 use crate::adapter::{Adapter, AdapterStats, Reply};
 use crate::config::{AdapterConfig, RedisConfig};
 use crate::protocol::request::{raw_json, RequestType, Targets};
@@ -176,7 +176,7 @@ pub unsafe extern "C" fn sio_adapter_new_with_options(
         let options = unsafe { options.as_ref() };
         let key = options.map_or(std::ptr::null(), |o| o.key);
         // SAFETY: as above; NULL means the default key.
-        let key = if key.is_null() { "" } else { unsafe { arg_str(key, "key") }? };
+        let key = unsafe { optional_str_arg(key, "key") }?;
         let mut redis = RedisConfig::from_url(url)?;
         // SAFETY: NULL or valid per the contract.
         let limits = unsafe { SioLimits::apply(options.map_or(std::ptr::null(), |o| o.limits), &mut redis) }?;

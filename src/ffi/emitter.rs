@@ -8,7 +8,7 @@ use std::time::Duration;
 use rmpv::Value;
 use serde_json::value::RawValue;
 
-use super::{arg_bytes, arg_str, arg_str_array, guard, json_parser_arg, new_runtime, off_runtime, ArgError, SioLimits, SioResult, SIO_PARSER_NOTEPACK};
+use super::{arg_bytes, arg_str, arg_str_array, guard, json_parser_arg, new_runtime, off_runtime, optional_str_arg, ArgError, SioLimits, SioResult, SIO_PARSER_NOTEPACK};
 use crate::config::RedisConfig;
 use crate::emitter::{AnyEmitter, ClusterCommands, Emitter, ShardedEmitter};
 use crate::protocol::request::{raw_json, RawJson, Targets};
@@ -178,7 +178,7 @@ pub unsafe extern "C" fn sio_emitter_new_with_options(url: *const c_char, nsp: *
         let options = unsafe { options.as_ref() };
         let key = options.map_or(std::ptr::null(), |o| o.key);
         // SAFETY: as above; NULL means the default key.
-        let key = if key.is_null() { "" } else { unsafe { arg_str(key, "key") }? };
+        let key = unsafe { optional_str_arg(key, "key") }?;
         let json = json_parser_arg(options.map_or(SIO_PARSER_NOTEPACK, |o| o.parser))?;
         let mut config = RedisConfig::from_url(url)?;
         // SAFETY: NULL or valid per the contract.
@@ -248,7 +248,7 @@ pub(crate) fn subscription_mode_arg(value: u32) -> Result<SubscriptionMode, ArgE
 /// `prefix` is NULL or a valid C string.
 pub(crate) unsafe fn channel_prefix_arg<'a>(prefix: *const c_char) -> Result<&'a str, ArgError> {
     // SAFETY: NULL or valid per the contract.
-    let prefix = if prefix.is_null() { "" } else { unsafe { arg_str(prefix, "channel_prefix") }? };
+    let prefix = unsafe { optional_str_arg(prefix, "channel_prefix") }?;
     Ok(if prefix.is_empty() { crate::sharded::DEFAULT_CHANNEL_PREFIX } else { prefix })
 }
 

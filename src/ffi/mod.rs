@@ -207,6 +207,18 @@ pub(crate) unsafe fn arg_str<'a>(ptr: *const c_char, name: &str) -> Result<&'a s
     unsafe { CStr::from_ptr(ptr) }.to_str().map_err(|_| ArgError(SioResult::SioErrUtf8, format!("`{name}` is not valid UTF-8")))
 }
 
+/// Borrows an optional C string argument: NULL reads as "" (the option's default).
+///
+/// # Safety
+/// As for [`arg_str`].
+pub(crate) unsafe fn optional_str_arg<'a>(ptr: *const c_char, name: &str) -> Result<&'a str, ArgError> {
+    if ptr.is_null() {
+        return Ok("");
+    }
+    // SAFETY: non-NULL, and valid per the function's contract.
+    unsafe { arg_str(ptr, name) }
+}
+
 /// Borrows an array of `len` C strings (NULL allowed when `len` is 0).
 ///
 /// # Safety
