@@ -8,6 +8,10 @@
 //!   (`bytes`, an array of numbers, is sent as binary);
 //! - `fetch` → ack with the ids of every socket of the cluster (`io.fetch_sockets()`);
 //! - `emit-to` `{id, event, arg}`: emits to one fetched socket, wherever it is;
+//! - `fetch-in` `{in}` → ack with the ids of the cluster's sockets in room(s) `in`;
+//! - `remote-socket` `{id, op, room?, event?, arg?}` → ack with the result of `op` on a fetched
+//!   socket: `rooms` (its rooms), `join` / `leave` `room`, `emit-with-ack` `event` `arg` (its
+//!   ack's arguments), `disconnect`;
 //! - `join` / `leave` `{in?, room}`: `io.within(in).join(room)` / `.leave(room)`;
 //! - `disconnect` `{in}`: `io.within(in).disconnect()`;
 //! - `rooms` → ack with `io.rooms()`;
@@ -65,12 +69,16 @@ async fn on_broadcast<A: Adapter>(io: SocketIo<A>, Data(request): Data<Value>) {
     }
 }
 
-async fn on_fetch<A: Adapter>(io: SocketIo<A>, ack: AckSender<A>) {
-    let ids: Vec<String> = match io.fetch_sockets().await {
+/// The ids of the sockets `op` selects on every server (an error as the only item).
+async fn fetched_ids<A: Adapter>(op: BroadcastOperators<A>) -> Vec<String> {
+    match op.fetch_sockets().await {
         Ok(sockets) => sockets.iter().map(|s| s.data().id.to_string()).collect(),
         Err(err) => vec![format!("error: {err}")],
-    };
-    ack.send(&ids).ok();
+    }
+}
+
+async fn on_fetch<A: Adapter>(io: SocketIo<A>, ack: AckSender<A>) {
+    ack.send(&fetched_ids(io.broadcast()).await).ok();
 }
 
 async fn on_emit_to<A: Adapter>(io: SocketIo<A>, Data(request): Data<Value>, ack: AckSender<A>) {
@@ -83,6 +91,33 @@ async fn on_emit_to<A: Adapter>(io: SocketIo<A>, Data(request): Data<Value>, ack
         None => false,
     };
     ack.send(&sent).ok();
+}
+
+async fn on_fetch_in<A: Adapter>(io: SocketIo<A>, Data(request): Data<Value>, ack: AckSender<A>) {
+    ack.send(&fetched_ids(selected(&io, &request, "in")).await).ok();
+}
+
+async fn on_remote_socket<A: Adapter>(io: SocketIo<A>, Data(request): Data<Value>, ack: AckSender<A>) {
+    let sockets = io.fetch_sockets().await.unwrap_or_default();
+    let id = request["id"].as_str().unwrap_or_default();
+    let Some(socket) = sockets.into_iter().find(|s| s.data().id.as_str() == id) else {
+        ack.send(&Value::from(format!("no socket {id}"))).ok();
+        return;
+    };
+    let room = request["room"].as_str().unwrap_or_default().to_owned();
+    let event = request["event"].as_str().unwrap_or("event").to_owned();
+    let answer = match request["op"].as_str().unwrap_or_default() {
+        "rooms" => socket.rooms().await.map(|rooms| Value::from(rooms.iter().map(ToString::to_string).collect::<Vec<_>>())).map_err(|e| e.to_string()),
+        "join" => socket.join(room).await.map(|()| Value::Bool(true)).map_err(|e| e.to_string()),
+        "leave" => socket.leave(room).await.map(|()| Value::Bool(true)).map_err(|e| e.to_string()),
+        "emit-with-ack" => match socket.emit_with_ack::<_, Value>(&event, &request["arg"]).await {
+            Ok(stream) => Ok(Value::from(stream.filter_map(|(_, r)| async move { r.ok() }).collect::<Vec<Value>>().await)),
+            Err(err) => Err(err.to_string()),
+        },
+        "disconnect" => socket.disconnect().await.map(|()| Value::Bool(true)).map_err(|e| e.to_string()),
+        other => Err(format!("unknown op {other}")),
+    };
+    ack.send(&answer.unwrap_or_else(|err| Value::from(format!("error: {err}")))).ok();
 }
 
 async fn on_join<A: Adapter>(io: SocketIo<A>, Data(request): Data<Value>, ack: AckSender<A>) {
@@ -140,6 +175,8 @@ async fn on_connect<A: Adapter>(socket: SocketRef<A>) {
     socket.on("broadcast", on_broadcast);
     socket.on("fetch", on_fetch);
     socket.on("emit-to", on_emit_to);
+    socket.on("fetch-in", on_fetch_in);
+    socket.on("remote-socket", on_remote_socket);
     socket.on("join", on_join);
     socket.on("leave", on_leave);
     socket.on("disconnect-sockets", on_disconnect_sockets);

@@ -48,8 +48,9 @@ pub(crate) struct Remote {
     deadline: Pin<Box<tokio::time::Sleep>>,
     /// Servers whose client count has not come yet.
     servers_left: usize,
-    /// Counted clients whose ack has not come yet.
-    acks_left: u64,
+    /// Counted clients whose ack has not come yet: below zero while acks came before the count
+    /// of their server (each server sends its count first, but no order holds across channels).
+    acks_left: i64,
     done: bool,
 }
 
@@ -66,7 +67,7 @@ impl Remote {
     /// `Ready(None)` once everything came or the time is up.
     fn poll_next<E>(&mut self, cx: &mut Context<'_>) -> Poll<Option<AckStreamItem<E>>> {
         while !self.done {
-            if (self.servers_left == 0 && self.acks_left == 0) || self.deadline.as_mut().poll(cx).is_ready() {
+            if (self.servers_left == 0 && self.acks_left <= 0) || self.deadline.as_mut().poll(cx).is_ready() {
                 self.done = true;
                 break;
             }
@@ -75,10 +76,10 @@ impl Remote {
                 Poll::Ready(None) => self.done = true,
                 Poll::Ready(Some(Answer::ClientCount(count))) => {
                     self.servers_left = self.servers_left.saturating_sub(1);
-                    self.acks_left += count;
+                    self.acks_left += i64::try_from(count).unwrap_or(i64::MAX);
                 }
                 Poll::Ready(Some(Answer::Ack(value))) => {
-                    self.acks_left = self.acks_left.saturating_sub(1);
+                    self.acks_left -= 1;
                     return Poll::Ready(Some((Sid::new(), Ok(value))));
                 }
             }
@@ -182,6 +183,18 @@ mod tests {
         let got: Vec<Item> = AckStream::new(local(&["a"]), Some(remote)).collect().await;
         assert_eq!(got.iter().map(text).collect::<Vec<_>>(), ["a", "b", "c"]);
         assert!(waiting.lock().is_empty(), "the request is forgotten once answered");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_ack_before_its_servers_count_still_ends_the_stream_when_all_came() {
+        let waiting = Arc::new(Waiting::default());
+        let remote = Remote::register(&waiting, "r0".into(), 1, Duration::from_secs(5));
+        waiting.answer("r0", Answer::Ack(Value::Str("b".into(), None)));
+        waiting.answer("r0", Answer::ClientCount(1));
+        let started = tokio::time::Instant::now();
+        let got: Vec<Item> = AckStream::new(local(&[]), Some(remote)).collect().await;
+        assert_eq!(got.iter().map(text).collect::<Vec<_>>(), ["b"]);
+        assert_eq!(started.elapsed(), Duration::ZERO, "not at the timeout");
     }
 
     #[tokio::test(start_paused = true)]

@@ -709,6 +709,14 @@ impl<E: SocketEmitter> CoreAdapter<E> for SioAdapter<E> {
     }
 
     async fn rooms(&self, opts: BroadcastOptions) -> Result<Vec<Room>, Error> {
+        if self.remote_socket(&opts) {
+            // One socket of another server: its rooms, as its server reports them to fetchSockets.
+            let (targets, except) = self.wire_json_targets(&opts)?;
+            let outcome = self.engine()?.fetch_sockets(&Targets { rooms: &targets, except: &except }, None).await?.into_result()?;
+            let details = outcome.first().and_then(|item| serde_json::from_str::<serde_json::Value>(item.get()).ok()).unwrap_or_default();
+            let names = details["rooms"].as_array().map_or_else(Vec::new, |rooms| rooms.iter().filter_map(|r| r.as_str().map(|r| Cow::Owned(r.to_owned()))).collect());
+            return Ok(names);
+        }
         let mut rooms: HashSet<Room> = self.local.rooms(opts.clone());
         if !self.stays_local(&opts) {
             let outcome = self.engine()?.all_rooms().await?.into_result()?;
