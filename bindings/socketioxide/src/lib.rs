@@ -43,6 +43,8 @@
 //! clients and warns at most once a second. A server that receives bursts wants a larger
 //! `max_buffer_size`.
 //!
+//! Not yet: the sharded adapter's protocol (Node's `createShardedAdapter`).
+//!
 //! Socket ids: socketioxide's are 16 characters, Node's 20. A Node socket returned by
 //! `fetch_sockets` gets a 16-character stand-in id, which this adapter maps back when the
 //! socket is used (emit, join, leave, disconnect).
