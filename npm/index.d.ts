@@ -81,12 +81,13 @@ export interface RedisAdapterOptions extends LimitOptions {
    */
   coalesceWrites?: boolean;
   /**
-   * sioadapter: once 4 MiB or more were received and a second passes with less than 256 KiB,
-   * run one full V8 collection and give the allocator's free pages back to the system, so that
-   * a node's memory falls back after a heavy stretch of traffic instead of staying at its peak.
-   * The collection pauses the event loop for a few ms; one that takes over 50 ms (a large live
-   * heap) is the last for the process (the trims go on). Process-wide: any adapter with it on
-   * counts what it receives. @default true
+   * sioadapter: after a heavy stretch of traffic (4 MiB or more received at 256 KiB/s or more),
+   * the first second with less than 256 KiB runs one full V8 collection and gives the
+   * allocator's free pages back to the system (at most every 5 s), so that a node's memory falls
+   * back instead of staying at its peak. The collection pauses the event loop for a few ms; two
+   * in a row over 50 ms (a large live heap) are the last for the process (the trims go on).
+   * Process-wide: `false` on any adapter turns the collections off for the whole process.
+   * @default true
    */
   releaseMemoryWhenIdle?: boolean;
   /** Accepted for compatibility with older versions; ignored (Rust owns the connections). */
@@ -146,12 +147,13 @@ export interface ShardedRedisAdapterOptions extends LimitOptions {
    */
   coalesceWrites?: boolean;
   /**
-   * sioadapter: once 4 MiB or more were received and a second passes with less than 256 KiB,
-   * run one full V8 collection and give the allocator's free pages back to the system, so that
-   * a node's memory falls back after a heavy stretch of traffic instead of staying at its peak.
-   * The collection pauses the event loop for a few ms; one that takes over 50 ms (a large live
-   * heap) is the last for the process (the trims go on). Process-wide: any adapter with it on
-   * counts what it receives. @default true
+   * sioadapter: after a heavy stretch of traffic (4 MiB or more received at 256 KiB/s or more),
+   * the first second with less than 256 KiB runs one full V8 collection and gives the
+   * allocator's free pages back to the system (at most every 5 s), so that a node's memory falls
+   * back instead of staying at its peak. The collection pauses the event loop for a few ms; two
+   * in a row over 50 ms (a large live heap) are the last for the process (the trims go on).
+   * Process-wide: `false` on any adapter turns the collections off for the whole process.
+   * @default true
    */
   releaseMemoryWhenIdle?: boolean;
 }

@@ -17,6 +17,7 @@ const { readLimits, LIMIT_OPTIONS } = require("./lib/limits");
 const { debug, warn } = require("./lib/log");
 const { isDefaultEncoder, textAwareEncoder, readClientText } = require("./lib/client-text");
 const { readParser, toBuffer } = require("./lib/parser");
+const { vetoCollections } = require("./lib/heap");
 
 /** The options of createAdapter with their defaults (the core's). */
 const { key, requestsTimeout, publishOnSpecificResponseChannel, perRoomSubscriptions } = native.PROTOCOL.defaults;
@@ -206,6 +207,7 @@ class RedisAdapter extends Adapter {
     this.perRoomSubscriptions = opts.perRoomSubscriptions;
     this._coalesceWrites = opts.coalesceWrites;
     this._releaseMemoryWhenIdle = opts.releaseMemoryWhenIdle;
+    if (opts.releaseMemoryWhenIdle === false) vetoCollections();
     debug("namespace %s: node %s on %s (requestsTimeout %d ms, perRoomSubscriptions %s)", nsp.name, this.uid, this.channel, opts.requestsTimeout, opts.perRoomSubscriptions);
   }
 

@@ -270,7 +270,8 @@ impl AckRequests {
         let now = tokio::time::Instant::now();
         let mut ids = self.lock();
         ids.retain(|_, deadline| *deadline > now);
-        ids.insert(id.to_owned(), now + ttl);
+        // A huge ttl (e.g. `Duration::MAX` from a host) means "for as long as this process runs".
+        ids.insert(id.to_owned(), now.checked_add(ttl).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600)));
     }
 
     /// True when acknowledgements for `id` are still awaited.

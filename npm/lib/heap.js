@@ -6,13 +6,17 @@
 // when it next needs room, and then as free pages in the allocator's heaps, which glibc keeps.
 // Measured (bench, receiving node after 130 MB of broadcasts to 10 clients): 310 MiB RSS, of
 // which 104 MiB V8 garbage and ~100 MiB free allocator pages; 70 MiB after a collection and a
-// trim. So once RELEASE_AFTER_BYTES have come in since the last release and a second passes with
-// less than QUIET_BYTES_PER_WINDOW, this runs one full V8 collection (what `--expose-gc`'s `gc()`
-// runs) and has the addon return the allocator's free pages (`malloc_trim`, on a thread of its
-// own). A full collection pauses the event loop for as long as marking what is alive takes: a
-// few ms on a socket.io node. An application with a large live heap would pay more, so a
-// collection that took longer than MAX_PAUSE_MS, of the wall clock and of CPU, ends the
-// collections for the process (the trims go on).
+// trim.
+//
+// So, after a heavy stretch (RELEASE_AFTER_BYTES received at HEAVY_BYTES_PER_SECOND or more; a
+// steady trickle never is one), the first second with less than QUIET_BYTES_PER_WINDOW runs one
+// full V8 collection (what `--expose-gc`'s `gc()` runs) and has the addon return the allocator's
+// free pages (`malloc_trim`, on a thread of its own), at most once every MIN_INTERVAL_MS. A full
+// collection pauses the event loop for as long as marking what is alive takes: a few ms on a
+// socket.io node. An application with a large live heap would pay more, so two collections in a
+// row that each took over MAX_PAUSE_MS (wall clock and CPU) end the collections for the process
+// (the trims go on). Process-wide: one adapter created with `releaseMemoryWhenIdle: false` turns
+// the collections off for the whole process.
 
 const v8 = require("node:v8");
 const vm = require("node:vm");
@@ -20,24 +24,39 @@ const { performance } = require("node:perf_hooks");
 const native = require("./native");
 const { debug } = require("./log");
 
-/** Bytes received since the last release that make the next quiet second release memory. */
+/** Bytes of a heavy stretch that make the next quiet second release memory. */
 const RELEASE_AFTER_BYTES = 4 << 20;
-/** Length of the windows in which traffic is measured. */
+/** The least average rate at which those bytes came for the stretch to count as heavy. */
+const HEAVY_BYTES_PER_SECOND = 256 << 10;
+/** Length of the windows in which traffic is measured once a release is due. */
 const WINDOW_MS = 1000;
 /** A window with less than this received is quiet. */
 const QUIET_BYTES_PER_WINDOW = 256 << 10;
+/** Least time between two releases. */
+const MIN_INTERVAL_MS = 5000;
 /** How long after the collection the allocator's heaps are trimmed. */
 const TRIM_DELAY_MS = 250;
-/** A full collection that took longer than this is the last one. */
+/** A full collection that took longer than this is slow; two slow ones in a row are the last. */
 const MAX_PAUSE_MS = 50;
 
-/** Bytes received since the last release, and in the current window. */
+/** Bytes received since `since` (the last release, or the start of a slow trickle). */
 let sinceRelease = 0;
+let since = performance.now();
+/** Bytes received in the current window, while a release is due. */
 let inWindow = 0;
 /** The window timer, while a release is due. */
 let timer = null;
-/** V8's full collection: undefined until looked up, null when unavailable or retired. */
+/** When the last release ran. */
+let lastRelease = -Infinity;
+/** V8's full collection: undefined until looked up, null when unavailable, retired or vetoed. */
 let collect;
+/** Slow collections in a row. */
+let slow = 0;
+
+/** True when the process was started with `--expose-gc` (its own flag is then left alone). */
+function startedWithExposeGc() {
+  return [...process.execArgv, ...(process.env.NODE_OPTIONS || "").split(/\s+/)].some((arg) => arg === "--expose-gc" || arg === "--expose_gc");
+}
 
 /** `gc()`: the process's own (`--expose-gc`), else one from a context made while the flag is on. */
 function fullCollection() {
@@ -45,7 +64,7 @@ function fullCollection() {
   collect = null;
   if (typeof globalThis.gc === "function") {
     collect = globalThis.gc;
-  } else {
+  } else if (!startedWithExposeGc()) {
     try {
       v8.setFlagsFromString("--expose-gc");
       collect = vm.runInNewContext("gc");
@@ -60,6 +79,7 @@ function fullCollection() {
 
 /** One release: a full collection (while it stays cheap), then a trim of the allocator's heaps. */
 function release(received) {
+  lastRelease = performance.now();
   const gc = fullCollection();
   const before = process.memoryUsage.rss();
   let pause = 0;
@@ -68,13 +88,14 @@ function release(received) {
     const cpuBefore = process.cpuUsage();
     gc();
     pause = performance.now() - start;
-    // Judged on the CPU it took, not on the wall clock: on a loaded machine the event loop's
-    // thread may simply have waited for a core meanwhile.
+    // Judged on the wall clock and on CPU: on a loaded machine the event loop's thread may
+    // simply have waited for a core meanwhile (process.cpuUsage counts every thread, hence two
+    // slow ones in a row).
     const cpu = process.cpuUsage(cpuBefore);
-    const cpuMs = (cpu.user + cpu.system) / 1000;
-    if (pause > MAX_PAUSE_MS && cpuMs > MAX_PAUSE_MS) {
+    slow = pause > MAX_PAUSE_MS && (cpu.user + cpu.system) / 1000 > MAX_PAUSE_MS ? slow + 1 : 0;
+    if (slow >= 2) {
       collect = null;
-      debug("releasing memory: a full collection took %d ms (%d ms of CPU, over %d ms): no more collections, trims only", Math.round(pause), Math.round(cpuMs), MAX_PAUSE_MS);
+      debug("releasing memory: two full collections in a row took over %d ms (the last %d ms): no more collections, trims only", MAX_PAUSE_MS, Math.round(pause));
     }
   }
   // V8 frees dead ArrayBuffers' memory on a thread of its own after the collection: the trim
@@ -83,26 +104,43 @@ function release(received) {
   debug("releasing memory after %d MiB received: RSS %d MiB, full collection %s ms", received >> 20, before >> 20, pause.toFixed(1));
 }
 
-/** Ends a window: releases when it was quiet, else waits for the next one. */
+/** Ends a window: releases when it was quiet (and the last release is old enough). */
 function endWindow() {
   const busy = inWindow >= QUIET_BYTES_PER_WINDOW;
   inWindow = 0;
-  if (busy) return;
+  if (busy || performance.now() - lastRelease < MIN_INTERVAL_MS) return;
   clearInterval(timer);
   timer = null;
   const received = sinceRelease;
   sinceRelease = 0;
+  since = performance.now();
   release(received);
 }
 
 /** Counts `bytes` received by an adapter with `releaseMemoryWhenIdle`. */
 function noteReceived(bytes) {
   sinceRelease += bytes;
-  inWindow += bytes;
-  if (timer === null && sinceRelease >= RELEASE_AFTER_BYTES) {
-    timer = setInterval(endWindow, WINDOW_MS);
-    timer.unref();
+  if (timer !== null) {
+    inWindow += bytes;
+    return;
   }
+  if (sinceRelease < RELEASE_AFTER_BYTES) return;
+  const seconds = Math.max(performance.now() - since, 1) / 1000;
+  if (sinceRelease / seconds < HEAVY_BYTES_PER_SECOND) {
+    // A slow trickle, not a heavy stretch: nothing to give back; count afresh.
+    sinceRelease = 0;
+    since = performance.now();
+    return;
+  }
+  inWindow = 0;
+  timer = setInterval(endWindow, WINDOW_MS);
+  timer.unref();
 }
 
-module.exports = { noteReceived };
+/** An adapter made with `releaseMemoryWhenIdle: false`: no forced collections in this process. */
+function vetoCollections() {
+  if (collect !== null) debug("releasing memory: an adapter has releaseMemoryWhenIdle false: no full collections in this process");
+  collect = null;
+}
+
+module.exports = { noteReceived, vetoCollections };

@@ -13,6 +13,7 @@ const notepack = require("notepack.io");
 const native = require("./native");
 const { settled, SharedConnection, withEngineHost, engineCallbacks } = require("./engine");
 const { readLimits } = require("./limits");
+const { vetoCollections } = require("./heap");
 const { resolveRedisUrl, resolveTlsCa, isPlainObject, optionError } = require("./connection");
 
 const socketIoAdapter = require("socket.io-adapter");
@@ -114,6 +115,7 @@ function shardedAdapterClass() {
       this.subscriptionMode = opts.subscriptionMode;
       this._coalesceWrites = opts.coalesceWrites;
       this._releaseMemoryWhenIdle = opts.releaseMemoryWhenIdle;
+      if (opts.releaseMemoryWhenIdle === false) vetoCollections();
       this._shared = shared;
       this._lease = shared.acquire(nsp.name);
       this._closed = false;

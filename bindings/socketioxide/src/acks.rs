@@ -16,6 +16,8 @@ use tokio::sync::mpsc;
 
 /// What another server answered to one of this server's broadcasts with acks.
 pub(crate) enum Answer {
+    /// How many other servers there are to answer (counted while the request went out).
+    Servers(usize),
     /// How many of its clients it sent the broadcast to.
     ClientCount(u64),
     /// One client's acknowledgement, as the namespace's parser holds an ack's arguments.
@@ -46,8 +48,10 @@ pub(crate) struct Remote {
     waiting: Arc<Waiting>,
     answers: mpsc::UnboundedReceiver<Answer>,
     deadline: Pin<Box<tokio::time::Sleep>>,
-    /// Servers whose client count has not come yet.
-    servers_left: usize,
+    /// How many servers are to answer, once counted.
+    servers: Option<usize>,
+    /// Client counts received so far.
+    counts: usize,
     /// Counted clients whose ack has not come yet: below zero while acks came before the count
     /// of their server (each server sends its count first, but no order holds across channels).
     acks_left: i64,
@@ -55,27 +59,30 @@ pub(crate) struct Remote {
 }
 
 impl Remote {
-    /// Waits for the answers to request `id` from `servers` other servers, for `timeout`. Call
-    /// before the request is published, so that no answer comes before it is awaited.
-    pub(crate) fn register(waiting: &Arc<Waiting>, id: String, servers: usize, timeout: Duration) -> Self {
+    /// Waits for the answers to request `id`, for `timeout`; how many servers answer comes as
+    /// [`Answer::Servers`] (not at all when they could not be counted: then until `timeout`).
+    /// Call before the request is published, so that no answer comes before it is awaited.
+    pub(crate) fn register(waiting: &Arc<Waiting>, id: String, timeout: Duration) -> Self {
         let (sender, answers) = mpsc::unbounded_channel();
         waiting.lock().insert(id.clone(), sender);
-        Remote { id, waiting: waiting.clone(), answers, deadline: Box::pin(tokio::time::sleep(timeout)), servers_left: servers, acks_left: 0, done: servers == 0 }
+        Remote { id, waiting: waiting.clone(), answers, deadline: Box::pin(tokio::time::sleep(timeout)), servers: None, counts: 0, acks_left: 0, done: false }
     }
 
     /// The next remote ack (with a stand-in socket id: the wire does not say whose it is), or
     /// `Ready(None)` once everything came or the time is up.
     fn poll_next<E>(&mut self, cx: &mut Context<'_>) -> Poll<Option<AckStreamItem<E>>> {
         while !self.done {
-            if (self.servers_left == 0 && self.acks_left <= 0) || self.deadline.as_mut().poll(cx).is_ready() {
+            let all_answered = self.servers.is_some_and(|servers| self.counts >= servers) && self.acks_left <= 0;
+            if all_answered || self.deadline.as_mut().poll(cx).is_ready() {
                 self.done = true;
                 break;
             }
             match self.answers.poll_recv(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => self.done = true,
+                Poll::Ready(Some(Answer::Servers(servers))) => self.servers = Some(servers),
                 Poll::Ready(Some(Answer::ClientCount(count))) => {
-                    self.servers_left = self.servers_left.saturating_sub(1);
+                    self.counts += 1;
                     self.acks_left += i64::try_from(count).unwrap_or(i64::MAX);
                 }
                 Poll::Ready(Some(Answer::Ack(value))) => {
@@ -146,8 +153,8 @@ impl<S: Stream<Item = AckStreamItem<E>>, E> FusedStream for AckStream<S> {
 
 impl<S> std::fmt::Debug for AckStream<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let remote = self.remote.as_ref().map(|r| (r.servers_left, r.acks_left));
-        f.debug_struct("AckStream").field("local_done", &self.local_done).field("remote_servers_and_acks_left", &remote).finish()
+        let remote = self.remote.as_ref().map(|r| (r.servers, r.counts, r.acks_left));
+        f.debug_struct("AckStream").field("local_done", &self.local_done).field("remote_servers_counts_and_acks_left", &remote).finish()
     }
 }
 
@@ -174,7 +181,8 @@ mod tests {
     #[tokio::test]
     async fn local_and_remote_acks_end_when_every_counted_client_answered() {
         let waiting = Arc::new(Waiting::default());
-        let remote = Remote::register(&waiting, "r1".into(), 2, Duration::from_secs(5));
+        let remote = Remote::register(&waiting, "r1".into(), Duration::from_secs(5));
+        waiting.answer("r1", Answer::Servers(2));
         waiting.answer("r1", Answer::ClientCount(1));
         waiting.answer("r1", Answer::Ack(Value::Str("b".into(), None)));
         waiting.answer("other", Answer::Ack(Value::Str("x".into(), None)));
@@ -188,7 +196,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_ack_before_its_servers_count_still_ends_the_stream_when_all_came() {
         let waiting = Arc::new(Waiting::default());
-        let remote = Remote::register(&waiting, "r0".into(), 1, Duration::from_secs(5));
+        let remote = Remote::register(&waiting, "r0".into(), Duration::from_secs(5));
+        waiting.answer("r0", Answer::Servers(1));
         waiting.answer("r0", Answer::Ack(Value::Str("b".into(), None)));
         waiting.answer("r0", Answer::ClientCount(1));
         let started = tokio::time::Instant::now();
@@ -200,17 +209,27 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn missing_answers_end_the_stream_at_the_timeout_and_a_dropped_stream_is_forgotten() {
         let waiting = Arc::new(Waiting::default());
-        let remote = Remote::register(&waiting, "r2".into(), 2, Duration::from_millis(500));
+        let remote = Remote::register(&waiting, "r2".into(), Duration::from_millis(500));
+        waiting.answer("r2", Answer::Servers(2));
         waiting.answer("r2", Answer::ClientCount(2));
         waiting.answer("r2", Answer::Ack(Value::Str("b".into(), None)));
         let started = tokio::time::Instant::now();
         let got: Vec<Item> = AckStream::new(local(&[]), Some(remote)).collect().await;
         assert_eq!(got.iter().map(text).collect::<Vec<_>>(), ["b"]);
         assert_eq!(started.elapsed(), Duration::from_millis(500));
-        let remote = Remote::register(&waiting, "r3".into(), 1, Duration::from_secs(5));
+        let remote = Remote::register(&waiting, "r3".into(), Duration::from_secs(5));
         drop(AckStream::new(local(&["a"]), Some(remote)));
         assert!(waiting.lock().is_empty());
         let alone: Vec<Item> = AckStream::new(local(&["a"]), None).collect().await;
         assert_eq!(alone.len(), 1);
+        // No other server: done as soon as that is known; never counted: at the timeout.
+        let remote = Remote::register(&waiting, "r5".into(), Duration::from_millis(500));
+        waiting.answer("r5", Answer::Servers(0));
+        let started = tokio::time::Instant::now();
+        assert_eq!(AckStream::new(local(&["a"]), Some(remote)).collect::<Vec<Item>>().await.len(), 1);
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        let remote = Remote::register(&waiting, "r6".into(), Duration::from_millis(500));
+        assert_eq!(AckStream::new(local(&[]), Some(remote)).collect::<Vec<Item>>().await.len(), 0);
+        assert_eq!(started.elapsed(), Duration::from_millis(500));
     }
 }

@@ -675,19 +675,30 @@ impl<E: SocketEmitter> CoreAdapter<E> for SioAdapter<E> {
     /// This server's clients' acks, and the other servers' as a Node node collects them: every
     /// other server (counted with PUBSUB NUMSUB) answers with its client count, then each of
     /// those clients' ack, until `timeout` (socketioxide's ack timeout when `None`). An ack from
-    /// another server comes with a stand-in socket id: the wire does not say whose it is.
+    /// another server comes with a stand-in socket id: the wire does not say whose it is. A
+    /// remote client that does not answer in time yields no item (the wire does not say which
+    /// one); this server's own clients yield their timeout errors as socketioxide's do.
     async fn broadcast_with_ack(&self, packet: Packet, opts: BroadcastOptions, timeout: Option<Duration>) -> Result<Self::AckStream, Error> {
         let timeout = timeout.unwrap_or_else(|| self.local.ack_timeout());
         let remote = if self.stays_local(&opts) {
             None
         } else {
-            let engine = self.engine()?;
+            let engine = self.engine()?.clone();
             let (wire_packet, mut wire) = self.wire_message(&packet, &opts)?;
             wire.flags.set("timeout", u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
-            let servers = engine.server_count().await?.saturating_sub(1);
             let id = sioadapter::protocol::new_uid();
-            let remote = Remote::register(&self.waiting, id.clone(), servers, timeout);
+            let remote = Remote::register(&self.waiting, id.clone(), timeout);
             engine.broadcast_with_ack(&id, &wire_packet, &wire, timeout)?;
+            // Counted while the request goes out and the local clients get it (as socket.io
+            // does): a Redis outage delays nothing local; uncounted, the remote half ends at
+            // the timeout.
+            let waiting = self.waiting.clone();
+            tokio::spawn(async move {
+                match engine.server_count().await {
+                    Ok(servers) => waiting.answer(&id, Answer::Servers(servers.saturating_sub(1))),
+                    Err(err) => tracing::debug!("sioadapter: the servers of a broadcast with acks could not be counted: {err}"),
+                }
+            });
             Some(remote)
         };
         let (local, _) = self.local.broadcast_with_ack(packet, opts, Some(timeout));
