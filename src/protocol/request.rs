@@ -374,21 +374,8 @@ fn raw_items(raw: Option<&RawValue>) -> Option<Vec<RawJson>> {
 /// anything is built.
 pub fn parse_response(payload: &[u8], limits: &Limits) -> Result<Response, ProtocolError> {
     if !is_json(payload) {
-        let mut r = Reader::within(payload, limits);
-        // `packet` is absent when the client acknowledged without an argument.
-        let (mut kind, mut request_id) = (None, None);
-        for _ in 0..r.read_map_len()? {
-            match r.read_str_bytes()? {
-                b"type" => kind = r.read_value()?.as_i64(),
-                b"requestId" => request_id = Some(r.read_str()?.to_owned()),
-                _ => r.skip_value()?,
-            }
-        }
-        r.finish()?;
-        return match (kind, request_id) {
-            (Some(9), Some(request_id)) => Ok(Response { request_id, body: ResponseBody::Ack }),
-            _ => Err(ProtocolError::Shape("a msgpack response must be a broadcast ack")),
-        };
+        let (request_id, _) = read_msgpack_ack(payload, limits, false)?;
+        return Ok(Response { request_id, body: ResponseBody::Ack });
     }
     check_json(payload, limits)?;
     let fields: JsonResponse<'_> = serde_json::from_slice(payload).map_err(|_| ProtocolError::Shape("response is not valid JSON"))?;
@@ -421,21 +408,8 @@ pub enum AckReply {
 /// (a msgpack BROADCAST_ACK, or either kind as JSON, as a JSON `parser` writes them).
 pub fn parse_ack_response(payload: &[u8], limits: &Limits) -> Result<(String, AckReply), ProtocolError> {
     if !is_json(payload) {
-        let mut r = Reader::within(payload, limits);
-        let (mut kind, mut request_id, mut packet) = (None, None, Value::Nil);
-        for _ in 0..r.read_map_len()? {
-            match r.read_str_bytes()? {
-                b"type" => kind = r.read_value()?.as_i64(),
-                b"requestId" => request_id = Some(r.read_str()?.to_owned()),
-                b"packet" => packet = r.read_value()?,
-                _ => r.skip_value()?,
-            }
-        }
-        r.finish()?;
-        return match (kind, request_id) {
-            (Some(9), Some(request_id)) => Ok((request_id, AckReply::Ack(packet))),
-            _ => Err(ProtocolError::Shape("a msgpack response must be a broadcast ack")),
-        };
+        let (request_id, packet) = read_msgpack_ack(payload, limits, true)?;
+        return Ok((request_id, AckReply::Ack(packet)));
     }
     let response = parse_response(payload, limits)?;
     let reply = match response.body {
@@ -447,6 +421,26 @@ pub fn parse_ack_response(payload: &[u8], limits: &Limits) -> Result<(String, Ac
         _ => return Err(ProtocolError::Shape("not an answer to a broadcast with ack")),
     };
     Ok((response.request_id, reply))
+}
+
+/// A msgpack response, which must be a BROADCAST_ACK: its request id and, with `keep_packet`,
+/// its packet (skipped otherwise; nil also when the client acknowledged without an argument).
+fn read_msgpack_ack(payload: &[u8], limits: &Limits, keep_packet: bool) -> Result<(String, Value), ProtocolError> {
+    let mut r = Reader::within(payload, limits);
+    let (mut kind, mut request_id, mut packet) = (None, None, Value::Nil);
+    for _ in 0..r.read_map_len()? {
+        match r.read_str_bytes()? {
+            b"type" => kind = r.read_value()?.as_i64(),
+            b"requestId" => request_id = Some(r.read_str()?.to_owned()),
+            b"packet" if keep_packet => packet = r.read_value()?,
+            _ => r.skip_value()?,
+        }
+    }
+    r.finish()?;
+    match (kind, request_id) {
+        (Some(9), Some(request_id)) => Ok((request_id, packet)),
+        _ => Err(ProtocolError::Shape("a msgpack response must be a broadcast ack")),
+    }
 }
 
 /// JSON text that is known to be valid (checked once when it enters the core).

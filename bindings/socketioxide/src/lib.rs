@@ -328,6 +328,14 @@ impl<E: SocketEmitter> SioAdapter<E> {
         (rooms, except)
     }
 
+    /// What the other servers' fetchSockets answers say of the sockets `opts` selects there
+    /// (`{id, handshake, rooms, data}` each; an item that is not JSON is left out).
+    async fn remote_details(&self, opts: &BroadcastOptions) -> Result<Vec<serde_json::Value>, Error> {
+        let (targets, except) = self.wire_json_targets(opts)?;
+        let outcome = self.engine()?.fetch_sockets(&Targets { rooms: &targets, except: &except }, None).await?.into_result()?;
+        Ok(outcome.iter().filter_map(|item| serde_json::from_str(item.get()).ok()).collect())
+    }
+
     /// The cluster's packet and options for a socketioxide broadcast.
     fn wire_message(&self, packet: &Packet, opts: &BroadcastOptions) -> Result<(WirePacket, WireOptions), Error> {
         let (event, args) = packet::to_wire(self.local.parser(), packet)?;
@@ -724,9 +732,7 @@ impl<E: SocketEmitter> CoreAdapter<E> for SioAdapter<E> {
     async fn rooms(&self, opts: BroadcastOptions) -> Result<Vec<Room>, Error> {
         if self.remote_socket(&opts) {
             // One socket of another server: its rooms, as its server reports them to fetchSockets.
-            let (targets, except) = self.wire_json_targets(&opts)?;
-            let outcome = self.engine()?.fetch_sockets(&Targets { rooms: &targets, except: &except }, None).await?.into_result()?;
-            let details = outcome.first().and_then(|item| serde_json::from_str::<serde_json::Value>(item.get()).ok()).unwrap_or_default();
+            let details = self.remote_details(&opts).await?.into_iter().next().unwrap_or_default();
             let names = details["rooms"].as_array().map_or_else(Vec::new, |rooms| rooms.iter().filter_map(|r| r.as_str().map(|r| Cow::Owned(r.to_owned()))).collect());
             return Ok(names);
         }
@@ -745,10 +751,7 @@ impl<E: SocketEmitter> CoreAdapter<E> for SioAdapter<E> {
     async fn fetch_sockets(&self, opts: BroadcastOptions) -> Result<Vec<RemoteSocketData>, Error> {
         let mut sockets = if self.remote_socket(&opts) { Vec::new() } else { self.local.fetch_sockets(opts.clone()) };
         if !self.stays_local(&opts) {
-            let (targets, except) = self.wire_json_targets(&opts)?;
-            let outcome = self.engine()?.fetch_sockets(&Targets { rooms: &targets, except: &except }, None).await?.into_result()?;
-            for item in outcome {
-                let Ok(details) = serde_json::from_str::<serde_json::Value>(item.get()) else { continue };
+            for details in self.remote_details(&opts).await? {
                 let Some(id) = details["id"].as_str() else { continue };
                 // The owner is not named in the answer: any server id but this one's makes the
                 // socket remote, and operations on it are published to the cluster.
