@@ -436,6 +436,48 @@ for (const mode of MODES) {
     });
 
     // -----------------------------------------------------------------------------------------------
+    describe('(a2) a burst of room broadcasts round robin over rooms on every shard, from every node at once', () => {
+      // Ours sends a batch as one pipeline per slot, all at once: each room's messages must keep
+      // their order, and none may be lost or doubled.
+      const ROOMS = Array.from({ length: 16 }, (_, i) => `burst${i}`);
+      const PER_NODE = 240;
+      const clients = [];
+
+      before(async () => {
+        for (const s of servers) {
+          const c = await s.connect('/');
+          await s.command('join', { socketId: c.serverSocketId, rooms: ROOMS });
+          clients.push(c);
+        }
+        if (dynamic) {
+          const expected = Object.fromEntries(ROOMS.map((r) => [`${prefix}#/#${r}#`, 3]));
+          await waitSubscribed(prefix, '/', expected, 'room channels of (a2) subscribed');
+        }
+      });
+
+      it(`${PER_NODE} broadcasts per node over ${ROOMS.length} rooms in one event-loop turn: every client gets each once, each room in order`, async () => {
+        await Promise.all(servers.map((s) => s.command('emitMany', {
+          items: Array.from({ length: PER_NODE }, (_, i) => ({ to: ROOMS[i % ROOMS.length], event: `burst@${s.label}`, args: [i] })),
+        })));
+        await Promise.all(servers.flatMap((s) => clients.map((c) => c.waitForEvent(`burst@${s.label}`, PER_NODE, 20000))));
+        await new Promise((r) => setTimeout(r, 300)); // duplicates, if any, arrive meanwhile
+        for (const s of servers) {
+          for (const c of clients) {
+            const got = c.received(`burst@${s.label}`).map(([i]) => i);
+            assert.equal(got.length, PER_NODE, `${s.label} → a client of ${c.server.label}: ${got.length} of ${PER_NODE}`);
+            assert.deepEqual([...got].sort((a, b) => a - b), Array.from({ length: PER_NODE }, (_, i) => i), `${s.label} → ${c.server.label}: each once`);
+            for (const room of ROOMS.keys()) {
+              const inRoom = got.filter((i) => i % ROOMS.length === room);
+              assert.deepEqual(inRoom, [...inRoom].sort((a, b) => a - b), `${s.label} → ${c.server.label}, room ${ROOMS[room]}: in order`);
+            }
+          }
+        }
+        note(`[${mode}] (a2) ${servers.length} × ${PER_NODE} room broadcasts over ${ROOMS.length} rooms × ${clients.length} clients: exact, in order per room`);
+        assertHealthy(servers);
+      });
+    });
+
+    // -----------------------------------------------------------------------------------------------
     describe('(b) requests from ours and from official', () => {
       const rq = new Map(); // server → its client (room 'rq', data { node })
 

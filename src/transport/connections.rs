@@ -55,32 +55,65 @@ pub(crate) enum Conns {
     },
 }
 
-/// Messages from `index` on met `err`.
-fn fail_at(sent: &mut Sent, index: usize, err: redis::RedisError) {
+/// The messages `indices` (a pipeline's, from the one where it broke on) met `err`.
+fn failed(sent: &mut Sent, indices: impl IntoIterator<Item = usize>, err: redis::RedisError) {
     // Answers to the commands are values (the pipelines ignore errors), so an error is the
     // connection's. Without a connection (refused, connecting timed out: responses have no
     // timeout here) or with a handshake that failed, nothing was written; a broken
     // connection may have delivered part of what was written.
     let may_have_run = err.is_io_error() && !err.is_connection_refusal() && !err.is_timeout();
-    sent.failure = Some((index, Failure { may_have_run, why: redact(&err.to_string()) }));
+    sent.unanswered.push((indices.into_iter().collect(), Failure { may_have_run, why: redact(&err.to_string()) }));
 }
 
-/// Adds the answers to `run`, the pipeline that started at message `offset`: for each message,
-/// the count's answer first when it asked for one (see [`Conns::publish`]), then its own.
-fn answered(sent: &mut Sent, offset: usize, run: &[Outgoing], answers: Vec<redis::RedisResult<Value>>) {
+/// Adds the answers to a pipeline of `messages`, whose indices in the batch are `indices`: for
+/// each message, the count's answer first when it asked for one (see [`Conns::publish`]), then
+/// its own.
+fn answered<'a>(sent: &mut Sent, indices: &[usize], messages: impl Iterator<Item = &'a Outgoing>, answers: Vec<redis::RedisResult<Value>>) {
     let mut answers = answers.into_iter();
-    for (i, message) in run.iter().enumerate() {
+    for (&index, message) in indices.iter().zip(messages) {
         if message.count.is_some() {
             // `PUBSUB NUMSUB channel`: [channel, n] (a map in RESP3); unreadable means uncounted.
             let reply = answers.next().and_then(Result::ok).and_then(|v| redis::from_redis_value::<Vec<(String, i64)>>(v).ok());
             if let Some(count) = reply.and_then(|reply| reply.first().map(|(_, n)| (*n).max(0) as usize)) {
-                sent.counts.push((offset + i, count));
+                sent.counts.push((index, count));
             }
         }
         if let Some(Err(err)) = answers.next() {
-            sent.refused.push((offset + i, err.code().unwrap_or("ERR").to_owned()));
+            sent.refused.push((index, err.code().unwrap_or("ERR").to_owned()));
         }
     }
+}
+
+/// One pipeline of `messages` (`command`: PUBLISH or SPUBLISH; `count`: the `PUBSUB` subcommand
+/// that counts a channel's subscribers), errors answered in place rather than failing it.
+fn pipeline<'a>(messages: impl ExactSizeIterator<Item = &'a Outgoing> + Clone, command: &str, count: &str) -> redis::Pipeline {
+    // Sized up front: no command or pipeline grows (reallocates) while it is built.
+    let mut pipe = redis::Pipeline::with_capacity(messages.len() + messages.clone().filter(|m| m.count.is_some()).count());
+    pipe.ignore_errors();
+    for message in messages {
+        if message.count.is_some() {
+            pipe.cmd("PUBSUB").arg(count).arg(&message.channel);
+        }
+        let mut publish = redis::Cmd::with_capacity(3, command.len() + message.channel.len() + message.payload.len());
+        publish.arg(command).arg(&message.channel).arg(&message.payload);
+        pipe.add_command(publish);
+    }
+    pipe
+}
+
+#[cfg(feature = "cluster")]
+/// The indices of `messages` grouped by the slot of their channel: groups in the order of their
+/// first message, each in the messages' order.
+fn by_slot(messages: &[Outgoing]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<(redis::cluster_routing::Slot, Vec<usize>)> = Vec::new();
+    for (index, message) in messages.iter().enumerate() {
+        let slot = redis::cluster_routing::Slot::for_key(&message.channel);
+        match groups.iter_mut().find(|(s, _)| *s == slot) {
+            Some((_, indices)) => indices.push(index),
+            None => groups.push((slot, vec![index])),
+        }
+    }
+    groups.into_iter().map(|(_, indices)| indices).collect()
 }
 
 impl Conns {
@@ -191,44 +224,42 @@ impl Wire for Conns {
         }
     }
 
-    /// Publishes `messages` in order: one PUBLISH pipeline, or, sharded, one SPUBLISH pipeline
-    /// per run of messages to the same channel (a pipeline must stay within one slot). A message
-    /// that asks for a count is preceded by `PUBSUB NUMSUB` (`SHARDNUMSUB`) of its channel in the
+    /// Publishes `messages`: one PUBLISH (or, sharded on a single server, SPUBLISH) pipeline,
+    /// in order; or, on a Redis Cluster, one SPUBLISH pipeline per slot (the cluster connection
+    /// keeps a pipeline within one slot), all sent at once: each channel's messages keep their
+    /// order, and round-robin room broadcasts do not cost one round trip each. A message that
+    /// asks for a count is preceded by `PUBSUB NUMSUB` (`SHARDNUMSUB`) of its channel in the
     /// same pipeline, so the count is the server's just before the message. Says what Redis
     /// answered to each.
     async fn publish(&mut self, messages: &[Outgoing]) -> Sent {
         let mut sent = Sent::default();
         let (command, count) = if self.is_sharded() { ("SPUBLISH", "SHARDNUMSUB") } else { ("PUBLISH", "NUMSUB") };
-        let runs: Vec<&[Outgoing]> = match self {
-            Conns::Pair { sharded: false, .. } => vec![messages],
-            _ => messages.chunk_by(|a, b| a.channel == b.channel).collect(),
-        };
-        let mut offset = 0;
-        for run in runs {
-            // Sized up front: no command or pipeline grows (reallocates) while it is built.
-            let mut pipe = redis::Pipeline::with_capacity(run.len() + run.iter().filter(|m| m.count.is_some()).count());
-            pipe.ignore_errors();
-            for message in run {
-                if message.count.is_some() {
-                    pipe.cmd("PUBSUB").arg(count).arg(&message.channel);
-                }
-                let mut publish = redis::Cmd::with_capacity(3, command.len() + message.channel.len() + message.payload.len());
-                publish.arg(command).arg(&message.channel).arg(&message.payload);
-                pipe.add_command(publish);
-            }
-            let answers = match self {
-                Conns::Pair { publisher, .. } => pipe.query_async::<Vec<redis::RedisResult<Value>>>(publisher).await,
-                #[cfg(feature = "cluster")]
-                Conns::Sharded { cluster, .. } => pipe.query_async::<Vec<redis::RedisResult<Value>>>(cluster).await,
-            };
-            match answers {
-                Ok(answers) => answered(&mut sent, offset, run, answers),
-                Err(err) => {
-                    fail_at(&mut sent, offset, err);
-                    return sent;
+        match self {
+            Conns::Pair { publisher, .. } => {
+                let indices: Vec<usize> = (0..messages.len()).collect();
+                match pipeline(messages.iter(), command, count).query_async::<Vec<redis::RedisResult<Value>>>(publisher).await {
+                    Ok(answers) => answered(&mut sent, &indices, messages.iter(), answers),
+                    Err(err) => failed(&mut sent, indices, err),
                 }
             }
-            offset += run.len();
+            #[cfg(feature = "cluster")]
+            Conns::Sharded { cluster, .. } => {
+                let groups = by_slot(messages);
+                // Polled in order: each pipeline is handed to the cluster connection in the
+                // order of its first message.
+                let replies = futures_util::future::join_all(groups.iter().map(|indices| {
+                    let pipe = pipeline(indices.iter().map(|&i| &messages[i]), command, count);
+                    let mut cluster = cluster.clone();
+                    async move { pipe.query_async::<Vec<redis::RedisResult<Value>>>(&mut cluster).await }
+                }))
+                .await;
+                for (indices, reply) in groups.into_iter().zip(replies) {
+                    match reply {
+                        Ok(answers) => answered(&mut sent, &indices, indices.iter().map(|&i| &messages[i]), answers),
+                        Err(err) => failed(&mut sent, indices, err),
+                    }
+                }
+            }
         }
         sent
     }

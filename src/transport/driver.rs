@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch, Notify};
 
 use super::link::{Event, LinkMachine, LinkState, Side, Step};
-use super::wire::{ClientInfo, OnPush, Outgoing, Push, Sent, Wire};
+use super::wire::{ClientInfo, Failure, OnPush, Outgoing, Push, Sent, Wire};
 use super::{lock, BoxFuture, Router, Subscriber, Subscription, Transport, TransportEvent};
 use crate::error::Error;
 
@@ -475,7 +475,7 @@ async fn publish_loop<W: Wire>(mut rx: mpsc::Receiver<Outgoing>, link: Arc<Link<
         let batch = next_pipeline(&mut backlog);
         let sent = match tokio::time::timeout(PUBLISH_TIMEOUT, conns.publish(&batch)).await {
             Ok(sent) => sent,
-            Err(_) => Sent::unconfirmed_from(0, format!("no answer within {} s", PUBLISH_TIMEOUT.as_secs())),
+            Err(_) => Sent::unanswered(0..batch.len(), Failure { may_have_run: true, why: format!("no answer within {} s", PUBLISH_TIMEOUT.as_secs()) }),
         };
         // Refused by connections replaced meanwhile (a failover): sent again without an alarm.
         let replaced = link.installs.load(Ordering::Acquire) != installs;
@@ -492,21 +492,23 @@ fn settle_pipeline<W: Wire>(link: &Link<W>, batch: Vec<Outgoing>, sent: Sent, ba
     let mut again = Vec::new();
     let mut refused_for_good = 0;
     let mut refusal = None;
-    let (confirmed_until, tail) = match &sent.failure {
-        Some((from, _)) => (*from, total - *from),
-        None => (total, 0),
-    };
-    // The unanswered tail is sent again only when it certainly did not reach Redis.
-    let tail_again = sent.failure.as_ref().is_some_and(|(_, f)| !f.may_have_run);
+    // Unanswered messages that may have reached Redis (not sent again), and why; why the others,
+    // which certainly did not, are sent again.
+    let mut unconfirmed = 0;
+    let mut unconfirmed_why = None;
+    let mut retry_why = None;
     for (index, mut message) in batch.into_iter().enumerate() {
         // Whoever waits for a count hears what became of it; a message sent again keeps its
         // waiter, one dropped here ends the wait with an error.
-        let answer = if index >= confirmed_until {
-            if tail_again {
+        let answer = if let Some(failure) = sent.failure_of(index) {
+            if !failure.may_have_run {
+                retry_why.get_or_insert(failure.why.as_str());
                 again.push(message);
                 continue;
             }
-            Err(Error::Redis(format!("Redis did not confirm the message: {}", sent.failure.as_ref().map_or("", |(_, f)| f.why.as_str()))))
+            unconfirmed += 1;
+            unconfirmed_why.get_or_insert(failure.why.as_str());
+            Err(Error::Redis(format!("Redis did not confirm the message: {}", failure.why)))
         } else {
             match sent.refused.iter().find(|(i, _)| *i == index) {
                 None => sent.counts.iter().find(|(i, _)| *i == index).map(|(_, n)| *n).ok_or_else(|| Error::Redis("Redis did not count the channel's subscribers".into())),
@@ -527,8 +529,9 @@ fn settle_pipeline<W: Wire>(link: &Link<W>, batch: Vec<Outgoing>, sent: Sent, ba
         }
     }
     let failed_to_send = again.len();
+    let unanswered: usize = sent.unanswered.iter().map(|(indices, _)| indices.len()).sum();
     link.stats.pending_bytes.fetch_sub(batch_bytes - again.iter().map(Outgoing::size).sum::<u64>(), Ordering::AcqRel);
-    link.settle(&link.stats.published, confirmed_until - sent.refused.len());
+    link.settle(&link.stats.published, total - unanswered - sent.refused.len());
     link.settle(&link.stats.dropped, refused_for_good);
     for message in again.into_iter().rev() {
         backlog.push_front(message);
@@ -536,20 +539,20 @@ fn settle_pipeline<W: Wire>(link: &Link<W>, batch: Vec<Outgoing>, sent: Sent, ba
     if refused_for_good > 0 {
         link.router.broadcast_event(&TransportEvent::Error(format!("Redis refused {refused_for_good} messages ({}); they were dropped", refusal.as_deref().unwrap_or("error"))));
     }
-    match sent.failure {
-        Some((_, failure)) if failure.may_have_run => {
-            link.settle(&link.stats.unconfirmed, tail);
-            let why = format!("{tail} messages were sent but Redis did not confirm them ({}): they may or may not have been delivered, and are not sent again", failure.why);
-            // Reported even when the outage already was: it says what was lost.
-            if !link.fail(why.clone()) {
-                link.router.broadcast_event(&TransportEvent::Error(why));
-            }
+    if let Some(why) = unconfirmed_why {
+        link.settle(&link.stats.unconfirmed, unconfirmed);
+        let why = format!("{unconfirmed} messages were sent but Redis did not confirm them ({why}): they may or may not have been delivered, and are not sent again");
+        // Reported even when the outage already was: it says what was lost.
+        if !link.fail(why.clone()) {
+            link.router.broadcast_event(&TransportEvent::Error(why));
         }
+    }
+    match retry_why {
         Some(_) if replaced => {}
-        Some((_, failure)) => {
-            link.fail(format!("cannot publish, will retry {failed_to_send} messages: {}", failure.why));
+        Some(why) => {
+            link.fail(format!("cannot publish, will retry {failed_to_send} messages: {why}"));
         }
-        None if failed_to_send > 0 => {
+        None if unconfirmed == 0 && failed_to_send > 0 => {
             link.fail(format!("Redis refused {failed_to_send} messages for now ({}); they are sent again once it accepts them", refusal.unwrap_or_default()));
         }
         None => {}

@@ -33,6 +33,9 @@ pub(crate) struct FaultyBroker {
     error: Arc<Mutex<Option<String>>>,
     /// Numbers for new connections.
     ids: Arc<AtomicU64>,
+    /// Messages to this channel get no answer and certainly do not run: a Redis Cluster shard
+    /// that is down, while the batch's pipelines to the other shards go through.
+    down_channel: Arc<Mutex<Option<String>>>,
 }
 
 struct Connection {
@@ -51,7 +54,14 @@ struct Connection {
 impl FaultyBroker {
     /// A broker with no connections, answering.
     pub(crate) fn new() -> Self {
-        FaultyBroker { connections: Arc::default(), paused: Arc::new(watch::Sender::new(false)), refusing: Arc::default(), error: Arc::default(), ids: Arc::default() }
+        FaultyBroker {
+            connections: Arc::default(),
+            paused: Arc::new(watch::Sender::new(false)),
+            refusing: Arc::default(),
+            error: Arc::default(),
+            ids: Arc::default(),
+            down_channel: Arc::default(),
+        }
     }
 
     /// A new transport whose connections to this broker are kept carrying messages by the link
@@ -104,6 +114,12 @@ impl FaultyBroker {
     /// Refuses new connections (a server that is down) while `refusing`.
     pub(crate) fn refuse(&self, refusing: bool) {
         self.refusing.store(refusing, Ordering::Release);
+    }
+
+    /// Refuses the messages to `channel` (a cluster shard that is down) until called with `None`;
+    /// the other messages of a batch are published.
+    pub(crate) fn refuse_channel(&self, channel: Option<&str>) {
+        *lock(&self.down_channel) = channel.map(str::to_owned);
     }
 
     /// Answers every command with the error `code` (`Some("BUSY")`, `Some("LOADING")`) until
@@ -283,15 +299,24 @@ impl Wire for MemoryWire {
         match self.publisher.ready(&self.broker).await {
             Ok(_) => {
                 let mut sent = Sent::default();
+                let down = lock(&self.broker.down_channel).clone();
+                let mut refused = Vec::new();
                 for (i, message) in messages.iter().enumerate() {
+                    if down.as_deref() == Some(message.channel.as_str()) {
+                        refused.push(i);
+                        continue;
+                    }
                     if message.count.is_some() {
                         sent.counts.push((i, self.broker.num_sub(&message.channel)));
                     }
                     self.broker.publish(&message.channel, &message.payload);
                 }
+                if !refused.is_empty() {
+                    sent.unanswered.push((refused, Failure { may_have_run: false, why: "connection refused".into() }));
+                }
                 sent
             }
-            Err(NoAnswer::Refused) => Sent { failure: Some((0, Failure { may_have_run: false, why: "connection refused".into() })), ..Sent::default() },
+            Err(NoAnswer::Refused) => Sent::unanswered(0..messages.len(), Failure { may_have_run: false, why: "connection refused".into() }),
             Err(NoAnswer::Error(code)) => Sent { refused: (0..messages.len()).map(|i| (i, code.clone())).collect(), ..Sent::default() },
         }
     }
@@ -627,6 +652,32 @@ mod tests {
         send(&sender, 4..6);
         run_for(1000).await;
         assert_eq!(recorder.got(), numbers(4..6), "the unconfirmed messages are not sent again");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shard_down_holds_back_only_its_own_messages_and_sends_them_once_it_is_back() {
+        let broker = FaultyBroker::new();
+        let (receiver, recorder, sender) = pair(&broker).await;
+        const OTHER: &str = "socket.io#/#room#";
+        let other = Arc::new(Recorder::default());
+        receiver.subscribe(Subscription { patterns: Vec::new(), channels: vec![OTHER.into()] }, other.clone()).await.unwrap();
+        run_for(1500).await;
+        broker.refuse_channel(Some(OTHER));
+        // Interleaved, as round-robin room broadcasts are: every batch mixes both shards.
+        for i in 0..6 {
+            sender.publish(CHANNEL.into(), i.to_string().into_bytes()).unwrap();
+            sender.publish(OTHER.into(), i.to_string().into_bytes()).unwrap();
+        }
+        run_for(3000).await;
+        assert_eq!(recorder.got(), numbers(0..6), "the shard that is up got its messages, once each");
+        assert!(other.got().is_empty());
+        assert!(sender.stats().pending.load(Ordering::Relaxed) >= 6, "the other shard's messages wait");
+        broker.refuse_channel(None);
+        run_for(5000).await;
+        assert_eq!(other.got(), numbers(0..6), "then they arrive, once each and in order");
+        assert_eq!(recorder.got(), numbers(0..6), "and nothing was sent twice");
+        assert_eq!(sender.stats().published.load(Ordering::Relaxed), 12);
+        assert_eq!(sender.stats().unconfirmed.load(Ordering::Relaxed), 0);
     }
 
     #[tokio::test(start_paused = true)]

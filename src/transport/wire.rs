@@ -77,11 +77,13 @@ pub(crate) struct Sent {
     pub refused: Vec<(usize, String)>,
     /// For the messages (by index) sent with a count: the subscribers the server counted.
     pub counts: Vec<(usize, usize)>,
-    /// From which message on the pipeline got no answer, and why.
-    pub failure: Option<(usize, Failure)>,
+    /// Messages (by index) that got no answer, and why: one entry per pipeline that failed (a
+    /// pipeline's messages from the failure on; on a Redis Cluster a batch is one pipeline per
+    /// slot, which may fail apart).
+    pub unanswered: Vec<(Vec<usize>, Failure)>,
 }
 
-/// Why a pipeline, from some message on, got no answer.
+/// Why messages of a pipeline got no answer.
 #[derive(Debug)]
 pub(crate) struct Failure {
     /// False only when the messages certainly did not reach the server (no connection).
@@ -91,9 +93,14 @@ pub(crate) struct Failure {
 }
 
 impl Sent {
-    /// Messages from `index` on may have reached the server, without an answer.
-    pub(crate) fn unconfirmed_from(index: usize, why: String) -> Sent {
-        Sent { failure: Some((index, Failure { may_have_run: true, why })), ..Sent::default() }
+    /// The messages `indices` got no answer, for the reason `failure`.
+    pub(crate) fn unanswered(indices: impl IntoIterator<Item = usize>, failure: Failure) -> Sent {
+        Sent { unanswered: vec![(indices.into_iter().collect(), failure)], ..Sent::default() }
+    }
+
+    /// Why message `index` got no answer, if it got none.
+    pub(crate) fn failure_of(&self, index: usize) -> Option<&Failure> {
+        self.unanswered.iter().find(|(indices, _)| indices.contains(&index)).map(|(_, failure)| failure)
     }
 }
 

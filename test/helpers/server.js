@@ -230,6 +230,11 @@ const COMMANDS = {
 
   // socket.broadcast.emit(...) or socket.to(room).emit(...), with the same optional modifiers.
   // payload: { nsp='/', socketId, to?, except?, volatile?, compress?, local?, event, args=[] }
+  // Many broadcasts in one turn of the event loop: p.items = [{ event, args, to, except, ... }].
+  emitMany: (p, ctx) => {
+    for (const item of p.items) applyModifiers(ctx.io.of(p.nsp || '/'), item).emit(item.event, ...reviveArgs(item.args || []));
+    return p.items.length;
+  },
   socketBroadcast: (p, ctx) => {
     const socket = getSocket(ctx, p);
     const op = applyModifiers(p.to === undefined ? socket.broadcast : socket, p);
