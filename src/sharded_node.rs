@@ -201,14 +201,7 @@ impl ShardedNode {
         // request fast), and within the request's own timeout.
         let within = timeout.min(SERVER_COUNT_WITHIN);
         let engine = &self.inner.engine;
-        let sent = self
-            .inner
-            .pending
-            .send_counted(kind, new_cluster_uid(), |id| {
-                let counted = engine.publish_counted(build(id));
-                async move { tokio::time::timeout(within, counted).await.unwrap_or_else(|_| Err(crate::transport::not_counted_within(within))) }
-            })
-            .await?;
+        let sent = self.inner.pending.send_counted(kind, new_cluster_uid(), |id| engine.publish_counted(build(id), within)).await?;
         Ok(match sent.nodes.saturating_sub(1) {
             0 => sent.forget(Outcome::nobody_to_ask()),
             expected => sent.wait(expected, deadline).await,

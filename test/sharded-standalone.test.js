@@ -247,6 +247,35 @@ for (const mode of MODES) {
       note(`[${mode}] (b) requests from every node ok in ${Date.now() - start} ms`);
     });
 
+    it('(g) a node that never answers: fetchSockets and serverSideEmitWithAck time out with ClusterAdapter\'s text and the answers that came, ours as the official', async () => {
+      // A silent subscriber of the main channel counts as a node (SHARDNUMSUB) and answers nothing.
+      const { createClient } = require('redis');
+      const silent = createClient({ url: redis.url });
+      await silent.connect();
+      try {
+        await silent.sSubscribe(`${prefix}#/#`, () => {});
+        const start = Date.now();
+        const [fetches, emits] = await Promise.all([
+          Promise.all(servers.map((s) => s.command('fetchSockets', { timeout: 400 }, 8000))),
+          Promise.all(servers.map((s) => s.command('serverSideEmit', { event: 'sse', args: [s.label], mode: 'callback' }, 9000))),
+        ]);
+        servers.forEach((s, i) => {
+          assert.equal(fetches[i].ok, false, `${s.label} fetchSockets: ${JSON.stringify(fetches[i])}`);
+          assert.equal(fetches[i].error.message, 'timeout reached: only 2 responses received out of 3', `${s.label} fetchSockets`);
+          assert.ok(fetches[i].ms >= 390 && fetches[i].ms < 1500, `${s.label} fetchSockets settled after ${fetches[i].ms} ms`);
+          const { err, responses, ms } = emits[i];
+          assert.equal(err && err.message, 'timeout reached: only 2 responses received out of 3', `${s.label} serverSideEmit: ${JSON.stringify(emits[i])}`);
+          assert.deepEqual([...responses].sort(), servers.filter((x) => x !== s).map((x) => `ack-${x.label}`).sort(), `${s.label} serverSideEmit: the answers that came`);
+          assert.ok(ms >= 4900 && ms < 6500, `${s.label} serverSideEmit settled after ${ms} ms`);
+        });
+        note(`[${mode}] (g) with a silent node: every node's requests timed out alike in ${Date.now() - start} ms`);
+      } finally {
+        await silent.quit();
+      }
+      // Without it, the requests succeed again.
+      for (const s of servers) assert.equal((await ok(s, 'fetchSockets', {})).length, clients.length, `${s.label} fetchSockets after`);
+    });
+
     it('(f) sioadapter\'s ShardedEmitter: broadcasts (exact counts), socketsJoin/Leave, disconnectSockets, serverSideEmit on every node', async () => {
       note(`[${mode}] (f) ${await checkShardedEmitter({ redis: redis.url, prefix, mode, servers, clients, room: 'r1' })}`);
     });

@@ -9,6 +9,7 @@
 // resubscription after a reconnect or failover, SPUBLISH in pipelines, PUBSUB SHARDNUMSUB across the cluster, and bounded, batched
 // delivery to this thread.
 
+const crypto = require("node:crypto");
 const notepack = require("notepack.io");
 const native = require("./native");
 const { settled, SharedConnection, withEngineHost, engineCallbacks } = require("./engine");
@@ -38,6 +39,9 @@ const Type = {
   BROADCAST_ACK: 12,
   ADAPTER_CLOSE: 13,
 };
+
+/** ClusterAdapter's default request timeout (ms): serverSideEmit's, and fetchSockets' without one. */
+const DEFAULT_REQUEST_TIMEOUT = 5000;
 
 /** Types whose `data` may carry binary, and are then sent as msgpack instead of JSON. */
 const MAYBE_BINARY = new Set([Type.BROADCAST, Type.BROADCAST_ACK, Type.FETCH_SOCKETS_RESPONSE, Type.SERVER_SIDE_EMIT, Type.SERVER_SIDE_EMIT_RESPONSE]);
@@ -186,15 +190,76 @@ function shardedAdapterClass() {
     }
 
     /**
-     * ClusterAdapter's serverSideEmit, whose promise socket.io does not await: when the nodes
-     * cannot be counted, the acknowledgement callback gets the error (serverSideEmitWithAck
-     * rejects) instead of never being called beside an unhandled rejection.
+     * ClusterAdapter's fetchSockets in one Redis round trip instead of two: the request goes out
+     * with the nodes counted in the same pipeline (`SHARDNUMSUB`, then `SPUBLISH`), where
+     * ClusterAdapter asks for the count first and publishes once it has it. The same request,
+     * answers and timeout text; a count Redis does not give within 500 ms rejects.
+     */
+    async fetchSockets(opts) {
+      const localSockets = await socketIoAdapter.Adapter.prototype.fetchSockets.call(this, opts);
+      if (opts.flags && opts.flags.local) return localSockets;
+      return new Promise((resolve, reject) => {
+        const data = { opts: { rooms: [...opts.rooms], except: [...(opts.except || [])], flags: opts.flags }, requestId: undefined };
+        this._requestAll(Type.FETCH_SOCKETS, data, (opts.flags && opts.flags.timeout) || DEFAULT_REQUEST_TIMEOUT, localSockets, {
+          done: (responses) => resolve(responses),
+          failed: (err) => reject(err),
+        });
+      });
+    }
+
+    /**
+     * ClusterAdapter's serverSideEmit; with an acknowledgement, in one Redis round trip as
+     * fetchSockets is. socket.io does not await its promise: when the nodes cannot be counted,
+     * the acknowledgement gets the error (serverSideEmitWithAck rejects) instead of never being
+     * called beside an unhandled rejection.
      */
     serverSideEmit(packet) {
-      const ack = typeof packet[packet.length - 1] === "function" ? packet[packet.length - 1] : null;
-      return Promise.resolve(super.serverSideEmit(packet)).catch((err) => {
-        if (ack) ack(err, []);
+      if (typeof packet[packet.length - 1] !== "function") {
+        return Promise.resolve(super.serverSideEmit(packet)).catch(() => {});
+      }
+      const ack = packet.pop();
+      this._requestAll(Type.SERVER_SIDE_EMIT, { requestId: undefined, packet }, DEFAULT_REQUEST_TIMEOUT, [], {
+        done: (responses) => ack(null, responses),
+        failed: (err, responses) => ack(err, responses),
       });
+      return Promise.resolve();
+    }
+
+    /**
+     * Publishes a request that every other node answers (`data.requestId` is set here) and
+     * registers it where ClusterAdapter's `onResponse` counts the answers. Until Redis has
+     * counted the nodes, `expected` is unknown (Infinity): answers that come first are kept, and
+     * the count settles the request when they are all in. `responses` starts with this node's
+     * own; `done(responses)` or `failed(err, responses)` is called once.
+     */
+    _requestAll(type, data, timeoutMs, responses, { done, failed }) {
+      const requestId = crypto.randomBytes(8).toString("hex");
+      data.requestId = requestId;
+      const request = { type, current: 0, expected: Infinity, responses, timeout: undefined };
+      const settle = (fn, ...args) => {
+        if (this.requests.get(requestId) !== request) return;
+        clearTimeout(request.timeout);
+        this.requests.delete(requestId);
+        fn(...args);
+      };
+      // ClusterAdapter's onResponse calls `resolve` once `current === expected`.
+      request.resolve = () => settle(done, request.responses);
+      request.timeout = setTimeout(() => settle(failed, new Error(`timeout reached: only ${request.current} responses received out of ${request.expected}`), request.responses), timeoutMs);
+      this.requests.set(requestId, request);
+      let counted;
+      try {
+        counted = settled(this.engine.publishRequest(encodeMessage({ type, data, uid: this.uid, nsp: this.nsp.name })));
+      } catch (err) {
+        return settle(failed, err, request.responses);
+      }
+      counted.then(
+        ({ count }) => {
+          if (this.requests.get(requestId) !== request) return;
+          request.expected = count - 1;
+          if (request.current >= request.expected) settle(done, request.responses);
+        },
+        (err) => settle(failed, err, request.responses),
+      );
     }
 
     /** One message from the cluster (see withEngineHost's `_onBatch`). */

@@ -703,6 +703,19 @@ impl Engine {
         self.sharded_adapter()?.publish(room.as_deref(), payload.to_vec()).map_err(js_error)
     }
 
+    /// Sharded: publishes an encoded request (FETCH_SOCKETS, SERVER_SIDE_EMIT with ack) on the
+    /// main channel with the nodes counted in the same pipeline; resolves with `count` (this
+    /// node included) once Redis answered, or with an error when it did not within 500 ms.
+    #[napi(catch_unwind)]
+    pub async fn publish_request(&self, payload: napi::bindgen_prelude::Buffer) -> Settled {
+        let Flavour::Sharded(adapter) = &self.flavour else {
+            let err = sioadapter::Error::InvalidOption { option: "publishRequest", reason: "not available on a classic engine".to_owned() };
+            return Settled::of(Err::<usize, _>(err), |_| None);
+        };
+        let count = adapter.publish_counted(payload.to_vec(), sioadapter::sharded::SERVER_COUNT_WITHIN).await;
+        Settled::of(count, |n| Some(n as u32))
+    }
+
     /// Sharded: publishes an encoded response to the node `requester`.
     #[napi(catch_unwind)]
     pub fn publish_response(&self, requester: String, payload: &[u8]) -> Result<(), Code> {
