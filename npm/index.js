@@ -15,7 +15,7 @@ const { nativeError, settled, SharedConnection, withEngineHost, engineCallbacks 
 const { resolveRedisUrl, resolveTlsCa, isPlainObject, isRedisClient, optionError } = require("./lib/connection");
 const { readLimits, LIMIT_OPTIONS } = require("./lib/limits");
 const { debug, warn } = require("./lib/log");
-const { isDefaultEncoder, textAwareEncoder, readClientText } = require("./lib/client-text");
+const { isDefaultEncoder, textAwareEncoder, readClientText, preEncodedFrame } = require("./lib/client-text");
 const { readParser, toBuffer } = require("./lib/parser");
 const { vetoCollections } = require("./lib/heap");
 
@@ -262,6 +262,18 @@ class RedisAdapter extends Adapter {
   _deliverClientText(bytes, text) {
     const { packet, opts } = readClientText(bytes, text, this.nsp.name);
     super.broadcast(packet, { ...toSets(opts), flags: opts.flags || {} });
+  }
+
+  /**
+   * socket.io-adapter's hook that encodes a packet once per broadcast: a packet whose client text
+   * the core made comes with its websocket frame, handed to engine.io as is (see
+   * lib/client-text.js).
+   */
+  _encode(packet, packetOpts) {
+    const frame = preEncodedFrame(packet);
+    if (frame === undefined) return super._encode(packet, packetOpts);
+    packetOpts.wsPreEncodedFrame = [frame];
+    return this.encoder.encode(packet);
   }
 
   _deliverBroadcast(bytes) {

@@ -185,3 +185,53 @@ test("onAnyOutgoing listeners on the receiving node still see the decoded argume
   assert.deepStrictEqual(await arrived, [{ a: [1, 2] }, "x"]);
   assert.deepStrictEqual(seen, [["outgoing-check", { a: [1, 2] }, "x"]]);
 });
+
+test("texts around every websocket frame-length boundary reach websocket, polling and compressed-websocket clients intact", async () => {
+  // The core frames each text for websocket clients (7-bit, 16-bit and 64-bit lengths); polling
+  // clients and permessage-deflate connections get the text through engine.io's own encoding.
+  const key = uniqueKey();
+  const make = async (options = {}) => {
+    const server = new Server({ adapter: ours.createAdapter(REDIS_URL, { key }), ...options });
+    server.of("/").adapter.on("error", (err) => errors.push(`frame test node: ${err.message}`));
+    cleanup.push(() => new Promise((resolve) => server.close(() => resolve())));
+    return { server, port: await listen(server) };
+  };
+  const source = await make();
+  const plain = await make();
+  const deflate = await make({ perMessageDeflate: { threshold: 0 } });
+  const clients = [
+    ["websocket", plain.port, ["websocket"]],
+    ["polling", plain.port, ["polling"]],
+    ["compressed websocket", deflate.port, ["websocket"]],
+  ].map(([name, port, transports]) => {
+    const client = connect(`http://127.0.0.1:${port}`, { transports, forceNew: true });
+    cleanup.push(async () => client.close());
+    const got = new Map();
+    client.on("v", (s, i) => got.set(i, got.has(i) ? null : s));
+    let probes = 0;
+    client.on("probe", () => probes++);
+    return { name, client, got, heard: () => probes > 0 };
+  });
+  await Promise.all(clients.map(({ client }) => new Promise((resolve, reject) => {
+    client.on("connect", resolve);
+    client.on("connect_error", reject);
+  })));
+  for (let i = 0; !clients.every((c) => c.heard()); i++) {
+    if (i > 250) throw new Error("the receiving nodes never heard the emitting one");
+    source.server.emit("probe", i);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const lengths = [0, 1, ...Array.from({ length: 41 }, (_, k) => 100 + k), ...Array.from({ length: 81 }, (_, k) => 65480 + k), 70000];
+  const values = lengths.map((n, i) => (i % 3 === 2 ? "é".repeat(n >> 1) + "x".repeat(n & 1) : "a".repeat(n)));
+  values.push("🙂".repeat(20000));
+  values.forEach((value, i) => source.server.emit("v", value, i));
+  const deadline = Date.now() + 20000;
+  while (clients.some((c) => c.got.size < values.length) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  for (const { name, got } of clients) {
+    assert.strictEqual(got.size, values.length, `${name}: ${got.size} of ${values.length} values`);
+    values.forEach((value, i) => {
+      if (got.get(i) !== value) assert.fail(`${name}: value ${i} (${value.length} chars) arrived as ${got.get(i) === null ? "a duplicate" : `${String(got.get(i)).length} chars`}`);
+    });
+  }
+  assert.deepStrictEqual(errors, []);
+});

@@ -6,10 +6,14 @@
 // parser's default one (a probe checks it encodes as the core does); the core leaves every
 // packet it cannot reproduce exactly (binary, dates, odd keys, NaN, -0) as an ordinary broadcast
 // record. A text record does not carry the msgpack message: the JSON part of the text reads back
-// (JSON.parse) as the data notepack would have decoded.
+// (JSON.parse) as the data notepack would have decoded. It carries the websocket frame of the
+// text too (engine.io's `4` and the text, framed as ws frames it), which the adapter hands
+// engine.io as `wsPreEncodedFrame`: socket.io-adapter would otherwise encode the text to UTF-8
+// and frame it on the JavaScript thread, for every broadcast.
 
 const TEXT = Symbol("sioadapter.clientText");
 const DATA = Symbol("sioadapter.data");
+const FRAME = Symbol("sioadapter.frame");
 
 /** True when `encoder` writes packets as socket.io-parser's default encoder does. */
 function isDefaultEncoder(encoder) {
@@ -39,10 +43,11 @@ function textAwareEncoder(encoder) {
  * something reads it (e.g. `socket.onAnyOutgoing` listeners). Setting `data` drops the text.
  */
 class TextPacket {
-  constructor(nsp, text) {
+  constructor(nsp, text, frame) {
     this.type = 2;
     this.nsp = nsp;
     this[TEXT] = text;
+    this[FRAME] = frame;
   }
 
   get data() {
@@ -53,12 +58,33 @@ class TextPacket {
   set data(value) {
     this[DATA] = value;
     this[TEXT] = undefined;
+    this[FRAME] = undefined;
   }
 }
 
-/** A `clientText` record (its opts JSON) and the text that came with it, as a packet and its opts. */
-function readClientText(bytes, text, nsp) {
-  return { opts: JSON.parse(bytes.toString("utf8")), packet: new TextPacket(nsp, text) };
+/** The length of the websocket frame at the start of `bytes` (RFC 6455 §5.2, unmasked). */
+function frameLength(bytes) {
+  const len = bytes[1] & 0x7f;
+  if (len < 126) return 2 + len;
+  if (len === 126) return 4 + bytes.readUInt16BE(2);
+  return 10 + bytes.readUIntBE(4, 6);
 }
 
-module.exports = { isDefaultEncoder, textAwareEncoder, readClientText };
+/**
+ * A `clientText` record (the websocket frame of the text, then the opts JSON) and the text
+ * that came with it, as a packet and its opts.
+ */
+function readClientText(bytes, text, nsp) {
+  const end = frameLength(bytes);
+  return { opts: JSON.parse(bytes.toString("utf8", end)), packet: new TextPacket(nsp, text, bytes.subarray(0, end)) };
+}
+
+/**
+ * The websocket frame the core made for `packet` (a TextPacket whose text is still its own),
+ * ready for engine.io's `wsPreEncodedFrame`; undefined for any other packet.
+ */
+function preEncodedFrame(packet) {
+  return packet instanceof TextPacket && packet.id === undefined && packet[TEXT] !== undefined ? packet[FRAME] : undefined;
+}
+
+module.exports = { isDefaultEncoder, textAwareEncoder, readClientText, preEncodedFrame };

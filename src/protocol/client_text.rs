@@ -38,6 +38,30 @@ pub struct ClientText {
     pub text: String,
 }
 
+impl ClientText {
+    /// Appends to `out` the websocket frame that carries [`text`](Self::text) to a client: one
+    /// unmasked, final text frame (RFC 6455 §5.2) whose payload is engine.io's `4` (message)
+    /// then the text. It is what socket.io-adapter builds with ws's `Sender.frame` for
+    /// `wsPreEncodedFrame`, so a host can write it to every websocket client as is.
+    pub fn write_websocket_frame(&self, out: &mut Vec<u8>) {
+        let len = self.text.len() + 1;
+        out.push(0x81);
+        match len {
+            0..=125 => out.push(len as u8),
+            126..=0xffff => {
+                out.push(126);
+                out.extend_from_slice(&(len as u16).to_be_bytes());
+            }
+            _ => {
+                out.push(127);
+                out.extend_from_slice(&(len as u64).to_be_bytes());
+            }
+        }
+        out.push(b'4');
+        out.extend_from_slice(self.text.as_bytes());
+    }
+}
+
 /// socket.io-parser's text for the EVENT packet of broadcast `message` (msgpack `[uid, packet,
 /// opts]`, already validated against the receive limits) in namespace `nsp`, with the `opts`
 /// map as JSON text; `None` when the text cannot be made exactly (see the module documentation).
@@ -246,6 +270,21 @@ fn write_number(out: &mut String, x: f64) -> Option<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_websocket_frame_is_engine_io_s_message_in_one_final_text_frame() {
+        let frame = |len: usize| {
+            let mut out = Vec::new();
+            ClientText { opts: String::new(), text: "x".repeat(len) }.write_websocket_frame(&mut out);
+            out
+        };
+        assert_eq!(frame(3), [&[0x81, 4, b'4'][..], b"xxx"].concat());
+        assert_eq!(frame(124)[..2], [0x81, 125]);
+        assert_eq!(frame(125)[..5], [0x81, 126, 0, 126, b'4']);
+        assert_eq!(frame(0xfffe)[..4], [0x81, 126, 0xff, 0xff]);
+        assert_eq!(frame(0xffff)[..10], [0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]);
+        assert_eq!(frame(0xffff).len(), 10 + 0x10000);
+    }
+
     use super::*;
 
     fn number(x: f64) -> Option<String> {

@@ -29,7 +29,6 @@ use sioadapter::emitter::{AnyEmitter, ClusterCommands, RESERVED_EVENTS};
 use sioadapter::error::ErrorCode;
 use sioadapter::limits::Limits;
 use sioadapter::outbox::Outbox;
-use sioadapter::protocol::client_text::ClientText;
 use sioadapter::protocol::request::{raw_json, RawJson, RequestType, SocketAction, Targets};
 use sioadapter::sharded::{ShardedAdapter, SubscriptionMode, DEFAULT_CHANNEL_PREFIX};
 use sioadapter::transport::redis::RedisTransport;
@@ -487,11 +486,25 @@ impl Host for NodeHost {
     }
 }
 
+/// The length of [`write_websocket_frame`](sioadapter::protocol::client_text::ClientText::write_websocket_frame)'s frame for `text`.
+fn websocket_frame_len(text: &str) -> usize {
+    let payload = text.len() + 1;
+    payload
+        + if payload < 126 {
+            2
+        } else if payload <= 0xffff {
+            4
+        } else {
+            10
+        }
+}
+
 /// Takes a batch from the receive buffer and packs it into one Buffer: a header of `count`
 /// records `[kind: u32 LE, end: u32 LE]` (end offsets counted from the end of the header), then
 /// the messages back to back. A `clientText` record is a broadcast delivered as its text made
-/// ahead: the record holds its `opts` JSON, and the text goes to JS as a string of its own
-/// (`texts`, in record order), made once from the core's `String` (no copy through the Buffer).
+/// ahead: the record holds the websocket frame that carries the text to a client, then its
+/// `opts` JSON; the text goes to JS as a string of its own too (`texts`, in record order), for
+/// clients on another transport and for whoever reads the packet.
 /// JS gets `(buffer, count, more, texts)`; with `more` set it asks for the next batch with
 /// `Engine.more()` once it has handled this one.
 ///
@@ -502,7 +515,7 @@ fn pack(ctx: ThreadsafeCallContext<Arc<Outbox>>) -> Result<BatchArgs> {
     // The engines deliver only the kinds JS knows; anything else would be skipped whole.
     let items: Vec<(u32, Delivery)> = items.into_iter().filter_map(|d| kind_code(&d).map(|k| (k, d))).collect();
     let header = items.len() * 8;
-    let record_len = |d: &Delivery| d.client_text().map_or(d.bytes().len(), |t| t.opts.len());
+    let record_len = |d: &Delivery| d.client_text().map_or(d.bytes().len(), |t| websocket_frame_len(&t.text) + t.opts.len());
     let total: usize = items.iter().map(|(_, d)| record_len(d)).sum();
     let mut data = Vec::with_capacity(header + total);
     let mut end = 0u32;
@@ -515,13 +528,15 @@ fn pack(ctx: ThreadsafeCallContext<Arc<Outbox>>) -> Result<BatchArgs> {
     let mut texts = Vec::new();
     for (_, mut delivery) in items {
         match delivery.take_client_text() {
-            Some(ClientText { opts, text }) => {
-                data.extend_from_slice(opts.as_bytes());
-                texts.push(text);
+            Some(client_text) => {
+                client_text.write_websocket_frame(&mut data);
+                data.extend_from_slice(client_text.opts.as_bytes());
+                texts.push(client_text.text);
             }
             None => data.extend_from_slice(delivery.bytes()),
         }
     }
+    debug_assert_eq!(data.len(), header + total, "the records' ends were counted from their lengths");
     let buffer = BufferSlice::copy_from(&ctx.env, &data)?;
     Ok((buffer.raw(), count, u32::from(more), texts).into())
 }
