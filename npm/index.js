@@ -266,13 +266,13 @@ class RedisAdapter extends Adapter {
 
   /**
    * socket.io-adapter's hook that encodes a packet once per broadcast: a packet whose client text
-   * the core made comes with its websocket frame, handed to engine.io as is (see
-   * lib/client-text.js).
+   * the core made comes with its websocket frame, handed to engine.io (see lib/client-text.js).
+   * Copied out of the batch: a slow client's queue would otherwise keep the whole batch alive.
    */
   _encode(packet, packetOpts) {
     const frame = preEncodedFrame(packet);
     if (frame === undefined) return super._encode(packet, packetOpts);
-    packetOpts.wsPreEncodedFrame = [frame];
+    packetOpts.wsPreEncodedFrame = [Buffer.from(frame)];
     return this.encoder.encode(packet);
   }
 

@@ -276,6 +276,18 @@ for (const mode of MODES) {
       for (const s of servers) assert.equal((await ok(s, 'fetchSockets', {})).length, clients.length, `${s.label} fetchSockets after`);
     });
 
+    it('(h) a count slower than the request\'s timeout: the timeout runs from the count, as ClusterAdapter\'s, on every node', async () => {
+      // Redis answers nothing for 300 ms; each node's fetchSockets has 150 ms, counted (as
+      // ClusterAdapter counts it) from when the nodes were counted, after the pause.
+      await command(redis.port, ['CLIENT', 'PAUSE', '300', 'ALL']);
+      const results = await Promise.all(servers.map((s) => s.command('fetchSockets', { timeout: 150 }, 8000)));
+      servers.forEach((s, i) => {
+        assert.equal(results[i].ok, true, `${s.label}: ${JSON.stringify(results[i])}`);
+        assert.equal(results[i].value.length, clients.length, `${s.label} fetchSockets`);
+      });
+      note(`[${mode}] (h) fetchSockets with 150 ms behind a 300 ms pause: ${results.map((r, i) => `${servers[i].label} ${Math.round(r.ms)} ms`).join(', ')}`);
+    });
+
     it('(f) sioadapter\'s ShardedEmitter: broadcasts (exact counts), socketsJoin/Leave, disconnectSockets, serverSideEmit on every node', async () => {
       note(`[${mode}] (f) ${await checkShardedEmitter({ redis: redis.url, prefix, mode, servers, clients, room: 'r1' })}`);
     });
@@ -347,10 +359,11 @@ describe(`(c) kill -9 the private Redis, restart on the same port (mode "${RESTA
   });
 });
 
-// (d) Requests under a stalled Redis. ClusterAdapter (socket.io-adapter), which runs the sharded
-// adapter's requests, first awaits serverCount() and only then starts the request's own timeout
-// (flags.timeout || 5000 ms). Ours bounds the count (PUBSUB SHARDNUMSUB) to 500 ms and hands its
-// failure to serverSideEmit's ack, so every request of ours settles within 5000 + 500 ms (+ slack),
+// (d) Requests under a stalled Redis. ClusterAdapter (socket.io-adapter), which runs the official
+// sharded adapter's requests, first awaits serverCount() and only then starts the request's own
+// timeout (flags.timeout || 5000 ms). Ours publishes the request with the count (PUBSUB
+// SHARDNUMSUB) in one pipeline, bounds the count to 500 ms and hands its failure to
+// serverSideEmit's ack, so every request of ours settles within 5000 + 500 ms (+ slack),
 // whatever Redis does. A fresh group (own channelPrefix, mode "dynamic"): OursUrl and the official
 // node each issue fetchSockets / serverCount / serverSideEmitWithAck in turn (helpers/inflight.js)
 // while Redis is paused (CLIENT PAUSE ALL); every node acks the event. Asserted for ours; the

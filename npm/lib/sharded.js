@@ -182,8 +182,8 @@ function shardedAdapterClass() {
 
     /**
      * Nodes serving the namespace (`PUBSUB SHARDNUMSUB`, across the cluster). Rejects when Redis
-     * does not answer within 500 ms: ClusterAdapter starts a request's timeout only after this
-     * count, so a request then fails fast instead of running late by the time Redis takes.
+     * does not answer within 500 ms, as the count of `fetchSockets` and `serverSideEmitWithAck`
+     * does: a request then fails fast instead of running late by the time Redis takes.
      */
     serverCount() {
       return settled(this.engine.serverCount()).then((result) => result.count);
@@ -191,9 +191,10 @@ function shardedAdapterClass() {
 
     /**
      * ClusterAdapter's fetchSockets in one Redis round trip instead of two: the request goes out
-     * with the nodes counted in the same pipeline (`SHARDNUMSUB`, then `SPUBLISH`), where
-     * ClusterAdapter asks for the count first and publishes once it has it. The same request,
-     * answers and timeout text; a count Redis does not give within 500 ms rejects.
+     * with the nodes counted in the same pipeline (`SHARDNUMSUB`, then `SPUBLISH`; on a Redis
+     * Cluster the count, a sum over the primaries, still comes first), where ClusterAdapter asks
+     * for the count and publishes once it has it. The same request, answers and timeout text; a
+     * count Redis does not give within 500 ms rejects, and the request is then not published.
      */
     async fetchSockets(opts) {
       const localSockets = await socketIoAdapter.Adapter.prototype.fetchSockets.call(this, opts);
@@ -229,8 +230,9 @@ function shardedAdapterClass() {
      * Publishes a request that every other node answers (`data.requestId` is set here) and
      * registers it where ClusterAdapter's `onResponse` counts the answers. Until Redis has
      * counted the nodes, `expected` is unknown (Infinity): answers that come first are kept, and
-     * the count settles the request when they are all in. `responses` starts with this node's
-     * own; `done(responses)` or `failed(err, responses)` is called once.
+     * the count settles the request when they are all in, or starts its timeout (`timeoutMs`)
+     * otherwise. `responses` starts with this node's own; `done(responses)` or
+     * `failed(err, responses)` is called once.
      */
     _requestAll(type, data, timeoutMs, responses, { done, failed }) {
       const requestId = crypto.randomBytes(8).toString("hex");
@@ -244,7 +246,7 @@ function shardedAdapterClass() {
       };
       // ClusterAdapter's onResponse calls `resolve` once `current === expected`.
       request.resolve = () => settle(done, request.responses);
-      request.timeout = setTimeout(() => settle(failed, new Error(`timeout reached: only ${request.current} responses received out of ${request.expected}`), request.responses), timeoutMs);
+      const timedOut = () => settle(failed, new Error(`timeout reached: only ${request.current} responses received out of ${request.expected}`), request.responses);
       this.requests.set(requestId, request);
       let counted;
       try {
@@ -256,7 +258,9 @@ function shardedAdapterClass() {
         ({ count }) => {
           if (this.requests.get(requestId) !== request) return;
           request.expected = count - 1;
+          // As ClusterAdapter, the timeout runs from the count (which takes 500 ms at most).
           if (request.current >= request.expected) settle(done, request.responses);
+          else request.timeout = setTimeout(timedOut, timeoutMs);
         },
         (err) => settle(failed, err, request.responses),
       );

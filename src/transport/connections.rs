@@ -247,16 +247,20 @@ impl Wire for Conns {
                 let groups = by_slot(messages);
                 // Polled in order: each pipeline is handed to the cluster connection in the
                 // order of its first message.
+                // Each slot's pipeline has its own deadline, shorter than the whole batch's: a
+                // shard that hangs fails its own messages only.
+                let within = super::driver::PUBLISH_TIMEOUT - Duration::from_millis(500);
                 let replies = futures_util::future::join_all(groups.iter().map(|indices| {
                     let pipe = pipeline(indices.iter().map(|&i| &messages[i]), command, count);
                     let mut cluster = cluster.clone();
-                    async move { pipe.query_async::<Vec<redis::RedisResult<Value>>>(&mut cluster).await }
+                    async move { tokio::time::timeout(within, pipe.query_async::<Vec<redis::RedisResult<Value>>>(&mut cluster)).await }
                 }))
                 .await;
                 for (indices, reply) in groups.into_iter().zip(replies) {
                     match reply {
-                        Ok(answers) => answered(&mut sent, &indices, indices.iter().map(|&i| &messages[i]), answers),
-                        Err(err) => failed(&mut sent, indices, err),
+                        Ok(Ok(answers)) => answered(&mut sent, &indices, indices.iter().map(|&i| &messages[i]), answers),
+                        Ok(Err(err)) => failed(&mut sent, indices, err),
+                        Err(_) => sent.unanswered.push((indices, Failure { may_have_run: true, why: format!("no answer within {} ms", within.as_millis()) })),
                     }
                 }
             }
@@ -433,5 +437,25 @@ fn into_push(push: PushInfo) -> Option<Push> {
         PushKind::Unsubscribe | PushKind::SUnsubscribe => Some(Push::Unsubscribed { pattern: false, name: name(data.next())? }),
         PushKind::PUnsubscribe => Some(Push::Unsubscribed { pattern: true, name: name(data.next())? }),
         _ => None,
+    }
+}
+
+#[cfg(all(test, feature = "cluster"))]
+mod tests {
+    use super::*;
+
+    fn message(channel: &str) -> Outgoing {
+        Outgoing { channel: channel.to_owned(), payload: Vec::new(), count: None }
+    }
+
+    #[test]
+    fn a_batch_is_grouped_by_slot_in_the_order_of_first_messages_each_in_order() {
+        // `{a}x` and `{a}y` share the hash tag `a`, so the slot of `a`.
+        let channels = ["p#/#r1#", "{a}x", "p#/#r2#", "p#/#r1#", "a", "{a}y", "p#/#r2#"];
+        let messages: Vec<Outgoing> = channels.iter().map(|c| message(c)).collect();
+        let groups = by_slot(&messages);
+        let slot = |c: &str| redis::cluster_routing::Slot::for_key(c);
+        assert_ne!(slot("p#/#r1#"), slot("p#/#r2#"), "the example needs two slots");
+        assert_eq!(groups, vec![vec![0, 3], vec![1, 4, 5], vec![2, 6]]);
     }
 }

@@ -24,7 +24,8 @@
 //!
 //! `publish` is a synchronous enqueue into a bounded queue. One task drains it into pipelines
 //! of at most 512 messages and 1 MiB, one pipeline at a time, in
-//! order. While the link is down nothing is sent: messages wait in the queue and go out in order
+//! order (on a Redis Cluster, one batch is one pipeline per slot, sent at once; each channel's
+//! messages keep their order). A request whose caller stopped waiting for its count is not sent. While the link is down nothing is sent: messages wait in the queue and go out in order
 //! once it is up again (plus 300 ms, so that the other nodes, reconnecting at the
 //! same time, are subscribed again too). A message is never sent twice: a pipeline that may
 //! have reached Redis (no answer within 5 s, or the connection broke while it was
@@ -50,7 +51,7 @@ const MAX_PIPELINE: usize = 512;
 /// Most payload bytes sent in one pipeline (a single larger message goes alone).
 const MAX_PIPELINE_BYTES: usize = 1 << 20;
 /// How long a pipeline may go unanswered before its messages count as unconfirmed.
-const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time between two probes while the link is up (skipped while messages flow both ways).
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a probe waits for the PONGs while the link is up.
@@ -422,6 +423,18 @@ fn next_pipeline(backlog: &mut VecDeque<Outgoing>) -> Vec<Outgoing> {
     backlog.drain(..count).collect()
 }
 
+/// `batch` without the requests whose caller gave up on their count (its deadline passed while
+/// they waited, e.g. while Redis was down): the request already failed, and sent now it would
+/// run on the other nodes for nobody (the official adapter publishes nothing once its count
+/// failed). Also says how many were taken out, and their bytes.
+fn without_abandoned(batch: Vec<Outgoing>) -> (Vec<Outgoing>, (usize, u64)) {
+    if !batch.iter().any(|m| m.count.as_ref().is_some_and(|waiter| waiter.is_closed())) {
+        return (batch, (0, 0));
+    }
+    let (kept, abandoned): (Vec<Outgoing>, Vec<Outgoing>) = batch.into_iter().partition(|m| !m.count.as_ref().is_some_and(|waiter| waiter.is_closed()));
+    (kept, (abandoned.len(), abandoned.iter().map(Outgoing::size).sum()))
+}
+
 /// Drains the queue into pipelines, one at a time and in order (see the module documentation
 /// for what is sent again and what is not). While the link is down, waits for it (messages stay
 /// queued); after `close()` what is still queued once [`CLOSE_GRACE`] is spent is dropped (and
@@ -473,6 +486,14 @@ async fn publish_loop<W: Wire>(mut rx: mpsc::Receiver<Outgoing>, link: Arc<Link<
         };
         let installs = link.installs.load(Ordering::Acquire);
         let batch = next_pipeline(&mut backlog);
+        let (batch, abandoned) = without_abandoned(batch);
+        if abandoned.0 > 0 {
+            link.stats.pending_bytes.fetch_sub(abandoned.1, Ordering::AcqRel);
+            link.settle(&link.stats.dropped, abandoned.0);
+        }
+        if batch.is_empty() {
+            continue;
+        }
         let sent = match tokio::time::timeout(PUBLISH_TIMEOUT, conns.publish(&batch)).await {
             Ok(sent) => sent,
             Err(_) => Sent::unanswered(0..batch.len(), Failure { may_have_run: true, why: format!("no answer within {} s", PUBLISH_TIMEOUT.as_secs()) }),

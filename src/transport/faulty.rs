@@ -681,6 +681,25 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_request_whose_caller_gave_up_on_its_count_is_not_sent_later() {
+        let broker = FaultyBroker::new();
+        let (_receiver, recorder, sender) = pair(&broker).await;
+        run_for(1500).await;
+        broker.refuse(true);
+        broker.kill_all();
+        // The caller's deadline passes while Redis is down: the request failed for it.
+        let gave_up = tokio::time::timeout(Duration::from_millis(500), sender.publish_counted(CHANNEL.into(), b"request".to_vec())).await;
+        assert!(gave_up.is_err());
+        send(&sender, 0..2);
+        broker.refuse(false);
+        run_for(5000).await;
+        assert_eq!(recorder.got(), numbers(0..2), "only what was still wanted went out, in order");
+        assert_eq!(sender.stats().dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(sender.stats().pending.load(Ordering::Relaxed), 0);
+        assert_eq!(sender.stats().pending_bytes.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn close_sends_what_is_queued_then_closes_the_connections() {
         let broker = FaultyBroker::new();
         let (receiver, recorder, sender) = pair(&broker).await;
