@@ -200,8 +200,8 @@ function shardedAdapterClass() {
       const localSockets = await socketIoAdapter.Adapter.prototype.fetchSockets.call(this, opts);
       if (opts.flags && opts.flags.local) return localSockets;
       return new Promise((resolve, reject) => {
-        const data = { opts: { rooms: [...opts.rooms], except: [...(opts.except || [])], flags: opts.flags }, requestId: undefined };
-        this._requestAll(Type.FETCH_SOCKETS, data, (opts.flags && opts.flags.timeout) || DEFAULT_REQUEST_TIMEOUT, localSockets, {
+        const dataOf = (requestId) => ({ opts: { rooms: [...opts.rooms], except: [...(opts.except || [])], flags: opts.flags }, requestId });
+        this._requestAll(Type.FETCH_SOCKETS, dataOf, (opts.flags && opts.flags.timeout) || DEFAULT_REQUEST_TIMEOUT, localSockets, {
           done: (responses) => resolve(responses),
           failed: (err) => reject(err),
         });
@@ -219,7 +219,7 @@ function shardedAdapterClass() {
         return Promise.resolve(super.serverSideEmit(packet)).catch(() => {});
       }
       const ack = packet.pop();
-      this._requestAll(Type.SERVER_SIDE_EMIT, { requestId: undefined, packet }, DEFAULT_REQUEST_TIMEOUT, [], {
+      this._requestAll(Type.SERVER_SIDE_EMIT, (requestId) => ({ requestId, packet }), DEFAULT_REQUEST_TIMEOUT, [], {
         done: (responses) => ack(null, responses),
         failed: (err, responses) => ack(err, responses),
       });
@@ -227,16 +227,15 @@ function shardedAdapterClass() {
     }
 
     /**
-     * Publishes a request that every other node answers (`data.requestId` is set here) and
+     * Publishes a request that every other node answers (its `data` is `dataOf(requestId)`) and
      * registers it where ClusterAdapter's `onResponse` counts the answers. Until Redis has
      * counted the nodes, `expected` is unknown (Infinity): answers that come first are kept, and
      * the count settles the request when they are all in, or starts its timeout (`timeoutMs`)
      * otherwise. `responses` starts with this node's own; `done(responses)` or
      * `failed(err, responses)` is called once.
      */
-    _requestAll(type, data, timeoutMs, responses, { done, failed }) {
+    _requestAll(type, dataOf, timeoutMs, responses, { done, failed }) {
       const requestId = crypto.randomBytes(8).toString("hex");
-      data.requestId = requestId;
       const request = { type, current: 0, expected: Infinity, responses, timeout: undefined };
       const settle = (fn, ...args) => {
         if (this.requests.get(requestId) !== request) return;
@@ -250,7 +249,7 @@ function shardedAdapterClass() {
       this.requests.set(requestId, request);
       let counted;
       try {
-        counted = settled(this.engine.publishRequest(encodeMessage({ type, data, uid: this.uid, nsp: this.nsp.name })));
+        counted = settled(this.engine.publishRequest(encodeMessage({ type, data: dataOf(requestId), uid: this.uid, nsp: this.nsp.name })));
       } catch (err) {
         return settle(failed, err, request.responses);
       }

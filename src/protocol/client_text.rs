@@ -39,6 +39,17 @@ pub struct ClientText {
 }
 
 impl ClientText {
+    /// The length of the [websocket frame](Self::write_websocket_frame) of the text.
+    pub fn websocket_frame_len(&self) -> usize {
+        let payload = self.text.len() + 1;
+        payload
+            + match payload {
+                0..=125 => 2,
+                126..=0xffff => 4,
+                _ => 10,
+            }
+    }
+
     /// Appends to `out` the websocket frame that carries [`text`](Self::text) to a client: one
     /// unmasked, final text frame (RFC 6455 §5.2) whose payload is engine.io's `4` (message)
     /// then the text. It is what socket.io-adapter builds with ws's `Sender.frame` for
@@ -283,6 +294,9 @@ mod tests {
         assert_eq!(frame(0xfffe)[..4], [0x81, 126, 0xff, 0xff]);
         assert_eq!(frame(0xffff)[..10], [0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]);
         assert_eq!(frame(0xffff).len(), 10 + 0x10000);
+        for len in [0, 124, 125, 0xfffe, 0xffff] {
+            assert_eq!(ClientText { opts: String::new(), text: "x".repeat(len) }.websocket_frame_len(), frame(len).len(), "{len}");
+        }
     }
 
     use super::*;

@@ -68,9 +68,9 @@ fn failed(sent: &mut Sent, indices: impl IntoIterator<Item = usize>, err: redis:
 /// Adds the answers to a pipeline of `messages`, whose indices in the batch are `indices`: for
 /// each message, the count's answer first when it asked for one (see [`Conns::publish`]), then
 /// its own.
-fn answered<'a>(sent: &mut Sent, indices: &[usize], messages: impl Iterator<Item = &'a Outgoing>, answers: Vec<redis::RedisResult<Value>>) {
+fn answered<'a>(sent: &mut Sent, indices: impl Iterator<Item = usize>, messages: impl Iterator<Item = &'a Outgoing>, answers: Vec<redis::RedisResult<Value>>) {
     let mut answers = answers.into_iter();
-    for (&index, message) in indices.iter().zip(messages) {
+    for (index, message) in indices.zip(messages) {
         if message.count.is_some() {
             // `PUBSUB NUMSUB channel`: [channel, n] (a map in RESP3); unreadable means uncounted.
             let reply = answers.next().and_then(Result::ok).and_then(|v| redis::from_redis_value::<Vec<(String, i64)>>(v).ok());
@@ -235,20 +235,16 @@ impl Wire for Conns {
         let mut sent = Sent::default();
         let (command, count) = if self.is_sharded() { ("SPUBLISH", "SHARDNUMSUB") } else { ("PUBLISH", "NUMSUB") };
         match self {
-            Conns::Pair { publisher, .. } => {
-                let indices: Vec<usize> = (0..messages.len()).collect();
-                match pipeline(messages.iter(), command, count).query_async::<Vec<redis::RedisResult<Value>>>(publisher).await {
-                    Ok(answers) => answered(&mut sent, &indices, messages.iter(), answers),
-                    Err(err) => failed(&mut sent, indices, err),
-                }
-            }
+            Conns::Pair { publisher, .. } => match pipeline(messages.iter(), command, count).query_async::<Vec<redis::RedisResult<Value>>>(publisher).await {
+                Ok(answers) => answered(&mut sent, 0..messages.len(), messages.iter(), answers),
+                Err(err) => failed(&mut sent, 0..messages.len(), err),
+            },
             #[cfg(feature = "cluster")]
             Conns::Sharded { cluster, .. } => {
                 let groups = by_slot(messages);
                 // Polled in order: each pipeline is handed to the cluster connection in the
-                // order of its first message.
-                // Each slot's pipeline has its own deadline, shorter than the whole batch's: a
-                // shard that hangs fails its own messages only.
+                // order of its first message. Each has its own deadline, shorter than the whole
+                // batch's: a shard that hangs fails its own messages only.
                 let within = super::driver::PUBLISH_TIMEOUT - Duration::from_millis(500);
                 let replies = futures_util::future::join_all(groups.iter().map(|indices| {
                     let pipe = pipeline(indices.iter().map(|&i| &messages[i]), command, count);
@@ -258,7 +254,7 @@ impl Wire for Conns {
                 .await;
                 for (indices, reply) in groups.into_iter().zip(replies) {
                     match reply {
-                        Ok(Ok(answers)) => answered(&mut sent, &indices, indices.iter().map(|&i| &messages[i]), answers),
+                        Ok(Ok(answers)) => answered(&mut sent, indices.iter().copied(), indices.iter().map(|&i| &messages[i]), answers),
                         Ok(Err(err)) => failed(&mut sent, indices, err),
                         Err(_) => sent.unanswered.push((indices, Failure { may_have_run: true, why: format!("no answer within {} ms", within.as_millis()) })),
                     }

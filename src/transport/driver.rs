@@ -25,7 +25,8 @@
 //! `publish` is a synchronous enqueue into a bounded queue. One task drains it into pipelines
 //! of at most 512 messages and 1 MiB, one pipeline at a time, in
 //! order (on a Redis Cluster, one batch is one pipeline per slot, sent at once; each channel's
-//! messages keep their order). A request whose caller stopped waiting for its count is not sent. While the link is down nothing is sent: messages wait in the queue and go out in order
+//! messages keep their order). A request whose caller stopped waiting for its count is not sent.
+//! While the link is down nothing is sent: messages wait in the queue and go out in order
 //! once it is up again (plus 300 ms, so that the other nodes, reconnecting at the
 //! same time, are subscribed again too). A message is never sent twice: a pipeline that may
 //! have reached Redis (no answer within 5 s, or the connection broke while it was
@@ -424,15 +425,18 @@ fn next_pipeline(backlog: &mut VecDeque<Outgoing>) -> Vec<Outgoing> {
 }
 
 /// `batch` without the requests whose caller gave up on their count (its deadline passed while
-/// they waited, e.g. while Redis was down): the request already failed, and sent now it would
-/// run on the other nodes for nobody (the official adapter publishes nothing once its count
-/// failed). Also says how many were taken out, and their bytes.
-fn without_abandoned(batch: Vec<Outgoing>) -> (Vec<Outgoing>, (usize, u64)) {
-    if !batch.iter().any(|m| m.count.as_ref().is_some_and(|waiter| waiter.is_closed())) {
-        return (batch, (0, 0));
+/// they waited, e.g. while Redis was down), which are counted as dropped: the request already
+/// failed, and sent now it would run on the other nodes for nobody (the official adapter
+/// publishes nothing once its count failed).
+fn without_abandoned<W: Wire>(link: &Link<W>, batch: Vec<Outgoing>) -> Vec<Outgoing> {
+    let abandoned = |m: &Outgoing| m.count.as_ref().is_some_and(|waiter| waiter.is_closed());
+    if !batch.iter().any(abandoned) {
+        return batch;
     }
-    let (kept, abandoned): (Vec<Outgoing>, Vec<Outgoing>) = batch.into_iter().partition(|m| !m.count.as_ref().is_some_and(|waiter| waiter.is_closed()));
-    (kept, (abandoned.len(), abandoned.iter().map(Outgoing::size).sum()))
+    let (dropped, kept): (Vec<Outgoing>, Vec<Outgoing>) = batch.into_iter().partition(abandoned);
+    link.stats.pending_bytes.fetch_sub(dropped.iter().map(Outgoing::size).sum(), Ordering::AcqRel);
+    link.settle(&link.stats.dropped, dropped.len());
+    kept
 }
 
 /// Drains the queue into pipelines, one at a time and in order (see the module documentation
@@ -485,12 +489,7 @@ async fn publish_loop<W: Wire>(mut rx: mpsc::Receiver<Outgoing>, link: Arc<Link<
             }
         };
         let installs = link.installs.load(Ordering::Acquire);
-        let batch = next_pipeline(&mut backlog);
-        let (batch, abandoned) = without_abandoned(batch);
-        if abandoned.0 > 0 {
-            link.stats.pending_bytes.fetch_sub(abandoned.1, Ordering::AcqRel);
-            link.settle(&link.stats.dropped, abandoned.0);
-        }
+        let batch = without_abandoned(&link, next_pipeline(&mut backlog));
         if batch.is_empty() {
             continue;
         }

@@ -486,19 +486,6 @@ impl Host for NodeHost {
     }
 }
 
-/// The length of [`write_websocket_frame`](sioadapter::protocol::client_text::ClientText::write_websocket_frame)'s frame for `text`.
-fn websocket_frame_len(text: &str) -> usize {
-    let payload = text.len() + 1;
-    payload
-        + if payload < 126 {
-            2
-        } else if payload <= 0xffff {
-            4
-        } else {
-            10
-        }
-}
-
 /// Takes a batch from the receive buffer and packs it into one Buffer: a header of `count`
 /// records `[kind: u32 LE, end: u32 LE]` (end offsets counted from the end of the header), then
 /// the messages back to back. A `clientText` record is a broadcast delivered as its text made
@@ -515,7 +502,7 @@ fn pack(ctx: ThreadsafeCallContext<Arc<Outbox>>) -> Result<BatchArgs> {
     // The engines deliver only the kinds JS knows; anything else would be skipped whole.
     let items: Vec<(u32, Delivery)> = items.into_iter().filter_map(|d| kind_code(&d).map(|k| (k, d))).collect();
     let header = items.len() * 8;
-    let record_len = |d: &Delivery| d.client_text().map_or(d.bytes().len(), |t| websocket_frame_len(&t.text) + t.opts.len());
+    let record_len = |d: &Delivery| d.client_text().map_or(d.bytes().len(), |t| t.websocket_frame_len() + t.opts.len());
     let total: usize = items.iter().map(|(_, d)| record_len(d)).sum();
     let mut data = Vec::with_capacity(header + total);
     let mut end = 0u32;
