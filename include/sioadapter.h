@@ -619,7 +619,8 @@ enum sio_result sio_adapter_new_with_options(const char *url,
  * requests (the classic request JSON: `SIO_REQUEST_KIND_REMOTE_JOIN`, `_REMOTE_LEAVE`,
  * `_REMOTE_DISCONNECT`, `_REMOTE_FETCH`, `_SERVER_SIDE_EMIT`), answered with
  * [`sio_adapter_respond`]; the same functions broadcast and ask the cluster. The sharded
- * protocol has no allRooms: [`sio_adapter_all_rooms`] gives `SIO_ERR_INVALID`.
+ * protocol has no allRooms request: [`sio_adapter_all_rooms`] gathers the rooms from a
+ * fetchSockets of every socket.
  *
  * In the dynamic modes, report the local rooms (socket ids included) with
  * [`sio_adapter_room_created`] / [`sio_adapter_room_deleted`]: their channels are subscribed
@@ -697,7 +698,9 @@ enum sio_result sio_adapter_respond(const struct sio_adapter *adapter,
                                     const char *json);
 
 /**
- * Every room of every other node; `done` gets a JSON array (add the local rooms yourself).
+ * Every room of every other node; `done` gets a JSON array (add the local rooms yourself). The
+ * sharded protocol has no allRooms request: its handles gather the rooms of a fetchSockets of
+ * every socket (socket ids included, as the classic answer).
  *
  * # Safety
  * `adapter` is a live handle; `done` is NULL or a valid function; `user_data` may be used on

@@ -71,6 +71,7 @@ pub mod host;
 pub mod limits;
 pub mod log;
 mod namespace;
+pub mod node;
 pub mod outbox;
 pub mod protocol;
 pub mod requests;
@@ -85,6 +86,7 @@ pub use emitter::{Emitter, ShardedEmitter};
 pub use error::Error;
 pub use ffi::heap::release_free_memory;
 pub use host::{AdapterEvent, Delivery, DeliveryKind, Host};
+pub use node::ClusterNode;
 pub use requests::Outcome;
 pub use sharded_node::ShardedNode;
 

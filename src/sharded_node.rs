@@ -12,9 +12,14 @@
 //! - answers to this node's own requests are correlated here. fetchSockets and serverSideEmit
 //!   with ack expect an answer from every other node (`PUBSUB SHARDNUMSUB` of the main channel,
 //!   counted in the request's own pipeline, minus this node) and time out with the
-//!   ClusterAdapter's text (`timeout reached: only X responses received out of Y`).
+//!   ClusterAdapter's text (`timeout reached: only X responses received out of Y`);
+//! - the client counts and acknowledgements that answer this node's broadcasts with acks
+//!   ([`ShardedNode::broadcast_with_ack`]) as [`DeliveryKind::AckResponse`] deliveries, in the
+//!   classic adapter's form (read them with
+//!   [`parse_ack_response`](crate::protocol::request::parse_ack_response)).
 //!
-//! The ClusterAdapter has no `allRooms` request: [`ShardedNode`] has none either.
+//! The ClusterAdapter has no `allRooms` request: [`ShardedNode::all_rooms`] gathers the rooms of
+//! every other node's sockets with a fetchSockets.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +35,7 @@ use crate::limits::Limits;
 use crate::protocol::cluster::{self, kind};
 use crate::protocol::request::{self as req, is_json, parse_request, RawJson, RequestType, Response, ResponseBody, Targets};
 use crate::protocol::{msgpack, new_cluster_uid, BroadcastOptions, Packet, ProtocolError};
-use crate::requests::{Outcome, PendingRequests};
+use crate::requests::{AckRequests, Outcome, PendingRequests};
 use crate::sharded::{ShardedAdapter, SubscriptionMode, SERVER_COUNT_WITHIN};
 use crate::transport::Transport;
 
@@ -62,6 +67,8 @@ struct Inner {
     mode: SubscriptionMode,
     requests_timeout: Duration,
     pending: Arc<PendingRequests>,
+    /// This node's broadcasts with acks whose answers are still taken.
+    acks: Arc<AckRequests>,
 }
 
 impl ShardedNode {
@@ -74,9 +81,10 @@ impl ShardedNode {
     pub fn new(nsp: &str, config: &AdapterConfig, mode: SubscriptionMode, transport: Arc<dyn Transport>, host: Arc<dyn Host>) -> ShardedNode {
         let uid = new_cluster_uid();
         let pending = Arc::new(PendingRequests::cluster());
-        let translator = Arc::new(Translator { uid: uid.clone(), nsp: nsp.to_owned(), pending: pending.clone(), host });
+        let acks = Arc::new(AckRequests::default());
+        let translator = Arc::new(Translator { uid: uid.clone(), nsp: nsp.to_owned(), pending: pending.clone(), acks: acks.clone(), host });
         let engine = ShardedAdapter::new(nsp, &config.key, &uid, mode, config.limits, transport, translator);
-        ShardedNode { inner: Arc::new(Inner { engine, uid, nsp: nsp.to_owned(), mode, requests_timeout: config.requests_timeout, pending }) }
+        ShardedNode { inner: Arc::new(Inner { engine, uid, nsp: nsp.to_owned(), mode, requests_timeout: config.requests_timeout, pending, acks }) }
     }
 
     /// This node's uid (16 hex characters, as the ClusterAdapter's).
@@ -96,6 +104,19 @@ impl ShardedNode {
         let message = cluster::broadcast_message(packet, opts, &self.inner.uid, &self.inner.nsp)?;
         let room = opts.single_room().map(ToString::to_string);
         self.inner.engine.publish(room.as_deref(), message)
+    }
+
+    /// Publishes a broadcast with acknowledgements of `packet` to the sockets selected by `opts`
+    /// on the other nodes, as request `request_id` (e.g. [`crate::protocol::new_uid`]; the host
+    /// registers it before this call, so that no answer comes before it waits), on the main
+    /// channel in every mode (as the official adapter: each node answers, and the nodes are
+    /// counted on the main channel). `opts.flags.timeout` (ms) tells the other nodes how long
+    /// their clients have to answer; `timeout` is how long their client counts and
+    /// acknowledgements are taken, as [`DeliveryKind::AckResponse`] deliveries.
+    pub fn broadcast_with_ack(&self, request_id: &str, packet: &Packet, opts: &BroadcastOptions, timeout: Duration) -> Result<(), Error> {
+        let message = cluster::broadcast_with_ack_message(packet, opts, request_id, &self.inner.uid, &self.inner.nsp)?;
+        self.inner.acks.insert(request_id, timeout);
+        self.publish_main(message)
     }
 
     /// Answers request `request_id` of type `kind` from node `requester`, as
@@ -121,6 +142,23 @@ impl ShardedNode {
     pub async fn fetch_sockets(&self, targets: &Targets<'_>, timeout: Option<Duration>) -> Result<Outcome, Error> {
         let (uid, nsp) = (&self.inner.uid, &self.inner.nsp);
         self.request(RequestType::RemoteFetch, timeout, |id| cluster::fetch_sockets_message(targets, id, uid, nsp)).await
+    }
+
+    /// The rooms of every other node, as the classic adapter's `allRooms` gives them (socket ids
+    /// included): the ClusterAdapter has no such request, so they are gathered from a
+    /// fetchSockets of every socket (each answer names its sockets' rooms), each room once.
+    pub async fn all_rooms(&self) -> Result<Outcome, Error> {
+        let everybody = empty_array();
+        let fetched = self.fetch_sockets(&Targets { rooms: &everybody, except: &everybody }, None).await?;
+        let mut seen = std::collections::HashSet::new();
+        let mut rooms = Vec::new();
+        for socket in &fetched.items {
+            let Ok(details) = serde_json::from_str::<SocketRooms>(socket.get()) else { continue };
+            for room in details.rooms.into_iter().filter(|room| seen.insert(room.clone())) {
+                rooms.push(serde_json::value::to_raw_value(&room).map_err(|_| ProtocolError::Shape("room not writable as JSON"))?);
+            }
+        }
+        Ok(Outcome { items: rooms, ..fetched })
     }
 
     /// `serverSideEmit(...)` with an acknowledgement (`data` = `[event, ...args]` as JSON): the
@@ -178,13 +216,14 @@ impl ShardedNode {
 
     /// Counters since creation.
     pub fn stats(&self) -> AdapterStats {
-        AdapterStats { pending_requests: self.inner.pending.len() as u64, ..self.inner.engine.stats() }
+        AdapterStats { pending_requests: self.inner.pending.len() as u64, pending_acks: self.inner.acks.len() as u64, ..self.inner.engine.stats() }
     }
 
     /// Ends the waiting requests ([`Error::Closed`]) and unsubscribes; nothing is delivered
     /// afterwards.
     pub async fn close(&self) -> Result<(), Error> {
         self.inner.pending.cancel_all();
+        self.inner.acks.clear();
         self.inner.engine.close().await
     }
 
@@ -218,12 +257,20 @@ fn empty_array() -> RawJson {
     RawValue::from_string("[]".to_owned()).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
 
+/// What [`ShardedNode::all_rooms`] reads of a fetched socket.
+#[derive(serde::Deserialize)]
+struct SocketRooms {
+    #[serde(default)]
+    rooms: Vec<String>,
+}
+
 /// The engine's host: turns ClusterAdapter messages into what a classic host receives, and
 /// records the answers to this node's requests.
 struct Translator {
     uid: String,
     nsp: String,
     pending: Arc<PendingRequests>,
+    acks: Arc<AckRequests>,
     host: Arc<dyn Host>,
 }
 
@@ -292,6 +339,14 @@ impl Translator {
                 self.answer(id, ResponseBody::ServerSideEmit(field(data, "packet").map(|p| raw(Some(p)))));
                 return Ok(None);
             }
+            (kind::BROADCAST_CLIENT_COUNT, Some(id)) if self.acks.contains(id) => {
+                let count = field(data, "clientCount").and_then(|c| c.as_u64().or_else(|| c.as_f64().map(|f| f as u64))).unwrap_or_default();
+                return Ok(Some(Delivery::new(DeliveryKind::AckResponse, req::client_count_response(id, count))));
+            }
+            (kind::BROADCAST_ACK, Some(id)) if self.acks.contains(id) => {
+                let packet = msgpack::to_vec(field(data, "packet").unwrap_or(&Value::Nil));
+                return Ok(Some(Delivery::new(DeliveryKind::AckResponse, req::broadcast_ack_response(id, &packet)?)));
+            }
             _ => return Ok(None),
         };
         let header = parse_request(&request, &Limits::ALREADY_CHECKED)?;
@@ -333,12 +388,15 @@ mod tests {
     impl Host for Recorder {
         fn deliver(&self, delivery: Delivery) {
             if let (DeliveryKind::Request(header), Some(node)) = (delivery.kind(), self.node.get().filter(|_| self.answers)) {
-                let reply = match header.kind {
-                    RequestType::RemoteFetch => Reply::List(RawValue::from_string(r#"[{"id":"s1","handshake":{},"rooms":["s1"],"data":{}}]"#.into()).ok()),
-                    _ => Reply::ServerSideEmit(RawValue::from_string(r#""pong""#.into()).ok()),
+                let replies = match header.kind {
+                    RequestType::RemoteFetch => vec![Reply::List(RawValue::from_string(r#"[{"id":"s1","handshake":{},"rooms":["s1","r"],"data":{}}]"#.into()).ok())],
+                    RequestType::Broadcast => vec![Reply::ClientCount(1), Reply::Ack(msgpack::to_vec(&Value::from("ok")))],
+                    _ => vec![Reply::ServerSideEmit(RawValue::from_string(r#""pong""#.into()).ok())],
                 };
-                if let Some(id) = header.request_id.as_deref() {
-                    node.respond(header.kind, id, header.uid.as_deref(), reply).unwrap();
+                for reply in replies {
+                    if let Some(id) = header.request_id.as_deref() {
+                        node.respond(header.kind, id, header.uid.as_deref(), reply).unwrap();
+                    }
                 }
             }
             self.got.lock().unwrap().push(delivery);
@@ -395,6 +453,46 @@ mod tests {
         assert_eq!((header.kind, header.uid.as_deref()), (RequestType::RemoteFetch, Some(a.uid())));
         let request: serde_json::Value = serde_json::from_slice(got[0].bytes()).unwrap();
         assert_eq!(request["opts"], serde_json::json!({"rooms": [], "except": []}));
+    }
+
+    #[tokio::test]
+    async fn a_broadcast_with_ack_brings_each_nodes_count_and_acks_as_classic_ack_responses() {
+        let broker = MemoryBroker::new();
+        let (a, host_a) = node(&broker, false, 1000);
+        let (_b, host_b) = node(&broker, true, 1000);
+        settle().await;
+        let mut opts = BroadcastOptions::default();
+        opts.flags.set("timeout", 1000u64);
+        a.broadcast_with_ack("req-1", &Packet::event("/", "ask", vec![1.into()]), &opts, Duration::from_secs(5)).unwrap();
+        settle().await;
+        let asked = host_b.got.lock().unwrap()[0].clone();
+        let DeliveryKind::Request(header) = asked.kind() else { panic!("not a request: {asked:?}") };
+        assert_eq!((header.kind, header.request_id.as_deref(), header.uid.as_deref()), (RequestType::Broadcast, Some("req-1"), Some(a.uid())));
+        let answers: Vec<_> = host_a.got.lock().unwrap().iter().map(|d| (d.kind().clone(), req::parse_ack_response(d.bytes(), &Limits::default()).unwrap())).collect();
+        assert_eq!(
+            answers,
+            vec![
+                (DeliveryKind::AckResponse, ("req-1".to_owned(), req::AckReply::ClientCount(1))),
+                (DeliveryKind::AckResponse, ("req-1".to_owned(), req::AckReply::Ack(Value::from("ok")))),
+            ]
+        );
+        assert_eq!(a.stats().pending_acks, 1);
+        // Answers to a broadcast this node did not send (or no longer waits for) are not handed over.
+        broker.publish(a.inner.engine.channels().responses(), br#"{"type":11,"data":{"requestId":"nobody","clientCount":3},"uid":"0123456789abcdef","nsp":"/"}"#);
+        settle().await;
+        assert_eq!(host_a.got.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn all_rooms_are_the_rooms_of_every_fetched_socket_each_once() {
+        let broker = MemoryBroker::new();
+        let (a, _) = node(&broker, false, 1000);
+        let (_b, _) = node(&broker, true, 1000);
+        let (_c, _) = node(&broker, true, 1000);
+        settle().await;
+        let outcome = a.all_rooms().await.unwrap();
+        assert_eq!((outcome.expected, outcome.received, &outcome.error), (2, 2, &None));
+        assert_eq!(outcome.parse_items::<String>().unwrap(), ["s1", "r"]);
     }
 
     #[tokio::test]

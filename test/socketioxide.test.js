@@ -2,7 +2,10 @@
 // A Rust socket.io server (socketioxide, bindings/socketioxide's SioAdapter) in one cluster with
 // a Node server running the official adapter and one running ours, on one Redis
 // (bindings/socketioxide/examples/socketioxide_node.rs; its clients ask it to act on the
-// cluster). Every operation in every direction, with exact delivery counts.
+// cluster). Every operation in every direction, with exact delivery counts, in both protocols:
+// the classic adapter's (createAdapter) and the sharded adapter's (createShardedAdapter,
+// subscriptionMode "static", the one a socketioxide server can take part in), on one Redis and
+// on a Redis Cluster.
 const { describe, it, before, after } = require("node:test");
 const assert = require("node:assert/strict");
 const { spawn } = require("node:child_process");
@@ -23,9 +26,20 @@ after(async () => {
   await stopAllRedis();
 });
 
+const PROTOCOLS = ["classic", "sharded"];
+
+/** The Node servers' options for `protocol`: the sharded one with createShardedAdapter. */
+const protocolOptions = (protocol, key) => (protocol === "sharded" ? { adapterFactory: "sharded", channelPrefix: key, subscriptionMode: "static" } : {});
+
+/** How many nodes Redis counts in the cluster of `key` (`command` runs a Redis command). */
+async function nodesCounted(command, protocol, key) {
+  const counted = protocol === "sharded" ? ["PUBSUB", "SHARDNUMSUB", `${key}#/#`] : ["PUBSUB", "NUMSUB", `${key}-request#/#`];
+  return (await command(counted))[1];
+}
+
 /** Starts the socketioxide node on a free port; resolves with `{ port, child, out() }`. */
-async function startRustNode(key, redisUrl = REDIS_URL) {
-  const child = spawn(EXAMPLE, [redisUrl, key, "0"], { stdio: ["ignore", "pipe", "pipe"] });
+async function startRustNode(key, redisUrl = REDIS_URL, protocol = "classic") {
+  const child = spawn(EXAMPLE, [redisUrl, key, "0", protocol], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout.on("data", (d) => (out += d));
   child.stderr.on("data", (d) => (out += d));
@@ -71,7 +85,7 @@ async function rustFetchReaches(asker, rustClients, nodeClients, tag) {
   for (const c of nodeClients) assert.deepStrictEqual(c.received(event), [[tag]], `a fetched Node socket reached from Rust (${tag})`);
 }
 
-describe("a socketioxide server in a cluster of Node servers (official and sioadapter adapters)", () => {
+for (const protocol of PROTOCOLS) describe(`a socketioxide server in a cluster of Node servers (official and sioadapter adapters), ${protocol} protocol`, () => {
   let key, official, ours, rust, clients;
   const all = () => Object.values(clients);
   let seq = 0;
@@ -79,8 +93,9 @@ describe("a socketioxide server in a cluster of Node servers (official and sioad
 
   before(async () => {
     key = uniqueKey();
-    [official, ours] = await startServers([{ adapter: "official", label: "official" }, { adapter: "ours", label: "ours" }], { key });
-    rust = await startRustNode(key);
+    const options = protocolOptions(protocol, key);
+    [official, ours] = await startServers([{ adapter: "official", label: "official", ...options }, { adapter: "ours", label: "ours", ...options }], { key });
+    rust = await startRustNode(key, REDIS_URL, protocol);
     clients = {
       official: await official.connect("/"),
       ours: await ours.connect("/"),
@@ -90,7 +105,7 @@ describe("a socketioxide server in a cluster of Node servers (official and sioad
     await official.command("join", { nsp: "/", socketId: clients.official.id, rooms: ["node-room"] });
     // The Rust node is subscribed once Node counts it and its broadcasts arrive.
     const raw = await redisClient(REDIS_URL);
-    await waitUntil(async () => (await raw.sendCommand(["PUBSUB", "NUMSUB", `${key}-request#/#`]))[1] === 3, { timeoutMs: 20000, what: "3 nodes subscribed" });
+    await waitUntil(async () => (await nodesCounted((c) => raw.sendCommand(c), protocol, key)) === 3, { timeoutMs: 20000, what: "3 nodes subscribed" });
     await waitUntil(async () => {
       const event = uniq("mesh");
       await official.command("emit", { event });
@@ -210,11 +225,23 @@ describe("a socketioxide server in a cluster of Node servers (official and sioad
     // Rust makes the Node room's sockets join a room; Node's allRooms sees the Rust rooms.
     const byRust = uniq("joined-by-rust");
     assert.strictEqual(await ask(clients.rust1, "join", { in: "node-room", room: byRust }), true);
-    const rooms = await waitUntil(async () => {
-      const r = await ours.command("allRooms", {});
-      return r.ok && r.value.includes(byRust) && r.value.includes("rust-room") ? r.value : false;
-    }, { what: "allRooms with the Rust room and the room joined from Rust" });
-    assert.ok(rooms);
+    if (protocol === "classic") {
+      const rooms = await waitUntil(async () => {
+        const r = await ours.command("allRooms", {});
+        return r.ok && r.value.includes(byRust) && r.value.includes("rust-room") ? r.value : false;
+      }, { what: "allRooms with the Rust room and the room joined from Rust" });
+      assert.ok(rooms);
+    } else {
+      // The sharded protocol has no allRooms: Node sees the rooms through fetchSockets.
+      await waitUntil(async () => {
+        const r = await ours.command("fetchSockets", {});
+        const rooms = (id) => r.value?.find((s) => s.id === id)?.rooms ?? [];
+        return r.ok && rooms(clients.official.id).includes(byRust) && rooms(clients.rust1.id).includes("rust-room");
+      }, { what: "fetchSockets with the Rust room and the room joined from Rust" });
+    }
+    // The Rust server's io.rooms() has the Node servers' rooms (socket ids too) and its own.
+    const rustRooms = await ask(clients.rust1, "rooms");
+    for (const room of ["node-room", byRust, "rust-room", clients.official.id, clients.ours.id]) assert.ok(rustRooms.includes(room), `${room} in ${JSON.stringify(rustRooms)}`);
     assert.strictEqual(await ask(clients.rust1, "leave", { in: "node-room", room: byRust }), true);
     const count = await official.command("serverCount", {});
     assert.deepStrictEqual(count.ok ? count.value : count, 3);
@@ -289,18 +316,18 @@ describe("a socketioxide server in a cluster of Node servers (official and sioad
   });
 });
 
-describe("a socketioxide server through a Redis restart, beside the official adapter", () => {
+for (const protocol of PROTOCOLS) describe(`a socketioxide server through a Redis restart, beside the official adapter, ${protocol} protocol`, () => {
   it("once Redis is back, every operation works again in every direction, and nothing arrives twice", { timeout: 120000 }, async (t) => {
     const redis = await privateRedis();
     const key = uniqueKey();
+    const options = protocolOptions(protocol, key);
     const [official, ours] = await startServers(
-      [{ adapter: "official", label: "official", redisUrl: redis.url }, { adapter: "ours", label: "ours", redisUrl: redis.url }],
+      [{ adapter: "official", label: "official", redisUrl: redis.url, ...options }, { adapter: "ours", label: "ours", redisUrl: redis.url, ...options }],
       { key, namespaces: ["/"] },
     );
-    const rust = await startRustNode(key, redis.url);
+    const rust = await startRustNode(key, redis.url, protocol);
     const { clients, all, emitters } = await threeNodes(official, ours, rust);
-    const requestChannel = `${key}-request#/#`;
-    const subscribed = async () => (await redisCommand(redis.port, ["PUBSUB", "NUMSUB", requestChannel]))[1] === 3;
+    const subscribed = async () => (await nodesCounted((c) => redisCommand(redis.port, c), protocol, key)) === 3;
     let probes = 0;
     /** Until a broadcast from every node reaches every client (each node subscribed again). */
     const meshed = (what) => waitUntil(async () => {
@@ -349,22 +376,24 @@ describe("a socketioxide server through a Redis restart, beside the official ada
   });
 });
 
-describe("a socketioxide server in a cluster of Node servers on a Redis Cluster", () => {
+for (const protocol of PROTOCOLS) describe(`a socketioxide server in a cluster of Node servers on a Redis Cluster, ${protocol} protocol`, () => {
   it("broadcasts, rooms, requests and acks cross between nodes subscribed on different primaries", { timeout: 120000 }, async (t) => {
     const redisCluster = await startRedisCluster();
+    t.after(() => redisCluster.stop());
     const [, p1, p2] = redisCluster.primaries;
     // Ours and the Rust node each on another primary (the first seed that is one); the official
     // node on a node-redis cluster client.
     const url = (first) => `redis+cluster://${[first, ...redisCluster.ports.filter((p) => p !== first)].map((p) => `127.0.0.1:${p}`).join(",")}`;
     const key = uniqueKey();
+    const options = protocolOptions(protocol, key);
     const [official, ours] = await startServers(
       [
-        { adapter: "official", label: "official", client: "node-redis-cluster", redisUrl: redisCluster.seeds },
-        { adapter: "ours", label: "ours", redisUrl: url(p1), redisClients: false },
+        { adapter: "official", label: "official", client: "node-redis-cluster", redisUrl: redisCluster.seeds, ...options },
+        { adapter: "ours", label: "ours", redisUrl: url(p1), redisClients: false, ...options },
       ],
       { key, namespaces: ["/"] },
     );
-    const rust = await startRustNode(key, url(p2));
+    const rust = await startRustNode(key, url(p2), protocol);
     const { clients, all, emitters } = await threeNodes(official, ours, rust);
     let probes = 0;
     await waitUntil(async () => {
@@ -388,7 +417,7 @@ describe("a socketioxide server in a cluster of Node servers on a Redis Cluster"
       }
     }
     const count = await official.command("serverCount", {});
-    assert.deepStrictEqual(count.ok ? count.value : count, 3, "serverCount from the official node (NUMSUB over every primary)");
+    assert.deepStrictEqual(count.ok ? count.value : count, 3, "serverCount from the official node (NUMSUB over every primary, or SHARDNUMSUB)");
     await rustFetchReaches(clients.rust, [clients.rust], [clients.official, clients.ours], "on-cluster");
     const fetched = await ours.command("fetchSockets", {});
     assert.deepStrictEqual(fetched.value.map((s) => s.id).sort(), [clients.official.id, clients.ours.id, clients.rust.id].sort(), "fetchSockets from ours");

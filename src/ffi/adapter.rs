@@ -11,8 +11,9 @@ use std::time::Duration;
 use super::emitter::{channel_prefix_arg, parse_target, subscription_mode_arg, SioTarget, SIO_SUBSCRIPTION_DYNAMIC};
 use super::host::{CallbackThread, Completion, SioCompletion, SioHostCallbacks};
 use super::{arg_str, guard, json_parser_arg, new_runtime, off_runtime, optional_str_arg, ArgError, HandleToken, SioLimits, SioResult, SIO_PARSER_NOTEPACK};
-use crate::adapter::{Adapter, AdapterStats, Reply};
+use crate::adapter::{Adapter, Reply};
 use crate::config::{AdapterConfig, RedisConfig};
+use crate::node::ClusterNode;
 use crate::protocol::request::{raw_json, RequestType, Targets};
 use crate::protocol::{msgpack, Packet};
 use crate::transport::redis::RedisTransport;
@@ -25,46 +26,16 @@ pub struct SioAdapter {
     token: Arc<HandleToken>,
     runtime: tokio::runtime::Runtime,
     transport: Arc<RedisTransport>,
-    adapter: Engine,
+    adapter: ClusterNode,
     uid: CString,
     /// Runs the host's callbacks and completions.
     callbacks: CallbackThread,
 }
 
-/// The protocol an adapter handle speaks.
-#[derive(Clone)]
-enum Engine {
-    /// The classic adapter's (`createAdapter`).
-    Classic(Adapter),
-    /// The sharded adapter's (`createShardedAdapter`): [`sio_adapter_new_sharded`].
-    Sharded(ShardedNode),
-}
-
-/// Runs `$body` with `$e` bound to the engine of either protocol (their methods share names
-/// and signatures).
-macro_rules! on_engine {
-    ($engine:expr, $e:ident => $body:expr) => {
-        match $engine {
-            Engine::Classic($e) => $body,
-            Engine::Sharded($e) => $body,
-        }
-    };
-}
-
-impl Engine {
-    fn uid(&self) -> &str {
-        on_engine!(self, e => e.uid())
-    }
-
-    fn stats(&self) -> AdapterStats {
-        on_engine!(self, e => e.stats())
-    }
-}
-
 impl SioAdapter {
     /// Runs `work` on the handle's runtime with a completion of `done` to settle; `done` runs on
     /// the callback thread.
-    fn spawn<F>(&self, done: SioCompletion, user_data: *mut c_void, work: impl FnOnce(Engine, Completion) -> F)
+    fn spawn<F>(&self, done: SioCompletion, user_data: *mut c_void, work: impl FnOnce(ClusterNode, Completion) -> F)
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
@@ -188,7 +159,7 @@ pub unsafe extern "C" fn sio_adapter_new_with_options(
             .with_json_parser(json_parser_arg(options.map_or(SIO_PARSER_NOTEPACK, |o| o.parser))?)
             .with_limits(limits)?;
         // SAFETY: valid per the contract.
-        unsafe { open(&redis, callbacks, &config, out, |transport, host| Engine::Classic(Adapter::new(nsp, &config, transport, host))) }
+        unsafe { open(&redis, callbacks, &config, out, |transport, host| ClusterNode::Classic(Adapter::new(nsp, &config, transport, host))) }
     })
 }
 
@@ -219,7 +190,7 @@ unsafe fn open(
     callbacks: *const SioHostCallbacks,
     config: &AdapterConfig,
     out: *mut *mut SioAdapter,
-    make: impl FnOnce(Arc<dyn Transport>, Arc<dyn crate::Host>) -> Engine + Send,
+    make: impl FnOnce(Arc<dyn Transport>, Arc<dyn crate::Host>) -> ClusterNode + Send,
 ) -> Result<(), ArgError> {
     // SAFETY: valid per the contract; the struct is plain data, copied here.
     let callbacks = unsafe { std::ptr::read(callbacks) };
@@ -263,7 +234,8 @@ pub struct SioShardedOptions {
 /// requests (the classic request JSON: `SIO_REQUEST_KIND_REMOTE_JOIN`, `_REMOTE_LEAVE`,
 /// `_REMOTE_DISCONNECT`, `_REMOTE_FETCH`, `_SERVER_SIDE_EMIT`), answered with
 /// [`sio_adapter_respond`]; the same functions broadcast and ask the cluster. The sharded
-/// protocol has no allRooms: [`sio_adapter_all_rooms`] gives `SIO_ERR_INVALID`.
+/// protocol has no allRooms request: [`sio_adapter_all_rooms`] gathers the rooms from a
+/// fetchSockets of every socket.
 ///
 /// In the dynamic modes, report the local rooms (socket ids included) with
 /// [`sio_adapter_room_created`] / [`sio_adapter_room_deleted`]: their channels are subscribed
@@ -295,7 +267,7 @@ pub unsafe extern "C" fn sio_adapter_new_sharded(
         let config =
             AdapterConfig::default().with_key(prefix).with_requests_timeout(Duration::from_millis(u64::from(options.map_or(0, |o| o.requests_timeout_ms)))).with_limits(limits)?;
         // SAFETY: valid per the contract.
-        unsafe { open(&redis, callbacks, &config, out, |transport, host| Engine::Sharded(ShardedNode::new(nsp, &config, mode, transport, host))) }
+        unsafe { open(&redis, callbacks, &config, out, |transport, host| ClusterNode::Sharded(ShardedNode::new(nsp, &config, mode, transport, host))) }
     })
 }
 
@@ -387,7 +359,7 @@ pub unsafe extern "C" fn sio_adapter_room_created(adapter: *const SioAdapter, ro
     guard(|| {
         // SAFETY: per the contract.
         let (a, room) = unsafe { (handle(adapter)?, arg_str(room, "room")?) };
-        on_engine!(&a.adapter, e => e.room_created(room));
+        a.adapter.room_created(room);
         Ok(())
     })
 }
@@ -401,7 +373,7 @@ pub unsafe extern "C" fn sio_adapter_room_deleted(adapter: *const SioAdapter, ro
     guard(|| {
         // SAFETY: per the contract.
         let (a, room) = unsafe { (handle(adapter)?, arg_str(room, "room")?) };
-        on_engine!(&a.adapter, e => e.room_deleted(room));
+        a.adapter.room_deleted(room);
         Ok(())
     })
 }
@@ -420,7 +392,7 @@ pub unsafe extern "C" fn sio_adapter_broadcast(adapter: *const SioAdapter, event
             Ok(serde_json::Value::Array(items)) => items.iter().map(msgpack::from_json).collect::<Vec<_>>(),
             _ => return Err(invalid("`args_json` must be a JSON array")),
         };
-        Ok(on_engine!(&a.adapter, e => e.broadcast(&Packet::event(e.namespace(), event, args), &target.options()))?)
+        Ok(a.adapter.broadcast(&Packet::event(a.adapter.namespace(), event, args), &target.options())?)
     })
 }
 
@@ -449,11 +421,13 @@ pub unsafe extern "C" fn sio_adapter_respond(adapter: *const SioAdapter, kind: u
             }
             _ => Reply::List(json),
         };
-        Ok(on_engine!(&a.adapter, e => e.respond(kind, request_id, requester, reply))?)
+        Ok(a.adapter.respond(kind, request_id, requester, reply)?)
     })
 }
 
-/// Every room of every other node; `done` gets a JSON array (add the local rooms yourself).
+/// Every room of every other node; `done` gets a JSON array (add the local rooms yourself). The
+/// sharded protocol has no allRooms request: its handles gather the rooms of a fetchSockets of
+/// every socket (socket ids included, as the classic answer).
 ///
 /// # Safety
 /// `adapter` is a live handle; `done` is NULL or a valid function; `user_data` may be used on
@@ -463,10 +437,7 @@ pub unsafe extern "C" fn sio_adapter_all_rooms(adapter: *const SioAdapter, done:
     guard(|| {
         // SAFETY: per the contract.
         let a = unsafe { handle(adapter)? };
-        let Engine::Classic(classic) = a.adapter.clone() else {
-            return Err(invalid("the sharded adapter's protocol has no allRooms request"));
-        };
-        a.spawn(done, user_data, |_, completion| async move { completion.outcome(classic.all_rooms().await) });
+        a.spawn(done, user_data, |engine, completion| async move { completion.outcome(engine.all_rooms().await) });
         Ok(())
     })
 }
@@ -489,9 +460,7 @@ pub unsafe extern "C" fn sio_adapter_fetch_sockets(
         let (a, target) = unsafe { (handle(adapter)?, parse_target(target)?) };
         let (rooms, except) = target.json()?;
         let timeout = (timeout_ms > 0).then(|| Duration::from_millis(u64::from(timeout_ms)));
-        a.spawn(done, user_data, |engine, completion| async move {
-            completion.outcome(on_engine!(engine, e => e.fetch_sockets(&Targets { rooms: &rooms, except: &except }, timeout).await))
-        });
+        a.spawn(done, user_data, |engine, completion| async move { completion.outcome(engine.fetch_sockets(&Targets { rooms: &rooms, except: &except }, timeout).await) });
         Ok(())
     })
 }
@@ -520,9 +489,9 @@ pub unsafe extern "C" fn sio_adapter_server_side_emit(
         items.insert(0, event.into());
         let data = json_arg(&serde_json::Value::Array(items).to_string(), "args_json")?;
         if done.is_none() {
-            return Ok(on_engine!(&a.adapter, e => e.server_side_emit(&data))?);
+            return Ok(a.adapter.server_side_emit(&data)?);
         }
-        a.spawn(done, user_data, |engine, completion| async move { completion.outcome(on_engine!(engine, e => e.server_side_emit_with_ack(&data).await)) });
+        a.spawn(done, user_data, |engine, completion| async move { completion.outcome(engine.server_side_emit_with_ack(&data).await) });
         Ok(())
     })
 }
@@ -536,7 +505,7 @@ pub unsafe extern "C" fn sio_adapter_server_count(adapter: *const SioAdapter, do
     guard(|| {
         // SAFETY: per the contract.
         let a = unsafe { handle(adapter)? };
-        a.spawn(done, user_data, |engine, completion| async move { completion.count(on_engine!(engine, e => e.server_count().await)) });
+        a.spawn(done, user_data, |engine, completion| async move { completion.count(engine.server_count().await) });
         Ok(())
     })
 }
@@ -580,7 +549,7 @@ pub unsafe extern "C" fn sio_adapter_free(adapter: *mut SioAdapter) {
 fn free_now(handle: SioAdapter) {
     let SioAdapter { token, runtime, transport, adapter, uid, callbacks } = handle;
     runtime.block_on(async {
-        let _ = on_engine!(&adapter, e => e.close().await);
+        let _ = adapter.close().await;
         // Pending requests were ended by close(): let their completions run.
         callbacks.settled(Duration::from_secs(2)).await;
         transport.close().await;

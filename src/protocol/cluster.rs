@@ -19,10 +19,25 @@ use crate::protocol::request::{is_json, Targets};
 /// A BROADCAST message `{ type: 3, data: { packet, opts }, uid, nsp }` (the ClusterAdapter's:
 /// `opts` as `{ rooms, except, flags }`), JSON or msgpack as [`encode_message`] decides.
 pub fn broadcast_message(packet: &Packet, opts: &BroadcastOptions, uid: &str, nsp: &str) -> Result<Vec<u8>, ProtocolError> {
+    broadcast(packet, opts, None, uid, nsp)
+}
+
+/// A BROADCAST with acknowledgements `{ type: 3, data: { packet, requestId, opts }, uid, nsp }`:
+/// the nodes answer to the requester's own channel with BROADCAST_CLIENT_COUNT, then a
+/// BROADCAST_ACK per client (`opts.flags.timeout`, in ms, is how long their clients have).
+pub fn broadcast_with_ack_message(packet: &Packet, opts: &BroadcastOptions, request_id: &str, uid: &str, nsp: &str) -> Result<Vec<u8>, ProtocolError> {
+    broadcast(packet, opts, Some(request_id), uid, nsp)
+}
+
+fn broadcast(packet: &Packet, opts: &BroadcastOptions, request_id: Option<&str>, uid: &str, nsp: &str) -> Result<Vec<u8>, ProtocolError> {
     let mut data = Vec::with_capacity(128);
-    msgpack::write_map_len(&mut data, 2);
+    msgpack::write_map_len(&mut data, 2 + usize::from(request_id.is_some()));
     msgpack::write_str(&mut data, "packet");
     packet.encode(&mut data);
+    if let Some(id) = request_id {
+        msgpack::write_str(&mut data, "requestId");
+        msgpack::write_str(&mut data, id);
+    }
     msgpack::write_str(&mut data, "opts");
     opts.encode(&mut data, OptsLayout::Adapter);
     encode_message(kind::BROADCAST, &data, uid, nsp)

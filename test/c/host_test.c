@@ -6,7 +6,7 @@
  * - json: made with sio_adapter_new_with_options, parser SIO_PARSER_JSON;
  * - static, dynamic, dynamic-private: a node of a cluster of sharded adapters with that
  *   subscriptionMode (sio_adapter_new_sharded, channel prefix KEY); the sharded protocol has no
- *   allRooms, which must be refused.
+ *   allRooms request, which the handle answers from a fetchSockets.
  * Prints protocol lines for test/c-api.test.js, then waits for its stdin to close before leaving
  * the cluster. */
 #define _POSIX_C_SOURCE 200809L
@@ -140,14 +140,8 @@ int main(int argc, char **argv) {
   /* Wait for the test to say the Node side is connected, then ask the cluster. */
   char line[64];
   if (!fgets(line, sizeof line, stdin)) return 1;
-  if (sharded) {
-    /* No allRooms in the sharded protocol: refused at once, and `done` never runs. */
-    sio_result refused = sio_adapter_all_rooms(adapter, print_completion, "ALL_ROOMS");
-    printf("ALL_ROOMS %s %s\n", sio_result_name(refused), sio_last_error());
-    atomic_fetch_add(&completions, 1);
-  } else {
-    sio_adapter_all_rooms(adapter, print_completion, "ALL_ROOMS");
-  }
+  /* The sharded protocol has no allRooms request: the handle gathers the rooms from a fetch. */
+  sio_adapter_all_rooms(adapter, print_completion, "ALL_ROOMS");
   sio_adapter_server_count(adapter, print_completion, "COUNT");
   sio_adapter_fetch_sockets(adapter, NULL, 0, print_completion, "FETCH");
   sio_adapter_server_side_emit(adapter, "ping-from-c", "[1]", print_completion, "SSE_ACK");

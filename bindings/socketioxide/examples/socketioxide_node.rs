@@ -24,8 +24,10 @@
 //! It answers the other servers' `serverSideEmit` with `"pong-from-rust"`, and prints
 //! `SERVER_SIDE <event> <args as JSON>` for each.
 //!
-//! `cargo run --release -p sioadapter-socketioxide --example socketioxide_node -- [redis-url] [key] [port]`
-//! prints `LISTENING <port>` once it serves.
+//! `cargo run --release -p sioadapter-socketioxide --example socketioxide_node -- [redis-url] [key] [port] [protocol]`
+//! prints `LISTENING <port>` once it serves. `protocol` is `classic` (the default: Node's
+//! `createAdapter`, `key` its `key`) or `sharded` (Node's `createShardedAdapter` with
+//! `subscriptionMode: "static"`, `key` its `channelPrefix`).
 
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -190,7 +192,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, default: &'static str| args.get(i).map_or(default, String::as_str);
     let (url, key, port) = (arg(0, "redis://127.0.0.1:6379"), arg(1, "socket.io"), arg(2, "3000").parse::<u16>()?);
-    let state = SioAdapterCtr::with_config(url, AdapterConfig::default().with_key(key))?.on_server_side_emit(|event, args| {
+    let config = AdapterConfig::default().with_key(key);
+    let state = match arg(3, "classic") {
+        "classic" => SioAdapterCtr::with_config(url, config)?,
+        "sharded" => SioAdapterCtr::sharded_with_config(url, config)?,
+        other => return Err(format!("protocol: expected classic or sharded, got {other:?}").into()),
+    };
+    let state = state.on_server_side_emit(|event, args| {
         println!("SERVER_SIDE {event} {}", Value::Array(args.to_vec()));
         Value::from("pong-from-rust")
     });

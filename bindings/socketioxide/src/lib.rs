@@ -43,7 +43,17 @@
 //! clients and warns at most once a second. A server that receives bursts wants a larger
 //! `max_buffer_size`.
 //!
-//! Not yet: the sharded adapter's protocol (Node's `createShardedAdapter`).
+//! ## The sharded adapter's protocol
+//!
+//! [`SioAdapterCtr::new_sharded`] joins a cluster of Node servers that use
+//! `@socket.io/redis-adapter`'s `createShardedAdapter` (Redis 7 sharded pub/sub, on a Redis
+//! Cluster or a single Redis) with `subscriptionMode: "static"`: every message on the
+//! namespace's channel. The dynamic modes put single-room broadcasts on a channel per room,
+//! subscribed when a local socket joins the room; socketioxide joins rooms without telling its
+//! adapter, so a socketioxide server cannot take part in them (it would miss those broadcasts).
+//! Every operation of the table above works, with the ClusterAdapter's semantics: `rooms()`
+//! (which that protocol has no request for) gathers the other servers' rooms from a
+//! fetchSockets of every socket.
 //!
 //! Socket ids: socketioxide's are 16 characters, Node's 20. A Node socket returned by
 //! `fetch_sockets` gets a 16-character stand-in id, which this adapter maps back when the
@@ -66,9 +76,10 @@ use serde_json::value::RawValue;
 use sioadapter::adapter::Reply;
 use sioadapter::protocol::request::{parse_ack_response, AckReply, RequestHeader, RequestType, Targets};
 use sioadapter::protocol::{BroadcastOptions as WireOptions, Packet as WirePacket, Room as WireRoom};
+use sioadapter::sharded::SubscriptionMode;
 use sioadapter::transport::redis::RedisTransport;
 use sioadapter::transport::Transport;
-use sioadapter::{Adapter, AdapterConfig, AdapterEvent, Delivery, DeliveryKind, Host, RedisConfig};
+use sioadapter::{Adapter, AdapterConfig, AdapterEvent, ClusterNode, Delivery, DeliveryKind, Host, RedisConfig, ShardedNode};
 use socketioxide_core::adapter::errors::{AdapterError, BroadcastError};
 use socketioxide_core::adapter::{BroadcastFlags, BroadcastOptions, CoreAdapter, CoreLocalAdapter, DefinedAdapter, RemoteSocketData, Room, RoomParam, SocketEmitter};
 use socketioxide_core::packet::Packet;
@@ -130,8 +141,10 @@ pub type ServerSideListener = dyn Fn(&str, &[serde_json::Value]) -> serde_json::
 pub struct SioAdapterCtr {
     transport: Arc<dyn Transport>,
     config: AdapterConfig,
+    /// The sharded adapter's protocol (static subscription mode) rather than the classic one.
+    sharded: bool,
     listener: Option<Arc<ServerSideListener>>,
-    engines: Arc<Mutex<HashMap<String, Adapter>>>,
+    engines: Arc<Mutex<HashMap<String, ClusterNode>>>,
 }
 
 impl SioAdapterCtr {
@@ -152,7 +165,30 @@ impl SioAdapterCtr {
 
     /// The state over a transport of the caller's (e.g. one shared with an emitter).
     pub fn with_transport(transport: Arc<dyn Transport>, config: AdapterConfig) -> Self {
-        SioAdapterCtr { transport, config, listener: None, engines: Arc::default() }
+        SioAdapterCtr { transport, config, sharded: false, listener: None, engines: Arc::default() }
+    }
+
+    /// Joins a cluster of sharded adapters (Node's `createShardedAdapter` with
+    /// `subscriptionMode: "static"`; see the crate docs) through the Redis at `url` (a Redis
+    /// Cluster, e.g. `redis+cluster://…`, or a single Redis 7), with the official defaults
+    /// (channel prefix `socket.io`). Must be called within a tokio runtime.
+    pub fn new_sharded(url: &str) -> Result<Self, sioadapter::Error> {
+        Self::sharded_with_config(url, AdapterConfig::default())
+    }
+
+    /// [`SioAdapterCtr::new_sharded`] with options: `config.key` is the channel prefix
+    /// (`channelPrefix`), `config.requests_timeout` the requests timeout, `config.limits` the
+    /// limits of what is received.
+    pub fn sharded_with_config(url: &str, config: AdapterConfig) -> Result<Self, sioadapter::Error> {
+        let mut redis = RedisConfig::from_url(url)?;
+        redis.sharded = true;
+        Ok(Self::sharded_with_transport(Arc::new(RedisTransport::connect(&redis)?), config))
+    }
+
+    /// [`SioAdapterCtr::new_sharded`] over a transport of the caller's, which must use sharded
+    /// pub/sub ([`RedisConfig::sharded`]).
+    pub fn sharded_with_transport(transport: Arc<dyn Transport>, config: AdapterConfig) -> Self {
+        SioAdapterCtr { sharded: true, ..Self::with_transport(transport, config) }
     }
 
     /// Listens to the other servers' `serverSideEmit` (socketioxide has no server-side events of
@@ -178,7 +214,7 @@ impl SioAdapterCtr {
         Ok(outcome.iter().map(|ack| serde_json::from_str(ack.get()).unwrap_or(serde_json::Value::Null)).collect())
     }
 
-    fn engine_of(&self, nsp: &str) -> Result<Adapter, Error> {
+    fn engine_of(&self, nsp: &str) -> Result<ClusterNode, Error> {
         self.engines.lock().unwrap_or_else(|p| p.into_inner()).get(nsp).cloned().ok_or(Error::NotInitialised)
     }
 }
@@ -197,7 +233,7 @@ const MAX_STAND_INS: usize = 100_000;
 pub struct SioAdapter<E> {
     local: CoreLocalAdapter<E>,
     state: SioAdapterCtr,
-    engine: OnceLock<Adapter>,
+    engine: OnceLock<ClusterNode>,
     /// socketioxide's `on_success`, called when the engine first reports ready.
     on_ready: Mutex<Option<Box<dyn FnOnce() + Send>>>,
     /// Stand-in ids of Node sockets (see the crate docs).
@@ -268,7 +304,7 @@ enum Selection {
 }
 
 impl<E: SocketEmitter> SioAdapter<E> {
-    fn engine(&self) -> Result<&Adapter, Error> {
+    fn engine(&self) -> Result<&ClusterNode, Error> {
         self.engine.get().ok_or(Error::NotInitialised)
     }
 
@@ -359,7 +395,7 @@ impl<E: SocketEmitter> SioAdapter<E> {
 
     /// Sends the other servers what `publish` makes of the targets of `opts`, unless `opts`
     /// stays on this server.
-    fn publish_for(&self, opts: &BroadcastOptions, publish: impl FnOnce(&Adapter, &Targets<'_>) -> Result<(), sioadapter::Error>) -> Result<(), Error> {
+    fn publish_for(&self, opts: &BroadcastOptions, publish: impl FnOnce(&ClusterNode, &Targets<'_>) -> Result<(), sioadapter::Error>) -> Result<(), Error> {
         if self.stays_local(opts) {
             return Ok(());
         }
@@ -650,7 +686,12 @@ impl<E: SocketEmitter> CoreAdapter<E> for SioAdapter<E> {
     fn init(self: Arc<Self>, on_success: impl FnOnce() + Send + 'static) {
         *self.on_ready.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(on_success));
         let host = Arc::new(NodeHost { adapter: Arc::downgrade(&self) });
-        let engine = Adapter::new(self.local.path(), &self.state.config, self.state.transport.clone(), host);
+        let (nsp, config, transport) = (self.local.path(), &self.state.config, self.state.transport.clone());
+        let engine = if self.state.sharded {
+            ClusterNode::Sharded(ShardedNode::new(nsp, config, SubscriptionMode::Static, transport, host))
+        } else {
+            ClusterNode::Classic(Adapter::new(nsp, config, transport, host))
+        };
         self.state.engines.lock().unwrap_or_else(|p| p.into_inner()).insert(self.local.path().to_string(), engine.clone());
         let _ = self.engine.set(engine);
     }
@@ -681,7 +722,7 @@ impl<E: SocketEmitter> CoreAdapter<E> for SioAdapter<E> {
     }
 
     /// This server's clients' acks, and the other servers' as a Node node collects them: every
-    /// other server (counted with PUBSUB NUMSUB) answers with its client count, then each of
+    /// other server (counted on Redis, as socket.io counts them) answers with its client count, then each of
     /// those clients' ack, until `timeout` (socketioxide's ack timeout when `None`). An ack from
     /// another server comes with a stand-in socket id: the wire does not say whose it is. A
     /// remote client that does not answer in time yields no item (the wire does not say which
