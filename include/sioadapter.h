@@ -569,7 +569,9 @@ const char *sio_result_name(int32_t code);
  *
  * Report the local rooms (socket ids included) with [`sio_adapter_room_created`] /
  * [`sio_adapter_room_deleted`] so that broadcasts nobody local can receive are skipped; a host
- * that never reports rooms receives every broadcast of the namespace.
+ * that never reports rooms receives every broadcast of the namespace. A handle that was told
+ * rooms answers other nodes' allRooms requests itself from them: its host no longer receives
+ * `SIO_REQUEST_KIND_ALL_ROOMS`.
  *
  * # Safety
  * `url`, `nsp` (and `key` unless NULL) are valid C strings; `callbacks` and `out` are valid.

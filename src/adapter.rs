@@ -213,11 +213,13 @@ impl Adapter {
     /// with a client's acknowledgement that the host encoded with its own parser
     /// ([`AdapterConfig::host_parser`]): `{ type: 9, requestId, packet }`.
     pub fn respond_host_encoded(&self, requester: Option<&str>, response: Vec<u8>) -> Result<(), Error> {
-        self.publish(self.response_channel(RequestType::Broadcast, requester), response)
+        self.publish(self.inner.wire.response_channel(RequestType::Broadcast, requester), response)
     }
 
     /// Tells the engine a local socket is now in `room` (socket ids are rooms too). Once a host
-    /// reports rooms it must report them all: broadcasts for rooms it did not report are skipped.
+    /// reports rooms it must report them all: broadcasts for rooms it did not report are skipped,
+    /// and the engine answers other nodes' allRooms requests itself, from the reported rooms (the
+    /// host no longer receives them).
     ///
     /// With per-room subscriptions this also subscribes the room's channel, in the background:
     /// [`Adapter::rooms_synced`] says when it is in place.
@@ -373,9 +375,10 @@ impl Adapter {
 
     /// Publishes a broadcast with acknowledgements of `packet` to the targets of `opts`, as
     /// request `request_id` (e.g. [`crate::protocol::new_uid`]; the host registers it before
-    /// this call, so that no answer comes before it waits). `opts.flags.timeout` (ms) tells the
-    /// other nodes how long their clients have to answer; `timeout` is how long their client
-    /// counts and acknowledgements are taken, as [`DeliveryKind::AckResponse`] deliveries (read
+    /// this call, so that no answer comes before it waits). `opts.flags.timeout` (ms) is carried
+    /// as socket.io carries it (official nodes do not time their clients' acks with it; the
+    /// socketioxide adapter does); `timeout` is how long the other nodes' client counts and
+    /// acknowledgements are taken, as [`DeliveryKind::AckResponse`] deliveries (read
     /// them with [`crate::protocol::request::parse_ack_response`]).
     pub fn broadcast_with_ack(&self, request_id: &str, packet: &Packet, opts: &BroadcastOptions, timeout: Duration) -> Result<(), Error> {
         let mut packet = packet.clone();
@@ -414,17 +417,7 @@ impl Adapter {
             Reply::ClientCount(count) => req::client_count_response(request_id, count),
             Reply::Ack(packet) => self.parser_encoded(req::broadcast_ack_response(request_id, &packet)?)?,
         };
-        self.publish(self.response_channel(kind, requester), payload)
-    }
-
-    /// Where the answer to a request of type `kind` from `requester` goes: its own response
-    /// channel with `publishOnSpecificResponseChannel`, except for server-side-emit acks, which
-    /// always use the shared channel (as the official adapter does).
-    fn response_channel(&self, kind: RequestType, requester: Option<&str>) -> String {
-        match requester {
-            Some(uid) if self.inner.wire.config.publish_on_specific_response_channel && kind != RequestType::ServerSideEmit => self.inner.wire.channels.response_for(uid),
-            _ => self.inner.wire.channels.response().to_owned(),
-        }
+        self.publish(self.inner.wire.response_channel(kind, requester), payload)
     }
 }
 
@@ -465,6 +458,29 @@ impl Wire for Classic {
 }
 
 impl Classic {
+    /// Where the answer to a request of type `kind` from `requester` goes: its own response
+    /// channel with `publishOnSpecificResponseChannel`, except for server-side-emit acks, which
+    /// always use the shared channel (as the official adapter does).
+    fn response_channel(&self, kind: RequestType, requester: Option<&str>) -> String {
+        match requester {
+            Some(uid) if self.config.publish_on_specific_response_channel && kind != RequestType::ServerSideEmit => self.channels.response_for(uid),
+            _ => self.channels.response().to_owned(),
+        }
+    }
+
+    /// Answers another node's allRooms request from the rooms the host reported (socket ids
+    /// included, as socket.io's adapter keeps them), as the host would: the answer does not
+    /// wait for the host's thread.
+    fn answer_all_rooms(&self, ns: &Namespace<Self>, header: &RequestHeader) {
+        let Some(id) = header.request_id.as_deref() else { return };
+        let rooms: Vec<String> = self.rooms.read().unwrap_or_else(|p| p.into_inner()).iter().map(|room| String::from_utf8_lossy(room).into_owned()).collect();
+        let Ok(rooms) = serde_json::value::to_raw_value(&rooms) else { return };
+        let answer = req::list_response(id, "rooms", Some(&rooms));
+        if let Err(err) = ns.publish(self.response_channel(RequestType::AllRooms, header.uid.as_deref()), answer) {
+            ns.host.on_event(crate::AdapterEvent::Error(err));
+        }
+    }
+
     fn has_room(&self, room: &[u8]) -> bool {
         let now = Instant::now();
         self.rooms.read().unwrap_or_else(|p| p.into_inner()).contains(room) || (self.may_expect(now) && self.expected().expects(room, now))
@@ -539,6 +555,10 @@ impl Classic {
             }
             Ok(header) if header.uid.as_deref() == Some(self.uid.as_str()) => None,
             Ok(header) if header.request_id.as_deref().is_some_and(|id| self.pending.contains(id) || self.acks.contains(id)) => None,
+            Ok(header) if header.kind == RequestType::AllRooms && self.tracks_rooms.load(Ordering::Acquire) => {
+                self.answer_all_rooms(ns, &header);
+                None
+            }
             Ok(header) => {
                 self.expect_rooms(&header.joins);
                 Some(Delivery::new(DeliveryKind::Request(header), payload))
@@ -998,6 +1018,24 @@ mod tests {
         rooms.sort();
         assert_eq!(rooms, ["b1", "b2", "c1"]);
         assert_eq!(a.stats().pending_requests, 0);
+    }
+
+    #[tokio::test]
+    async fn a_node_whose_host_reports_rooms_answers_all_rooms_itself_from_them() {
+        let broker = MemoryBroker::new();
+        let (a, _) = node(&broker, "/");
+        // Its host would answer otherwise: the answer must come from the reported rooms.
+        let b = answering_node(&broker, r#"["from-the-host"]"#);
+        settle().await;
+        for room in ["sid-b", "r1"] {
+            b.room_created(room);
+        }
+        let mut rooms: Vec<String> = a.all_rooms().await.unwrap().into_result().map(|items| items.iter().map(|r| serde_json::from_str(r.get()).unwrap()).collect()).unwrap();
+        rooms.sort();
+        assert_eq!(rooms, ["r1", "sid-b"]);
+        b.room_deleted("r1");
+        let rooms: Vec<String> = a.all_rooms().await.unwrap().parse_items().unwrap();
+        assert_eq!(rooms, ["sid-b"]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,8 +1,9 @@
 //! A node of either kind of cluster, for a host that serves its own sockets (the C library, the
 //! socketioxide adapter): the classic adapter's protocol ([`Adapter`], Node's `createAdapter`)
 //! or the sharded adapter's ([`ShardedNode`], Node's `createShardedAdapter`), behind one type.
-//! Both hand the host the same deliveries and take the same answers, so a host written for one
-//! serves the other.
+//! Both hand the host deliveries of the same kinds and take answers of the same kinds, so a
+//! host written for one serves the other (the sharded protocol has fewer requests: no allRooms,
+//! no sockets-by-room, no legacy single-socket forms; and every answer names its requester).
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use crate::{Adapter, ShardedNode};
 
 /// One namespace of a server in a classic or a sharded cluster. Cloning shares it.
 #[derive(Clone)]
+#[non_exhaustive]
 pub enum ClusterNode {
     /// The classic adapter's protocol (`createAdapter`).
     Classic(Adapter),
@@ -75,7 +77,10 @@ impl ClusterNode {
         on_node!(self, n => n.fetch_sockets(targets, timeout).await)
     }
 
-    /// The rooms of every other node, socket ids included.
+    /// The rooms of every other node, socket ids included. Classic: each node's answer, one
+    /// after the other (a room of two nodes comes twice), timing out with the classic text.
+    /// Sharded: gathered from a fetchSockets of every socket, each room once, timing out with the
+    /// fetch's text ([`ShardedNode::all_rooms`], which says what it costs).
     pub async fn all_rooms(&self) -> Result<Outcome, Error> {
         on_node!(self, n => n.all_rooms().await)
     }

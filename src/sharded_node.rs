@@ -110,9 +110,10 @@ impl ShardedNode {
     /// on the other nodes, as request `request_id` (e.g. [`crate::protocol::new_uid`]; the host
     /// registers it before this call, so that no answer comes before it waits), on the main
     /// channel in every mode (as the official adapter: each node answers, and the nodes are
-    /// counted on the main channel). `opts.flags.timeout` (ms) tells the other nodes how long
-    /// their clients have to answer; `timeout` is how long their client counts and
-    /// acknowledgements are taken, as [`DeliveryKind::AckResponse`] deliveries.
+    /// counted on the main channel). `opts.flags.timeout` (ms) is carried as socket.io carries
+    /// it (official nodes do not time their clients' acks with it; the socketioxide adapter
+    /// does); `timeout` is how long the other nodes' client counts and acknowledgements are
+    /// taken, as [`DeliveryKind::AckResponse`] deliveries.
     pub fn broadcast_with_ack(&self, request_id: &str, packet: &Packet, opts: &BroadcastOptions, timeout: Duration) -> Result<(), Error> {
         let message = cluster::broadcast_with_ack_message(packet, opts, request_id, &self.inner.uid, &self.inner.nsp)?;
         self.inner.acks.insert(request_id, timeout);
@@ -145,8 +146,13 @@ impl ShardedNode {
     }
 
     /// The rooms of every other node, as the classic adapter's `allRooms` gives them (socket ids
-    /// included): the ClusterAdapter has no such request, so they are gathered from a
-    /// fetchSockets of every socket (each answer names its sockets' rooms), each room once.
+    /// included; each room once, as JSON, whatever its type): the ClusterAdapter has no such
+    /// request, so they are gathered from a fetchSockets of every socket (each answer names its
+    /// sockets' rooms). That costs what a fetchSockets costs: every socket's details (handshake
+    /// headers included) cross Redis, and a node whose answer is over the receive limits
+    /// (`maxMessageBytes`, about 10,000 sockets at the defaults) is not counted. A timeout gives
+    /// the fetch's text (`timeout reached: only X responses received out of Y`) and the rooms
+    /// of the answers that came.
     pub async fn all_rooms(&self) -> Result<Outcome, Error> {
         let everybody = empty_array();
         let fetched = self.fetch_sockets(&Targets { rooms: &everybody, except: &everybody }, None).await?;
@@ -154,9 +160,7 @@ impl ShardedNode {
         let mut rooms = Vec::new();
         for socket in &fetched.items {
             let Ok(details) = serde_json::from_str::<SocketRooms>(socket.get()) else { continue };
-            for room in details.rooms.into_iter().filter(|room| seen.insert(room.clone())) {
-                rooms.push(serde_json::value::to_raw_value(&room).map_err(|_| ProtocolError::Shape("room not writable as JSON"))?);
-            }
+            rooms.extend(details.rooms.into_iter().filter(|room| seen.insert(room.get().to_owned())));
         }
         Ok(Outcome { items: rooms, ..fetched })
     }
@@ -261,7 +265,7 @@ fn empty_array() -> RawJson {
 #[derive(serde::Deserialize)]
 struct SocketRooms {
     #[serde(default)]
-    rooms: Vec<String>,
+    rooms: Vec<RawJson>,
 }
 
 /// The engine's host: turns ClusterAdapter messages into what a classic host receives, and
@@ -389,7 +393,7 @@ mod tests {
         fn deliver(&self, delivery: Delivery) {
             if let (DeliveryKind::Request(header), Some(node)) = (delivery.kind(), self.node.get().filter(|_| self.answers)) {
                 let replies = match header.kind {
-                    RequestType::RemoteFetch => vec![Reply::List(RawValue::from_string(r#"[{"id":"s1","handshake":{},"rooms":["s1","r"],"data":{}}]"#.into()).ok())],
+                    RequestType::RemoteFetch => vec![Reply::List(RawValue::from_string(r#"[{"id":"s1","handshake":{},"rooms":["s1","r",7],"data":{}}]"#.into()).ok())],
                     RequestType::Broadcast => vec![Reply::ClientCount(1), Reply::Ack(msgpack::to_vec(&Value::from("ok")))],
                     _ => vec![Reply::ServerSideEmit(RawValue::from_string(r#""pong""#.into()).ok())],
                 };
@@ -477,14 +481,17 @@ mod tests {
             ]
         );
         assert_eq!(a.stats().pending_acks, 1);
-        // Answers to a broadcast this node did not send (or no longer waits for) are not handed over.
-        broker.publish(a.inner.engine.channels().responses(), br#"{"type":11,"data":{"requestId":"nobody","clientCount":3},"uid":"0123456789abcdef","nsp":"/"}"#);
+        // Answers to a broadcast this node did not send are not handed over; one to its own is.
+        for id in ["nobody", "req-1"] {
+            let count = format!(r#"{{"type":11,"data":{{"requestId":"{id}","clientCount":3}},"uid":"0123456789abcdef","nsp":"/"}}"#);
+            broker.publish(a.inner.engine.channels().responses(), count.as_bytes());
+        }
         settle().await;
-        assert_eq!(host_a.got.lock().unwrap().len(), 2);
+        assert_eq!(host_a.got.lock().unwrap().len(), 3);
     }
 
     #[tokio::test]
-    async fn all_rooms_are_the_rooms_of_every_fetched_socket_each_once() {
+    async fn all_rooms_are_the_rooms_of_every_fetched_socket_each_once_whatever_their_type() {
         let broker = MemoryBroker::new();
         let (a, _) = node(&broker, false, 1000);
         let (_b, _) = node(&broker, true, 1000);
@@ -492,7 +499,7 @@ mod tests {
         settle().await;
         let outcome = a.all_rooms().await.unwrap();
         assert_eq!((outcome.expected, outcome.received, &outcome.error), (2, 2, &None));
-        assert_eq!(outcome.parse_items::<String>().unwrap(), ["s1", "r"]);
+        assert_eq!(outcome.parse_items::<serde_json::Value>().unwrap(), [serde_json::json!("s1"), serde_json::json!("r"), serde_json::json!(7)]);
     }
 
     #[tokio::test]

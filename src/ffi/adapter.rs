@@ -66,7 +66,9 @@ fn json_arg(text: &str, name: &'static str) -> Result<Box<serde_json::value::Raw
 ///
 /// Report the local rooms (socket ids included) with [`sio_adapter_room_created`] /
 /// [`sio_adapter_room_deleted`] so that broadcasts nobody local can receive are skipped; a host
-/// that never reports rooms receives every broadcast of the namespace.
+/// that never reports rooms receives every broadcast of the namespace. A handle that was told
+/// rooms answers other nodes' allRooms requests itself from them: its host no longer receives
+/// `SIO_REQUEST_KIND_ALL_ROOMS`.
 ///
 /// # Safety
 /// `url`, `nsp` (and `key` unless NULL) are valid C strings; `callbacks` and `out` are valid.

@@ -24,7 +24,7 @@ pub fn broadcast_message(packet: &Packet, opts: &BroadcastOptions, uid: &str, ns
 
 /// A BROADCAST with acknowledgements `{ type: 3, data: { packet, requestId, opts }, uid, nsp }`:
 /// the nodes answer to the requester's own channel with BROADCAST_CLIENT_COUNT, then a
-/// BROADCAST_ACK per client (`opts.flags.timeout`, in ms, is how long their clients have).
+/// BROADCAST_ACK per client (`opts.flags.timeout`, in ms, as socket.io carries it).
 pub fn broadcast_with_ack_message(packet: &Packet, opts: &BroadcastOptions, request_id: &str, uid: &str, nsp: &str) -> Result<Vec<u8>, ProtocolError> {
     broadcast(packet, opts, Some(request_id), uid, nsp)
 }

@@ -155,17 +155,33 @@ impl SioAdapterCtr {
         Self::with_config(url, AdapterConfig::default())
     }
 
-    /// [`SioAdapterCtr::new`] with the options of Node's `createAdapter` (`key`,
-    /// `requestsTimeout`, `publishOnSpecificResponseChannel`, `perRoomSubscriptions`, the JSON
-    /// `parser`, limits), which must match the cluster's.
+    /// [`SioAdapterCtr::new`] with the options of Node's `createAdapter`: `key` and the JSON
+    /// `parser` (which must match the cluster's), `requestsTimeout`,
+    /// `publishOnSpecificResponseChannel`, limits. `perRoomSubscriptions` is refused
+    /// ([`SioAdapterCtr::with_transport`]).
     pub fn with_config(url: &str, config: AdapterConfig) -> Result<Self, sioadapter::Error> {
-        let transport = Arc::new(RedisTransport::connect(&RedisConfig::from_url(url)?)?);
-        Ok(Self::with_transport(transport, config))
+        Self::check(&config)?;
+        Self::with_transport(Arc::new(RedisTransport::connect(&RedisConfig::from_url(url)?)?), config)
     }
 
     /// The state over a transport of the caller's (e.g. one shared with an emitter).
-    pub fn with_transport(transport: Arc<dyn Transport>, config: AdapterConfig) -> Self {
-        SioAdapterCtr { transport, config, sharded: false, listener: None, engines: Arc::default() }
+    ///
+    /// `config.per_room_subscriptions` is refused ([`sioadapter::Error::InvalidOption`]): a node
+    /// with it subscribes the channel of each room its sockets are in, and socketioxide joins a
+    /// socket to a room (`socket.join`) without telling its adapter, so the node would miss the
+    /// broadcasts to its own rooms. Without it the node takes every broadcast of the namespace
+    /// (the official adapter's way), and the cluster's other nodes may use it or not alike.
+    pub fn with_transport(transport: Arc<dyn Transport>, config: AdapterConfig) -> Result<Self, sioadapter::Error> {
+        Self::check(&config)?;
+        Ok(SioAdapterCtr { transport, config, sharded: false, listener: None, engines: Arc::default() })
+    }
+
+    fn check(config: &AdapterConfig) -> Result<(), sioadapter::Error> {
+        if config.per_room_subscriptions {
+            let reason = "socketioxide joins sockets to rooms without telling its adapter, so the rooms' channels could not be subscribed; leave it off (the cluster's other nodes may use it or not)";
+            return Err(sioadapter::Error::InvalidOption { option: "perRoomSubscriptions", reason: reason.to_owned() });
+        }
+        Ok(())
     }
 
     /// Joins a cluster of sharded adapters (Node's `createShardedAdapter` with
@@ -178,17 +194,31 @@ impl SioAdapterCtr {
 
     /// [`SioAdapterCtr::new_sharded`] with options: `config.key` is the channel prefix
     /// (`channelPrefix`), `config.requests_timeout` the requests timeout, `config.limits` the
-    /// limits of what is received.
+    /// limits of what is received. The classic adapter's `parser`,
+    /// `publishOnSpecificResponseChannel` and `perRoomSubscriptions` have no meaning in the
+    /// sharded protocol and are refused.
     pub fn sharded_with_config(url: &str, config: AdapterConfig) -> Result<Self, sioadapter::Error> {
+        Self::check_sharded(&config)?;
         let mut redis = RedisConfig::from_url(url)?;
         redis.sharded = true;
-        Ok(Self::sharded_with_transport(Arc::new(RedisTransport::connect(&redis)?), config))
+        Self::sharded_with_transport(Arc::new(RedisTransport::connect(&redis)?), config)
     }
 
     /// [`SioAdapterCtr::new_sharded`] over a transport of the caller's, which must use sharded
     /// pub/sub ([`RedisConfig::sharded`]).
-    pub fn sharded_with_transport(transport: Arc<dyn Transport>, config: AdapterConfig) -> Self {
-        SioAdapterCtr { sharded: true, ..Self::with_transport(transport, config) }
+    pub fn sharded_with_transport(transport: Arc<dyn Transport>, config: AdapterConfig) -> Result<Self, sioadapter::Error> {
+        Self::check_sharded(&config)?;
+        Ok(SioAdapterCtr { sharded: true, ..Self::with_transport(transport, config)? })
+    }
+
+    fn check_sharded(config: &AdapterConfig) -> Result<(), sioadapter::Error> {
+        let classic_only = [("parser", config.json_parser), ("publishOnSpecificResponseChannel", config.publish_on_specific_response_channel)];
+        match classic_only.into_iter().find(|(_, set)| *set) {
+            Some((option, _)) => {
+                Err(sioadapter::Error::InvalidOption { option, reason: "an option of the classic adapter (createAdapter): the sharded protocol has none such".to_owned() })
+            }
+            None => Self::check(config),
+        }
     }
 
     /// Listens to the other servers' `serverSideEmit` (socketioxide has no server-side events of
@@ -810,6 +840,21 @@ impl<E: SocketEmitter> CoreAdapter<E> for SioAdapter<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn options_a_socketioxide_node_cannot_honour_are_refused() {
+        let broker = sioadapter::transport::memory::MemoryBroker::new();
+        let config = AdapterConfig::default().with_per_room_subscriptions(true);
+        for made in [SioAdapterCtr::with_transport(Arc::new(broker.connect()), config.clone()), SioAdapterCtr::sharded_with_transport(Arc::new(broker.connect()), config)] {
+            let Err(err) = made else { panic!("accepted perRoomSubscriptions") };
+            assert!(err.to_string().contains("perRoomSubscriptions"), "{err}");
+        }
+        assert!(SioAdapterCtr::with_transport(Arc::new(broker.connect()), AdapterConfig::default()).is_ok());
+        for config in [AdapterConfig::default().with_json_parser(true), AdapterConfig::default().with_specific_response_channel(true)] {
+            assert!(SioAdapterCtr::sharded_with_transport(Arc::new(broker.connect()), config.clone()).is_err(), "a classic option refused in the sharded protocol");
+            assert!(SioAdapterCtr::with_transport(Arc::new(broker.connect()), config).is_ok());
+        }
+    }
 
     #[test]
     fn a_node_socket_keeps_one_stand_in_and_maps_back() {
