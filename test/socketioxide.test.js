@@ -85,7 +85,16 @@ async function rustFetchReaches(asker, rustClients, nodeClients, tag) {
   for (const c of nodeClients) assert.deepStrictEqual(c.received(event), [[tag]], `a fetched Node socket reached from Rust (${tag})`);
 }
 
-for (const protocol of PROTOCOLS) describe(`a socketioxide server in a cluster of Node servers (official and sioadapter adapters), ${protocol} protocol`, () => {
+// The main suite also runs with the Node node of ours on perRoomSubscriptions (its own way of
+// subscribing, same wire): the Rust node's single-room broadcasts reach it through the rooms'
+// channels.
+const VARIANTS = [
+  { name: "classic protocol", protocol: "classic", ours: {} },
+  { name: "classic protocol, ours with perRoomSubscriptions", protocol: "classic", ours: { perRoomSubscriptions: true } },
+  { name: "sharded protocol", protocol: "sharded", ours: {} },
+];
+
+for (const { name, protocol, ours: oursOptions } of VARIANTS) describe(`a socketioxide server in a cluster of Node servers (official and sioadapter adapters), ${name}`, () => {
   let key, official, ours, rust, clients;
   const all = () => Object.values(clients);
   let seq = 0;
@@ -94,7 +103,7 @@ for (const protocol of PROTOCOLS) describe(`a socketioxide server in a cluster o
   before(async () => {
     key = uniqueKey();
     const options = protocolOptions(protocol, key);
-    [official, ours] = await startServers([{ adapter: "official", label: "official", ...options }, { adapter: "ours", label: "ours", ...options }], { key });
+    [official, ours] = await startServers([{ adapter: "official", label: "official", ...options }, { adapter: "ours", label: "ours", ...options, ...oursOptions }], { key });
     rust = await startRustNode(key, REDIS_URL, protocol);
     clients = {
       official: await official.connect("/"),
