@@ -160,8 +160,8 @@ impl SioAdapterCtr {
     /// `publishOnSpecificResponseChannel`, limits. `perRoomSubscriptions` is refused
     /// ([`SioAdapterCtr::with_transport`]).
     pub fn with_config(url: &str, config: AdapterConfig) -> Result<Self, sioadapter::Error> {
-        Self::check(&config)?;
-        Self::with_transport(Arc::new(RedisTransport::connect(&RedisConfig::from_url(url)?)?), config)
+        Self::check(&config, false)?;
+        Ok(Self::made(Arc::new(RedisTransport::connect(&RedisConfig::from_url(url)?)?), config, false))
     }
 
     /// The state over a transport of the caller's (e.g. one shared with an emitter).
@@ -172,16 +172,8 @@ impl SioAdapterCtr {
     /// broadcasts to its own rooms. Without it the node takes every broadcast of the namespace
     /// (the official adapter's way), and the cluster's other nodes may use it or not alike.
     pub fn with_transport(transport: Arc<dyn Transport>, config: AdapterConfig) -> Result<Self, sioadapter::Error> {
-        Self::check(&config)?;
-        Ok(SioAdapterCtr { transport, config, sharded: false, listener: None, engines: Arc::default() })
-    }
-
-    fn check(config: &AdapterConfig) -> Result<(), sioadapter::Error> {
-        if config.per_room_subscriptions {
-            let reason = "socketioxide joins sockets to rooms without telling its adapter, so the rooms' channels could not be subscribed; leave it off (the cluster's other nodes may use it or not)";
-            return Err(sioadapter::Error::InvalidOption { option: "perRoomSubscriptions", reason: reason.to_owned() });
-        }
-        Ok(())
+        Self::check(&config, false)?;
+        Ok(Self::made(transport, config, false))
     }
 
     /// Joins a cluster of sharded adapters (Node's `createShardedAdapter` with
@@ -198,27 +190,39 @@ impl SioAdapterCtr {
     /// `publishOnSpecificResponseChannel` and `perRoomSubscriptions` have no meaning in the
     /// sharded protocol and are refused.
     pub fn sharded_with_config(url: &str, config: AdapterConfig) -> Result<Self, sioadapter::Error> {
-        Self::check_sharded(&config)?;
+        Self::check(&config, true)?;
         let mut redis = RedisConfig::from_url(url)?;
         redis.sharded = true;
-        Self::sharded_with_transport(Arc::new(RedisTransport::connect(&redis)?), config)
+        Ok(Self::made(Arc::new(RedisTransport::connect(&redis)?), config, true))
     }
 
     /// [`SioAdapterCtr::new_sharded`] over a transport of the caller's, which must use sharded
     /// pub/sub ([`RedisConfig::sharded`]).
     pub fn sharded_with_transport(transport: Arc<dyn Transport>, config: AdapterConfig) -> Result<Self, sioadapter::Error> {
-        Self::check_sharded(&config)?;
-        Ok(SioAdapterCtr { sharded: true, ..Self::with_transport(transport, config)? })
+        Self::check(&config, true)?;
+        Ok(Self::made(transport, config, true))
     }
 
-    fn check_sharded(config: &AdapterConfig) -> Result<(), sioadapter::Error> {
+    /// Refuses the options a socketioxide node cannot honour (see
+    /// [`SioAdapterCtr::with_transport`] and [`SioAdapterCtr::sharded_with_config`]), before
+    /// anything is connected.
+    fn check(config: &AdapterConfig, sharded: bool) -> Result<(), sioadapter::Error> {
+        if config.per_room_subscriptions {
+            let reason = "socketioxide joins sockets to rooms without telling its adapter, so the rooms' channels could not be subscribed; leave it off (the cluster's other nodes may use it or not)";
+            return Err(sioadapter::Error::InvalidOption { option: "perRoomSubscriptions", reason: reason.to_owned() });
+        }
         let classic_only = [("parser", config.json_parser), ("publishOnSpecificResponseChannel", config.publish_on_specific_response_channel)];
-        match classic_only.into_iter().find(|(_, set)| *set) {
+        match classic_only.into_iter().find(|(_, set)| sharded && *set) {
             Some((option, _)) => {
                 Err(sioadapter::Error::InvalidOption { option, reason: "an option of the classic adapter (createAdapter): the sharded protocol has none such".to_owned() })
             }
-            None => Self::check(config),
+            None => Ok(()),
         }
+    }
+
+    /// The state over `transport`, once `config` was checked.
+    fn made(transport: Arc<dyn Transport>, config: AdapterConfig, sharded: bool) -> Self {
+        SioAdapterCtr { transport, config, sharded, listener: None, engines: Arc::default() }
     }
 
     /// Listens to the other servers' `serverSideEmit` (socketioxide has no server-side events of
