@@ -10,8 +10,9 @@ use serde_json::value::RawValue;
 use crate::channels::{Channels, ShardedChannels};
 use crate::error::Error;
 use crate::limits::Limits;
+use crate::protocol::broadcast::encode_event;
 use crate::protocol::request::{self as req, Targets};
-use crate::protocol::{cluster, Broadcast, BroadcastOptions, OptsLayout, Packet, ProtocolError};
+use crate::protocol::{cluster, BroadcastOptions, OptsLayout, Packet, ProtocolError};
 use crate::sharded::SubscriptionMode;
 use crate::transport::Transport;
 
@@ -82,9 +83,9 @@ impl Emitter {
     /// `volatile`/`compress`) on every node.
     pub fn emit(&self, event: &str, args: Vec<Value>, opts: &BroadcastOptions) -> Result<(), Error> {
         check_event(event)?;
-        let message = Broadcast { uid: EMITTER_UID.to_owned(), packet: Packet::event(&self.nsp, event, args), opts: opts.clone(), layout: OptsLayout::Emitter };
+        let message = encode_event(EMITTER_UID, &self.nsp, event, &args, opts, OptsLayout::Emitter);
         let room = opts.single_room().map(ToString::to_string);
-        self.send_broadcast(room.as_deref(), message.encode())
+        self.send_broadcast(room.as_deref(), message)
     }
 
     /// Emits an EVENT broadcast from its encoded parts (see

@@ -216,19 +216,40 @@ impl Packet {
 
     /// Writes the `{type, data, nsp}` map.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        msgpack::write_map_len(out, if self.nsp.is_some() { 3 } else { 2 });
-        msgpack::write_str(out, "type");
-        msgpack::write_int(out, self.kind);
-        msgpack::write_str(out, "data");
-        msgpack::write_array_len(out, self.data.len());
-        for item in &self.data {
-            msgpack::encode_value(out, item);
-        }
-        if let Some(nsp) = &self.nsp {
-            msgpack::write_str(out, "nsp");
-            msgpack::write_str(out, nsp);
-        }
+        write_packet(out, self.kind, None, &self.data, self.nsp.as_deref());
     }
+}
+
+/// Writes a `{type, data, nsp}` packet map whose `data` is `event` (when given) followed by
+/// `items`.
+fn write_packet(out: &mut Vec<u8>, kind: i64, event: Option<&str>, items: &[Value], nsp: Option<&str>) {
+    msgpack::write_map_len(out, if nsp.is_some() { 3 } else { 2 });
+    msgpack::write_str(out, "type");
+    msgpack::write_int(out, kind);
+    msgpack::write_str(out, "data");
+    msgpack::write_array_len(out, items.len() + usize::from(event.is_some()));
+    if let Some(event) = event {
+        msgpack::write_str(out, event);
+    }
+    for item in items {
+        msgpack::encode_value(out, item);
+    }
+    if let Some(nsp) = nsp {
+        msgpack::write_str(out, "nsp");
+        msgpack::write_str(out, nsp);
+    }
+}
+
+/// Encodes the EVENT broadcast `[uid, {type: 2, data: [event, ...args], nsp}, opts]` exactly as
+/// [`Broadcast::encode`] does, without building a [`Broadcast`] first (no copy of the uid, the
+/// namespace, the options or the arguments): what an emitter sends for every `emit`.
+pub fn encode_event(uid: &str, nsp: &str, event: &str, args: &[Value], opts: &BroadcastOptions, layout: OptsLayout) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    out.push(0x93);
+    msgpack::write_str(&mut out, uid);
+    write_packet(&mut out, EVENT, Some(event), args, Some(nsp));
+    opts.encode(&mut out, layout);
+    out
 }
 
 /// A complete broadcast message, owned.
@@ -563,6 +584,22 @@ mod tests {
             let single = decoded.opts.single_room().map(ToString::to_string);
             assert_eq!(single.as_deref().filter(|s| !s.is_empty()), expected_room.filter(|s| !s.is_empty()), "{channel}");
         }
+    }
+
+    #[test]
+    fn encode_event_writes_the_official_bytes_of_every_fixture_event() {
+        let mut events = 0;
+        for (channel, bytes) in fixture_broadcasts() {
+            let b = Broadcast::decode(&bytes).unwrap_or_else(|e| panic!("{channel}: {e}"));
+            let (Some(nsp), Some((Value::String(event), args))) = (b.packet.nsp.as_deref(), b.packet.data.split_first()) else { continue };
+            if b.packet.kind != EVENT {
+                continue;
+            }
+            let event = event.as_str().expect("a UTF-8 event name");
+            assert_eq!(encode_event(&b.uid, nsp, event, args, &b.opts, b.layout), bytes, "{channel}: {b:?}");
+            events += 1;
+        }
+        assert!(events >= 8, "expected the fixture events, found {events}");
     }
 
     #[test]

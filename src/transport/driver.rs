@@ -23,9 +23,14 @@
 //! # Publishing
 //!
 //! `publish` is a synchronous enqueue into a bounded queue. One task drains it into pipelines
-//! of at most 512 messages and 1 MiB, one pipeline at a time, in
-//! order (on a Redis Cluster, one batch is one pipeline per slot, sent at once; each channel's
-//! messages keep their order). A request whose caller stopped waiting for its count is not sent.
+//! of at most 512 messages and 1 MiB, in order, with up to 4 pipelines out at once on the same
+//! connection, so that Redis runs one while the next is built and the answers of the one
+//! before are read (on a Redis Cluster, one batch is one pipeline per slot, sent at once; each
+//! channel's messages keep their order). Pipelines settle in the order they were sent: what
+//! Redis refused without running it, from any of them, goes back to the front of the queue in
+//! its original order once none is out, before anything new. (Messages behind a refused one
+//! that Redis accepted, when it stopped refusing meanwhile, are not held back: a message sent
+//! again can arrive after them, as it could within one pipeline.) A request whose caller stopped waiting for its count is not sent.
 //! While the link is down nothing is sent: messages wait in the queue and go out in order
 //! once it is up again (plus 300 ms, so that the other nodes, reconnecting at the
 //! same time, are subscribed again too). A message is never sent twice: a pipeline that may
@@ -49,6 +54,9 @@ use crate::error::Error;
 
 /// Most PUBLISH commands sent in one pipeline.
 const MAX_PIPELINE: usize = 512;
+/// Most pipelines out at once: the next one is sent while Redis still runs the one before, so
+/// that building pipelines and reading answers here overlaps with Redis' own work.
+const MAX_IN_FLIGHT: usize = 4;
 /// Most payload bytes sent in one pipeline (a single larger message goes alone).
 const MAX_PIPELINE_BYTES: usize = 1 << 20;
 /// How long a pipeline may go unanswered before its messages count as unconfirmed.
@@ -439,17 +447,65 @@ fn without_abandoned<W: Wire>(link: &Link<W>, batch: Vec<Outgoing>) -> Vec<Outgo
     kept
 }
 
-/// Drains the queue into pipelines, one at a time and in order (see the module documentation
-/// for what is sent again and what is not). While the link is down, waits for it (messages stay
-/// queued); after `close()` what is still queued once [`CLOSE_GRACE`] is spent is dropped (and
-/// counted).
+/// A pipeline handed to the connections and not yet settled.
+struct InFlight {
+    /// Sends it and waits for the answers (within [`PUBLISH_TIMEOUT`]); `None` once they came.
+    sending: Option<BoxFuture<'static, (Vec<Outgoing>, Sent)>>,
+    /// Its messages and what became of them, once known.
+    done: Option<(Vec<Outgoing>, Sent)>,
+    /// [`Link::installs`] when it was sent.
+    installs: u64,
+}
+
+impl InFlight {
+    /// Sends `batch` on `conns`.
+    fn send<W: Wire>(mut conns: W, batch: Vec<Outgoing>, installs: u64) -> InFlight {
+        let sending = Box::pin(async move {
+            let sent = match tokio::time::timeout(PUBLISH_TIMEOUT, conns.publish(&batch)).await {
+                Ok(sent) => sent,
+                Err(_) => Sent::unanswered(0..batch.len(), Failure { may_have_run: true, why: format!("no answer within {} s", PUBLISH_TIMEOUT.as_secs()) }),
+            };
+            (batch, sent)
+        });
+        InFlight { sending: Some(sending), done: None, installs }
+    }
+}
+
+/// Drives every pipeline in flight, oldest first, so that each is handed to the connection
+/// before the ones sent after it (they queue for the same connection in the order they ask);
+/// ready with the oldest once Redis answered it (or it failed), so pipelines settle in order.
+fn poll_oldest(in_flight: &mut VecDeque<InFlight>, cx: &mut std::task::Context<'_>) -> std::task::Poll<InFlight> {
+    for pipeline in in_flight.iter_mut() {
+        if let Some(sending) = pipeline.sending.as_mut() {
+            if let std::task::Poll::Ready(done) = sending.as_mut().poll(cx) {
+                pipeline.done = Some(done);
+                pipeline.sending = None;
+            }
+        }
+    }
+    match in_flight.front() {
+        Some(oldest) if oldest.done.is_some() => in_flight.pop_front().map_or(std::task::Poll::Pending, std::task::Poll::Ready),
+        _ => std::task::Poll::Pending,
+    }
+}
+
+/// Drains the queue into pipelines, in order, with up to [`MAX_IN_FLIGHT`] out at once (see
+/// the module documentation for what is sent again and what is not). While the link is down,
+/// waits for it (messages stay queued); after `close()` what is still queued once
+/// [`CLOSE_GRACE`] is spent is dropped (and counted).
 async fn publish_loop<W: Wire>(mut rx: mpsc::Receiver<Outgoing>, link: Arc<Link<W>>) {
     let mut backlog: VecDeque<Outgoing> = VecDeque::new();
     let mut incoming = Vec::with_capacity(MAX_PIPELINE);
     let mut state = link.state.subscribe();
     let mut after_outage = false;
+    let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+    // Messages to send again from pipelines settled while later ones were still out: they go
+    // back to the front of the queue, in order, once none is out, and nothing new is sent
+    // before them.
+    let mut held: Vec<Outgoing> = Vec::new();
+    let mut queue_open = true;
     loop {
-        if backlog.is_empty() {
+        if backlog.is_empty() && in_flight.is_empty() {
             tokio::select! {
                 received = rx.recv_many(&mut incoming, MAX_PIPELINE) => if received == 0 { return },
                 _ = link.stop_publisher.notified() => return,
@@ -461,24 +517,23 @@ async fn publish_loop<W: Wire>(mut rx: mpsc::Receiver<Outgoing>, link: Arc<Link<
             }
         }
         backlog.extend(incoming.drain(..));
-        let stop = async {
-            // Nothing is sent into a link known to be down; the supervisor brings it back.
-            if *state.borrow_and_update() == LinkState::Down {
-                after_outage = true;
-                let _ = state.wait_for(|s| *s != LinkState::Down).await;
-            }
-            if std::mem::take(&mut after_outage) {
-                tokio::time::sleep(RESUBSCRIBE_GRACE).await;
-            }
-            link.current().await
-        };
-        let conns = tokio::select! {
-            conns = stop => conns,
-            _ = link.stop_publisher.notified() => Err(Error::Closed),
-        };
-        let mut conns = match conns {
-            Ok(conns) => conns,
-            Err(_) => {
+        if in_flight.is_empty() {
+            let stop = async {
+                // Nothing is sent into a link known to be down; the supervisor brings it back.
+                if *state.borrow_and_update() == LinkState::Down {
+                    after_outage = true;
+                    let _ = state.wait_for(|s| *s != LinkState::Down).await;
+                }
+                if std::mem::take(&mut after_outage) {
+                    tokio::time::sleep(RESUBSCRIBE_GRACE).await;
+                }
+                link.current().await
+            };
+            let conns = tokio::select! {
+                conns = stop => conns,
+                _ = link.stop_publisher.notified() => Err(Error::Closed),
+            };
+            let Ok(conns) = conns else {
                 // Closed for good: what is left is dropped.
                 while let Ok(message) = rx.try_recv() {
                     backlog.push_back(message);
@@ -486,27 +541,49 @@ async fn publish_loop<W: Wire>(mut rx: mpsc::Receiver<Outgoing>, link: Arc<Link<
                 link.settle(&link.stats.dropped, backlog.len());
                 link.stats.pending_bytes.fetch_sub(backlog.iter().map(Outgoing::size).sum(), Ordering::AcqRel);
                 return;
+            };
+            let installs = link.installs.load(Ordering::Acquire);
+            let batch = without_abandoned(&link, next_pipeline(&mut backlog));
+            if batch.is_empty() {
+                continue;
+            }
+            in_flight.push_back(InFlight::send(conns, batch, installs));
+        }
+        // The next pipeline goes out while Redis runs the one before, on the same connections,
+        // as long as the link is up and nothing waits to be sent again.
+        while in_flight.len() < MAX_IN_FLIGHT && held.is_empty() && !backlog.is_empty() && *state.borrow() == LinkState::Up {
+            let installs = link.installs.load(Ordering::Acquire);
+            let Some(conns) = link.current_now().filter(|_| in_flight.iter().all(|p| p.installs == installs)) else { break };
+            let batch = without_abandoned(&link, next_pipeline(&mut backlog));
+            if !batch.is_empty() {
+                in_flight.push_back(InFlight::send(conns, batch, installs));
+            }
+        }
+        // Waits for the oldest pipeline; meanwhile takes new messages when another could go.
+        let room = in_flight.len() < MAX_IN_FLIGHT && backlog.is_empty() && queue_open;
+        let settled = tokio::select! {
+            oldest = std::future::poll_fn(|cx| poll_oldest(&mut in_flight, cx)) => Some(oldest),
+            received = rx.recv_many(&mut incoming, MAX_PIPELINE), if room => {
+                queue_open = received > 0;
+                None
             }
         };
-        let installs = link.installs.load(Ordering::Acquire);
-        let batch = without_abandoned(&link, next_pipeline(&mut backlog));
-        if batch.is_empty() {
-            continue;
-        }
-        let sent = match tokio::time::timeout(PUBLISH_TIMEOUT, conns.publish(&batch)).await {
-            Ok(sent) => sent,
-            Err(_) => Sent::unanswered(0..batch.len(), Failure { may_have_run: true, why: format!("no answer within {} s", PUBLISH_TIMEOUT.as_secs()) }),
-        };
+        let Some(InFlight { done: Some((batch, sent)), installs, .. }) = settled else { continue };
         // Refused by connections replaced meanwhile (a failover): sent again without an alarm.
         let replaced = link.installs.load(Ordering::Acquire) != installs;
-        settle_pipeline(&link, batch, sent, &mut backlog, replaced);
+        held.extend(settle_pipeline(&link, batch, sent, replaced));
+        if in_flight.is_empty() {
+            for message in held.drain(..).rev() {
+                backlog.push_front(message);
+            }
+        }
     }
 }
 
-/// Counts what happened to each message of `batch` and puts those Redis certainly did not run,
-/// but may run later, back at the front of `backlog`, in order. `replaced`: the connections were
+/// Counts what happened to each message of `batch` and returns those Redis certainly did not
+/// run, but may run later, in order: they are sent again. `replaced`: the connections were
 /// replaced while the pipeline was out, so their failure says nothing of the new ones.
-fn settle_pipeline<W: Wire>(link: &Link<W>, batch: Vec<Outgoing>, sent: Sent, backlog: &mut VecDeque<Outgoing>, replaced: bool) {
+fn settle_pipeline<W: Wire>(link: &Link<W>, batch: Vec<Outgoing>, sent: Sent, replaced: bool) -> Vec<Outgoing> {
     let total = batch.len();
     let batch_bytes: u64 = batch.iter().map(Outgoing::size).sum();
     let mut again = Vec::new();
@@ -553,9 +630,6 @@ fn settle_pipeline<W: Wire>(link: &Link<W>, batch: Vec<Outgoing>, sent: Sent, ba
     link.stats.pending_bytes.fetch_sub(batch_bytes - again.iter().map(Outgoing::size).sum::<u64>(), Ordering::AcqRel);
     link.settle(&link.stats.published, total - unanswered - sent.refused.len());
     link.settle(&link.stats.dropped, refused_for_good);
-    for message in again.into_iter().rev() {
-        backlog.push_front(message);
-    }
     if refused_for_good > 0 {
         link.router.broadcast_event(&TransportEvent::Error(format!("Redis refused {refused_for_good} messages ({}); they were dropped", refusal.as_deref().unwrap_or("error"))));
     }
@@ -577,6 +651,7 @@ fn settle_pipeline<W: Wire>(link: &Link<W>, batch: Vec<Outgoing>, sent: Sent, ba
         }
         None => {}
     }
+    again
 }
 
 /// Watches the link and brings it back (see the module documentation): probes both

@@ -541,6 +541,44 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn pipelines_out_together_are_sent_again_in_order_after_refusals_and_a_restart() {
+        let broker = FaultyBroker::new();
+        let receiver = broker.connect(10_000, 1 << 24);
+        let recorder = Arc::new(Recorder::default());
+        receiver.subscribe(Subscription { patterns: Vec::new(), channels: vec![CHANNEL.into()] }, recorder.clone()).await.unwrap();
+        let sender = broker.connect(10_000, 1 << 24);
+        run_for(1500).await;
+        // Several pipelines' worth (512 messages each) go out to a paused server, then meet
+        // BUSY: all are refused, and sent again in order once Redis accepts them.
+        broker.pause();
+        send(&sender, 0..2000);
+        run_for(100).await;
+        broker.reply_error(Some("BUSY"));
+        broker.resume();
+        run_for(3000).await;
+        assert!(recorder.got().is_empty());
+        broker.reply_error(None);
+        run_for(3000).await;
+        assert_eq!(recorder.got(), numbers(0..2000), "refused pipelines are sent again, in order, once");
+        // Then the server goes away while pipelines are out: refused, they wait and follow the
+        // earlier ones once it is back.
+        broker.pause();
+        send(&sender, 2000..4000);
+        run_for(100).await;
+        broker.refuse(true);
+        broker.kill_all();
+        broker.resume();
+        run_for(3000).await;
+        broker.refuse(false);
+        run_for(3000).await;
+        assert_eq!(recorder.got(), numbers(0..4000), "every message once, in order");
+        let stats = sender.stats();
+        assert_eq!(stats.published.load(Ordering::Relaxed), 4000);
+        assert_eq!(stats.dropped.load(Ordering::Relaxed) + stats.unconfirmed.load(Ordering::Relaxed), 0);
+        drop(receiver);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn refused_commands_are_sent_again_once_accepted() {
         let broker = FaultyBroker::new();
         let (_receiver, recorder, sender) = pair(&broker).await;
