@@ -1,7 +1,8 @@
 //! The Rust engine against a real Redis (REDIS_URL, default 127.0.0.1:6379): broadcasts,
 //! requests and malformed input crossing two nodes, each with its own connections. The fault
-//! test (issue 11) starts a private `redis-server` of its own on a free loopback port (skipped
-//! when none is installed), pauses and stops it, and kills it at the end whatever happens.
+//! tests (issue 11, and pipelines out together under a stop and -BUSY) start a private
+//! `redis-server` of their own on a free loopback port (skipped when none is installed), pause,
+//! stop or busy it, and kill it at the end whatever happens.
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -443,4 +444,95 @@ async fn faults_pause_and_sigstop_error_then_ready_exactly_once_and_requests_in_
         eprintln!("{line}");
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Records the numbers (`u64` little-endian payloads) published on its channel, in the order
+/// they arrive, and the errors its transport reports.
+#[derive(Default)]
+struct Sequence(Mutex<Vec<u64>>, Mutex<Vec<String>>);
+
+impl sioadapter::transport::Subscriber for Sequence {
+    fn on_message(&self, message: sioadapter::transport::Inbound) {
+        if let Ok(bytes) = <[u8; 8]>::try_from(message.payload.as_slice()) {
+            self.0.lock().unwrap().push(u64::from_le_bytes(bytes));
+        }
+    }
+    fn on_event(&self, event: &sioadapter::transport::TransportEvent) {
+        if let sioadapter::transport::TransportEvent::Error(why) = event {
+            self.1.lock().unwrap().push(why.clone());
+        }
+    }
+}
+
+/// Publishes `range` as little-endian numbers on `channel`.
+fn publish_numbers(transport: &RedisTransport, channel: &str, range: std::ops::Range<u64>) {
+    use sioadapter::transport::Transport;
+    for n in range {
+        transport.publish(channel.to_owned(), n.to_le_bytes().to_vec()).unwrap();
+    }
+}
+
+/// Waits (up to `within`) until `sequence` holds `count` numbers or more.
+async fn received(sequence: &Sequence, count: usize, within: Duration) -> Vec<u64> {
+    let deadline = Instant::now() + within;
+    while sequence.0.lock().unwrap().len() < count && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sequence.0.lock().unwrap().clone()
+}
+
+// Several pipelines out at once (src/transport/driver.rs): while the server is stopped they
+// wait and then arrive in order; when it answers -BUSY they are sent again, every message once.
+#[tokio::test]
+async fn pipelines_out_together_through_a_stopped_server_and_busy_arrive_once_in_order() {
+    use sioadapter::transport::{Subscription, Transport};
+    let Some(redis) = PrivateRedis::start() else {
+        eprintln!("redis-server is not installed: skipped");
+        return;
+    };
+    let channel = "sequence#";
+    let receiver = RedisTransport::connect(&RedisConfig::from_url(&redis.url).unwrap()).unwrap();
+    let sequence = Arc::new(Sequence::default());
+    receiver.subscribe(Subscription { patterns: Vec::new(), channels: vec![channel.into()] }, sequence.clone()).await.unwrap();
+    let mut config = RedisConfig::from_url(&redis.url).unwrap();
+    config.max_queued_publishes = 100_000;
+    let sender = RedisTransport::connect(&config).unwrap();
+    let sender_events = Arc::new(Sequence::default());
+    sender.subscribe(Subscription { patterns: Vec::new(), channels: vec!["nobody#".into()] }, sender_events.clone()).await.unwrap();
+    publish_numbers(&sender, channel, 0..1);
+    assert_eq!(received(&sequence, 1, Duration::from_secs(5)).await, vec![0]);
+
+    // 1. 20,000 messages (about 40 pipelines of 512); the server stops for 400 ms meanwhile.
+    publish_numbers(&sender, channel, 1..10_000);
+    redis.signal("STOP");
+    publish_numbers(&sender, channel, 10_000..20_000);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    redis.signal("CONT");
+    let got = received(&sequence, 20_000, Duration::from_secs(10)).await;
+    assert_eq!(got, (0..20_000).collect::<Vec<u64>>(), "after a stop: every message once, in order");
+
+    // 2. A script keeps the server busy for 1 s (-BUSY after 50 ms) while 20,000 more go out.
+    let mut admin = patient_connection(&redis.url).await;
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("busy-reply-threshold").arg(50).query_async(&mut admin).await.unwrap();
+    let busy = tokio::spawn(async move {
+        let script =
+            "local t = redis.call('TIME') local s = t[1] * 1000000 + t[2] while true do t = redis.call('TIME') if t[1] * 1000000 + t[2] - s > 1000000 then break end end return 1";
+        redis::cmd("EVAL").arg(script).arg(0).query_async::<i64>(&mut admin).await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    publish_numbers(&sender, channel, 20_000..40_000);
+    assert_eq!(busy.await.unwrap().unwrap(), 1);
+    let errors = sender_events.1.lock().unwrap().clone();
+    assert!(errors.iter().any(|e| e.contains("BUSY")), "Redis refused messages with -BUSY meanwhile: {errors:?}");
+    let got = received(&sequence, 40_000, Duration::from_secs(15)).await;
+    let mut sorted = got.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (0..40_000).collect::<Vec<u64>>(), "after -BUSY: every message once");
+    let stats = sender.stats();
+    use std::sync::atomic::Ordering::Relaxed;
+    assert_eq!((stats.dropped.load(Relaxed), stats.unconfirmed.load(Relaxed), stats.published.load(Relaxed)), (0, 0, 40_000));
+    // Refused messages go back in their order, ahead of anything new: only a message Redis
+    // refused while one behind it in the same pipeline got through can come late.
+    let late = got.windows(2).filter(|w| w[1] < w[0]).count();
+    eprintln!("after -BUSY: {late} places where a message sent again came after a later one");
 }
