@@ -224,6 +224,15 @@ impl Wire for Conns {
         }
     }
 
+    fn retries_by_itself(&self) -> bool {
+        match self {
+            // A ConnectionManager with retries off.
+            Conns::Pair { .. } => false,
+            #[cfg(feature = "cluster")]
+            Conns::Sharded { .. } => true,
+        }
+    }
+
     /// Publishes `messages`: one PUBLISH (or, sharded on a single server, SPUBLISH) pipeline,
     /// in order; or, on a Redis Cluster, one SPUBLISH pipeline per slot (the cluster connection
     /// keeps a pipeline within one slot), all sent at once: each channel's messages keep their

@@ -23,22 +23,28 @@
 //! # Publishing
 //!
 //! `publish` is a synchronous enqueue into a bounded queue. One task drains it into pipelines
-//! of at most 512 messages and 1 MiB, in order, with up to 4 pipelines out at once on the same
-//! connection, so that Redis runs one while the next is built and the answers of the one
-//! before are read (on a Redis Cluster, one batch is one pipeline per slot, sent at once; each
-//! channel's messages keep their order). Pipelines settle in the order they were sent: what
-//! Redis refused without running it, from any of them, goes back to the front of the queue in
-//! its original order once none is out, before anything new. (Messages behind a refused one
-//! that Redis accepted, when it stopped refusing meanwhile, are not held back: a message sent
-//! again can arrive after them, as it could within one pipeline.) A request whose caller stopped waiting for its count is not sent.
-//! While the link is down nothing is sent: messages wait in the queue and go out in order
-//! once it is up again (plus 300 ms, so that the other nodes, reconnecting at the
-//! same time, are subscribed again too). A message is never sent twice: a pipeline that may
-//! have reached Redis (no answer within 5 s, or the connection broke while it was
-//! in flight) is counted as `unconfirmed` and reported, not sent again; only messages that
-//! certainly did not run (connection refused, or refused by Redis with `-BUSY`, `-LOADING`,
-//! `-MASTERDOWN`, `-READONLY`, `-TRYAGAIN`, `-CLUSTERDOWN`) are sent again. When the queue is full,
-//! `publish` fails at once and the message is counted as dropped, so memory stays bounded.
+//! of at most 512 messages and 1 MiB, in order, with up to 4 pipelines (1 MiB in all) out at
+//! once on the same connection, so that Redis runs one while the next is built and the answers
+//! of the one before are read. On a Redis Cluster one batch is one pipeline per slot, sent at
+//! once, and one batch is out at a time: the cluster connection sends refused pipelines again
+//! by itself, and a later one must not overtake them (each channel's messages keep their
+//! order). Pipelines settle in the order they were sent: what Redis refused without running it,
+//! from any of them, goes back to the front of the queue in its original order once none is
+//! out, before anything new. (Messages of the pipelines out behind a refused one that Redis
+//! accepted, when it stopped refusing meanwhile, are not held back: a message sent again can
+//! arrive after them, up to 4 pipelines later.) When the link goes down while pipelines are out
+//! (even if it is up again by the next look), no new one goes out until those settled, and then
+//! publishing waits as after any outage. A request whose caller stopped waiting for its count
+//! is not sent.
+//!
+//! While the link is down nothing is sent: messages wait in the queue and go out in order once
+//! it is up again (plus 300 ms, so that the other nodes, reconnecting at the same time, are
+//! subscribed again too). A message is never sent twice: a pipeline that may have reached
+//! Redis (no answer within 5 s, or the connection broke while it was in flight) is counted as
+//! `unconfirmed` and reported, not sent again; only messages that certainly did not run
+//! (connection refused, or refused by Redis with `-BUSY`, `-LOADING`, `-MASTERDOWN`,
+//! `-READONLY`, `-TRYAGAIN`, `-CLUSTERDOWN`) are sent again. When the queue is full, `publish`
+//! fails at once and the message is counted as dropped, so memory stays bounded.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -54,8 +60,9 @@ use crate::error::Error;
 
 /// Most PUBLISH commands sent in one pipeline.
 const MAX_PIPELINE: usize = 512;
-/// Most pipelines out at once: the next one is sent while Redis still runs the one before, so
-/// that building pipelines and reading answers here overlaps with Redis' own work.
+/// Most pipelines out at once (with [`MAX_PIPELINE_BYTES`] in all): the next one is sent while
+/// Redis still runs the one before, so that building pipelines and reading answers here
+/// overlaps with Redis' own work.
 const MAX_IN_FLIGHT: usize = 4;
 /// Most payload bytes sent in one pipeline (a single larger message goes alone).
 const MAX_PIPELINE_BYTES: usize = 1 << 20;
@@ -417,14 +424,16 @@ fn correct<W: Wire>(link: &Link<W>, pattern: bool, name: String, ended: bool) {
     });
 }
 
-/// Takes the next pipeline from the front of `backlog`: at most [`MAX_PIPELINE`] messages and
-/// [`MAX_PIPELINE_BYTES`] (at least one message).
-fn next_pipeline(backlog: &mut VecDeque<Outgoing>) -> Vec<Outgoing> {
+/// Takes the next pipeline from the front of `backlog`: at most [`MAX_PIPELINE`] messages, and at
+/// most [`MAX_PIPELINE_BYTES`] together with the `out` bytes of the pipelines already out (a
+/// single larger message goes alone, when none is out). Empty when the next message does not fit.
+fn next_pipeline(backlog: &mut VecDeque<Outgoing>, out: usize) -> Vec<Outgoing> {
+    let budget = MAX_PIPELINE_BYTES.saturating_sub(out);
     let mut bytes = 0;
     let mut count = 0;
     for message in backlog.iter() {
         bytes += message.size() as usize;
-        if count == MAX_PIPELINE || (count > 0 && bytes > MAX_PIPELINE_BYTES) {
+        if count == MAX_PIPELINE || (bytes > budget && (count > 0 || out > 0)) {
             break;
         }
         count += 1;
@@ -455,11 +464,14 @@ struct InFlight {
     done: Option<(Vec<Outgoing>, Sent)>,
     /// [`Link::installs`] when it was sent.
     installs: u64,
+    /// Its messages' bytes (channels and payloads).
+    bytes: usize,
 }
 
 impl InFlight {
     /// Sends `batch` on `conns`.
     fn send<W: Wire>(mut conns: W, batch: Vec<Outgoing>, installs: u64) -> InFlight {
+        let bytes = batch.iter().map(|m| m.size() as usize).sum();
         let sending = Box::pin(async move {
             let sent = match tokio::time::timeout(PUBLISH_TIMEOUT, conns.publish(&batch)).await {
                 Ok(sent) => sent,
@@ -467,12 +479,13 @@ impl InFlight {
             };
             (batch, sent)
         });
-        InFlight { sending: Some(sending), done: None, installs }
+        InFlight { sending: Some(sending), done: None, installs, bytes }
     }
 }
 
 /// Drives every pipeline in flight, oldest first, so that each is handed to the connection
-/// before the ones sent after it (they queue for the same connection in the order they ask);
+/// before the ones sent after it (on a single server they queue for the same connection in the
+/// order they ask);
 /// ready with the oldest once Redis answered it (or it failed), so pipelines settle in order.
 fn poll_oldest(in_flight: &mut VecDeque<InFlight>, cx: &mut std::task::Context<'_>) -> std::task::Poll<InFlight> {
     for pipeline in in_flight.iter_mut() {
@@ -504,6 +517,10 @@ async fn publish_loop<W: Wire>(mut rx: mpsc::Receiver<Outgoing>, link: Arc<Link<
     // before them.
     let mut held: Vec<Outgoing> = Vec::new();
     let mut queue_open = true;
+    // Pipelines out at once on the connections in use (see `Wire::retries_by_itself`).
+    let mut max_out = MAX_IN_FLIGHT;
+    // The link's state when the queue last looked at it.
+    let mut seen = LinkState::Connecting;
     loop {
         if backlog.is_empty() && in_flight.is_empty() {
             tokio::select! {
@@ -533,6 +550,7 @@ async fn publish_loop<W: Wire>(mut rx: mpsc::Receiver<Outgoing>, link: Arc<Link<
                 conns = stop => conns,
                 _ = link.stop_publisher.notified() => Err(Error::Closed),
             };
+            seen = *state.borrow_and_update();
             let Ok(conns) = conns else {
                 // Closed for good: what is left is dropped.
                 while let Ok(message) = rx.try_recv() {
@@ -543,24 +561,45 @@ async fn publish_loop<W: Wire>(mut rx: mpsc::Receiver<Outgoing>, link: Arc<Link<
                 return;
             };
             let installs = link.installs.load(Ordering::Acquire);
-            let batch = without_abandoned(&link, next_pipeline(&mut backlog));
+            max_out = if conns.retries_by_itself() { 1 } else { MAX_IN_FLIGHT };
+            let batch = without_abandoned(&link, next_pipeline(&mut backlog, 0));
             if batch.is_empty() {
                 continue;
             }
             in_flight.push_back(InFlight::send(conns, batch, installs));
         }
         // The next pipeline goes out while Redis runs the one before, on the same connections,
-        // as long as the link is up and nothing waits to be sent again.
-        while in_flight.len() < MAX_IN_FLIGHT && held.is_empty() && !backlog.is_empty() && *state.borrow() == LinkState::Up {
+        // as long as the link stayed up (when it went down meanwhile, even if it is up again,
+        // what is out settles first and then the queue waits as after any outage) and nothing
+        // waits to be sent again.
+        while in_flight.len() < max_out && held.is_empty() && !backlog.is_empty() {
+            if state.has_changed().unwrap_or(true) {
+                let now = *state.borrow_and_update();
+                // Up after Up: it was down in between.
+                if now != LinkState::Up || seen == LinkState::Up {
+                    after_outage = true;
+                    break;
+                }
+                seen = now;
+            }
+            // The connections before their number: a set installed in between is then
+            // numbered newer than the pipelines out, and waits for them.
+            let Some(conns) = link.current_now() else { break };
             let installs = link.installs.load(Ordering::Acquire);
-            let Some(conns) = link.current_now().filter(|_| in_flight.iter().all(|p| p.installs == installs)) else { break };
-            let batch = without_abandoned(&link, next_pipeline(&mut backlog));
+            if *state.borrow() != LinkState::Up || in_flight.iter().any(|p| p.installs != installs) {
+                break;
+            }
+            let taken = next_pipeline(&mut backlog, in_flight.iter().map(|p| p.bytes).sum());
+            if taken.is_empty() {
+                break;
+            }
+            let batch = without_abandoned(&link, taken);
             if !batch.is_empty() {
                 in_flight.push_back(InFlight::send(conns, batch, installs));
             }
         }
         // Waits for the oldest pipeline; meanwhile takes new messages when another could go.
-        let room = in_flight.len() < MAX_IN_FLIGHT && backlog.is_empty() && queue_open;
+        let room = in_flight.len() < max_out && backlog.is_empty() && queue_open;
         let settled = tokio::select! {
             oldest = std::future::poll_fn(|cx| poll_oldest(&mut in_flight, cx)) => Some(oldest),
             received = rx.recv_many(&mut incoming, MAX_PIPELINE), if room => {

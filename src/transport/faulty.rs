@@ -36,6 +36,8 @@ pub(crate) struct FaultyBroker {
     /// Messages to this channel get no answer and certainly do not run: a Redis Cluster shard
     /// that is down, while the batch's pipelines to the other shards go through.
     down_channel: Arc<Mutex<Option<String>>>,
+    /// Pipelines handed to the broker and not answered yet, now and at most.
+    pipelines_out: Arc<(AtomicU64, AtomicU64)>,
 }
 
 struct Connection {
@@ -61,6 +63,7 @@ impl FaultyBroker {
             error: Arc::default(),
             ids: Arc::default(),
             down_channel: Arc::default(),
+            pipelines_out: Arc::default(),
         }
     }
 
@@ -99,6 +102,11 @@ impl FaultyBroker {
     /// Connections subscribed to `channel`.
     pub(crate) fn num_sub(&self, channel: &str) -> usize {
         lock(&self.connections).iter().filter(|c| lock(&c.subscription).channels.iter().any(|s| s == channel)).count()
+    }
+
+    /// The most pipelines that were out at once (handed over, not answered yet), and resets it.
+    pub(crate) fn take_most_pipelines_out(&self) -> u64 {
+        self.pipelines_out.1.swap(0, Ordering::AcqRel)
     }
 
     /// Stops answering (like `CLIENT PAUSE … ALL` or a stopped process) until [`FaultyBroker::resume`].
@@ -295,8 +303,16 @@ impl Wire for MemoryWire {
         self.generation
     }
 
+    fn retries_by_itself(&self) -> bool {
+        false
+    }
+
     async fn publish(&mut self, messages: &[Outgoing]) -> Sent {
-        match self.publisher.ready(&self.broker).await {
+        let (out, most) = &*self.broker.pipelines_out;
+        most.fetch_max(out.fetch_add(1, Ordering::AcqRel) + 1, Ordering::AcqRel);
+        let ready = self.publisher.ready(&self.broker).await;
+        out.fetch_sub(1, Ordering::AcqRel);
+        match ready {
             Ok(_) => {
                 let mut sent = Sent::default();
                 let down = lock(&self.broker.down_channel).clone();
@@ -576,6 +592,33 @@ mod tests {
         assert_eq!(stats.published.load(Ordering::Relaxed), 4000);
         assert_eq!(stats.dropped.load(Ordering::Relaxed) + stats.unconfirmed.load(Ordering::Relaxed), 0);
         drop(receiver);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn up_to_four_pipelines_and_one_mib_are_out_at_once() {
+        let broker = FaultyBroker::new();
+        let (_receiver, recorder, _) = pair(&broker).await;
+        let sender = broker.connect(10_000, 1 << 26);
+        run_for(1500).await;
+        broker.take_most_pipelines_out();
+        // 3,000 small messages: six pipelines' worth, four out while the server is paused.
+        broker.pause();
+        send(&sender, 0..3000);
+        run_for(100).await;
+        broker.resume();
+        run_for(1000).await;
+        assert_eq!(recorder.got(), numbers(0..3000));
+        assert_eq!(broker.take_most_pipelines_out(), 4);
+        // 300 messages of 10 KiB: 1 MiB takes about a hundred, and is all that goes out at once.
+        broker.pause();
+        for _ in 0..300 {
+            sender.publish(CHANNEL.into(), vec![b'k'; 10 << 10]).unwrap();
+        }
+        run_for(100).await;
+        broker.resume();
+        run_for(1000).await;
+        assert_eq!(recorder.got().len(), 3300);
+        assert_eq!(broker.take_most_pipelines_out(), 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -111,6 +111,12 @@ pub(crate) trait Wire: Clone + Send + Sync + 'static {
     /// Which set this is (the generation of its subscribing side).
     fn generation(&self) -> u64;
 
+    /// True when the connections send a refused pipeline again by themselves (a Redis Cluster
+    /// connection retries `-TRYAGAIN`, `-CLUSTERDOWN`, `-LOADING`... after a pause, and reports
+    /// only the final answer): a later pipeline could then overtake it, so one goes out at a
+    /// time.
+    fn retries_by_itself(&self) -> bool;
+
     /// Publishes `messages` in order (each with a count first when it asks for one) and says
     /// what the server answered to each.
     fn publish(&mut self, messages: &[Outgoing]) -> impl Future<Output = Sent> + Send;
