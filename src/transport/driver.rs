@@ -458,14 +458,20 @@ fn without_abandoned<W: Wire>(link: &Link<W>, batch: Vec<Outgoing>) -> Vec<Outgo
 
 /// A pipeline handed to the connections and not yet settled.
 struct InFlight {
-    /// Sends it and waits for the answers (within [`PUBLISH_TIMEOUT`]); `None` once they came.
-    sending: Option<BoxFuture<'static, (Vec<Outgoing>, Sent)>>,
-    /// Its messages and what became of them, once known.
-    done: Option<(Vec<Outgoing>, Sent)>,
+    /// Sending it, or what became of it.
+    stage: Stage,
     /// [`Link::installs`] when it was sent.
     installs: u64,
     /// Its messages' bytes (channels and payloads).
     bytes: usize,
+}
+
+/// Where a pipeline in flight is.
+enum Stage {
+    /// Sent; waiting for the answers (within [`PUBLISH_TIMEOUT`]).
+    Sending(BoxFuture<'static, (Vec<Outgoing>, Sent)>),
+    /// Its messages and what became of them.
+    Done(Vec<Outgoing>, Sent),
 }
 
 impl InFlight {
@@ -479,25 +485,27 @@ impl InFlight {
             };
             (batch, sent)
         });
-        InFlight { sending: Some(sending), done: None, installs, bytes }
+        InFlight { stage: Stage::Sending(sending), installs, bytes }
     }
 }
 
 /// Drives every pipeline in flight, oldest first, so that each is handed to the connection
 /// before the ones sent after it (on a single server they queue for the same connection in the
-/// order they ask);
-/// ready with the oldest once Redis answered it (or it failed), so pipelines settle in order.
-fn poll_oldest(in_flight: &mut VecDeque<InFlight>, cx: &mut std::task::Context<'_>) -> std::task::Poll<InFlight> {
+/// order they ask); ready with the oldest's messages, what became of them and its
+/// [`Link::installs`] once Redis answered it (or it failed), so pipelines settle in order.
+fn poll_oldest(in_flight: &mut VecDeque<InFlight>, cx: &mut std::task::Context<'_>) -> std::task::Poll<(Vec<Outgoing>, Sent, u64)> {
     for pipeline in in_flight.iter_mut() {
-        if let Some(sending) = pipeline.sending.as_mut() {
-            if let std::task::Poll::Ready(done) = sending.as_mut().poll(cx) {
-                pipeline.done = Some(done);
-                pipeline.sending = None;
+        if let Stage::Sending(sending) = &mut pipeline.stage {
+            if let std::task::Poll::Ready((batch, sent)) = sending.as_mut().poll(cx) {
+                pipeline.stage = Stage::Done(batch, sent);
             }
         }
     }
-    match in_flight.front() {
-        Some(oldest) if oldest.done.is_some() => in_flight.pop_front().map_or(std::task::Poll::Pending, std::task::Poll::Ready),
+    if !matches!(in_flight.front(), Some(InFlight { stage: Stage::Done(..), .. })) {
+        return std::task::Poll::Pending;
+    }
+    match in_flight.pop_front() {
+        Some(InFlight { stage: Stage::Done(batch, sent), installs, .. }) => std::task::Poll::Ready((batch, sent, installs)),
         _ => std::task::Poll::Pending,
     }
 }
@@ -607,7 +615,7 @@ async fn publish_loop<W: Wire>(mut rx: mpsc::Receiver<Outgoing>, link: Arc<Link<
                 None
             }
         };
-        let Some(InFlight { done: Some((batch, sent)), installs, .. }) = settled else { continue };
+        let Some((batch, sent, installs)) = settled else { continue };
         // Refused by connections replaced meanwhile (a failover): sent again without an alarm.
         let replaced = link.installs.load(Ordering::Acquire) != installs;
         held.extend(settle_pipeline(&link, batch, sent, replaced));

@@ -559,9 +559,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn pipelines_out_together_are_sent_again_in_order_after_refusals_and_a_restart() {
         let broker = FaultyBroker::new();
-        let receiver = broker.connect(10_000, 1 << 24);
-        let recorder = Arc::new(Recorder::default());
-        receiver.subscribe(Subscription { patterns: Vec::new(), channels: vec![CHANNEL.into()] }, recorder.clone()).await.unwrap();
+        let (receiver, recorder, _) = pair(&broker).await;
         let sender = broker.connect(10_000, 1 << 24);
         run_for(1500).await;
         // Several pipelines' worth (512 messages each) go out to a paused server, then meet
